@@ -1,0 +1,20 @@
+// Limits of the queue state machine: every structure it keeps is bounded by one of these, and
+// the behaviour at the bound is documented next to it.
+
+/** Strict priority levels per queue (x-max-priority is clamped to levelsMax - 1). */
+export const priorityLevelsMax = 32;
+
+/** Ready + unacked messages one queue holds; an enqueue past it is rejected (publisher nack). */
+export const messagesMax = 50_000_000;
+
+/** Consumers (active and waiting) per queue; a register past it is cancelled at once ('limit'). */
+export const consumersMax = 100_000;
+
+/** Message ids in one settle/return/discard command; the edge splits longer lists. */
+export const idsPerCommandMax = 65_536;
+
+/** Default x-delivery-limit of replicated queues (RabbitMQ 4); local classic queues have none. */
+export const deliveryLimitReplicatedDefault = 20;
+
+/** Largest TTL/timeout we accept in ms (about 24.8 days: fits a Node timer and a 32-bit smi). */
+export const durationMsMax = 2_147_483_647;
