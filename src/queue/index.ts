@@ -1,0 +1,8 @@
+// The queue state machine's public surface: what the local queue (broker/) and the replicated
+// queue (cluster/) import.
+
+export { apply, nextDeadlineMs } from './apply.js';
+export { createQueueState, counters, recount, type QueueState } from './state.js';
+export { snapshot, restore, liveMsgIds, liveRanges, type QueueSnapshot } from './snapshot.js';
+export * from './types.js';
+export * as queueLimits from './limits.js';
