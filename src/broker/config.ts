@@ -1,0 +1,47 @@
+// The broker's configuration: one typed record the composition root (cli/) fills from a file,
+// ESPRESSO_* environment variables and flags, in that order of precedence.
+
+import { limits } from './limits.js';
+
+export type LogLevelName = 'debug' | 'info' | 'warn' | 'error';
+
+export interface BrokerConfig {
+  /** TCP port for AMQP (0 = any free port, used by tests). */
+  port: number;
+  /** Address to listen on. */
+  bind: string;
+  /** Directory for the node's data (created if missing). */
+  dataDir: string;
+  logLevel: LogLevelName;
+  /** Name shown as cluster_name in connection.start and in logs. */
+  nodeName: string;
+  heartbeatSec: number;
+  frameMaxBytes: number;
+  channelMax: number;
+  maxMessageSizeBytes: number;
+  maxConnections: number;
+  /** RSS above which publishers are blocked; 0 disables the alarm. */
+  memoryHighWatermarkBytes: number;
+  /** The default user created on an empty node (RabbitMQ: guest/guest, loopback only). */
+  defaultUser: string;
+  defaultPass: string;
+  /** Users who may only log in from a loopback address (RabbitMQ's loopback_users). */
+  loopbackUsers: string[];
+}
+
+export const defaultBrokerConfig: BrokerConfig = {
+  port: 5672,
+  bind: '127.0.0.1',
+  dataDir: './data',
+  logLevel: 'info',
+  nodeName: 'espresso@localhost',
+  heartbeatSec: limits.heartbeatSec,
+  frameMaxBytes: limits.frameMaxBytes,
+  channelMax: limits.channelMax,
+  maxMessageSizeBytes: limits.maxMessageSizeBytes,
+  maxConnections: limits.maxConnections,
+  memoryHighWatermarkBytes: limits.memoryHighWatermarkBytes,
+  defaultUser: 'guest',
+  defaultPass: 'guest',
+  loopbackUsers: ['guest'],
+};

@@ -1,0 +1,41 @@
+// Limits and defaults of the AMQP server, with units last. Every bound a client can hit has a
+// reply code and a text naming the limit (see connection.ts and channel.ts).
+
+export const limits = {
+  /** frame_max proposed in connection.tune (RabbitMQ's default). */
+  frameMaxBytes: 131072,
+  /** Frame size allowed before tune-ok (RabbitMQ's initial_frame_max); old amqplib asks for 4096. */
+  frameMinBytes: 4096,
+  /** Largest frame accepted before tune-ok is negotiated. */
+  frameBeforeTuneBytes: 8192,
+  /** channel_max proposed in connection.tune (RabbitMQ's default). */
+  channelMax: 2047,
+  /** Heartbeat proposed in connection.tune. */
+  heartbeatSec: 60,
+  /** Largest assembled message body (RabbitMQ's max_message_size default, 16 MiB). */
+  maxMessageSizeBytes: 16 * 1024 * 1024,
+  /** Hard ceiling for max_message_size, as RabbitMQ (512 MiB). */
+  maxMessageSizeCeilingBytes: 512 * 1024 * 1024,
+  /** Connections accepted at once; beyond it new sockets get 530 and are closed. */
+  maxConnections: 4096,
+  /** Consumers per channel before 530, as RabbitMQ's consumer_max_per_channel (unlimited there). */
+  consumersPerChannelMax: 65535,
+  /** From accept to connection.open-ok; after it the socket is dropped (RabbitMQ: 10 s). */
+  handshakeTimeoutMs: 10_000,
+  /** After sending connection.close, wait this long for close-ok before dropping the socket. */
+  closeOkTimeoutMs: 3_000,
+  /** Bytes of input handled per event-loop turn per connection before yielding. */
+  readBytesPerTurnMax: 256 * 1024,
+  /** Frames handled per event-loop turn per connection before yielding. */
+  framesPerTurnMax: 512,
+  /** Resident set size above which publishing connections are blocked (0 = no alarm). */
+  memoryHighWatermarkBytes: 1024 * 1024 * 1024,
+  /** How often the memory alarm samples RSS. */
+  memoryCheckIntervalMs: 1000,
+  /** Unconfirmed publishes tracked per channel; beyond it the channel is closed with 406. */
+  unconfirmedPerChannelMax: 1_000_000,
+  /** Publishes and acks buffered in one transaction before 406. */
+  txBufferedMax: 100_000,
+  /** Length limit of AMQP short strings (reply texts are cut to it). */
+  shortStrMaxBytes: 255,
+} as const;
