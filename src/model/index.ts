@@ -1,12 +1,39 @@
 // The metadata model's public API: the pure metadata state machine (vhosts, users, permissions,
 // exchanges, bindings, queues and their placement, policies) and routing. Rank 1: no I/O.
 //
-// Types (types.ts, errors.ts, field-values.ts):
-//   MetadataState; records ExchangeRecord, QueueRecord, BindingRecord, UserRecord,
-//   PermissionRecord, PolicyRecord; MetadataCommand (union on `kind`); MetadataResult =
-//   MetadataOk | ModelError; ModelError {ok:false, replyCode, replyText, scope}; ReplyCode.
-//   FieldTable (structural input table), ArgValue/ArgTable (normalised stored values).
-// The functions (applyMetadata, route, queries, snapshot) are exported below as they land.
+// State and commands
+//   createMetadataState(init?: {users?: UserRecord[]; vhosts?: string[]}): MetadataState
+//     '/' plus its pre-declared exchanges ("" and amq.*); the given users get '.*' on each vhost
+//     (pass guest with the hash the edge computed).
+//   applyMetadata(state, command: MetadataCommand): MetadataResult
+//     Mutates `state` on success only. MetadataResult = MetadataOk | ModelError where
+//     ModelError = {ok:false, replyCode: 403|404|405|406|503|530|541, replyText (RabbitMQ's
+//     wording, "NOT_FOUND - no queue 'q' in vhost '/'"), scope: 'channel'|'connection'} and
+//     MetadataOk = {ok:true, created, exchange?, queue?, deletedQueues, deletedExchanges,
+//     changedQueues}. Commands (field `kind`): declareExchange, deleteExchange, bindExchange,
+//     unbindExchange, declareQueue, deleteQueue, bindQueue, unbindQueue, purgeQueue,
+//     deleteExclusiveQueues, addUser, deleteUser, setPermissions, clearPermissions, addVhost,
+//     deleteVhost, setPolicy, clearPolicy (see types.ts). Commands with `user` are permission-
+//     checked; without it they are trusted. Server-named queues: the edge picks `amq.gen-...`
+//     and sets serverNamed. Queue delete takes the queue's consumer and message counts.
+//
+// Routing (publish path)
+//   checkPublish(state, user, vhost, exchange): ExchangeRecord | ModelError   (403/404/403)
+//   extraRoutingKeys(headers): string[] | null | ModelError                  (CC + BCC)
+//   route(state, vhost, exchange, routingKey, headers?, extraKeys?): string[] (queue names, once each)
+//
+// Queries
+//   lookupExchange, lookupQueue, queueSettings (effective: x-args + policy), checkQueueAccess
+//   (consume/get: 403, 404, 405), checkVhostAccess (530), checkPermission, findUser,
+//   listVhosts, listExchanges, listQueues, listBindings, listPolicies, bindingsOfQueue,
+//   isReplyToName.
+//
+// Snapshot: snapshotMetadata(state): MetadataSnapshot (plain JSON-safe data);
+//   restoreMetadata(snapshot): MetadataState (indexes rebuilt).
+//
+// Field tables: input tables are structural (`FieldTable`); values may be plain (number, bigint,
+// string, Uint8Array/Buffer, boolean, null, arrays, tables) or tagged ({tag|type|'!', value}).
+// Stored arguments are normalised (`ArgTable`). Integers compare by value across field types.
 
 export * from './types.js';
 export { ReplyCode, modelError, isModelError, errors, resourceName } from './errors.js';
@@ -14,3 +41,17 @@ export type { ModelError, ErrorScope, ResourceKind } from './errors.js';
 export {
   normalize, normalizeTable, readInt, readString, readBool, untag, typeNameOf, argEquals,
 } from './field-values.js';
+export { createMetadataState, defaultVhost } from './state.js';
+export type { MetadataState, MetadataInit } from './state.js';
+export { applyMetadata } from './apply.js';
+export { route, checkPublish, extraRoutingKeys } from './route.js';
+export { checkPermission, checkVhostAccess, findUser } from './access.js';
+export {
+  lookupExchange, lookupQueue, queueSettings, checkQueueAccess, listVhosts, listExchanges,
+  listQueues, listBindings, listPolicies, bindingsOfQueue,
+} from './queries.js';
+export type { QueueSettings, Overflow } from './policies.js';
+export { isReplyToName, replyToPrefix } from './binding-commands.js';
+export { snapshotMetadata, restoreMetadata, snapshotVersion } from './snapshot.js';
+export type { MetadataSnapshot, VhostSnapshot } from './snapshot.js';
+export { limits as modelLimits } from './limits.js';

@@ -1,0 +1,120 @@
+// Users, vhosts and permissions: the management commands and the checks the broker makes
+// (vhost access at connection.open, configure/write/read on resources). Permissions are regexes
+// over resource names as in RabbitMQ: '' permits nothing; the default exchange is 'amq.default'.
+
+import { errors, type ModelError, type ResourceKind } from './errors.js';
+import { limits } from './limits.js';
+import type { MetadataState, VhostState } from './state.js';
+import { createVhost } from './state.js';
+import type {
+  AddUser, AddVhost, ClearPermissions, DeleteUser, DeleteVhost, ExchangeRecord, MetadataOk,
+  Permission, QueueRecord, SetPermissions, UserRecord,
+} from './types.js';
+import { ok } from './results.js';
+
+const regexCache = new Map<string, RegExp | null>();
+
+/** Compiled regex for a pattern, or null when it does not compile. Bounded cache. */
+export function compiledRegex(pattern: string): RegExp | null {
+  const hit = regexCache.get(pattern);
+  if (hit !== undefined) return hit;
+  if (regexCache.size >= limits.regexCacheEntriesMax) regexCache.clear();
+  let re: RegExp | null;
+  try {
+    re = new RegExp(pattern);
+  } catch {
+    re = null;
+  }
+  regexCache.set(pattern, re);
+  return re;
+}
+
+export function patternMatches(pattern: string, name: string): boolean {
+  if (pattern === '') return false;
+  const re = compiledRegex(pattern);
+  return re !== null && re.test(name);
+}
+
+/** null when `user` may do `permission` on the resource; the 403 otherwise. No user: trusted. */
+export function checkPermission(state: MetadataState, user: string | undefined, vhost: string,
+  kind: ResourceKind, name: string, permission: Permission): ModelError | null {
+  if (user === undefined) return null;
+  const resource = kind === 'exchange' && name === '' ? 'amq.default' : name;
+  const record = state.vhosts.get(vhost)?.permissions.get(user);
+  if (record !== undefined && patternMatches(record[permission], resource)) return null;
+  return errors.accessRefused(kind, vhost, resource, user);
+}
+
+/** connection.open: the vhost must exist and the user must have permissions in it (530). */
+export function checkVhostAccess(state: MetadataState, user: string, vhost: string):
+ModelError | null {
+  const v = state.vhosts.get(vhost);
+  if (v === undefined || !state.users.has(user) || !v.permissions.has(user)) {
+    return errors.vhostAccessRefused(vhost, user);
+  }
+  return null;
+}
+
+export function findUser(state: MetadataState, name: string): UserRecord | undefined {
+  return state.users.get(name);
+}
+
+/** Creates the user or replaces its password hash and tags (idempotent for log replays). */
+export function addUser(state: MetadataState, c: AddUser): MetadataOk | ModelError {
+  const exists = state.users.has(c.name);
+  if (!exists && state.users.size >= limits.usersMax) return errors.limitReached('user', limits.usersMax);
+  state.users.set(c.name, { name: c.name, passwordHash: c.passwordHash, tags: [...c.tags] });
+  return ok({ created: !exists });
+}
+
+export function deleteUser(state: MetadataState, c: DeleteUser): MetadataOk | ModelError {
+  if (!state.users.delete(c.name)) return errors.userNotFound(c.name);
+  for (const vhost of state.vhosts.values()) vhost.permissions.delete(c.name);
+  return ok({});
+}
+
+export function setPermissions(state: MetadataState, c: SetPermissions): MetadataOk | ModelError {
+  if (!state.users.has(c.user)) return errors.userNotFound(c.user);
+  const vhost = state.vhosts.get(c.vhost);
+  if (vhost === undefined) return errors.vhostNotFound(c.vhost);
+  for (const pattern of [c.configure, c.write, c.read]) {
+    if (compiledRegex(pattern) === null) {
+      return errors.invalidDefinition(`invalid regular expression '${pattern}'`);
+    }
+  }
+  const created = !vhost.permissions.has(c.user);
+  vhost.permissions.set(c.user, {
+    user: c.user, vhost: c.vhost, configure: c.configure, write: c.write, read: c.read,
+  });
+  return ok({ created });
+}
+
+export function clearPermissions(state: MetadataState, c: ClearPermissions): MetadataOk | ModelError {
+  const vhost = state.vhosts.get(c.vhost);
+  if (vhost === undefined) return errors.vhostNotFound(c.vhost);
+  vhost.permissions.delete(c.user);
+  return ok({});
+}
+
+export function addVhost(state: MetadataState, c: AddVhost): MetadataOk | ModelError {
+  if (state.vhosts.has(c.name)) return ok({ created: false });
+  if (state.vhosts.size >= limits.vhostsMax) return errors.limitReached('vhost', limits.vhostsMax);
+  state.vhosts.set(c.name, createVhost(c.name));
+  return ok({ created: true });
+}
+
+/** Removes the vhost with everything in it; the broker drops the queues it reports. */
+export function deleteVhost(state: MetadataState, c: DeleteVhost): MetadataOk | ModelError {
+  const vhost = state.vhosts.get(c.name);
+  if (vhost === undefined) return errors.vhostNotFound(c.name);
+  state.vhosts.delete(c.name);
+  return ok({ deletedQueues: queuesOf(vhost), deletedExchanges: exchangesOf(vhost) });
+}
+
+function queuesOf(vhost: VhostState): QueueRecord[] {
+  return [...vhost.queues.values()].map((q) => q.record);
+}
+
+function exchangesOf(vhost: VhostState): ExchangeRecord[] {
+  return [...vhost.exchanges.values()].map((x) => x.record);
+}
