@@ -8,7 +8,9 @@ import {
 import { bindExchange, bindQueue } from './binding-commands.js';
 import { declareExchange, deleteExchange } from './exchanges.js';
 import { clearPolicy, setPolicy } from './policies.js';
-import { declareQueue, deleteExclusiveQueues, deleteQueue, purgeQueue } from './queues.js';
+import {
+  declareQueue, deleteExclusiveQueues, deleteNodeQueues, deleteQueue, purgeQueue, setQueueReplicas,
+} from './queues.js';
 import type { MetadataState } from './state.js';
 import type { MetadataCommand, MetadataResult } from './types.js';
 
@@ -22,6 +24,8 @@ export function applyMetadata(state: MetadataState, command: MetadataCommand): M
     case 'bindQueue': case 'unbindQueue': return bindQueue(state, command);
     case 'purgeQueue': return purgeQueue(state, command);
     case 'deleteExclusiveQueues': return deleteExclusiveQueues(state, command);
+    case 'deleteNodeQueues': return deleteNodeQueues(state, command);
+    case 'setQueueReplicas': return setQueueReplicas(state, command);
     case 'addUser': return addUser(state, command);
     case 'deleteUser': return deleteUser(state, command);
     case 'setPermissions': return setPermissions(state, command);

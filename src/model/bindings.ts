@@ -4,7 +4,7 @@
 
 import { assert } from '../lib/assert.js';
 import type { ExchangeState, QueueState, VhostState } from './state.js';
-import { bindingKey } from './state.js';
+import { bindingKey, dropQueue } from './state.js';
 import type { BindingRecord, ExchangeRecord, QueueRecord } from './types.js';
 
 function destinationOf(vhost: VhostState, b: BindingRecord): ExchangeState | QueueState | undefined {
@@ -74,8 +74,7 @@ export function removeExchange(vhost: VhostState, x: ExchangeState, deleted: Exc
 
 /** Deletes a queue and its bindings (cascading auto-deletes); returns the queue's record. */
 export function removeQueue(vhost: VhostState, q: QueueState, deleted: ExchangeRecord[]): QueueRecord {
-  assert(vhost.queues.get(q.record.name) === q, 'removing a queue not in the vhost');
-  vhost.queues.delete(q.record.name);
+  dropQueue(vhost, q);
   const sources: string[] = [];
   for (const b of [...q.incoming]) {
     detach(vhost, b);

@@ -12,7 +12,8 @@
 //     MetadataOk = {ok:true, created, exchange?, queue?, deletedQueues, deletedExchanges,
 //     changedQueues}. Commands (field `kind`): declareExchange, deleteExchange, bindExchange,
 //     unbindExchange, declareQueue, deleteQueue, bindQueue, unbindQueue, purgeQueue,
-//     deleteExclusiveQueues, addUser, deleteUser, setPermissions, clearPermissions, addVhost,
+//     deleteExclusiveQueues (connection closed), deleteNodeQueues (node removed: its local
+//     queues), setQueueReplicas (placement), addUser, deleteUser, setPermissions, clearPermissions, addVhost,
 //     deleteVhost, setPolicy, clearPolicy (see types.ts). Commands with `user` are permission-
 //     checked; without it they are trusted. Server-named queues: the edge picks `amq.gen-...`
 //     and sets serverNamed. Queue delete takes the queue's consumer and message counts.

@@ -1,6 +1,7 @@
 // queue.declare (passive too), queue.delete, queue.purge checks, and the cleanup of a closed
 // connection's exclusive queues, with RabbitMQ's checks in its order and its reply texts.
 
+import { assert } from '../lib/assert.js';
 import type { NodeId } from '../lib/ids.js';
 import { checkPermission } from './access.js';
 import { removeQueue } from './bindings.js';
@@ -11,10 +12,10 @@ import { limits } from './limits.js';
 import { isAbsentQueueArg, queueEquivalenceArgs, validateQueueArgs } from './queue-args.js';
 import { ok } from './results.js';
 import type { MetadataState, QueueState, VhostState } from './state.js';
-import { isReservedName, putQueue, stripCrLf } from './state.js';
+import { connectionKey, isReservedName, putQueue, stripCrLf } from './state.js';
 import type {
   ConnectionRef, DeclareQueue, DeleteExclusiveQueues, DeleteQueue, ExchangeRecord, MetadataOk,
-  PurgeQueue, QueueRecord,
+  DeleteNodeQueues, PurgeQueue, QueueRecord, SetQueueReplicas,
 } from './types.js';
 
 export function sameConnection(a: ConnectionRef | null, b: ConnectionRef | null): boolean {
@@ -128,12 +129,40 @@ export function purgeQueue(state: MetadataState, c: PurgeQueue): MetadataOk | Mo
 export function deleteExclusiveQueues(state: MetadataState, c: DeleteExclusiveQueues): MetadataOk {
   const deletedQueues: QueueRecord[] = [];
   const deletedExchanges: ExchangeRecord[] = [];
+  const key = connectionKey(c.connection);
+  for (const vhost of state.vhosts.values()) {
+    const names = vhost.exclusiveQueues.get(key);
+    if (names === undefined) continue;
+    for (const name of [...names]) {
+      const q = vhost.queues.get(name);
+      assert(q !== undefined, 'exclusive index names a missing queue');
+      deletedQueues.push(removeQueue(vhost, q, deletedExchanges));
+    }
+  }
+  return ok({ deletedQueues, deletedExchanges });
+}
+
+/** A node left the cluster for good: its local queues (exclusive, auto-delete, transient) go. */
+export function deleteNodeQueues(state: MetadataState, c: DeleteNodeQueues): MetadataOk {
+  const deletedQueues: QueueRecord[] = [];
+  const deletedExchanges: ExchangeRecord[] = [];
   for (const vhost of state.vhosts.values()) {
     for (const q of [...vhost.queues.values()]) {
-      if (q.record.exclusiveOwner !== null && sameConnection(q.record.exclusiveOwner, c.connection)) {
+      if (q.record.kind === 'local' && q.record.homeNode === c.nodeId) {
         deletedQueues.push(removeQueue(vhost, q, deletedExchanges));
       }
     }
   }
   return ok({ deletedQueues, deletedExchanges });
+}
+
+/** Placement moved a replicated queue's replica set (membership changes, rebalancing). */
+export function setQueueReplicas(state: MetadataState, c: SetQueueReplicas): MetadataOk | ModelError {
+  const q = state.vhosts.get(c.vhost)?.queues.get(c.name);
+  if (q === undefined) return errors.notFound('queue', c.vhost, c.name);
+  if (q.record.kind !== 'replicated' || c.replicas.length === 0) {
+    return errors.invalidDefinition(`queue '${c.name}' in vhost '${c.vhost}' cannot take replicas ${c.replicas.join(',')}`);
+  }
+  q.record = { ...q.record, replicas: [...c.replicas] };
+  return ok({ queue: q.record, changedQueues: [q.record] });
 }

@@ -4,7 +4,7 @@
 import { assert } from '../lib/assert.js';
 import { addBinding } from './bindings.js';
 import type { MetadataState } from './state.js';
-import { putExchange, putQueue } from './state.js';
+import { emptyVhost, putExchange, putQueue } from './state.js';
 import type {
   BindingRecord, ExchangeRecord, PermissionRecord, PolicyRecord, QueueRecord, UserRecord,
 } from './types.js';
@@ -46,10 +46,7 @@ export function restoreMetadata(snapshot: MetadataSnapshot): MetadataState {
   const state: MetadataState = { vhosts: new Map(), users: new Map() };
   for (const u of snapshot.users) state.users.set(u.name, u);
   for (const s of snapshot.vhosts) {
-    const v = {
-      name: s.name, exchanges: new Map(), queues: new Map(), bindings: new Map(),
-      policies: new Map(), permissions: new Map(),
-    } satisfies MetadataState['vhosts'] extends Map<string, infer V> ? V : never;
+    const v = emptyVhost(s.name);
     state.vhosts.set(s.name, v);
     for (const x of s.exchanges) putExchange(v, x);
     for (const q of s.queues) putQueue(v, q);

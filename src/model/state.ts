@@ -9,7 +9,7 @@ import { HeadersRouter } from './headers.js';
 import type { ExchangeRouter } from './router.js';
 import { TopicRouter } from './topic.js';
 import type {
-  BindingRecord, ExchangeRecord, ExchangeType, PermissionRecord, PolicyRecord, QueueRecord,
+  BindingRecord, ConnectionRef, ExchangeRecord, ExchangeType, PermissionRecord, PolicyRecord, QueueRecord,
   UserRecord,
 } from './types.js';
 
@@ -37,6 +37,8 @@ export interface VhostState {
   readonly policies: Map<string, PolicyRecord>;
   /** By user name. */
   readonly permissions: Map<string, PermissionRecord>;
+  /** Names of exclusive queues by owning connection (connectionKey), for connection close. */
+  readonly exclusiveQueues: Map<string, Set<string>>;
 }
 
 export interface MetadataState {
@@ -78,11 +80,16 @@ export function createMetadataState(init: MetadataInit = {}): MetadataState {
   return state;
 }
 
-export function createVhost(name: string): VhostState {
-  const vhost: VhostState = {
+/** A vhost with nothing in it, not even the pre-declared exchanges (snapshot restore). */
+export function emptyVhost(name: string): VhostState {
+  return {
     name, exchanges: new Map(), queues: new Map(), bindings: new Map(), policies: new Map(),
-    permissions: new Map(),
+    permissions: new Map(), exclusiveQueues: new Map(),
   };
+}
+
+export function createVhost(name: string): VhostState {
+  const vhost = emptyVhost(name);
   for (const [xName, type, internal] of predeclared) {
     putExchange(vhost, {
       vhost: name, name: xName, type, durable: true, autoDelete: false, internal, arguments: {},
@@ -113,7 +120,29 @@ export function putQueue(vhost: VhostState, record: QueueRecord): QueueState {
   assert(!vhost.queues.has(record.name), 'queue already present');
   const q: QueueState = { record, incoming: new Set() };
   vhost.queues.set(record.name, q);
+  if (record.exclusiveOwner !== null) {
+    const key = connectionKey(record.exclusiveOwner);
+    const names = vhost.exclusiveQueues.get(key);
+    if (names === undefined) vhost.exclusiveQueues.set(key, new Set([record.name]));
+    else names.add(record.name);
+  }
   return q;
+}
+
+/** Takes a queue out of the vhost's maps (bindings are the caller's business). */
+export function dropQueue(vhost: VhostState, q: QueueState): void {
+  assert(vhost.queues.get(q.record.name) === q, 'removing a queue not in the vhost');
+  vhost.queues.delete(q.record.name);
+  const owner = q.record.exclusiveOwner;
+  if (owner === null) return;
+  const key = connectionKey(owner);
+  const names = vhost.exclusiveQueues.get(key);
+  assert(names !== undefined && names.delete(q.record.name), 'exclusive index out of step');
+  if (names.size === 0) vhost.exclusiveQueues.delete(key);
+}
+
+export function connectionKey(c: ConnectionRef): string {
+  return `${c.nodeId}\u0000${c.connectionId}`;
 }
 
 /** Identity of a binding: RabbitMQ's {source, destination, key, args}. */

@@ -183,6 +183,20 @@ export interface DeleteExclusiveQueues {
   readonly connection: ConnectionRef;
 }
 
+/** A node is gone for good (removed from the cluster): its local queues go. */
+export interface DeleteNodeQueues {
+  readonly kind: 'deleteNodeQueues';
+  readonly nodeId: NodeId;
+}
+
+/** Placement changed the replica set of a replicated queue (first = preferred leader). */
+export interface SetQueueReplicas {
+  readonly kind: 'setQueueReplicas';
+  readonly vhost: string;
+  readonly name: string;
+  readonly replicas: readonly NodeId[];
+}
+
 export interface AddUser {
   readonly kind: 'addUser';
   readonly name: string;
@@ -245,6 +259,8 @@ export type MetadataCommand =
   | BindQueue
   | PurgeQueue
   | DeleteExclusiveQueues
+  | DeleteNodeQueues
+  | SetQueueReplicas
   | AddUser
   | DeleteUser
   | SetPermissions

@@ -172,6 +172,31 @@ describe('exclusive queues', () => {
   });
 });
 
+describe('placement', () => {
+  it('a removed node loses its local queues; replicated queues stay', () => {
+    const s = freshState();
+    expectOk(declareQueue(s, 'local-a', { autoDelete: true }));
+    expectOk(declareQueue(s, 'excl-b', { exclusive: true, connection: conn2 }));
+    expectOk(declareQueue(s, 'durable-a', { durable: true }));
+    const r = expectOk(applyMetadata(s, { kind: 'deleteNodeQueues', nodeId: nodeId('node-a') }));
+    expect(r.deletedQueues.map((q) => q.name)).toEqual(['local-a']);
+    expect(lookupQueue(s, '/', 'durable-a')).toBeDefined();
+    expect(lookupQueue(s, '/', 'excl-b')).toBeDefined();
+  });
+
+  it('moves the replica set of a replicated queue, and only of one', () => {
+    const s = freshState();
+    expectOk(declareQueue(s, 'd', { durable: true }));
+    expectOk(declareQueue(s, 't'));
+    const replicas = [nodeId('node-b'), nodeId('node-c'), nodeId('node-a')];
+    const r = expectOk(applyMetadata(s, { kind: 'setQueueReplicas', vhost: '/', name: 'd', replicas }));
+    expect(r.changedQueues.map((q) => q.name)).toEqual(['d']);
+    expect(lookupQueue(s, '/', 'd')?.replicas).toEqual(replicas);
+    expectError(applyMetadata(s, { kind: 'setQueueReplicas', vhost: '/', name: 't', replicas }), 406);
+    expectError(applyMetadata(s, { kind: 'setQueueReplicas', vhost: '/', name: 'nope', replicas }), 404);
+  });
+});
+
 describe('queue.delete', () => {
   it('is ok for a missing queue', () => {
     expect(expectOk(deleteQueue(freshState(), 'none')).deletedQueues).toEqual([]);
