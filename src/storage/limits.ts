@@ -1,0 +1,33 @@
+// Limits of the node's durable storage (write-ahead log, body cache, recovery), units last.
+// Every buffer and map here is bounded; the behaviour at each bound is documented beside it.
+
+export interface StorageLimits {
+  /** A segment is closed and a new one started once it holds at least this many bytes. A single
+   * flush batch never spans two segments, so a segment can exceed this by one batch. */
+  segmentBytesTarget: number;
+  /** Largest payload of one record; appending a bigger one is a bug (assertion). */
+  recordPayloadBytesMax: number;
+  /** Bodies of recent entries kept in memory for reads; older bodies are read from the segment
+   * file. Bodies not yet written are pinned, so the cache can exceed this by one batch. */
+  cacheBytesMax: number;
+  /** A closed segment whose live bytes fall below this fraction of its size is rewritten by
+   * compact() (its live records are copied to the head), so one stuck entry cannot pin it. */
+  rewriteLiveRatioMax: number;
+  /** A closed segment is rewritten only once this many newer segments exist, so recent
+   * segments (whose entries are usually about to die anyway) are not copied. */
+  rewriteAfterSegments: number;
+  /** Upper bound on bytes copied by one compact() call, so compaction cannot stall the node. */
+  rewriteBytesPerCompactMax: number;
+  /** Upper bound on groups per node (numeric ids are u32; this bounds the maps). */
+  groupsMax: number;
+}
+
+export const defaultStorageLimits: StorageLimits = {
+  segmentBytesTarget: 64 * 1024 * 1024,
+  recordPayloadBytesMax: 16 * 1024 * 1024,
+  cacheBytesMax: 64 * 1024 * 1024,
+  rewriteLiveRatioMax: 0.5,
+  rewriteAfterSegments: 2,
+  rewriteBytesPerCompactMax: 64 * 1024 * 1024,
+  groupsMax: 1_000_000,
+};

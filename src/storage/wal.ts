@@ -1,0 +1,791 @@
+// The node's write-ahead log for all Raft groups: group-committed appends (one write and one
+// fdatasync per batch), synchronous reads through a per-group index, live-range compaction,
+// hard state and snapshots (files + `level`), recovery and corruption reporting.
+
+import { closeSync, fdatasync, fstatSync, ftruncateSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, unlinkSync, write } from 'node:fs';
+import { join } from 'node:path';
+import { assert } from '../lib/assert.js';
+import { OperatingError, OperatingErrorCode } from '../lib/errors.js';
+import type { GroupId, LogIndex, Term } from '../lib/ids.js';
+import { silentLogger, type Logger } from '../lib/log.js';
+import { BodyCache } from './body-cache.js';
+import { fsyncDir, listSegmentIds, removeQuietly, segmentFileName, writeFileDurably } from './files.js';
+import { fsError } from './fs-errors.js';
+import { GroupLog, type HardState, type LiveAccounting, type Location } from './group-log.js';
+import { defaultStorageLimits, type StorageLimits } from './limits.js';
+import { metaKey, MetaStore, type MetaContents, type MetaOp, type PersistedSnapshot } from './meta-store.js';
+import { decodeRecord, encodeRecord, headerBytes, newDecoded, RecordType } from './record.js';
+import { mergeHardState, readWhole, replaySegment } from './recovery.js';
+import type { Segment } from './segment.js';
+
+export interface LogEntry {
+  index: LogIndex;
+  term: Term;
+  data: Uint8Array;
+}
+
+export interface SnapshotMeta {
+  index: LogIndex;
+  term: Term;
+  /** Opaque membership blob (voters, learners, joint state), encoded by the Raft layer. */
+  membership: Uint8Array;
+}
+
+/** The synchronous, read-only view of one group's stable log that the Raft core reads. */
+export interface LogReader {
+  firstIndex(): LogIndex;
+  lastIndex(): LogIndex;
+  /** Term of an entry in [firstIndex-1, lastIndex]; undefined outside (compacted or absent). */
+  term(index: LogIndex): Term | undefined;
+  /** Entries [lo, hi) up to maxBytes of data, at least one when lo < hi. */
+  entries(lo: LogIndex, hi: LogIndex, maxBytes: number): LogEntry[];
+  snapshot(): SnapshotMeta | undefined;
+}
+
+export interface WalOptions {
+  limits?: Partial<StorageLimits>;
+  logger?: Logger;
+}
+
+export interface RecoveryReport {
+  durationMs: number;
+  segments: number;
+  records: number;
+  bytes: number;
+  groups: number;
+  tornTailBytes: number;
+  corruptedGroups: GroupId[];
+  damage: string[];
+}
+
+export interface CompactionReport {
+  deletedSegments: number;
+  rewrittenRecords: number;
+  rewrittenBytes: number;
+  diskBytes: number;
+}
+
+export interface WalStats {
+  segments: number;
+  diskBytes: number;
+  liveBytes: number;
+  batches: number;
+  fsyncs: number;
+  recordsWritten: number;
+  bytesWritten: number;
+  cacheBytes: number;
+}
+
+interface Batch {
+  segment: Segment;
+  fileOffset: number;
+  buf: Buffer;
+  used: number;
+  records: number;
+  groups: Set<GroupLog>;
+  metaOps: MetaOp[];
+  after: Array<() => Promise<void>>;
+  requested: boolean;
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+const batchBytesInitial = 1024 * 1024;
+const batchBufferKeepBytesMax = 16 * 1024 * 1024;
+const utf8 = new TextEncoder();
+
+export class WriteAheadLog implements LiveAccounting {
+  private readonly groupsById = new Map<GroupId, GroupLog>();
+  private readonly groupsByNum = new Map<number, GroupLog>();
+  private readonly segments = new Map<number, Segment>();
+  private readonly snapshots = new Map<number, PersistedSnapshot>();
+  private readonly hardStateDirty = new Set<GroupLog>();
+  private readonly liveDirty = new Set<GroupLog>();
+  private readonly cache: BodyCache;
+  private readonly freeBuffers: Buffer[] = [];
+  private head!: Segment;
+  private nextNum = 1;
+  private pending: Batch | undefined;
+  private inflight: Promise<void> | undefined;
+  private compacting: Promise<CompactionReport> | undefined;
+  private failed: OperatingError | undefined;
+  private closed = false;
+  private counters = { batches: 0, fsyncs: 0, recordsWritten: 0, bytesWritten: 0 };
+  recovery!: RecoveryReport;
+
+  private constructor(
+    private readonly dir: string,
+    private readonly meta: MetaStore,
+    private readonly limits: StorageLimits,
+    private readonly logger: Logger,
+  ) {
+    this.cache = new BodyCache(limits.cacheBytesMax, (s, o) => this.isWritten(s, o));
+  }
+
+  /** Opens (creating if needed) the log in `dir` and recovers it. */
+  static async open(dir: string, options: WalOptions = {}): Promise<WriteAheadLog> {
+    const limits = { ...defaultStorageLimits, ...options.limits };
+    const logger = options.logger ?? silentLogger;
+    try {
+      mkdirSync(join(dir, 'snapshots'), { recursive: true });
+    } catch (e) {
+      throw fsError(e, 'create directory', dir, []);
+    }
+    let meta: MetaStore;
+    try {
+      meta = await MetaStore.open(join(dir, 'meta'));
+    } catch (e) {
+      throw fsError((e as { cause?: unknown }).cause ?? e, 'open level store', join(dir, 'meta'), []);
+    }
+    const wal = new WriteAheadLog(dir, meta, limits, logger);
+    await wal.recover();
+    return wal;
+  }
+
+  // ---- accounting (called by GroupLog) ----
+
+  added(segment: number, recordBytes: number): void {
+    const s = this.segments.get(segment);
+    assert(s !== undefined, `live record in missing segment ${segment}`);
+    s.liveBytes += recordBytes;
+  }
+
+  removed(segment: number, recordBytes: number): void {
+    const s = this.segments.get(segment);
+    assert(s !== undefined && s.liveBytes >= recordBytes, `live bytes of segment ${segment} go negative`);
+    s.liveBytes -= recordBytes;
+  }
+
+  // ---- group registry ----
+
+  createGroup(id: GroupId): void {
+    this.checkWritable();
+    assert(!this.groupsById.has(id), `group ${id} exists`);
+    assert(this.groupsById.size < this.limits.groupsMax, 'too many groups');
+    const g = this.addGroupLog(id, this.nextNum++);
+    const b = this.batchFor(0);
+    b.groups.add(g);
+    b.metaOps.push({ type: 'put', key: metaKey.group(g.num), value: { id, num: g.num, removed: false } });
+    b.metaOps.push({ type: 'put', key: metaKey.nextNum, value: this.nextNum });
+  }
+
+  /** Removes a group: its records become garbage, its snapshot file is deleted once durable. */
+  removeGroup(id: GroupId): void {
+    this.checkWritable();
+    const g = this.group(id);
+    g.clear();
+    this.groupsById.delete(id);
+    this.groupsByNum.delete(g.num);
+    this.hardStateDirty.delete(g);
+    this.liveDirty.delete(g);
+    const b = this.batchFor(0);
+    b.metaOps.push({ type: 'put', key: metaKey.group(g.num), value: { id, num: g.num, removed: true } });
+    for (const key of [metaKey.hardState(g.num), metaKey.snapshot(g.num), metaKey.live(g.num)]) b.metaOps.push({ type: 'del', key });
+    const snap = this.snapshots.get(g.num);
+    this.snapshots.delete(g.num);
+    if (snap !== undefined) b.after.push(() => removeQuietly(join(this.dir, 'snapshots', snap.file)));
+  }
+
+  hasGroup(id: GroupId): boolean {
+    return this.groupsById.has(id);
+  }
+
+  groupIds(): GroupId[] {
+    return [...this.groupsById.keys()];
+  }
+
+  // ---- writes: buffered into the current batch, durable when flush() resolves ----
+
+  /** Appends entries; if the first index is at or below lastIndex, the suffix from it is truncated first. */
+  append(id: GroupId, entries: readonly LogEntry[]): void {
+    this.checkWritable();
+    const g = this.group(id);
+    const first = entries[0];
+    if (first === undefined) return;
+    assert(first.index >= g.firstIndex, `group ${id}: append at ${first.index} below first index ${g.firstIndex}`);
+    assert(first.index <= g.lastIndex + 1, `group ${id}: append at ${first.index} leaves a gap after ${g.lastIndex}`);
+    if (first.index <= g.lastIndex) this.writeTruncate(g, first.index);
+    let prevTerm = g.term(first.index - 1) ?? 0;
+    for (const e of entries) {
+      assert(e.index === g.lastIndex + 1, `group ${id}: entries not contiguous at ${e.index}`);
+      assert(e.term >= prevTerm, `group ${id}: term goes back at ${e.index}`);
+      assert(e.data.length <= this.limits.recordPayloadBytesMax, `group ${id}: entry ${e.index} too large`);
+      const loc = this.writeRecord(g, RecordType.Entry, e.index, e.term, e.data);
+      g.push(e.index, loc);
+      this.cache.add(g, e.index, e.data, loc.segment, loc.offset);
+      prevTerm = e.term;
+    }
+  }
+
+  /** Drops entries >= fromIndex with a superseding record (never an in-place rewrite). */
+  truncateSuffix(id: GroupId, fromIndex: LogIndex): void {
+    this.checkWritable();
+    const g = this.group(id);
+    assert(fromIndex >= g.firstIndex, `group ${id}: truncate at ${fromIndex} below first index ${g.firstIndex}`);
+    if (fromIndex <= g.lastIndex) this.writeTruncate(g, fromIndex);
+  }
+
+  /** Hard state (term, vote, commit): written in the same batch and fdatasync as the entries. */
+  setHardState(id: GroupId, hs: { term: Term; vote: string; commit: LogIndex }): void {
+    this.checkWritable();
+    const g = this.group(id);
+    const old = g.hardState;
+    if (old.term === hs.term && old.vote === hs.vote && old.commit === hs.commit) return;
+    assert(hs.term >= old.term, `group ${id}: term goes back`);
+    assert(hs.term > old.term || old.vote === '' || old.vote === hs.vote, `group ${id}: vote changes within term ${hs.term}`);
+    const vote = utf8.encode(hs.vote);
+    this.writeRecord(g, RecordType.HardState, hs.commit, hs.term, vote);
+    g.hardState = { term: hs.term, vote: hs.vote, commit: hs.commit };
+    this.hardStateDirty.add(g);
+  }
+
+  /**
+   * Writes everything buffered with one write and one fdatasync (plus one synced `level` batch if
+   * the registry changed). If a batch is in flight, what is buffered now goes in the next one.
+   * Resolves when durable; rejects with an OperatingError naming the file and groups.
+   */
+  flush(): Promise<void> {
+    if (this.failed !== undefined) return Promise.reject(this.failed);
+    const b = this.pending;
+    if (b === undefined) return this.inflight ?? Promise.resolve();
+    b.requested = true;
+    if (this.inflight === undefined) this.startBatch();
+    return b.promise;
+  }
+
+  // ---- reads: synchronous ----
+
+  firstIndex(id: GroupId): LogIndex {
+    return this.group(id).firstIndex as LogIndex;
+  }
+
+  lastIndex(id: GroupId): LogIndex {
+    return this.group(id).lastIndex as LogIndex;
+  }
+
+  term(id: GroupId, index: LogIndex): Term | undefined {
+    return this.group(id).term(index) as Term | undefined;
+  }
+
+  /** Entries [lo, hi) of the Raft range, up to maxBytes of data (always at least one). */
+  entries(id: GroupId, lo: LogIndex, hi: LogIndex, maxBytes: number): LogEntry[] {
+    const g = this.group(id);
+    assert(lo >= g.firstIndex && hi <= g.lastIndex + 1 && lo <= hi, `group ${id}: entries [${lo}, ${hi}) outside [${g.firstIndex}, ${g.lastIndex + 1})`);
+    const out: LogEntry[] = [];
+    let bytes = 0;
+    for (let i = lo; i < hi; i++) {
+      const loc = g.locate(i)!;
+      if (out.length > 0 && bytes + loc.bytes > maxBytes) break;
+      out.push({ index: i as LogIndex, term: loc.term as Term, data: this.body(g, i, loc) });
+      bytes += loc.bytes;
+    }
+    return out;
+  }
+
+  /** Any retained entry, in the Raft range or kept live below it (a body to deliver). */
+  entry(id: GroupId, index: LogIndex): LogEntry | undefined {
+    const g = this.group(id);
+    const loc = g.locate(index);
+    if (loc === undefined) return undefined;
+    return { index, term: loc.term as Term, data: this.body(g, index, loc) };
+  }
+
+  hardState(id: GroupId): HardState {
+    return { ...this.group(id).hardState };
+  }
+
+  reader(id: GroupId): LogReader {
+    return {
+      firstIndex: () => this.firstIndex(id),
+      lastIndex: () => this.lastIndex(id),
+      term: (i) => this.term(id, i),
+      entries: (lo, hi, maxBytes) => this.entries(id, lo, hi, maxBytes),
+      snapshot: () => this.snapshotMeta(id),
+    };
+  }
+
+  // ---- live ranges and compaction ----
+
+  /**
+   * The group needs entries >= from (the Raft range starts there; call it at or below the Raft
+   * snapshot point + 1) and, below that, only `keep`. Everything else becomes garbage.
+   */
+  setLive(id: GroupId, from: LogIndex, keep: Iterable<LogIndex> = []): void {
+    const g = this.group(id);
+    g.setLive(Math.max(from, g.firstIndex), new Set<number>(keep));
+    this.liveDirty.add(g);
+  }
+
+  /** Rewrites live records of old sparse segments, then deletes segments no group needs. */
+  compact(): Promise<CompactionReport> {
+    this.checkWritable();
+    this.compacting ??= this.runCompaction().finally(() => { this.compacting = undefined; });
+    return this.compacting;
+  }
+
+  // ---- snapshots ----
+
+  /** Records the group's own snapshot (file, then `level`); the log is not touched. */
+  async saveSnapshot(id: GroupId, meta: SnapshotMeta, data: Uint8Array): Promise<void> {
+    this.checkWritable();
+    const g = this.group(id);
+    await this.writeSnapshot(g, meta, data, []);
+  }
+
+  /** Installs a snapshot received from the leader: recorded, then the group's log is discarded. */
+  async installSnapshot(id: GroupId, meta: SnapshotMeta, data: Uint8Array): Promise<void> {
+    this.checkWritable();
+    const g = this.group(id);
+    const live = { from: meta.index + 1, prevTerm: meta.term, keep: [] };
+    await this.writeSnapshot(g, meta, data, [{ type: 'put', key: metaKey.live(g.num), value: live }]);
+    if (this.groupsByNum.get(g.num) !== g) return; // removed meanwhile
+    const loc = this.writeRecord(g, RecordType.Reset, meta.index, meta.term, undefined);
+    this.segments.get(loc.segment)!.supersedes = true;
+    g.reset(meta.index, meta.term);
+    await this.flush();
+  }
+
+  snapshotMeta(id: GroupId): SnapshotMeta | undefined {
+    const s = this.snapshots.get(this.group(id).num);
+    if (s === undefined) return undefined;
+    return { index: s.index as LogIndex, term: s.term as Term, membership: Buffer.from(s.membership, 'base64') };
+  }
+
+  readSnapshot(id: GroupId): Uint8Array | undefined {
+    const g = this.group(id);
+    const s = this.snapshots.get(g.num);
+    if (s === undefined) return undefined;
+    const path = join(this.dir, 'snapshots', s.file);
+    try {
+      return readFileSync(path);
+    } catch (e) {
+      throw fsError(e, 'read snapshot', path, [g.id]);
+    }
+  }
+
+  // ---- health and stats ----
+
+  /** Groups with damaged records mid-log: they must not vote or serve until repaired from peers. */
+  corruptedGroups(): GroupId[] {
+    return [...this.groupsById.values()].filter((g) => g.corruption !== undefined).map((g) => g.id);
+  }
+
+  corruption(id: GroupId): string | undefined {
+    return this.group(id).corruption;
+  }
+
+  /** The write failure that stopped the log (disk full, permission denied, I/O error), if any. */
+  failure(): OperatingError | undefined {
+    return this.failed;
+  }
+
+  stats(): WalStats {
+    let diskBytes = 0;
+    let liveBytes = 0;
+    for (const s of this.segments.values()) { diskBytes += s.size; liveBytes += s.liveBytes; }
+    return { segments: this.segments.size, diskBytes, liveBytes, ...this.counters, cacheBytes: this.cache.bytes };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.failed === undefined) {
+      await this.compacting;
+      await this.flush();
+    } else {
+      await this.inflight?.catch(() => {});
+    }
+    this.closed = true;
+    for (const s of this.segments.values()) closeSync(s.fd);
+    await this.meta.close();
+  }
+
+  // ---- internals: batches ----
+
+  private group(id: GroupId): GroupLog {
+    const g = this.groupsById.get(id);
+    assert(g !== undefined, `unknown group ${id}`);
+    return g;
+  }
+
+  private checkWritable(): void {
+    assert(!this.closed, 'write-ahead log is closed');
+    if (this.failed !== undefined) throw this.failed;
+  }
+
+  private addGroupLog(id: GroupId, num: number): GroupLog {
+    const g = new GroupLog(id, num, this, headerBytes);
+    this.groupsById.set(id, g);
+    this.groupsByNum.set(num, g);
+    return g;
+  }
+
+  private writeTruncate(g: GroupLog, from: number): void {
+    const loc = this.writeRecord(g, RecordType.Truncate, from, 0, undefined);
+    this.segments.get(loc.segment)!.supersedes = true;
+    g.truncateFrom(from);
+  }
+
+  private writeRecord(g: GroupLog, type: RecordType, index: number, term: number, payload: Uint8Array | undefined): Location {
+    const n = payload === undefined ? 0 : payload.length;
+    const b = this.batchFor(headerBytes + n);
+    const offset = b.fileOffset + b.used;
+    b.used += encodeRecord(b.buf, b.used, { type, group: g.num, index, term, payloadBytes: n }, payload);
+    b.segment.size = b.fileOffset + b.used;
+    b.records++;
+    b.groups.add(g);
+    return { segment: b.segment.id, offset, bytes: n, term };
+  }
+
+  /** The batch being built, with room for `bytes` more; starts one (and a segment) if needed. */
+  private batchFor(bytes: number): Batch {
+    let b = this.pending;
+    if (b === undefined) {
+      if (this.head.size >= this.limits.segmentBytesTarget) this.roll();
+      const buf = this.freeBuffers.pop() ?? Buffer.allocUnsafe(batchBytesInitial);
+      let resolve!: () => void;
+      let reject!: (e: unknown) => void;
+      const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+      promise.catch(() => {}); // a batch nobody waits for may fail; the failure is kept in `failed`
+      b = { segment: this.head, fileOffset: this.head.size, buf, used: 0, records: 0, groups: new Set(), metaOps: [], after: [], requested: false, promise, resolve, reject };
+      this.pending = b;
+    }
+    if (b.used + bytes > b.buf.length) {
+      let size = b.buf.length * 2;
+      while (size < b.used + bytes) size *= 2;
+      const bigger = Buffer.allocUnsafe(size);
+      b.buf.copy(bigger, 0, 0, b.used);
+      b.buf = bigger;
+    }
+    return b;
+  }
+
+  private roll(): void {
+    const id = this.head.id + 1;
+    this.head = this.createSegment(id);
+  }
+
+  private createSegment(id: number): Segment {
+    const path = join(this.dir, segmentFileName(id));
+    let fd: number;
+    try {
+      fd = openSync(path, 'wx+');
+    } catch (e) {
+      throw this.fail(fsError(e, 'create segment', path, []));
+    }
+    const s: Segment = { id, path, fd, size: 0, written: 0, liveBytes: 0, supersedes: false, fresh: true };
+    this.segments.set(id, s);
+    return s;
+  }
+
+  private startBatch(): void {
+    const b = this.pending;
+    assert(b !== undefined && this.inflight === undefined);
+    this.pending = undefined;
+    this.inflight = this.runBatch(b).then(
+      async () => {
+        this.inflight = undefined;
+        this.counters.batches++;
+        this.counters.recordsWritten += b.records;
+        this.counters.bytesWritten += b.used;
+        if (b.buf.length <= batchBufferKeepBytesMax && this.freeBuffers.length < 2) this.freeBuffers.push(b.buf);
+        b.resolve();
+        if (this.pending?.requested === true && this.failed === undefined) this.startBatch();
+        for (const f of b.after) await f().catch((e: unknown) => this.logger.warn('wal.cleanup_failed', { error: String(e) }));
+      },
+      (e: unknown) => {
+        this.inflight = undefined;
+        const err = this.fail(e as OperatingError);
+        b.reject(err);
+        this.pending?.reject(err);
+      },
+    );
+  }
+
+  private async runBatch(b: Batch): Promise<void> {
+    const groups = [...b.groups].map((g) => g.id);
+    const metaWrite = this.meta.write(b.metaOps).catch((e: unknown) => {
+      throw fsError((e as { cause?: unknown }).cause ?? e, 'write level batch', join(this.dir, 'meta'), groups);
+    });
+    const walWrite = b.used === 0 ? Promise.resolve() : this.writeBatchToSegment(b, groups);
+    await Promise.all([walWrite, metaWrite]);
+  }
+
+  private async writeBatchToSegment(b: Batch, groups: string[]): Promise<void> {
+    const s = b.segment;
+    try {
+      let done = 0;
+      while (done < b.used) done += await writeAt(s.fd, b.buf, done, b.used - done, b.fileOffset + done);
+      s.written = b.fileOffset + b.used;
+      this.cache.evict();
+      if (s.fresh) { fsyncDir(this.dir); s.fresh = false; }
+      await datasync(s.fd);
+      this.counters.fsyncs++;
+    } catch (e) {
+      // Cut what may have reached the file so the segment ends at the last good batch; the log
+      // then refuses all writes (fsync failures are not retried) until reopened and recovered.
+      try { ftruncateSync(s.fd, b.fileOffset); } catch { /* the error below says why already */ }
+      s.written = Math.min(s.written, b.fileOffset);
+      throw fsError(e, 'append', s.path, groups);
+    }
+  }
+
+  private fail(e: OperatingError): OperatingError {
+    if (this.failed === undefined) {
+      this.failed = e;
+      this.logger.error('wal.write_failed', { code: e.code, error: e.message });
+    }
+    return this.failed;
+  }
+
+  private isWritten(segment: number, offset: number): boolean {
+    const s = this.segments.get(segment);
+    return s === undefined || offset < s.written;
+  }
+
+  // ---- internals: reads ----
+
+  private body(g: GroupLog, index: number, loc: Location): Uint8Array {
+    const cached = g.bodies.get(index);
+    if (cached !== undefined) return cached;
+    const s = this.segments.get(loc.segment);
+    assert(s !== undefined && loc.offset < s.written, `group ${g.id}: body of ${index} neither cached nor written`);
+    if (g.damaged.has(index)) throw this.corrupt(g, s.path, `body of index ${index} failed its CRC at recovery`);
+    const n = headerBytes + loc.bytes;
+    const buf = Buffer.allocUnsafe(n);
+    let got = 0;
+    try {
+      while (got < n) {
+        const r = readSync(s.fd, buf, got, n - got, loc.offset + got);
+        if (r === 0) break;
+        got += r;
+      }
+    } catch (e) {
+      throw fsError(e, 'read', s.path, [g.id]);
+    }
+    const d = newDecoded();
+    decodeRecord(buf, 0, got, d);
+    if (d.status !== 'ok' || d.header.group !== g.num || d.header.index !== index) {
+      g.damaged.add(index);
+      throw this.corrupt(g, s.path, `record of index ${index} at ${loc.offset} is ${d.status}`);
+    }
+    return buf.subarray(headerBytes);
+  }
+
+  private corrupt(g: GroupLog, file: string, what: string): OperatingError {
+    g.corruption ??= `${file}: ${what}`;
+    return new OperatingError(OperatingErrorCode.Corrupted, `group ${g.id}: ${what} in ${file}`, { file, groups: g.id });
+  }
+
+  // ---- internals: snapshots ----
+
+  /** File first (durable under a name of its own), then its metadata in one synced level batch. */
+  private async writeSnapshot(g: GroupLog, meta: SnapshotMeta, data: Uint8Array, extra: MetaOp[]): Promise<void> {
+    const file = `g${g.num}-${meta.index}-${meta.term}.snap`;
+    const dir = join(this.dir, 'snapshots');
+    try {
+      await writeFileDurably(dir, file, data);
+    } catch (e) {
+      throw fsError(e, 'write snapshot', join(dir, file), [g.id]);
+    }
+    const persisted: PersistedSnapshot = {
+      index: meta.index, term: meta.term, membership: Buffer.from(meta.membership).toString('base64'), file, bytes: data.length,
+    };
+    try {
+      await this.meta.write([{ type: 'put', key: metaKey.snapshot(g.num), value: persisted }, ...extra]);
+    } catch (e) {
+      throw fsError((e as { cause?: unknown }).cause ?? e, 'record snapshot', join(this.dir, 'meta'), [g.id]);
+    }
+    if (this.groupsByNum.get(g.num) !== g) return;
+    const previous = this.snapshots.get(g.num);
+    this.snapshots.set(g.num, persisted);
+    if (previous !== undefined && previous.file !== file) await removeQuietly(join(dir, previous.file));
+  }
+
+  // ---- internals: compaction ----
+
+  private async runCompaction(): Promise<CompactionReport> {
+    await this.flush();
+    const rewritten = await this.rewriteSparseSegments();
+    const deleted = await this.deleteDeadSegments();
+    return { deletedSegments: deleted, ...rewritten, diskBytes: this.stats().diskBytes };
+  }
+
+  /** Copies live records of old, mostly dead segments to the head, so those segments die. */
+  private async rewriteSparseSegments(): Promise<{ rewrittenRecords: number; rewrittenBytes: number }> {
+    let records = 0;
+    let bytes = 0;
+    const oldest = [...this.segments.values()].filter((s) =>
+      s.id <= this.head.id - this.limits.rewriteAfterSegments && s.written === s.size &&
+      s.liveBytes > 0 && s.liveBytes < s.size * this.limits.rewriteLiveRatioMax);
+    for (const s of oldest) {
+      if (bytes + s.liveBytes > this.limits.rewriteBytesPerCompactMax && bytes > 0) break;
+      const r = this.relocateLiveRecords(s);
+      records += r.records;
+      bytes += r.bytes;
+    }
+    if (records > 0) await this.flush();
+    return { rewrittenRecords: records, rewrittenBytes: bytes };
+  }
+
+  private relocateLiveRecords(s: Segment): { records: number; bytes: number } {
+    const buf = readWhole(s, s.written);
+    const d = newDecoded();
+    let records = 0;
+    let bytes = 0;
+    for (let p = 0; p < buf.length;) {
+      decodeRecord(buf, p, buf.length, d);
+      if (d.status === 'bad-header' || d.status === 'short') break; // damage stays where it is
+      const h = d.header;
+      const g = this.groupsByNum.get(h.group);
+      const loc = g?.locate(h.index);
+      const isLive = (h.type === RecordType.Entry || h.type === RecordType.Relocated) && loc !== undefined &&
+        loc.segment === s.id && loc.offset === p && d.status === 'ok';
+      if (g !== undefined && isLive) {
+        const data = buf.subarray(p + headerBytes, p + headerBytes + h.payloadBytes);
+        const moved = this.writeRecord(g, RecordType.Relocated, h.index, h.term, data);
+        assert(g.relocate(h.index, moved), 'relocated entry keeps its term');
+        records++;
+        bytes += headerBytes + h.payloadBytes;
+      }
+      p += headerBytes + h.payloadBytes;
+    }
+    return { records, bytes };
+  }
+
+  /**
+   * Checkpoints hard states and live ranges to `level` (synced), then deletes the segments that
+   * were dead when the checkpoint was taken. A segment holding Truncate/Reset records goes only
+   * with every older segment, so superseded entries can never come back on recovery.
+   */
+  private async deleteDeadSegments(): Promise<number> {
+    const ops: MetaOp[] = [];
+    for (const g of this.hardStateDirty) ops.push({ type: 'put', key: metaKey.hardState(g.num), value: g.hardState });
+    for (const g of this.liveDirty) {
+      ops.push({ type: 'put', key: metaKey.live(g.num), value: { from: g.firstIndex, prevTerm: g.prevTerm, keep: [...g.sparse.keys()] } });
+    }
+    const victims: Segment[] = [];
+    let prefix = true;
+    for (const s of [...this.segments.values()].sort((a, b) => a.id - b.id)) {
+      const dead = s !== this.head && s.written === s.size && s.liveBytes === 0 && s !== this.pending?.segment;
+      if (dead && (!s.supersedes || prefix)) victims.push(s);
+      else prefix = false;
+    }
+    const dirtyHs = [...this.hardStateDirty];
+    const dirtyLive = [...this.liveDirty];
+    this.hardStateDirty.clear();
+    this.liveDirty.clear();
+    try {
+      await this.meta.write(ops);
+    } catch (e) {
+      for (const g of dirtyHs) this.hardStateDirty.add(g);
+      for (const g of dirtyLive) this.liveDirty.add(g);
+      throw fsError((e as { cause?: unknown }).cause ?? e, 'checkpoint', join(this.dir, 'meta'), []);
+    }
+    for (const s of victims) {
+      closeSync(s.fd);
+      this.segments.delete(s.id);
+      try { unlinkSync(s.path); } catch (e) { this.logger.warn('wal.unlink_failed', { file: s.path, error: String(e) }); }
+    }
+    if (victims.length > 0) fsyncDir(this.dir);
+    return victims.length;
+  }
+
+  // ---- internals: recovery ----
+
+  private async recover(): Promise<void> {
+    const started = performance.now();
+    const contents = await this.meta.load();
+    this.nextNum = contents.nextNum;
+    for (const r of contents.registry) {
+      this.nextNum = Math.max(this.nextNum, r.num + 1);
+      if (!r.removed) this.addGroupLog(r.id as GroupId, r.num);
+    }
+    for (const [num, s] of contents.snapshots) if (this.groupsByNum.has(num)) this.snapshots.set(num, s);
+    const scan = this.replayAll();
+    for (const g of this.groupsById.values()) this.normalizeGroup(g, contents, scan.damaged.has(g));
+    this.head = this.createSegment((this.lastSegmentId() ?? 0) + 1);
+    this.recovery = {
+      durationMs: Math.round((performance.now() - started) * 10) / 10,
+      segments: scan.segments,
+      records: scan.records,
+      bytes: scan.bytes,
+      groups: this.groupsById.size,
+      tornTailBytes: scan.tornTailBytes,
+      corruptedGroups: this.corruptedGroups(),
+      damage: scan.damage,
+    };
+    const { damage, corruptedGroups, ...fields } = this.recovery;
+    this.logger.info('wal.recovered', { dir: this.dir, ...fields, corruptedGroups: corruptedGroups.join(',') });
+    for (const d of damage) this.logger.error('wal.corruption', { damage: d });
+  }
+
+  private lastSegmentId(): number | undefined {
+    let last: number | undefined;
+    for (const id of this.segments.keys()) last = Math.max(last ?? id, id);
+    return last;
+  }
+
+  private replayAll(): { segments: number; records: number; bytes: number; tornTailBytes: number; damage: string[]; damaged: Set<GroupLog> } {
+    const ids = listSegmentIds(this.dir);
+    const out = { segments: ids.length, records: 0, bytes: 0, tornTailBytes: 0, damage: [] as string[], damaged: new Set<GroupLog>() };
+    const target = { group: (num: number) => this.groupsByNum.get(num), sawNum: (num: number) => { this.nextNum = Math.max(this.nextNum, num + 1); } };
+    ids.forEach((id, k) => {
+      const path = join(this.dir, segmentFileName(id));
+      let fd: number;
+      try { fd = openSync(path, 'r+'); } catch (e) { throw fsError(e, 'open segment', path, []); }
+      const size = readSizeOf(fd);
+      const s: Segment = { id, path, fd, size, written: size, liveBytes: 0, supersedes: false, fresh: false };
+      this.segments.set(id, s);
+      const r = replaySegment(s, readWhole(s, size), k === ids.length - 1, target, out.damaged);
+      out.records += r.records;
+      out.damage.push(...r.damage);
+      if (r.tornAt !== undefined) {
+        out.tornTailBytes += size - r.tornAt;
+        ftruncateSync(fd, r.tornAt);
+        fsyncSync(fd);
+        s.size = s.written = r.tornAt;
+      }
+      out.bytes += s.size;
+    });
+    return out;
+  }
+
+  /** Applies persisted checkpoints (hard state, snapshot, live range) over what replay rebuilt. */
+  private normalizeGroup(g: GroupLog, contents: MetaContents, damaged: boolean): void {
+    const hs = contents.hardStates.get(g.num);
+    if (hs !== undefined) g.hardState = mergeHardState(hs, g.hardState);
+    const snap = this.snapshots.get(g.num);
+    if (snap !== undefined) {
+      const t = g.term(snap.index);
+      const conflicts = snap.index >= g.firstIndex && t !== undefined && t !== snap.term;
+      if (snap.index > g.lastIndex || conflicts) g.reset(snap.index, snap.term);
+      else if (snap.index === g.firstIndex - 1) g.prevTerm = snap.term;
+    }
+    const live = contents.live.get(g.num);
+    if (live !== undefined) {
+      if (live.from > g.lastIndex + 1 && g.count === 0) g.restartAt(live.from, live.prevTerm);
+      const missing = g.extendBackTo(live.from);
+      if (missing !== undefined) g.corruption ??= `entry ${missing} is missing (log starts at ${g.firstIndex}, live from ${live.from})`;
+      if (live.from <= g.lastIndex + 1) g.setLive(Math.max(live.from, g.firstIndex), new Set(live.keep));
+      if (g.firstIndex === live.from && g.prevTerm === 0) g.prevTerm = live.prevTerm;
+    }
+    if (damaged) g.corruption ??= `damaged records (see wal.corruption in the log; ${g.damaged.size} damaged bodies)`;
+  }
+}
+
+function readSizeOf(fd: number): number {
+  return fstatSync(fd).size;
+}
+
+function writeAt(fd: number, buf: Buffer, offset: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    write(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n)));
+  });
+}
+
+function datasync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    fdatasync(fd, (err) => (err ? reject(err) : resolve()));
+  });
+}

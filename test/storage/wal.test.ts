@@ -1,0 +1,167 @@
+// Round trips of the write-ahead log: many groups, reopen, reads from cache and from disk,
+// truncation of a conflicting suffix, hard state, group removal, snapshots.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { logIndex, term, type GroupId } from '../../src/lib/ids.js';
+import { WriteAheadLog } from '../../src/storage/index.js';
+import { bodyOf, gid, makeEntries, tempDir } from './helpers.js';
+
+const cleanups: Array<() => void> = [];
+afterEach(() => { for (const c of cleanups.splice(0)) c(); });
+function dir(label: string): string {
+  const t = tempDir(label);
+  cleanups.push(t.remove);
+  return t.dir;
+}
+
+function expectLog(wal: WriteAheadLog, g: GroupId, first: number, last: number, termOf: (i: number) => number): void {
+  expect(wal.firstIndex(g)).toBe(first);
+  expect(wal.lastIndex(g)).toBe(last);
+  const got = wal.entries(g, logIndex(first), logIndex(last + 1), Number.MAX_SAFE_INTEGER);
+  expect(got.map((e) => e.index)).toEqual(Array.from({ length: last - first + 1 }, (_, k) => first + k));
+  for (const e of got) {
+    expect(e.term).toBe(termOf(e.index));
+    expect(Buffer.from(e.data).equals(Buffer.from(bodyOf(g, e.index, e.term)))).toBe(true);
+  }
+}
+
+describe('write-ahead log round trip', () => {
+  it('keeps every entry of 200 groups across flushes, segment rolls and a reopen', async () => {
+    const d = dir('roundtrip');
+    const limits = { segmentBytesTarget: 64 * 1024, cacheBytesMax: 32 * 1024 };
+    let wal = await WriteAheadLog.open(d, { limits });
+    const groups = Array.from({ length: 200 }, (_, k) => gid(k));
+    for (const g of groups) wal.createGroup(g);
+    for (let turn = 0; turn < 10; turn++) {
+      for (const [k, g] of groups.entries()) wal.append(g, makeEntries(g, turn * 3 + 1, 3, 1 + (k % 3)));
+      await wal.flush();
+    }
+    expect(wal.stats().segments).toBeGreaterThan(3);
+    expect(wal.stats().fsyncs).toBeLessThanOrEqual(10);
+    // Most bodies were evicted from the 32 KiB cache: reads go to the segment files.
+    for (const [k, g] of groups.entries()) expectLog(wal, g, 1, 30, () => 1 + (k % 3));
+    await wal.close();
+
+    wal = await WriteAheadLog.open(d, { limits });
+    expect(wal.recovery.records).toBeGreaterThanOrEqual(200 * 30);
+    expect(wal.recovery.corruptedGroups).toEqual([]);
+    expect(wal.groupIds().length).toBe(200);
+    for (const [k, g] of groups.entries()) expectLog(wal, g, 1, 30, () => 1 + (k % 3));
+    await wal.close();
+  });
+
+  it('batches appends made while a flush is in flight into the next single fsync', async () => {
+    const wal = await WriteAheadLog.open(dir('adaptive'));
+    wal.createGroup(gid(1));
+    wal.append(gid(1), makeEntries('q1', 1, 1, 1));
+    const first = wal.flush();
+    const waits: Array<Promise<void>> = [];
+    for (let i = 2; i <= 50; i++) {
+      wal.append(gid(1), makeEntries('q1', i, 1, 1));
+      waits.push(wal.flush());
+    }
+    await Promise.all([first, ...waits]);
+    expect(wal.stats().fsyncs).toBe(2);
+    expect(wal.lastIndex(gid(1))).toBe(50);
+    await wal.close();
+  });
+
+  it('replaces a conflicting suffix, and the replacement survives a reopen', async () => {
+    const d = dir('truncate');
+    let wal = await WriteAheadLog.open(d);
+    wal.createGroup(gid(1));
+    wal.createGroup(gid(2));
+    wal.append(gid(1), makeEntries('q1', 1, 10, 1));
+    wal.append(gid(2), makeEntries('q2', 1, 10, 1));
+    await wal.flush();
+    wal.append(gid(1), makeEntries('q1', 6, 2, 2)); // a new leader's entries overwrite 6..10
+    wal.truncateSuffix(gid(2), logIndex(4));
+    await wal.flush();
+    const termOf1 = (i: number): number => (i <= 5 ? 1 : 2);
+    expectLog(wal, gid(1), 1, 7, termOf1);
+    expectLog(wal, gid(2), 1, 3, () => 1);
+    await wal.close();
+    wal = await WriteAheadLog.open(d);
+    expectLog(wal, gid(1), 1, 7, termOf1);
+    expectLog(wal, gid(2), 1, 3, () => 1);
+    expect(wal.term(gid(1), logIndex(8))).toBeUndefined();
+    await wal.close();
+  });
+
+  it('answers term and entries like the Raft storage interface, with a byte budget', async () => {
+    const wal = await WriteAheadLog.open(dir('reader'));
+    wal.createGroup(gid(1));
+    wal.append(gid(1), makeEntries('q1', 1, 10, 3, 100));
+    await wal.flush();
+    const r = wal.reader(gid(1));
+    expect(r.firstIndex()).toBe(1);
+    expect(r.lastIndex()).toBe(10);
+    expect(r.term(logIndex(0))).toBe(0);
+    expect(r.term(logIndex(11))).toBeUndefined();
+    expect(r.entries(logIndex(2), logIndex(10), 250).map((e) => e.index)).toEqual([2, 3]);
+    expect(r.entries(logIndex(2), logIndex(10), 10).map((e) => e.index)).toEqual([2]);
+    await wal.close();
+  });
+
+  it('keeps hard state across a reopen and never lets it go backwards', async () => {
+    const d = dir('hardstate');
+    let wal = await WriteAheadLog.open(d);
+    wal.createGroup(gid(1));
+    wal.setHardState(gid(1), { term: term(3), vote: 'n2', commit: logIndex(0) });
+    wal.append(gid(1), makeEntries('q1', 1, 4, 3));
+    wal.setHardState(gid(1), { term: term(3), vote: 'n2', commit: logIndex(4) });
+    await wal.flush();
+    expect(() => wal.setHardState(gid(1), { term: term(3), vote: 'n3', commit: logIndex(4) })).toThrow(/vote changes/);
+    await wal.close();
+    wal = await WriteAheadLog.open(d);
+    expect(wal.hardState(gid(1))).toEqual({ term: 3, vote: 'n2', commit: 4 });
+    await wal.close();
+  });
+
+  it('forgets a removed group and never reuses its numeric id for a new one', async () => {
+    const d = dir('remove');
+    let wal = await WriteAheadLog.open(d);
+    wal.createGroup(gid(1));
+    wal.append(gid(1), makeEntries('q1', 1, 5, 1));
+    await wal.flush();
+    wal.removeGroup(gid(1));
+    wal.createGroup(gid(2));
+    wal.append(gid(2), makeEntries('q2', 1, 2, 1));
+    await wal.flush();
+    await wal.close();
+    wal = await WriteAheadLog.open(d);
+    expect(wal.groupIds()).toEqual([gid(2)]);
+    expectLog(wal, gid(2), 1, 2, () => 1);
+    wal.createGroup(gid(1)); // the id may come back as a new replica, with an empty log
+    expect(wal.lastIndex(gid(1))).toBe(0);
+    await wal.close();
+  });
+
+  it('stores snapshots in files recorded in level; an installed one replaces the log', async () => {
+    const d = dir('snapshot');
+    let wal = await WriteAheadLog.open(d);
+    wal.createGroup(gid(1));
+    wal.createGroup(gid(2));
+    wal.append(gid(1), makeEntries('q1', 1, 10, 1));
+    wal.append(gid(2), makeEntries('q2', 1, 10, 1));
+    await wal.flush();
+    const membership = new TextEncoder().encode('voters=n1,n2,n3');
+    await wal.saveSnapshot(gid(1), { index: logIndex(8), term: term(1), membership }, new Uint8Array([1, 2, 3]));
+    wal.setLive(gid(1), logIndex(9));
+    await wal.installSnapshot(gid(2), { index: logIndex(20), term: term(4), membership }, new Uint8Array([9]));
+    wal.append(gid(2), makeEntries('q2', 21, 2, 4));
+    await wal.flush();
+    await wal.compact();
+    await wal.close();
+    wal = await WriteAheadLog.open(d);
+    expect(wal.snapshotMeta(gid(1))?.index).toBe(8);
+    expect(Buffer.from(wal.snapshotMeta(gid(1))!.membership).toString()).toBe('voters=n1,n2,n3');
+    expect([...wal.readSnapshot(gid(1))!]).toEqual([1, 2, 3]);
+    expectLog(wal, gid(1), 9, 10, () => 1);
+    expect(wal.term(gid(1), logIndex(8))).toBe(1);
+    expectLog(wal, gid(2), 21, 22, () => 4);
+    expect(wal.term(gid(2), logIndex(20))).toBe(4);
+    expect([...wal.readSnapshot(gid(2))!]).toEqual([9]);
+    await wal.close();
+  });
+});
