@@ -730,14 +730,23 @@ export class WriteAheadLog implements LiveAccounting {
     const ids = listSegmentIds(this.dir);
     const out = { segments: ids.length, records: 0, bytes: 0, tornTailBytes: 0, damage: [] as string[], damaged: new Set<GroupLog>() };
     const target = { group: (num: number) => this.groupsByNum.get(num), sawNum: (num: number) => { this.nextNum = Math.max(this.nextNum, num + 1); } };
-    ids.forEach((id, k) => {
+    const opened: Segment[] = [];
+    for (const id of ids) {
       const path = join(this.dir, segmentFileName(id));
       let fd: number;
       try { fd = openSync(path, 'r+'); } catch (e) { throw fsError(e, 'open segment', path, []); }
       const size = readSizeOf(fd);
-      const s: Segment = { id, path, fd, size, written: size, liveBytes: 0, supersedes: false, fresh: false };
-      this.segments.set(id, s);
-      const r = replaySegment(s, readWhole(s, size), k === ids.length - 1, target, out.damaged);
+      opened.push({ id, path, fd, size, written: size, liveBytes: 0, supersedes: false, fresh: false });
+    }
+    // A torn tail can only be in the last segment that holds anything: a rolled-to segment may
+    // exist empty while the batch before it was still being written.
+    let lastWithData = -1;
+    opened.forEach((s, k) => { if (s.size > 0) lastWithData = k; });
+    opened.forEach((s, k) => {
+      this.segments.set(s.id, s);
+      const size = s.size;
+      const fd = s.fd;
+      const r = replaySegment(s, readWhole(s, size), k === lastWithData, target, out.damaged);
       out.records += r.records;
       out.damage.push(...r.damage);
       if (r.tornAt !== undefined) {
