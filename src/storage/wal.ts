@@ -428,7 +428,7 @@ export class WriteAheadLog implements LiveAccounting {
 
   private writeRecord(g: GroupLog, type: RecordType, index: number, term: number, payload: Uint8Array | undefined): Location {
     const n = payload === undefined ? 0 : payload.length;
-    const b = this.batchFor(headerBytes + n);
+    const b = this.batchFor(headerBytes + n, g);
     const offset = b.fileOffset + b.used;
     b.used += encodeRecord(b.buf, b.used, { type, group: g.num, index, term, payloadBytes: n }, payload);
     b.segment.size = b.fileOffset + b.used;
@@ -438,10 +438,10 @@ export class WriteAheadLog implements LiveAccounting {
   }
 
   /** The batch being built, with room for `bytes` more; starts one (and a segment) if needed. */
-  private batchFor(bytes: number): Batch {
+  private batchFor(bytes: number, g?: GroupLog): Batch {
     let b = this.pending;
     if (b === undefined) {
-      if (this.head.size >= this.limits.segmentBytesTarget) this.roll();
+      if (this.head.size >= this.limits.segmentBytesTarget) this.head = this.createSegment(this.head.id + 1, g);
       const buf = this.freeBuffers.pop() ?? Buffer.allocUnsafe(batchBytesInitial);
       let resolve!: () => void;
       let reject!: (e: unknown) => void;
@@ -460,18 +460,13 @@ export class WriteAheadLog implements LiveAccounting {
     return b;
   }
 
-  private roll(): void {
-    const id = this.head.id + 1;
-    this.head = this.createSegment(id);
-  }
-
-  private createSegment(id: number): Segment {
+  private createSegment(id: number, g?: GroupLog): Segment {
     const path = join(this.dir, segmentFileName(id));
     let fd: number;
     try {
-      fd = openSync(path, 'wx+');
+      fd = openSync(path, 'w+'); // ids only grow, so the name is new; a leftover is empty by construction
     } catch (e) {
-      throw this.fail(fsError(e, 'create segment', path, []));
+      throw this.fail(fsError(e, 'create segment', path, g === undefined ? [] : [g.id]));
     }
     const s: Segment = { id, path, fd, size: 0, written: 0, liveBytes: 0, supersedes: false, fresh: true };
     this.segments.set(id, s);
