@@ -12,53 +12,96 @@ import type { RouteSink } from './router.js';
 import type { MetadataState, VhostState } from './state.js';
 import type { BindingRecord, ExchangeRecord } from './types.js';
 
-// One collector reused across calls: routing is synchronous and not re-entrant.
-class Collector implements RouteSink {
-  readonly queues = new Set<string>();
-  readonly seen = new Set<string>();
-  readonly work: string[] = [];
-  hits = 0;
+// Small lists dedupe by scan; past this size a stamp map takes over (most publishes reach few
+// queues). The map keeps its entries across calls, stamped with the call's generation, so a
+// fan-out to many queues does not rebuild a hash table per publish. It is cleared at a bound.
+const scanMax = 16;
+const stampEntriesMax = 1_000_000;
 
-  reset(): void {
-    this.queues.clear();
-    this.seen.clear();
-    this.work.length = 0;
+class Collector implements RouteSink {
+  out: string[] = [];
+  readonly work: string[] = [];
+  workLength = 0;
+  hits = 0;
+  private generation = 0;
+  private outStamped = false;
+  private workStamped = false;
+  private readonly queueStamp = new Map<string, number>();
+  private readonly exchangeStamp = new Map<string, number>();
+
+  begin(out: string[]): void {
+    this.out = out;
+    this.workLength = 0;
     this.hits = 0;
+    this.outStamped = false;
+    this.workStamped = false;
+    this.generation++;
+    if (this.queueStamp.size > stampEntriesMax) this.queueStamp.clear();
+    if (this.exchangeStamp.size > stampEntriesMax) this.exchangeStamp.clear();
   }
 
   hit(b: BindingRecord): void {
     this.hits++;
-    if (b.destinationKind === 'queue') this.queues.add(b.destination);
+    if (b.destinationKind === 'queue') this.addQueue(b.destination);
     else this.visit(b.destination);
   }
 
+  addQueue(name: string): void {
+    const out = this.out;
+    if (out.length < scanMax) {
+      if (!out.includes(name)) out.push(name);
+      return;
+    }
+    const gen = this.generation;
+    if (!this.outStamped) {
+      for (const q of out) this.queueStamp.set(q, gen);
+      this.outStamped = true;
+    }
+    if (this.queueStamp.get(name) === gen) return;
+    this.queueStamp.set(name, gen);
+    out.push(name);
+  }
+
   visit(exchange: string): void {
-    if (this.seen.has(exchange)) return;
-    this.seen.add(exchange);
-    this.work.push(exchange);
+    const n = this.workLength;
+    const gen = this.generation;
+    if (n < scanMax) {
+      for (let i = 0; i < n; i++) if (this.work[i] === exchange) return;
+    } else {
+      if (!this.workStamped) {
+        for (let i = 0; i < n; i++) this.exchangeStamp.set(this.work[i] as string, gen);
+        this.workStamped = true;
+      }
+      if (this.exchangeStamp.get(exchange) === gen) return;
+      this.exchangeStamp.set(exchange, gen);
+    }
+    this.work[n] = exchange;
+    this.workLength = n + 1;
   }
 }
 
 const collector = new Collector();
 
 /**
- * The queues a message published to `exchange` reaches. `extraKeys` are the CC/BCC routing keys
- * (see extraRoutingKeys). A missing vhost or exchange routes nowhere (check with checkPublish).
- * Direct reply-to names are not queues here: the broker handles them before routing.
+ * The queues a message published to `exchange` reaches, each once, in a deterministic order.
+ * `extraKeys` are the CC/BCC routing keys (see extraRoutingKeys). A missing vhost or exchange
+ * routes nowhere (check with checkPublish first). Direct reply-to names are not queues here:
+ * the broker handles them before routing.
  */
 export function route(state: MetadataState, vhost: string, exchange: string, routingKey: string,
   headers: FieldTable | null = null, extraKeys: readonly string[] | null = null): string[] {
+  const out: string[] = [];
   const v = state.vhosts.get(vhost);
-  if (v === undefined) return [];
+  if (v === undefined) return out;
   const c = collector;
-  c.reset();
+  c.begin(out);
   if (exchange === '') {
     routeDefault(v, routingKey, c);
     if (extraKeys !== null) for (const k of extraKeys) routeDefault(v, k, c);
-    return Array.from(c.queues);
+    return out;
   }
   c.visit(exchange);
-  for (let i = 0; i < c.work.length && i < limits.routeExchangesVisitedMax; i++) {
+  for (let i = 0; i < c.workLength && i < limits.routeExchangesVisitedMax; i++) {
     const x = v.exchanges.get(c.work[i] as string);
     if (x === undefined) continue;
     const before = c.hits;
@@ -69,11 +112,11 @@ export function route(state: MetadataState, vhost: string, exchange: string, rou
       if (ae !== null && v.exchanges.has(ae)) c.visit(ae);
     }
   }
-  return Array.from(c.queues);
+  return out;
 }
 
 function routeDefault(v: VhostState, key: string, c: Collector): void {
-  if (v.queues.has(key)) c.queues.add(key);
+  if (v.queues.has(key)) c.addQueue(key);
 }
 
 /** basic.publish checks in RabbitMQ's order: write permission (403), exists (404), internal (403). */

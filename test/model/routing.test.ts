@@ -27,6 +27,25 @@ describe('routing through exchange-to-exchange bindings', () => {
     expect(route(s, '/', 'c', 'k').sort()).toEqual(['qa', 'qb', 'qc']);
   });
 
+  it('deduplicates wide fan-outs and long exchange rings, call after call', () => {
+    const s = freshState();
+    const ring = Array.from({ length: 30 }, (_, i) => `ring${i}`);
+    for (const x of ring) expectOk(declareExchange(s, x, 'fanout'));
+    ring.forEach((x, i) => expectOk(bindExchange(s, x, ring[(i + 1) % ring.length] as string)));
+    const queues = Array.from({ length: 40 }, (_, i) => `wide${i}`);
+    queues.forEach((q, i) => {
+      expectOk(declareQueue(s, q));
+      expectOk(bindQueue(s, q, ring[i % ring.length] as string));
+      expectOk(bindQueue(s, q, ring[(i * 7) % ring.length] as string));
+      if (i % 2 === 0) expectOk(bindQueue(s, q, 'amq.direct', 'even'));
+    });
+    for (let round = 0; round < 3; round++) {
+      expect(route(s, '/', 'ring0', '').sort()).toEqual([...queues].sort());
+      expect(route(s, '/', 'amq.direct', 'even').sort()).toEqual(queues.filter((_, i) => i % 2 === 0).sort());
+      expect(route(s, '/', 'ring5', '', null, ['a', 'b'])).toHaveLength(40);
+    }
+  });
+
   it('applies each exchange type on the way (topic into direct)', () => {
     const s = freshState();
     expectOk(declareExchange(s, 'events', 'topic'));
