@@ -29,6 +29,9 @@
 //   listVhosts, listExchanges, listQueues, listBindings, listPolicies, bindingsOfQueue,
 //   isReplyToName.
 //
+// Log entries: serializableCommand(command): MetadataCommand  (tables made JSON-safe and tagged;
+//   applying it gives the same result as the original).
+//
 // Snapshot: snapshotMetadata(state): MetadataSnapshot (plain JSON-safe data);
 //   restoreMetadata(snapshot): MetadataState (indexes rebuilt).
 //
@@ -53,6 +56,7 @@ export {
 } from './queries.js';
 export type { QueueSettings, Overflow } from './policies.js';
 export { isReplyToName, replyToPrefix } from './binding-commands.js';
+export { serializableCommand } from './wire.js';
 export { snapshotMetadata, restoreMetadata, snapshotVersion } from './snapshot.js';
 export type { MetadataSnapshot, VhostSnapshot } from './snapshot.js';
 export { limits as modelLimits } from './limits.js';
