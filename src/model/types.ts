@@ -95,7 +95,7 @@ export type Permission = 'configure' | 'write' | 'read';
 /** Who asks. When `user` is absent the command is trusted (management, recovery) and no
  *  permission is checked. */
 export interface Actor {
-  readonly user?: string;
+  readonly user?: string | undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -134,7 +134,7 @@ export interface DeclareQueue extends Actor {
   readonly vhost: string;
   /** Final name: for a server-named queue the edge picks `amq.gen-...` and sets serverNamed. */
   readonly name: string;
-  readonly serverNamed?: boolean;
+  readonly serverNamed?: boolean | undefined;
   readonly passive: boolean;
   readonly durable: boolean;
   readonly exclusive: boolean;
@@ -143,7 +143,7 @@ export interface DeclareQueue extends Actor {
   /** The declaring connection (owner of an exclusive queue; its node is the home node). */
   readonly connection: ConnectionRef;
   /** Replica set for a new replicated queue, chosen by placement; default [connection.nodeId]. */
-  readonly replicas?: readonly NodeId[];
+  readonly replicas?: readonly NodeId[] | undefined;
 }
 
 export interface DeleteQueue extends Actor {
