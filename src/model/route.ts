@@ -134,8 +134,8 @@ export function checkPublish(state: MetadataState, user: string | undefined, vho
  * The CC and BCC headers (arrays of strings) as extra routing keys; null when there are none.
  * A wrong type is a 406. The broker strips BCC before delivery.
  */
-export function extraRoutingKeys(headers: FieldTable | null): string[] | null | ModelError {
-  if (headers === null) return null;
+export function extraRoutingKeys(headers: FieldTable | null | undefined): string[] | null | ModelError {
+  if (headers === null || headers === undefined) return null;
   let keys: string[] | null = null;
   for (const name of ['CC', 'BCC']) {
     if (!hasKey(headers, name)) continue;
