@@ -27,7 +27,7 @@
 //   lookupExchange, lookupQueue, queueSettings (effective: x-args + policy), checkQueueAccess
 //   (consume/get: 403, 404, 405), checkVhostAccess (530), checkPermission, findUser,
 //   listVhosts, listExchanges, listQueues, listBindings, listPolicies, bindingsOfQueue,
-//   isReplyToName.
+//   isReplyToName, requestedReplicaCount(args) (placement input before declaring).
 //
 // Log entries: serializableCommand(command): MetadataCommand  (tables made JSON-safe and tagged;
 //   applying it gives the same result as the original).
@@ -56,6 +56,7 @@ export {
 } from './queries.js';
 export type { QueueSettings, Overflow } from './policies.js';
 export { isReplyToName, replyToPrefix } from './binding-commands.js';
+export { requestedReplicaCount } from './queue-args.js';
 export { serializableCommand } from './wire.js';
 export { snapshotMetadata, restoreMetadata, snapshotVersion } from './snapshot.js';
 export type { MetadataSnapshot, VhostSnapshot } from './snapshot.js';

@@ -11,8 +11,8 @@ export const limits = {
   policiesPerVhostMax: 1_000,
   /** AMQP short strings: names and routing keys. */
   nameBytesMax: 255,
-  /** Words in a topic binding key (255-byte keys cannot hold more than 128 words). */
-  topicWordsMax: 128,
+  /** Words in a topic binding key (a 255-byte key of dots holds 256 empty words). */
+  topicWordsMax: 256,
   /** RabbitMQ 4.x refuses binding keys with more '#' than this. */
   topicHashesMax: 2,
   /** x-max-priority upper bound (RabbitMQ's MAX_SUPPORTED_PRIORITY). */

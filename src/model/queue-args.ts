@@ -99,3 +99,16 @@ export function validateQueueArgs(vhost: string, queue: string, args: FieldTable
 export function isAbsentQueueArg(key: string, value: unknown): boolean {
   return key === 'x-queue-type' && readString(value) === 'classic';
 }
+
+/**
+ * Replica count a declare asks for (x-quorum-initial-group-size, else x-initial-cluster-size),
+ * for placement to choose `replicas` before the command; null = the cluster default.
+ */
+export function requestedReplicaCount(args: FieldTable): number | null {
+  for (const key of ['x-quorum-initial-group-size', 'x-initial-cluster-size']) {
+    if (!hasKey(args, key)) continue;
+    const n = readInt(args[key]);
+    if (n !== null && n > 0) return n;
+  }
+  return null;
+}

@@ -3,7 +3,9 @@
 
 import { describe, expect, it } from 'vitest';
 import { nodeId } from '../../src/lib/ids.js';
-import { applyMetadata, listBindings, lookupQueue, route } from '../../src/model/index.js';
+import {
+  applyMetadata, listBindings, lookupQueue, requestedReplicaCount, route,
+} from '../../src/model/index.js';
 import {
   bindQueue, conn1, conn2, declareQueue, deleteQueue, expectError, expectOk, freshState,
 } from './helpers.js';
@@ -182,6 +184,13 @@ describe('placement', () => {
     expect(r.deletedQueues.map((q) => q.name)).toEqual(['local-a']);
     expect(lookupQueue(s, '/', 'durable-a')).toBeDefined();
     expect(lookupQueue(s, '/', 'excl-b')).toBeDefined();
+  });
+
+  it('reads the replica count a declare asks for', () => {
+    expect(requestedReplicaCount({ 'x-quorum-initial-group-size': 5 })).toBe(5);
+    expect(requestedReplicaCount({ 'x-initial-cluster-size': 3n })).toBe(3);
+    expect(requestedReplicaCount({ 'x-quorum-initial-group-size': 'five' })).toBeNull();
+    expect(requestedReplicaCount({})).toBeNull();
   });
 
   it('moves the replica set of a replicated queue, and only of one', () => {
