@@ -35,6 +35,15 @@
 // Snapshot: snapshotMetadata(state): MetadataSnapshot (plain JSON-safe data);
 //   restoreMetadata(snapshot): MetadataState (indexes rebuilt).
 //
+// Policies: of the matching policies the highest priority one applies. Effective queue settings
+// (queueSettings) resolve it against the queue's x-args as RabbitMQ's classic queues do: numeric
+// limits (message-ttl, expires, max-length, max-length-bytes, delivery-limit, consumer-timeout)
+// take the smaller value; overflow, dead-letter-exchange/-routing-key and alternate-exchange take
+// the x-arg when present. x-queue-type quorum defaults delivery-limit to 20 (RabbitMQ 4.x).
+// Differences from RabbitMQ, on purpose: durable classic queues are replicated too, so
+// quorum-only x-args are accepted without x-queue-type; topic permissions and vhost limits are
+// not modelled.
+//
 // Field tables: input tables are structural (`FieldTable`); values may be plain (number, bigint,
 // string, Uint8Array/Buffer, boolean, null, arrays, tables) or tagged ({tag|type|'!', value}).
 // Stored arguments are normalised (`ArgTable`). Integers compare by value across field types.
