@@ -82,7 +82,8 @@ export function setPolicy(state: MetadataState, c: SetPolicy): MetadataOk | Mode
   if (created && vhost.policies.size >= limits.policiesPerVhostMax) {
     return errors.limitReached(`policy count in vhost '${c.vhost}'`, limits.policiesPerVhostMax);
   }
-  const before = policyChoice(vhost);
+  const old = vhost.policies.get(c.name);
+  const before = policyChoice(vhost, candidates(vhost, old, c.pattern, c.applyTo));
   vhost.policies.set(c.name, {
     vhost: c.vhost, name: c.name, pattern: c.pattern, applyTo: c.applyTo, priority: c.priority,
     definition,
@@ -93,22 +94,37 @@ export function setPolicy(state: MetadataState, c: SetPolicy): MetadataOk | Mode
 export function clearPolicy(state: MetadataState, c: ClearPolicy): MetadataOk | ModelError {
   const vhost = state.vhosts.get(c.vhost);
   if (vhost === undefined) return errors.vhostNotFound(c.vhost);
-  if (!vhost.policies.has(c.name)) return errors.policyNotFound(c.vhost, c.name);
-  const before = policyChoice(vhost);
+  const old = vhost.policies.get(c.name);
+  if (old === undefined) return errors.policyNotFound(c.vhost, c.name);
+  const before = policyChoice(vhost, candidates(vhost, old, null, null));
   vhost.policies.delete(c.name);
   return ok({ changedQueues: changedSince(vhost, before, c.name) });
 }
 
-function policyChoice(vhost: VhostState): Map<string, string | null> {
+// Only queues the edited policy matches, before or after the edit, can change their policy.
+function candidates(vhost: VhostState, old: PolicyRecord | undefined, pattern: string | null,
+  applyTo: string | null): string[] {
+  const out: string[] = [];
+  const forQueues = (a: string | null): boolean => a === 'queues' || a === 'all';
+  for (const name of vhost.queues.keys()) {
+    if ((old !== undefined && forQueues(old.applyTo) && patternMatches(old.pattern, name))
+      || (pattern !== null && forQueues(applyTo) && patternMatches(pattern, name))) out.push(name);
+  }
+  return out;
+}
+
+function policyChoice(vhost: VhostState, names: readonly string[]): Map<string, string | null> {
   const out = new Map<string, string | null>();
-  for (const [name] of vhost.queues) out.set(name, policyFor(vhost, 'queues', name)?.name ?? null);
+  for (const name of names) out.set(name, policyFor(vhost, 'queues', name)?.name ?? null);
   return out;
 }
 
 // A queue changed when the policy it follows is the edited one, before or after the edit.
 function changedSince(vhost: VhostState, before: Map<string, string | null>, edited: string): QueueRecord[] {
   const out: QueueRecord[] = [];
-  for (const [name, q] of vhost.queues) {
+  for (const name of before.keys()) {
+    const q = vhost.queues.get(name);
+    if (q === undefined) continue;
     const after = policyFor(vhost, 'queues', name)?.name ?? null;
     if (before.get(name) === edited || after === edited) out.push(q.record);
   }

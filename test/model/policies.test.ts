@@ -1,9 +1,10 @@
 // Policies and effective queue settings: which policy applies, how it combines with x-args
 // (numeric limits: the smaller wins; other keys: the x-arg wins), and validation.
 
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  applyMetadata, queueSettings, type FieldTable, type MetadataState, type PolicyApplyTo,
+  applyMetadata, modelLimits, queueSettings, type FieldTable, type MetadataState, type PolicyApplyTo,
 } from '../../src/model/index.js';
 import { declareQueue, expectError, expectOk, freshState } from './helpers.js';
 
@@ -89,6 +90,34 @@ describe('policy commands', () => {
     expect(moved.changedQueues.map((q) => q.name)).toEqual(['a1', 'a2', 'b1']);
     expect(expectOk(applyMetadata(s, { kind: 'clearPolicy', vhost: '/', name: 'p' })).changedQueues
       .map((q) => q.name)).toEqual(['a2', 'b1']);
+  });
+
+  it('report exactly the queues that follow the edited policy before or after (random edits)', () => {
+    const names = ['a', 'ab', 'b', 'ba', 'c'];
+    const edit = fc.record({ clear: fc.boolean(), name: fc.constantFrom('p1', 'p2', 'p3'),
+      pattern: fc.constantFrom('^a', 'b', '.*', '^c$'), priority: fc.integer({ min: 0, max: 3 }),
+      applyTo: fc.constantFrom<PolicyApplyTo>('queues', 'exchanges', 'all') });
+    fc.assert(fc.property(fc.array(edit, { maxLength: 12 }), (edits) => {
+      const s = freshState();
+      for (const n of names) expectOk(declareQueue(s, n));
+      for (const e of edits) {
+        const before = names.map((n) => queueSettings(s, '/', n)?.policy);
+        const r = e.clear ? applyMetadata(s, { kind: 'clearPolicy', vhost: '/', name: e.name })
+          : setPolicy(s, e.name, e.pattern, { 'max-length': 1 }, e.priority, e.applyTo);
+        if (!r.ok) continue;
+        const after = names.map((n) => queueSettings(s, '/', n)?.policy);
+        const expected = names.filter((_, i) => before[i] === e.name || after[i] === e.name);
+        expect(r.changedQueues.map((q) => q.name)).toEqual(expected);
+      }
+    }), { numRuns: 200 });
+  });
+
+  it('stop at the per-vhost bound with 406, still replacing existing ones', () => {
+    const s = freshState();
+    for (let i = 0; i < modelLimits.policiesPerVhostMax; i++) expectOk(setPolicy(s, `p${i}`, `^x${i}$`, { 'max-length': 1 }));
+    expectError(setPolicy(s, 'extra', '.*', { 'max-length': 1 }), 406,
+      `PRECONDITION_FAILED - policy count in vhost '/' limit (${modelLimits.policiesPerVhostMax}) is reached`);
+    expectOk(setPolicy(s, 'p0', '.*', { 'max-length': 2 }));
   });
 
   it('refuse bad patterns, unknown keys, bad values, and clearing a missing policy', () => {

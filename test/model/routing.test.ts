@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  applyMetadata, checkPublish, extraRoutingKeys, listBindings, route,
+  applyMetadata, checkPublish, extraRoutingKeys, listBindings, modelLimits, route,
 } from '../../src/model/index.js';
 import {
   bindExchange, bindQueue, declareExchange, declareQueue, expectError, expectOk, freshState,
@@ -187,6 +187,17 @@ describe('queue.bind / queue.unbind', () => {
   });
 
   it('refuses to bind a direct reply-to pseudo queue with 403', () => {
-    expectError(bindQueue(freshState(), 'amq.rabbitmq.reply-to.g1h2AA', 'amq.direct', 'k'), 403);
+    expectError(bindQueue(freshState(), 'amq.rabbitmq.reply-to.g1h2AA', 'amq.direct', 'k'), 403,
+      "ACCESS_REFUSED - cannot bind queue 'amq.rabbitmq.reply-to.g1h2AA' in vhost '/': it is a direct reply-to pseudo queue");
+  });
+
+  it('refuses bindings past the per-exchange bound with 406 and keeps routing the rest', () => {
+    const s = freshState();
+    expectOk(declareQueue(s, 'q'));
+    for (let i = 0; i < modelLimits.bindingsPerExchangeMax; i++) expectOk(bindQueue(s, 'q', 'amq.direct', `k${i}`));
+    expectError(bindQueue(s, 'q', 'amq.direct', 'one-more'), 406,
+      `PRECONDITION_FAILED - binding count of exchange 'amq.direct' limit (${modelLimits.bindingsPerExchangeMax}) is reached`);
+    expect(route(s, '/', 'amq.direct', 'k7')).toEqual(['q']);
+    expect(expectOk(bindQueue(s, 'q', 'amq.direct', 'k7')).created).toBe(false);
   });
 });
