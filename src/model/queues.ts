@@ -42,8 +42,10 @@ export function declareQueue(state: MetadataState, c: DeclareQueue): MetadataOk 
   if (isReservedName(name) && c.serverNamed !== true) return errors.reservedName('queue', name);
   const denied = checkPermission(state, c.user, c.vhost, 'queue', name, 'configure');
   if (denied !== null) return denied;
-  if (existing !== undefined) return redeclare(existing, c);
-  return declareNew(state, vhost, c, name);
+  // RabbitMQ: an exclusive queue is never durable, whatever the flag says.
+  const declared = c.exclusive && c.durable ? { ...c, durable: false } : c;
+  if (existing !== undefined) return redeclare(existing, declared);
+  return declareNew(state, vhost, declared, name);
 }
 
 function redeclare(q: QueueState, c: DeclareQueue): MetadataOk | ModelError {

@@ -29,8 +29,11 @@ describe('queue.declare', () => {
       kind: 'local', replicas: ['node-a'],
     });
     expect(expectOk(declareQueue(s, 'ex', { durable: true, exclusive: true })).queue).toMatchObject({
-      kind: 'local', exclusiveOwner: conn1,
+      kind: 'local', exclusiveOwner: conn1, durable: false,
     });
+    // Exclusive queues are never durable, so either flag redeclares the same queue.
+    expectOk(declareQueue(s, 'ex', { durable: false, exclusive: true }));
+    expectOk(declareQueue(s, 'ex', { durable: true, exclusive: true }));
     expect(expectOk(declareQueue(s, 'ad', { durable: true, autoDelete: true })).queue?.kind).toBe('local');
   });
 
