@@ -77,7 +77,7 @@ export class GroupLog {
 
   /** Appends at lastIndex+1 (the caller truncates first when needed). */
   push(index: number, loc: Location): void {
-    assert(index === this.lastIndex + 1, `append at ${index} after last ${this.lastIndex}`);
+    if (!(index === this.lastIndex + 1)) assert(false, `append at ${index} after last ${this.lastIndex}`);
     let p = this.start + this.count;
     if (p === this.seg.length) p = this.makeRoom();
     this.seg[p] = loc.segment;
@@ -107,7 +107,7 @@ export class GroupLog {
 
   /** Drops dense entries >= from (a conflicting suffix). */
   truncateFrom(from: number): void {
-    assert(from >= this.firstIndex, `truncate at ${from} below first ${this.firstIndex}`);
+    if (!(from >= this.firstIndex)) assert(false, `truncate at ${from} below first ${this.firstIndex}`);
     for (let i = this.lastIndex; i >= from; i--) this.dropDense(i);
     this.lastIndex = Math.min(this.lastIndex, from - 1);
   }
@@ -169,7 +169,7 @@ export class GroupLog {
    * dense entries below `from` move to the sparse set or become garbage.
    */
   setLive(from: number, keep: ReadonlySet<number>): void {
-    assert(from <= this.lastIndex + 1, `live from ${from} beyond last ${this.lastIndex}`);
+    if (!(from <= this.lastIndex + 1)) assert(false, `live from ${from} beyond last ${this.lastIndex}`);
     for (const [i, loc] of this.sparse) if (!keep.has(i) || i >= from) this.dropSparse(i, loc);
     if (from <= this.firstIndex) return;
     this.prevTerm = this.term(from - 1) ?? this.prevTerm;

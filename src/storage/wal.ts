@@ -147,13 +147,13 @@ export class WriteAheadLog implements LiveAccounting {
 
   added(segment: number, recordBytes: number): void {
     const s = this.segments.get(segment);
-    assert(s !== undefined, `live record in missing segment ${segment}`);
+    if (!(s !== undefined)) assert(false, `live record in missing segment ${segment}`);
     s.liveBytes += recordBytes;
   }
 
   removed(segment: number, recordBytes: number): void {
     const s = this.segments.get(segment);
-    assert(s !== undefined && s.liveBytes >= recordBytes, `live bytes of segment ${segment} go negative`);
+    if (!(s !== undefined && s.liveBytes >= recordBytes)) assert(false, `live bytes of segment ${segment} go negative`);
     s.liveBytes -= recordBytes;
   }
 
@@ -161,7 +161,7 @@ export class WriteAheadLog implements LiveAccounting {
 
   createGroup(id: GroupId): void {
     this.checkWritable();
-    assert(!this.groupsById.has(id), `group ${id} exists`);
+    if (!(!this.groupsById.has(id))) assert(false, `group ${id} exists`);
     assert(this.groupsById.size < this.limits.groupsMax, 'too many groups');
     const g = this.addGroupLog(id, this.nextNum++);
     const b = this.batchFor(0);
@@ -203,14 +203,14 @@ export class WriteAheadLog implements LiveAccounting {
     const g = this.group(id);
     const first = entries[0];
     if (first === undefined) return;
-    assert(first.index >= g.firstIndex, `group ${id}: append at ${first.index} below first index ${g.firstIndex}`);
-    assert(first.index <= g.lastIndex + 1, `group ${id}: append at ${first.index} leaves a gap after ${g.lastIndex}`);
+    if (!(first.index >= g.firstIndex)) assert(false, `group ${id}: append at ${first.index} below first index ${g.firstIndex}`);
+    if (!(first.index <= g.lastIndex + 1)) assert(false, `group ${id}: append at ${first.index} leaves a gap after ${g.lastIndex}`);
     if (first.index <= g.lastIndex) this.writeTruncate(g, first.index);
     let prevTerm = g.term(first.index - 1) ?? 0;
     for (const e of entries) {
-      assert(e.index === g.lastIndex + 1, `group ${id}: entries not contiguous at ${e.index}`);
-      assert(e.term >= prevTerm, `group ${id}: term goes back at ${e.index}`);
-      assert(e.data.length <= this.limits.recordPayloadBytesMax, `group ${id}: entry ${e.index} too large`);
+      if (!(e.index === g.lastIndex + 1)) assert(false, `group ${id}: entries not contiguous at ${e.index}`);
+      if (!(e.term >= prevTerm)) assert(false, `group ${id}: term goes back at ${e.index}`);
+      if (!(e.data.length <= this.limits.recordPayloadBytesMax)) assert(false, `group ${id}: entry ${e.index} too large`);
       const loc = this.writeRecord(g, RecordType.Entry, e.index, e.term, e.data);
       g.push(e.index, loc);
       this.cache.add(g, e.index, e.data, loc.segment, loc.offset);
@@ -222,7 +222,7 @@ export class WriteAheadLog implements LiveAccounting {
   truncateSuffix(id: GroupId, fromIndex: LogIndex): void {
     this.checkWritable();
     const g = this.group(id);
-    assert(fromIndex >= g.firstIndex, `group ${id}: truncate at ${fromIndex} below first index ${g.firstIndex}`);
+    if (!(fromIndex >= g.firstIndex)) assert(false, `group ${id}: truncate at ${fromIndex} below first index ${g.firstIndex}`);
     if (fromIndex <= g.lastIndex) this.writeTruncate(g, fromIndex);
   }
 
@@ -232,8 +232,8 @@ export class WriteAheadLog implements LiveAccounting {
     const g = this.group(id);
     const old = g.hardState;
     if (old.term === hs.term && old.vote === hs.vote && old.commit === hs.commit) return;
-    assert(hs.term >= old.term, `group ${id}: term goes back`);
-    assert(hs.term > old.term || old.vote === '' || old.vote === hs.vote, `group ${id}: vote changes within term ${hs.term}`);
+    if (!(hs.term >= old.term)) assert(false, `group ${id}: term goes back`);
+    if (!(hs.term > old.term || old.vote === '' || old.vote === hs.vote)) assert(false, `group ${id}: vote changes within term ${hs.term}`);
     const vote = utf8.encode(hs.vote);
     this.writeRecord(g, RecordType.HardState, hs.commit, hs.term, vote);
     g.hardState = { term: hs.term, vote: hs.vote, commit: hs.commit };
@@ -271,7 +271,7 @@ export class WriteAheadLog implements LiveAccounting {
   /** Entries [lo, hi) of the Raft range, up to maxBytes of data (always at least one). */
   entries(id: GroupId, lo: LogIndex, hi: LogIndex, maxBytes: number): LogEntry[] {
     const g = this.group(id);
-    assert(lo >= g.firstIndex && hi <= g.lastIndex + 1 && lo <= hi, `group ${id}: entries [${lo}, ${hi}) outside [${g.firstIndex}, ${g.lastIndex + 1})`);
+    if (!(lo >= g.firstIndex && hi <= g.lastIndex + 1 && lo <= hi)) assert(false, `group ${id}: entries [${lo}, ${hi}) outside [${g.firstIndex}, ${g.lastIndex + 1})`);
     const out: LogEntry[] = [];
     let bytes = 0;
     for (let i = lo; i < hi; i++) {
@@ -404,7 +404,7 @@ export class WriteAheadLog implements LiveAccounting {
 
   private group(id: GroupId): GroupLog {
     const g = this.groupsById.get(id);
-    assert(g !== undefined, `unknown group ${id}`);
+    if (!(g !== undefined)) assert(false, `unknown group ${id}`);
     return g;
   }
 
@@ -544,7 +544,7 @@ export class WriteAheadLog implements LiveAccounting {
     const cached = g.bodies.get(index);
     if (cached !== undefined) return cached;
     const s = this.segments.get(loc.segment);
-    assert(s !== undefined && loc.offset < s.written, `group ${g.id}: body of ${index} neither cached nor written`);
+    if (!(s !== undefined && loc.offset < s.written)) assert(false, `group ${g.id}: body of ${index} neither cached nor written`);
     if (g.damaged.has(index)) throw this.corrupt(g, s.path, `body of index ${index} failed its CRC at recovery`);
     const n = headerBytes + loc.bytes;
     const buf = Buffer.allocUnsafe(n);
