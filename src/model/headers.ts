@@ -61,10 +61,12 @@ export function headersMatch(pattern: HeadersPattern, headers: FieldTable | null
   if (keys.length === 0) return !pattern.any;
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i] as string;
-    const present = headers !== null && hasKey(headers, key);
+    // One property read; own-ness is checked only for a hit (a plain object inherits names
+    // such as 'constructor').
+    const raw = headers === null ? undefined : headers[key];
+    const present = raw !== undefined && Object.prototype.hasOwnProperty.call(headers, key);
     const expected = values[i];
-    const matched = present && (expected === undefined
-      || headerValueEquals(expected, (headers as FieldTable)[key]));
+    const matched = present && (expected === undefined || headerValueEquals(expected, raw));
     if (pattern.any && matched) return true;
     if (!pattern.any && !matched) return false;
   }

@@ -21,6 +21,7 @@ export const limits = {
   expiryMsMax: 4_294_967_295,
   /** Compiled permission/policy regexes kept; beyond it the cache is cleared and rebuilt. */
   regexCacheEntriesMax: 10_000,
-  /** Exchanges visited while routing one message (exchange-to-exchange chains). */
+  /** Exchanges visited while routing one message (exchange-to-exchange chains); exchanges past
+   *  it are not visited, so the message reaches only the queues found so far. */
   routeExchangesVisitedMax: 10_000,
 } as const;

@@ -36,6 +36,7 @@ const table: Array<[string, FieldTable, FieldTable | null, boolean]> = [
   ['byte strings of another text differ', { s: 'abc' }, { s: Buffer.from('abd') }, false],
   ['booleans compare', { b: true }, { b: false }, false],
   ['a number never equals a string', { n: 5 }, { n: '5' }, false],
+  ['inherited names are not headers', { constructor: null }, {}, false],
 ];
 
 describe('headers exchange', () => {
