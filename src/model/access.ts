@@ -7,8 +7,9 @@ import { limits } from './limits.js';
 import type { MetadataState, VhostState } from './state.js';
 import { createVhost } from './state.js';
 import type {
-  AddUser, AddVhost, ClearPermissions, DeleteUser, DeleteVhost, ExchangeRecord, MetadataOk,
-  Permission, QueueRecord, SetPermissions, UserRecord,
+  AddUser, AddVhost, ClearPermissions, ClearTopicPermissions, DeleteUser, DeleteVhost,
+  ExchangeRecord, MetadataOk, Permission, QueueRecord, SetPermissions, SetTopicPermissions,
+  TopicPermissionRecord, UserRecord,
 } from './types.js';
 import { ok } from './results.js';
 
@@ -69,7 +70,10 @@ export function addUser(state: MetadataState, c: AddUser): MetadataOk | ModelErr
 
 export function deleteUser(state: MetadataState, c: DeleteUser): MetadataOk | ModelError {
   if (!state.users.delete(c.name)) return errors.userNotFound(c.name);
-  for (const vhost of state.vhosts.values()) vhost.permissions.delete(c.name);
+  for (const vhost of state.vhosts.values()) {
+    vhost.permissions.delete(c.name);
+    vhost.topicPermissions.delete(c.name);
+  }
   return ok({});
 }
 
@@ -94,6 +98,68 @@ export function clearPermissions(state: MetadataState, c: ClearPermissions): Met
   if (vhost === undefined) return errors.vhostNotFound(c.vhost);
   vhost.permissions.delete(c.user);
   return ok({});
+}
+
+export function putTopicPermission(vhost: VhostState, record: TopicPermissionRecord): void {
+  let byExchange = vhost.topicPermissions.get(record.user);
+  if (byExchange === undefined) {
+    byExchange = new Map();
+    vhost.topicPermissions.set(record.user, byExchange);
+  }
+  byExchange.set(record.exchange, record);
+}
+
+export function setTopicPermissions(state: MetadataState, c: SetTopicPermissions):
+MetadataOk | ModelError {
+  if (!state.users.has(c.user)) return errors.userNotFound(c.user);
+  const vhost = state.vhosts.get(c.vhost);
+  if (vhost === undefined) return errors.vhostNotFound(c.vhost);
+  for (const pattern of [c.write, c.read]) {
+    if (compiledRegex(expandTopicPattern(pattern, c.user, c.vhost)) === null) {
+      return errors.invalidDefinition(`invalid regular expression '${pattern}'`);
+    }
+  }
+  const created = vhost.topicPermissions.get(c.user)?.has(c.exchange) !== true;
+  putTopicPermission(vhost, {
+    user: c.user, vhost: c.vhost, exchange: c.exchange, write: c.write, read: c.read,
+  });
+  return ok({ created });
+}
+
+export function clearTopicPermissions(state: MetadataState, c: ClearTopicPermissions):
+MetadataOk | ModelError {
+  const vhost = state.vhosts.get(c.vhost);
+  if (vhost === undefined) return errors.vhostNotFound(c.vhost);
+  const byExchange = vhost.topicPermissions.get(c.user);
+  if (c.exchange === undefined) vhost.topicPermissions.delete(c.user);
+  else if (byExchange !== undefined) {
+    byExchange.delete(c.exchange);
+    if (byExchange.size === 0) vhost.topicPermissions.delete(c.user);
+  }
+  return ok({});
+}
+
+// RabbitMQ expands {username} and {vhost} (regex-escaped) in topic permission patterns.
+function expandTopicPattern(pattern: string, user: string, vhost: string): string {
+  if (!pattern.includes('{')) return pattern;
+  const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return pattern.replaceAll('{username}', esc(user)).replaceAll('{vhost}', esc(vhost));
+}
+
+/**
+ * Topic authorisation on a topic exchange: publish checks 'write' with the routing key, bind and
+ * unbind check 'read' with the binding key. Other exchange types and unrestricted users pass.
+ */
+export function checkTopicAccess(state: MetadataState, user: string | undefined, vhost: string,
+  exchange: ExchangeRecord, routingKey: string, permission: 'write' | 'read'): ModelError | null {
+  if (user === undefined || exchange.type !== 'topic') return null;
+  const record = state.vhosts.get(vhost)?.topicPermissions.get(user)?.get(exchange.name);
+  if (record === undefined) return null;
+  // An empty pattern permits only the empty key (RabbitMQ rewrites it to ^$).
+  const pattern = record[permission] === '' ? '^$' : expandTopicPattern(record[permission], user, vhost);
+  const re = compiledRegex(pattern);
+  if (re !== null && re.test(routingKey)) return null;
+  return errors.topicAccessRefused(permission, routingKey, vhost, exchange.name, user);
 }
 
 export function addVhost(state: MetadataState, c: AddVhost): MetadataOk | ModelError {

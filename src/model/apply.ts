@@ -3,7 +3,8 @@
 
 import { unreachable } from '../lib/assert.js';
 import {
-  addUser, addVhost, clearPermissions, deleteUser, deleteVhost, setPermissions,
+  addUser, addVhost, clearPermissions, clearTopicPermissions, deleteUser, deleteVhost,
+  setPermissions, setTopicPermissions,
 } from './access.js';
 import { bindExchange, bindQueue } from './binding-commands.js';
 import { declareExchange, deleteExchange } from './exchanges.js';
@@ -30,6 +31,8 @@ export function applyMetadata(state: MetadataState, command: MetadataCommand): M
     case 'deleteUser': return deleteUser(state, command);
     case 'setPermissions': return setPermissions(state, command);
     case 'clearPermissions': return clearPermissions(state, command);
+    case 'setTopicPermissions': return setTopicPermissions(state, command);
+    case 'clearTopicPermissions': return clearTopicPermissions(state, command);
     case 'addVhost': return addVhost(state, command);
     case 'deleteVhost': return deleteVhost(state, command);
     case 'setPolicy': return setPolicy(state, command);

@@ -1,7 +1,7 @@
 // queue.bind/unbind and exchange.bind/unbind: RabbitMQ's binding_action checks (permissions,
 // default exchange, existence, exclusive owner, per-type binding validation), then the change.
 
-import { checkPermission } from './access.js';
+import { checkPermission, checkTopicAccess } from './access.js';
 import { addBinding, findBinding, removeBinding } from './bindings.js';
 import { errors, type ModelError } from './errors.js';
 import { normalizeTable } from './field-values.js';
@@ -60,6 +60,8 @@ function applyBinding(state: MetadataState, r: BindRequest): MetadataOk | ModelE
   if (problem !== null) return problem;
   const x = vhost.exchanges.get(source);
   if (x === undefined) return errors.notFound('exchange', r.vhost, source);
+  const topicDenied = checkTopicAccess(state, r.user, r.vhost, x.record, r.routingKey, 'read');
+  if (topicDenied !== null) return topicDenied;
   if (r.destinationKind === 'queue') {
     const q = vhost.queues.get(destination);
     if (q === undefined) return errors.notFound('queue', r.vhost, destination);

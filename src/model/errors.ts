@@ -77,6 +77,10 @@ export const errors = {
   accessRefused: (kind: ResourceKind, vhost: string, name: string, user: string): ModelError =>
     modelError(ReplyCode.AccessRefused,
       `access to ${resourceName(kind, vhost, name)} refused for user '${user}'`),
+  topicAccessRefused: (permission: string, key: string, vhost: string, exchange: string,
+    user: string): ModelError =>
+    modelError(ReplyCode.AccessRefused, `${permission} access to topic '${key}' in `
+      + `${resourceName('exchange', vhost, exchange)} refused for user '${user}'`),
   vhostAccessRefused: (vhost: string, user: string): ModelError =>
     modelError(ReplyCode.NotAllowed, `access to vhost '${vhost}' refused for user '${user}'`),
   internalExchange: (vhost: string, name: string): ModelError =>

@@ -13,13 +13,16 @@
 //     changedQueues}. Commands (field `kind`): declareExchange, deleteExchange, bindExchange,
 //     unbindExchange, declareQueue, deleteQueue, bindQueue, unbindQueue, purgeQueue,
 //     deleteExclusiveQueues (connection closed), deleteNodeQueues (node removed: its local
-//     queues), setQueueReplicas (placement), addUser, deleteUser, setPermissions, clearPermissions, addVhost,
+//     queues), setQueueReplicas (placement), addUser, deleteUser, setPermissions,
+//     clearPermissions, setTopicPermissions, clearTopicPermissions, addVhost,
 //     deleteVhost, setPolicy, clearPolicy (see types.ts). Commands with `user` are permission-
 //     checked; without it they are trusted. Server-named queues: the edge picks `amq.gen-...`
 //     and sets serverNamed. Queue delete takes the queue's consumer and message counts.
 //
 // Routing (publish path)
 //   checkPublish(state, user, vhost, exchange): ExchangeRecord | ModelError   (403/404/403)
+//   checkTopicAccess(state, user, vhost, exchangeRecord, routingKey, 'write'): null | 403
+//     (after the broker's expiration check, as RabbitMQ orders them)
 //   extraRoutingKeys(headers): string[] | null | ModelError                  (CC + BCC)
 //   route(state, vhost, exchange, routingKey, headers?, extraKeys?): string[] (queue names, once each)
 //
@@ -41,8 +44,7 @@
 // take the smaller value; overflow, dead-letter-exchange/-routing-key and alternate-exchange take
 // the x-arg when present. x-queue-type quorum defaults delivery-limit to 20 (RabbitMQ 4.x).
 // Differences from RabbitMQ, on purpose: durable classic queues are replicated too, so
-// quorum-only x-args are accepted without x-queue-type; topic permissions and vhost limits are
-// not modelled.
+// quorum-only x-args are accepted without x-queue-type; vhost limits are not modelled.
 //
 // Field tables: input tables are structural (`FieldTable`); values may be plain (number, bigint,
 // string, Uint8Array/Buffer, boolean, null, arrays, tables) or tagged ({tag|type|'!', value}).
@@ -58,7 +60,7 @@ export { createMetadataState, defaultVhost } from './state.js';
 export type { MetadataState, MetadataInit } from './state.js';
 export { applyMetadata } from './apply.js';
 export { route, checkPublish, extraRoutingKeys } from './route.js';
-export { checkPermission, checkVhostAccess, findUser } from './access.js';
+export { checkPermission, checkTopicAccess, checkVhostAccess, findUser } from './access.js';
 export {
   lookupExchange, lookupQueue, queueSettings, checkQueueAccess, listVhosts, listExchanges,
   listQueues, listBindings, listPolicies, bindingsOfQueue,

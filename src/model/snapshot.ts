@@ -4,9 +4,11 @@
 import { assert } from '../lib/assert.js';
 import { addBinding } from './bindings.js';
 import type { MetadataState } from './state.js';
+import { putTopicPermission } from './access.js';
 import { emptyVhost, putExchange, putQueue } from './state.js';
 import type {
-  BindingRecord, ExchangeRecord, PermissionRecord, PolicyRecord, QueueRecord, UserRecord,
+  BindingRecord, ExchangeRecord, PermissionRecord, PolicyRecord, QueueRecord,
+  TopicPermissionRecord, UserRecord,
 } from './types.js';
 
 export const snapshotVersion = 1;
@@ -18,6 +20,8 @@ export interface VhostSnapshot {
   readonly bindings: readonly BindingRecord[];
   readonly policies: readonly PolicyRecord[];
   readonly permissions: readonly PermissionRecord[];
+  /** Absent in snapshots taken before topic permissions existed. */
+  readonly topicPermissions?: readonly TopicPermissionRecord[];
 }
 
 export interface MetadataSnapshot {
@@ -36,6 +40,7 @@ export function snapshotMetadata(state: MetadataState): MetadataSnapshot {
       bindings: [...v.bindings.values()],
       policies: [...v.policies.values()],
       permissions: [...v.permissions.values()],
+      topicPermissions: [...v.topicPermissions.values()].flatMap((m) => [...m.values()]),
     });
   }
   return { version: snapshotVersion, users: [...state.users.values()], vhosts };
@@ -53,6 +58,7 @@ export function restoreMetadata(snapshot: MetadataSnapshot): MetadataState {
     for (const b of s.bindings) assert(addBinding(v, b), 'duplicate binding in snapshot');
     for (const p of s.policies) v.policies.set(p.name, p);
     for (const p of s.permissions) v.permissions.set(p.user, p);
+    for (const t of s.topicPermissions ?? []) putTopicPermission(v, t);
   }
   return state;
 }

@@ -10,7 +10,7 @@ import type { ExchangeRouter } from './router.js';
 import { TopicRouter } from './topic.js';
 import type {
   BindingRecord, ConnectionRef, ExchangeRecord, ExchangeType, PermissionRecord, PolicyRecord, QueueRecord,
-  UserRecord,
+  TopicPermissionRecord, UserRecord,
 } from './types.js';
 
 export interface ExchangeState {
@@ -37,6 +37,8 @@ export interface VhostState {
   readonly policies: Map<string, PolicyRecord>;
   /** By user name. */
   readonly permissions: Map<string, PermissionRecord>;
+  /** By user name, then exchange name. */
+  readonly topicPermissions: Map<string, Map<string, TopicPermissionRecord>>;
   /** Names of exclusive queues by owning connection (connectionKey), for connection close. */
   readonly exclusiveQueues: Map<string, Set<string>>;
 }
@@ -84,7 +86,7 @@ export function createMetadataState(init: MetadataInit = {}): MetadataState {
 export function emptyVhost(name: string): VhostState {
   return {
     name, exchanges: new Map(), queues: new Map(), bindings: new Map(), policies: new Map(),
-    permissions: new Map(), exclusiveQueues: new Map(),
+    permissions: new Map(), topicPermissions: new Map(), exclusiveQueues: new Map(),
   };
 }
 

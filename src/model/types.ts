@@ -75,6 +75,17 @@ export interface PermissionRecord {
   readonly read: string;
 }
 
+/** Topic authorisation (RabbitMQ topic permissions): regexes over routing keys for one topic
+ *  exchange; '' permits only the empty key; {username} and {vhost} are expanded. A user without
+ *  a record for an exchange is not restricted on it. */
+export interface TopicPermissionRecord {
+  readonly user: string;
+  readonly vhost: string;
+  readonly exchange: string;
+  readonly write: string;
+  readonly read: string;
+}
+
 export type PolicyApplyTo = 'queues' | 'exchanges' | 'all';
 
 export interface PolicyRecord {
@@ -224,6 +235,23 @@ export interface ClearPermissions {
   readonly vhost: string;
 }
 
+export interface SetTopicPermissions {
+  readonly kind: 'setTopicPermissions';
+  readonly user: string;
+  readonly vhost: string;
+  readonly exchange: string;
+  readonly write: string;
+  readonly read: string;
+}
+
+/** Without `exchange`, clears the user's topic permissions on every exchange of the vhost. */
+export interface ClearTopicPermissions {
+  readonly kind: 'clearTopicPermissions';
+  readonly user: string;
+  readonly vhost: string;
+  readonly exchange?: string | undefined;
+}
+
 export interface AddVhost {
   readonly kind: 'addVhost';
   readonly name: string;
@@ -265,6 +293,8 @@ export type MetadataCommand =
   | DeleteUser
   | SetPermissions
   | ClearPermissions
+  | SetTopicPermissions
+  | ClearTopicPermissions
   | AddVhost
   | DeleteVhost
   | SetPolicy

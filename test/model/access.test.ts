@@ -3,8 +3,9 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  applyMetadata, checkPublish, checkQueueAccess, checkVhostAccess, findUser, listVhosts, lookupQueue, route,
-  type MetadataState,
+  applyMetadata, checkPublish, checkQueueAccess, checkTopicAccess, checkVhostAccess, findUser,
+  listVhosts, lookupExchange, lookupQueue, restoreMetadata, route, snapshotMetadata,
+  type ExchangeRecord, type MetadataState,
 } from '../../src/model/index.js';
 import {
   bindQueue, conn1, declareExchange, declareQueue, expectError, expectOk, freshState,
@@ -131,5 +132,49 @@ describe('vhosts', () => {
     const r = expectOk(applyMetadata(s, { kind: 'deleteVhost', name: 'dev' }));
     expect(r.deletedQueues.map((q) => q.name)).toEqual(['q1', 'q2']);
     expectError(applyMetadata(s, { kind: 'deleteVhost', name: 'dev' }), 404, "NOT_FOUND - no vhost 'dev'");
+  });
+});
+
+describe('topic permissions', () => {
+  function withTopic(write: string, read: string): MetadataState {
+    const s = withUser('.*', '.*', '.*');
+    expectOk(applyMetadata(s, { kind: 'setTopicPermissions', user: 'bob', vhost: '/', exchange: 'amq.topic', write, read }));
+    return s;
+  }
+  const topic = (s: MetadataState) => lookupExchange(s, '/', 'amq.topic') as ExchangeRecord;
+
+  it('restrict publishing routing keys on that topic exchange only', () => {
+    const s = withTopic('^orders\\.', '.*');
+    expect(checkTopicAccess(s, 'bob', '/', topic(s), 'orders.created', 'write')).toBeNull();
+    expectError(checkTopicAccess(s, 'bob', '/', topic(s), 'users.created', 'write'), 403,
+      "ACCESS_REFUSED - write access to topic 'users.created' in exchange 'amq.topic' in vhost '/' refused for user 'bob'");
+    expectOk(declareExchange(s, 'other', 'topic'));
+    expect(checkTopicAccess(s, 'bob', '/', lookupExchange(s, '/', 'other') as ExchangeRecord, 'users.created', 'write')).toBeNull();
+    expect(checkTopicAccess(s, 'guest', '/', topic(s), 'users.created', 'write')).toBeNull();
+  });
+
+  it('restrict binding keys with the read pattern, expanding {username}', () => {
+    const s = withTopic('.*', '^{username}\\.');
+    expectOk(declareQueue(s, 'q'));
+    expectOk(bindQueue(s, 'q', 'amq.topic', 'bob.#', {}, { user: 'bob' }));
+    expectError(bindQueue(s, 'q', 'amq.topic', 'alice.#', {}, { user: 'bob' }), 403,
+      "ACCESS_REFUSED - read access to topic 'alice.#' in exchange 'amq.topic' in vhost '/' refused for user 'bob'");
+  });
+
+  it("an empty pattern permits only the empty key; clearing lifts the restriction", () => {
+    const s = withTopic('', '');
+    expect(checkTopicAccess(s, 'bob', '/', topic(s), '', 'write')).toBeNull();
+    expectError(checkTopicAccess(s, 'bob', '/', topic(s), 'a', 'write'), 403);
+    expectOk(applyMetadata(s, { kind: 'clearTopicPermissions', user: 'bob', vhost: '/' }));
+    expect(checkTopicAccess(s, 'bob', '/', topic(s), 'a', 'write')).toBeNull();
+  });
+
+  it('survive a snapshot round trip and go with their user', () => {
+    const s = withTopic('^x$', '^y$');
+    const restored = restoreMetadata(JSON.parse(JSON.stringify(snapshotMetadata(s))));
+    expectError(checkTopicAccess(restored, 'bob', '/', topic(restored), 'z', 'write'), 403);
+    expectOk(applyMetadata(restored, { kind: 'deleteUser', name: 'bob' }));
+    expectOk(applyMetadata(restored, { kind: 'addUser', name: 'bob', passwordHash: 'h', tags: [] }));
+    expect(checkTopicAccess(restored, 'bob', '/', topic(restored), 'z', 'write')).toBeNull();
   });
 });
