@@ -2,13 +2,14 @@
 // (vhost access at connection.open, configure/write/read on resources). Permissions are regexes
 // over resource names as in RabbitMQ: '' permits nothing; the default exchange is 'amq.default'.
 
-import { errors, type ModelError, type ResourceKind } from './errors.js';
+import { errors, modelError, ReplyCode, type ModelError, type ResourceKind } from './errors.js';
 import { limits } from './limits.js';
 import type { MetadataState, VhostState } from './state.js';
 import { createVhost } from './state.js';
 import type {
   AddUser, AddVhost, ClearPermissions, ClearTopicPermissions, DeleteUser, DeleteVhost,
   ExchangeRecord, MetadataOk, Permission, QueueRecord, SetPermissions, SetTopicPermissions,
+  SetVhostLimits,
   TopicPermissionRecord, UserRecord,
 } from './types.js';
 import { ok } from './results.js';
@@ -167,6 +168,31 @@ export function addVhost(state: MetadataState, c: AddVhost): MetadataOk | ModelE
   if (state.vhosts.size >= limits.vhostsMax) return errors.limitReached('vhost', limits.vhostsMax);
   state.vhosts.set(c.name, createVhost(c.name));
   return ok({ created: true });
+}
+
+export function setVhostLimits(state: MetadataState, c: SetVhostLimits): MetadataOk | ModelError {
+  const vhost = state.vhosts.get(c.vhost);
+  if (vhost === undefined) return errors.vhostNotFound(c.vhost);
+  const norm = (n: number | null): number | null => {
+    if (n === null || n < 0) return null;
+    return Number.isInteger(n) ? n : Number.NaN;
+  };
+  const maxQueues = norm(c.maxQueues);
+  const maxConnections = norm(c.maxConnections);
+  if (Number.isNaN(maxQueues) || Number.isNaN(maxConnections)) {
+    return errors.invalidDefinition('vhost limits must be integers');
+  }
+  vhost.limits = { maxQueues, maxConnections };
+  return ok({});
+}
+
+/** connection.open with `openConnections` already open in the vhost: 530 at max-connections. */
+export function checkVhostConnectionLimit(state: MetadataState, user: string, vhost: string,
+  openConnections: number): ModelError | null {
+  const max = state.vhosts.get(vhost)?.limits.maxConnections ?? null;
+  if (max === null || openConnections < max) return null;
+  return modelError(ReplyCode.NotAllowed,
+    `access to vhost '${vhost}' refused for user '${user}': connection limit (${max}) is reached`);
 }
 
 /** Removes the vhost with everything in it; the broker drops the queues it reports. */

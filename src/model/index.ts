@@ -15,7 +15,8 @@
 //     deleteExclusiveQueues (connection closed), deleteNodeQueues (node removed: its local
 //     queues), setQueueReplicas (placement), addUser, deleteUser, setPermissions,
 //     clearPermissions, setTopicPermissions, clearTopicPermissions, addVhost,
-//     deleteVhost, setPolicy, clearPolicy (see types.ts). Commands with `user` are permission-
+//     deleteVhost, setVhostLimits (max-queues: 406 on declare; max-connections: see
+//     checkVhostConnectionLimit, 530), setPolicy, clearPolicy (see types.ts). Commands with `user` are permission-
 //     checked; without it they are trusted. Server-named queues: the edge picks `amq.gen-...`
 //     and sets serverNamed. Queue delete takes the queue's consumer and message counts.
 //
@@ -28,7 +29,8 @@
 //
 // Queries
 //   lookupExchange, lookupQueue, queueSettings (effective: x-args + policy), checkQueueAccess
-//   (consume/get: 403, 404, 405), checkVhostAccess (530), checkPermission, findUser,
+//   (consume/get: 403, 404, 405), checkVhostAccess (530), checkVhostConnectionLimit (530),
+//   checkPermission, findUser,
 //   listVhosts, listExchanges, listQueues, listBindings, listPolicies, bindingsOfQueue,
 //   isReplyToName, requestedReplicaCount(args) (placement input before declaring).
 //
@@ -44,7 +46,7 @@
 // take the smaller value; overflow, dead-letter-exchange/-routing-key and alternate-exchange take
 // the x-arg when present. x-queue-type quorum defaults delivery-limit to 20 (RabbitMQ 4.x).
 // Differences from RabbitMQ, on purpose: durable classic queues are replicated too, so
-// quorum-only x-args are accepted without x-queue-type; vhost limits are not modelled.
+// quorum-only x-args are accepted without x-queue-type.
 //
 // Field tables: input tables are structural (`FieldTable`); values may be plain (number, bigint,
 // string, Uint8Array/Buffer, boolean, null, arrays, tables) or tagged ({tag|type|'!', value}).
@@ -60,7 +62,9 @@ export { createMetadataState, defaultVhost } from './state.js';
 export type { MetadataState, MetadataInit } from './state.js';
 export { applyMetadata } from './apply.js';
 export { route, checkPublish, extraRoutingKeys } from './route.js';
-export { checkPermission, checkTopicAccess, checkVhostAccess, findUser } from './access.js';
+export {
+  checkPermission, checkTopicAccess, checkVhostAccess, checkVhostConnectionLimit, findUser,
+} from './access.js';
 export {
   lookupExchange, lookupQueue, queueSettings, checkQueueAccess, listVhosts, listExchanges,
   listQueues, listBindings, listPolicies, bindingsOfQueue,

@@ -70,6 +70,12 @@ function redeclare(q: QueueState, c: DeclareQueue): MetadataOk | ModelError {
 
 function declareNew(state: MetadataState, vhost: VhostState, c: DeclareQueue, name: string):
 MetadataOk | ModelError {
+  // Checked for new queues only, before anything else (RabbitMQ check_vhost_queue_limit).
+  const max = vhost.limits.maxQueues;
+  if (max !== null && vhost.queues.size >= max) {
+    return errors.invalidDefinition(
+      `cannot declare queue '${name}': queue limit in vhost '${c.vhost}' (${max}) is reached`);
+  }
   const dlxKey = 'x-dead-letter-exchange';
   if (hasKey(c.arguments, dlxKey)) {
     const type = typeNameOf(c.arguments[dlxKey]);

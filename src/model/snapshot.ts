@@ -8,7 +8,7 @@ import { putTopicPermission } from './access.js';
 import { emptyVhost, putExchange, putQueue } from './state.js';
 import type {
   BindingRecord, ExchangeRecord, PermissionRecord, PolicyRecord, QueueRecord,
-  TopicPermissionRecord, UserRecord,
+  TopicPermissionRecord, UserRecord, VhostLimits,
 } from './types.js';
 
 export const snapshotVersion = 1;
@@ -22,6 +22,7 @@ export interface VhostSnapshot {
   readonly permissions: readonly PermissionRecord[];
   /** Absent in snapshots taken before topic permissions existed. */
   readonly topicPermissions?: readonly TopicPermissionRecord[];
+  readonly limits?: VhostLimits;
 }
 
 export interface MetadataSnapshot {
@@ -41,6 +42,7 @@ export function snapshotMetadata(state: MetadataState): MetadataSnapshot {
       policies: [...v.policies.values()],
       permissions: [...v.permissions.values()],
       topicPermissions: [...v.topicPermissions.values()].flatMap((m) => [...m.values()]),
+      limits: v.limits,
     });
   }
   return { version: snapshotVersion, users: [...state.users.values()], vhosts };
@@ -59,6 +61,7 @@ export function restoreMetadata(snapshot: MetadataSnapshot): MetadataState {
     for (const p of s.policies) v.policies.set(p.name, p);
     for (const p of s.permissions) v.permissions.set(p.user, p);
     for (const t of s.topicPermissions ?? []) putTopicPermission(v, t);
+    if (s.limits !== undefined) v.limits = s.limits;
   }
   return state;
 }

@@ -10,7 +10,7 @@ import type { ExchangeRouter } from './router.js';
 import { TopicRouter } from './topic.js';
 import type {
   BindingRecord, ConnectionRef, ExchangeRecord, ExchangeType, PermissionRecord, PolicyRecord, QueueRecord,
-  TopicPermissionRecord, UserRecord,
+  TopicPermissionRecord, UserRecord, VhostLimits,
 } from './types.js';
 
 export interface ExchangeState {
@@ -39,6 +39,7 @@ export interface VhostState {
   readonly permissions: Map<string, PermissionRecord>;
   /** By user name, then exchange name. */
   readonly topicPermissions: Map<string, Map<string, TopicPermissionRecord>>;
+  limits: VhostLimits;
   /** Names of exclusive queues by owning connection (connectionKey), for connection close. */
   readonly exclusiveQueues: Map<string, Set<string>>;
 }
@@ -87,6 +88,7 @@ export function emptyVhost(name: string): VhostState {
   return {
     name, exchanges: new Map(), queues: new Map(), bindings: new Map(), policies: new Map(),
     permissions: new Map(), topicPermissions: new Map(), exclusiveQueues: new Map(),
+    limits: { maxQueues: null, maxConnections: null },
   };
 }
 

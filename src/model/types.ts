@@ -257,6 +257,19 @@ export interface AddVhost {
   readonly name: string;
 }
 
+/** RabbitMQ vhost limits; null (or a negative number in the command) = no limit. */
+export interface VhostLimits {
+  readonly maxQueues: number | null;
+  readonly maxConnections: number | null;
+}
+
+export interface SetVhostLimits {
+  readonly kind: 'setVhostLimits';
+  readonly vhost: string;
+  readonly maxQueues: number | null;
+  readonly maxConnections: number | null;
+}
+
 export interface DeleteVhost {
   readonly kind: 'deleteVhost';
   readonly name: string;
@@ -297,6 +310,7 @@ export type MetadataCommand =
   | ClearTopicPermissions
   | AddVhost
   | DeleteVhost
+  | SetVhostLimits
   | SetPolicy
   | ClearPolicy;
 

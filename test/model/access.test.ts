@@ -3,7 +3,8 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  applyMetadata, checkPublish, checkQueueAccess, checkTopicAccess, checkVhostAccess, findUser,
+  applyMetadata, checkPublish, checkQueueAccess, checkTopicAccess, checkVhostAccess,
+  checkVhostConnectionLimit, findUser,
   listVhosts, lookupExchange, lookupQueue, restoreMetadata, route, snapshotMetadata,
   type ExchangeRecord, type MetadataState,
 } from '../../src/model/index.js';
@@ -176,5 +177,31 @@ describe('topic permissions', () => {
     expectOk(applyMetadata(restored, { kind: 'deleteUser', name: 'bob' }));
     expectOk(applyMetadata(restored, { kind: 'addUser', name: 'bob', passwordHash: 'h', tags: [] }));
     expect(checkTopicAccess(restored, 'bob', '/', topic(restored), 'z', 'write')).toBeNull();
+  });
+});
+
+describe('vhost limits', () => {
+  it('max-queues refuses new queues with 406 but allows redeclares; -1 lifts it', () => {
+    const s = freshState();
+    expectOk(applyMetadata(s, { kind: 'setVhostLimits', vhost: '/', maxQueues: 2, maxConnections: null }));
+    expectOk(declareQueue(s, 'a'));
+    expectOk(declareQueue(s, 'b'));
+    expectError(declareQueue(s, 'c'), 406,
+      "PRECONDITION_FAILED - cannot declare queue 'c': queue limit in vhost '/' (2) is reached");
+    expectOk(declareQueue(s, 'a'));
+    expectOk(applyMetadata(s, { kind: 'setVhostLimits', vhost: '/', maxQueues: -1, maxConnections: null }));
+    expectOk(declareQueue(s, 'c'));
+  });
+
+  it('max-connections refuses the connection over the limit with 530', () => {
+    const s = freshState();
+    expect(checkVhostConnectionLimit(s, 'guest', '/', 1000)).toBeNull();
+    expectOk(applyMetadata(s, { kind: 'setVhostLimits', vhost: '/', maxQueues: null, maxConnections: 1 }));
+    expect(checkVhostConnectionLimit(s, 'guest', '/', 0)).toBeNull();
+    const e = expectError(checkVhostConnectionLimit(s, 'guest', '/', 1), 530,
+      "NOT_ALLOWED - access to vhost '/' refused for user 'guest': connection limit (1) is reached");
+    expect(e.scope).toBe('connection');
+    const restored = restoreMetadata(JSON.parse(JSON.stringify(snapshotMetadata(s))));
+    expectError(checkVhostConnectionLimit(restored, 'guest', '/', 1), 530);
   });
 });
