@@ -25,7 +25,8 @@
 //   checkTopicAccess(state, user, vhost, exchangeRecord, routingKey, 'write'): null | 403
 //     (after the broker's expiration check, as RabbitMQ orders them)
 //   extraRoutingKeys(headers): string[] | null | ModelError                  (CC + BCC)
-//   route(state, vhost, exchange, routingKey, headers?, extraKeys?): string[] (queue names, once each)
+//   route(state, vhost, exchange, routingKey, headers?, extraKeys?): string[] (queue names, once
+//     each; a set: the order may differ after a snapshot restore)
 //
 // Queries
 //   lookupExchange, lookupQueue, queueSettings (effective: x-args + policy), checkQueueAccess

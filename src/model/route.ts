@@ -83,8 +83,9 @@ class Collector implements RouteSink {
 const collector = new Collector();
 
 /**
- * The queues a message published to `exchange` reaches, each once, in a deterministic order.
- * `extraKeys` are the CC/BCC routing keys (see extraRoutingKeys). A missing vhost or exchange
+ * The queues a message published to `exchange` reaches, each once. Treat the result as a set:
+ * its order is deterministic for a given history of commands, but a state restored from a
+ * snapshot may list the same queues in another order. `extraKeys` are the CC/BCC routing keys (see extraRoutingKeys). A missing vhost or exchange
  * routes nowhere (check with checkPublish first). Direct reply-to names are not queues here:
  * the broker handles them before routing.
  */

@@ -43,7 +43,7 @@ describe('snapshot and restore', () => {
     const restored = restoreMetadata(JSON.parse(JSON.stringify(snap)));
     expect(snapshotMetadata(restored)).toEqual(snap);
     for (const [x, key, headers] of probes) {
-      expect(route(restored, '/', x, key, headers)).toEqual(route(s, '/', x, key, headers));
+      expect(route(restored, '/', x, key, headers).sort()).toEqual(route(s, '/', x, key, headers).sort());
     }
     expect(route(restored, '/', 'topic', 'zzz')).toEqual(['lost']);
   });
@@ -67,7 +67,7 @@ describe('snapshot and restore', () => {
       }
       const restored = restoreMetadata(JSON.parse(JSON.stringify(snapshotMetadata(s))));
       for (const rk of ['', 'a', 'a.b', 'b', 'b.c.d', 'x']) {
-        expect(route(restored, '/', 'amq.topic', rk)).toEqual(route(s, '/', 'amq.topic', rk));
+        expect(route(restored, '/', 'amq.topic', rk).sort()).toEqual(route(s, '/', 'amq.topic', rk).sort());
       }
     }), { numRuns: 100 });
   });
