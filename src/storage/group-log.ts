@@ -153,6 +153,14 @@ export class GroupLog {
     return undefined;
   }
 
+  /** Recovery: sparse entries right below firstIndex rejoin the dense range (relocated copies
+   * are replayed after the entries that followed them). */
+  absorbSparseBelow(): void {
+    let t = this.firstIndex;
+    while (t > 1 && this.sparse.has(t - 1)) t--;
+    if (t < this.firstIndex) this.extendBackTo(t);
+  }
+
   /** Discards the whole log: a snapshot at (index, term) replaces it. */
   reset(index: number, term: number): void {
     for (let i = this.lastIndex; i >= this.firstIndex; i--) this.dropDense(i);
@@ -199,6 +207,17 @@ export class GroupLog {
     this.lastIndex = index - 1;
     this.prevTerm = prevTerm;
     this.start = 0;
+  }
+
+  /** Recovery check: the first dense index whose term is below its predecessor's, if any. */
+  firstTermDecrease(): number | undefined {
+    let prev = this.prevTerm;
+    for (let i = this.firstIndex; i <= this.lastIndex; i++) {
+      const t = this.terms[this.start + i - this.firstIndex]!;
+      if (t < prev) return i;
+      prev = t;
+    }
+    return undefined;
   }
 
   /** Every retained location (dense then sparse), for compaction and group removal. */

@@ -389,15 +389,19 @@ export class WriteAheadLog implements LiveAccounting {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    if (this.failed === undefined) {
-      await this.compacting;
-      await this.flush();
-    } else {
-      await this.inflight?.catch(() => {});
+    try {
+      await this.compacting?.catch(() => {});
+      if (this.failed === undefined) {
+        await this.flush();
+        await this.writeCheckpoint(this.checkpointOps()); // a clean restart recovers exact live ranges
+      } else {
+        await this.inflight?.catch(() => {});
+      }
+    } finally {
+      this.closed = true;
+      for (const s of this.segments.values()) closeSync(s.fd);
+      await this.meta.close();
     }
-    this.closed = true;
-    for (const s of this.segments.values()) closeSync(s.fd);
-    await this.meta.close();
   }
 
   // ---- internals: batches ----
@@ -648,17 +652,33 @@ export class WriteAheadLog implements LiveAccounting {
     return { records, bytes };
   }
 
+  /** Hard states and live ranges changed since the last checkpoint; clears the dirty marks. */
+  private checkpointOps(): MetaOp[] {
+    const ops: MetaOp[] = [];
+    for (const g of this.hardStateDirty) ops.push({ type: 'put', key: metaKey.hardState(g.num), value: g.hardState });
+    for (const g of this.liveDirty) {
+      ops.push({ type: 'put', key: metaKey.live(g.num), value: { from: g.firstIndex, prevTerm: g.prevTerm, keep: [...g.sparse.keys()] } });
+    }
+    this.hardStateDirty.clear();
+    this.liveDirty.clear();
+    return ops;
+  }
+
+  private async writeCheckpoint(ops: MetaOp[]): Promise<void> {
+    try {
+      await this.meta.write(ops);
+    } catch (e) {
+      throw this.fail(fsError((e as { cause?: unknown }).cause ?? e, 'checkpoint', join(this.dir, 'meta'), []));
+    }
+  }
+
   /**
    * Checkpoints hard states and live ranges to `level` (synced), then deletes the segments that
    * were dead when the checkpoint was taken. A segment holding Truncate/Reset records goes only
    * with every older segment, so superseded entries can never come back on recovery.
    */
   private async deleteDeadSegments(): Promise<number> {
-    const ops: MetaOp[] = [];
-    for (const g of this.hardStateDirty) ops.push({ type: 'put', key: metaKey.hardState(g.num), value: g.hardState });
-    for (const g of this.liveDirty) {
-      ops.push({ type: 'put', key: metaKey.live(g.num), value: { from: g.firstIndex, prevTerm: g.prevTerm, keep: [...g.sparse.keys()] } });
-    }
+    const ops = this.checkpointOps();
     const victims: Segment[] = [];
     let prefix = true;
     for (const s of [...this.segments.values()].sort((a, b) => a.id - b.id)) {
@@ -666,17 +686,7 @@ export class WriteAheadLog implements LiveAccounting {
       if (dead && (!s.supersedes || prefix)) victims.push(s);
       else prefix = false;
     }
-    const dirtyHs = [...this.hardStateDirty];
-    const dirtyLive = [...this.liveDirty];
-    this.hardStateDirty.clear();
-    this.liveDirty.clear();
-    try {
-      await this.meta.write(ops);
-    } catch (e) {
-      for (const g of dirtyHs) this.hardStateDirty.add(g);
-      for (const g of dirtyLive) this.liveDirty.add(g);
-      throw fsError((e as { cause?: unknown }).cause ?? e, 'checkpoint', join(this.dir, 'meta'), []);
-    }
+    await this.writeCheckpoint(ops);
     for (const s of victims) {
       closeSync(s.fd);
       this.segments.delete(s.id);
@@ -759,6 +769,7 @@ export class WriteAheadLog implements LiveAccounting {
   private normalizeGroup(g: GroupLog, contents: MetaContents, damaged: boolean): void {
     const hs = contents.hardStates.get(g.num);
     if (hs !== undefined) g.hardState = mergeHardState(hs, g.hardState);
+    g.absorbSparseBelow();
     const snap = this.snapshots.get(g.num);
     if (snap !== undefined) {
       const t = g.term(snap.index);
@@ -768,12 +779,15 @@ export class WriteAheadLog implements LiveAccounting {
     }
     const live = contents.live.get(g.num);
     if (live !== undefined) {
-      if (live.from > g.lastIndex + 1 && g.count === 0) g.restartAt(live.from, live.prevTerm);
+      // Nothing at or after live.from survived (truncated or never flushed): the log restarts there.
+      if (live.from > g.lastIndex + 1) g.restartAt(live.from, live.prevTerm);
       const missing = g.extendBackTo(live.from);
       if (missing !== undefined) g.corruption ??= `entry ${missing} is missing (log starts at ${g.firstIndex}, live from ${live.from})`;
       if (live.from <= g.lastIndex + 1) g.setLive(Math.max(live.from, g.firstIndex), new Set(live.keep));
       if (g.firstIndex === live.from && g.prevTerm === 0) g.prevTerm = live.prevTerm;
     }
+    const backwards = g.firstTermDecrease();
+    if (backwards !== undefined) g.corruption ??= `term goes back at index ${backwards}`;
     if (damaged) g.corruption ??= `damaged records (see wal.corruption in the log; ${g.damaged.size} damaged bodies)`;
   }
 }
