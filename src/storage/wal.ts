@@ -2,7 +2,7 @@
 // fdatasync per batch), synchronous reads through a per-group index, live-range compaction,
 // hard state and snapshots (files + `level`), recovery and corruption reporting.
 
-import { closeSync, fdatasync, fstatSync, ftruncateSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, unlinkSync, write } from 'node:fs';
+import { closeSync, fdatasync, fstatSync, ftruncateSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, unlinkSync, write } from 'node:fs';
 import { join } from 'node:path';
 import { assert } from '../lib/assert.js';
 import { OperatingError, OperatingErrorCode } from '../lib/errors.js';
@@ -707,6 +707,7 @@ export class WriteAheadLog implements LiveAccounting {
       if (!r.removed) this.addGroupLog(r.id as GroupId, r.num);
     }
     for (const [num, s] of contents.snapshots) if (this.groupsByNum.has(num)) this.snapshots.set(num, s);
+    await this.removeOrphanSnapshots();
     const scan = this.replayAll();
     for (const g of this.groupsById.values()) this.normalizeGroup(g, contents, scan.damaged.has(g));
     this.head = this.createSegment((this.lastSegmentId() ?? 0) + 1);
@@ -723,6 +724,17 @@ export class WriteAheadLog implements LiveAccounting {
     const { damage, corruptedGroups, ...fields } = this.recovery;
     this.logger.info('wal.recovered', { dir: this.dir, ...fields, corruptedGroups: corruptedGroups.join(',') });
     for (const d of damage) this.logger.error('wal.corruption', { damage: d });
+  }
+
+  /** Snapshot files no metadata points to: a crash between file and metadata, or a removed group. */
+  private async removeOrphanSnapshots(): Promise<void> {
+    const dir = join(this.dir, 'snapshots');
+    const wanted = new Set([...this.snapshots.values()].map((s) => s.file));
+    for (const name of readdirSync(dir)) {
+      if (wanted.has(name)) continue;
+      await removeQuietly(join(dir, name));
+      this.logger.info('wal.orphan_snapshot_removed', { file: name });
+    }
   }
 
   private lastSegmentId(): number | undefined {

@@ -118,6 +118,27 @@ describe('write-ahead log round trip', () => {
     await wal.close();
   });
 
+  it('keeps hard state once the segments holding its records are compacted away', async () => {
+    const d = dir('hardstate-compact');
+    const limits = { segmentBytesTarget: 4 * 1024 };
+    let wal = await WriteAheadLog.open(d, { limits });
+    wal.createGroup(gid(1));
+    wal.createGroup(gid(2));
+    wal.setHardState(gid(1), { term: term(7), vote: 'n3', commit: logIndex(0) });
+    await wal.flush();
+    for (let i = 1; i <= 40; i++) {
+      wal.append(gid(2), makeEntries('q2', i, 1, 1, 1000));
+      wal.setLive(gid(2), logIndex(i));
+      await wal.flush();
+    }
+    await wal.compact();
+    expect(wal.stats().segments).toBeLessThan(3); // the first segment, with the vote, is gone
+    await wal.close();
+    wal = await WriteAheadLog.open(d, { limits });
+    expect(wal.hardState(gid(1))).toEqual({ term: 7, vote: 'n3', commit: 0 });
+    await wal.close();
+  });
+
   it('forgets a removed group and never reuses its numeric id for a new one', async () => {
     const d = dir('remove');
     let wal = await WriteAheadLog.open(d);
