@@ -10,6 +10,8 @@ export interface Location {
   offset: number;
   bytes: number;
   term: number;
+  /** Entry type byte chosen by the Raft layer (normal, configuration change...). */
+  kind: number;
 }
 
 /** Told whenever a record becomes needed or garbage, so segments know their live bytes. */
@@ -46,6 +48,7 @@ export class GroupLog {
   private off = new Float64Array(initialCapacity);
   private len = new Uint32Array(initialCapacity);
   private terms = new Float64Array(initialCapacity);
+  private kinds = new Uint8Array(initialCapacity);
   private start = 0;
 
   constructor(
@@ -63,7 +66,7 @@ export class GroupLog {
   locate(index: number): Location | undefined {
     if (index >= this.firstIndex && index <= this.lastIndex) {
       const p = this.start + index - this.firstIndex;
-      return { segment: this.seg[p]!, offset: this.off[p]!, bytes: this.len[p]!, term: this.terms[p]! };
+      return { segment: this.seg[p]!, offset: this.off[p]!, bytes: this.len[p]!, term: this.terms[p]!, kind: this.kinds[p]! };
     }
     return this.sparse.get(index);
   }
@@ -84,6 +87,7 @@ export class GroupLog {
     this.off[p] = loc.offset;
     this.len[p] = loc.bytes;
     this.terms[p] = loc.term;
+    this.kinds[p] = loc.kind;
     this.lastIndex = index;
     this.accounting.added(loc.segment, loc.bytes + this.headerBytes);
   }
@@ -99,6 +103,7 @@ export class GroupLog {
       this.seg[p] = loc.segment;
       this.off[p] = loc.offset;
       this.terms[p] = loc.term;
+      this.kinds[p] = loc.kind;
     } else {
       this.sparse.set(index, loc);
     }
@@ -146,7 +151,10 @@ export class GroupLog {
     this.off = new Float64Array(cap);
     this.len = new Uint32Array(cap);
     this.terms = new Float64Array(cap);
-    locs.forEach((l, k) => { this.seg[k] = l.segment; this.off[k] = l.offset; this.len[k] = l.bytes; this.terms[k] = l.term; });
+    this.kinds = new Uint8Array(cap);
+    locs.forEach((l, k) => {
+      this.seg[k] = l.segment; this.off[k] = l.offset; this.len[k] = l.bytes; this.terms[k] = l.term; this.kinds[k] = l.kind;
+    });
     for (let i = target; i < this.firstIndex; i++) this.sparse.delete(i);
     this.start = 0;
     this.firstIndex = target;
@@ -183,7 +191,7 @@ export class GroupLog {
     this.prevTerm = this.term(from - 1) ?? this.prevTerm;
     for (let i = this.firstIndex; i < from; i++) {
       const p = this.start + i - this.firstIndex;
-      const loc = { segment: this.seg[p]!, offset: this.off[p]!, bytes: this.len[p]!, term: this.terms[p]! };
+      const loc = { segment: this.seg[p]!, offset: this.off[p]!, bytes: this.len[p]!, term: this.terms[p]!, kind: this.kinds[p]! };
       if (keep.has(i)) this.sparse.set(i, loc);
       else this.accounting.removed(loc.segment, loc.bytes + this.headerBytes);
       if (!keep.has(i)) { this.bodies.delete(i); this.damaged.delete(i); }
@@ -254,19 +262,21 @@ export class GroupLog {
       this.off.copyWithin(0, this.start, this.start + n);
       this.len.copyWithin(0, this.start, this.start + n);
       this.terms.copyWithin(0, this.start, this.start + n);
+      this.kinds.copyWithin(0, this.start, this.start + n);
     } else {
       const cap = this.seg.length * 2;
       this.seg = grow(new Int32Array(cap), this.seg, this.start, n);
       this.off = grow(new Float64Array(cap), this.off, this.start, n);
       this.len = grow(new Uint32Array(cap), this.len, this.start, n);
       this.terms = grow(new Float64Array(cap), this.terms, this.start, n);
+      this.kinds = grow(new Uint8Array(cap), this.kinds, this.start, n);
     }
     this.start = 0;
     return n;
   }
 }
 
-function grow<T extends Int32Array | Float64Array | Uint32Array>(to: T, from: T, start: number, n: number): T {
+function grow<T extends Int32Array | Float64Array | Uint32Array | Uint8Array>(to: T, from: T, start: number, n: number): T {
   to.set(from.subarray(start, start + n) as never);
   return to;
 }

@@ -1,5 +1,5 @@
-// The on-disk record of the write-ahead log: a 36-byte header (two CRC32Cs, length, type, group,
-// index, term) and a payload. Pure encode/decode; no I/O. Record types only grow at the end.
+// The on-disk record of the write-ahead log: a 36-byte header (two CRC32Cs, length, type, entry
+// kind, group, index, term) and a payload. Pure encode/decode; no I/O. Record types only grow at the end.
 
 import { assert } from '../lib/assert.js';
 import { crc32c } from './crc32c.js';
@@ -28,6 +28,8 @@ export interface RecordHeader {
   group: number;
   index: number;
   term: number;
+  /** Entry type byte of Entry/Relocated records (the Raft layer's entry type); 0 otherwise. */
+  kind: number;
   payloadBytes: number;
 }
 
@@ -40,13 +42,14 @@ export function encodeRecord(out: Buffer, offset: number, h: RecordHeader, paylo
   const n = payload === undefined ? 0 : payload.length;
   assert(n === h.payloadBytes, 'payload length matches header');
   assert(Number.isSafeInteger(h.index) && h.index >= 0 && Number.isSafeInteger(h.term) && h.term >= 0);
-  assert(h.group >= 0 && h.group <= 0xffffffff);
+  assert(h.group >= 0 && h.group <= 0xffffffff && h.kind >= 0 && h.kind <= 0xff);
   if (payload !== undefined && n > 0) out.set(payload, offset + headerBytes);
   out.writeUInt32LE(n > 0 ? crc32c(out, offset + headerBytes, offset + headerBytes + n) : 0, offset + 4);
   out.writeUInt32LE(n, offset + 8);
   out[offset + 12] = h.type;
   out[offset + 13] = magic;
-  out.writeUInt16LE(0, offset + 14);
+  out[offset + 14] = h.kind;
+  out[offset + 15] = 0;
   out.writeUInt32LE(h.group, offset + 16);
   out.writeUInt32LE(h.index % twoTo32, offset + 20);
   out.writeUInt32LE(Math.floor(h.index / twoTo32), offset + 24);
@@ -68,7 +71,7 @@ const validTypes = new Set<number>(Object.values(RecordType));
 /** A cheap check before a CRC: used when searching for a valid record after a damaged one. */
 export function plausibleHeaderAt(buf: Uint8Array, offset: number, end: number): boolean {
   return offset + headerBytes <= end && buf[offset + 13] === magic && validTypes.has(buf[offset + 12]!) &&
-    buf[offset + 14] === 0 && buf[offset + 15] === 0;
+    buf[offset + 15] === 0;
 }
 
 /**
@@ -86,6 +89,7 @@ export function decodeRecord(buf: Buffer, offset: number, end: number, into: Dec
   }
   h.payloadBytes = buf.readUInt32LE(offset + 8);
   h.type = buf[offset + 12] as RecordType;
+  h.kind = buf[offset + 14]!;
   h.group = buf.readUInt32LE(offset + 16);
   h.index = buf.readUInt32LE(offset + 20) + buf.readUInt32LE(offset + 24) * twoTo32;
   h.term = buf.readUInt32LE(offset + 28) + buf.readUInt32LE(offset + 32) * twoTo32;
@@ -96,5 +100,5 @@ export function decodeRecord(buf: Buffer, offset: number, end: number, into: Dec
 }
 
 export function newDecoded(): Decoded {
-  return { status: 'short', header: { type: RecordType.Entry, group: 0, index: 0, term: 0, payloadBytes: 0 } };
+  return { status: 'short', header: { type: RecordType.Entry, group: 0, index: 0, term: 0, kind: 0, payloadBytes: 0 } };
 }

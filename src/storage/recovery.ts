@@ -4,7 +4,7 @@
 import { readSync } from 'node:fs';
 import { assert } from '../lib/assert.js';
 import type { GroupLog, HardState, Location } from './group-log.js';
-import { decodeRecord, headerBytes, newDecoded, plausibleHeaderAt, RecordType } from './record.js';
+import { decodeRecord, headerBytes, newDecoded, plausibleHeaderAt, RecordType, type RecordHeader } from './record.js';
 import type { Segment } from './segment.js';
 import { crc32c } from './crc32c.js';
 
@@ -72,7 +72,7 @@ export function replaySegment(seg: Segment, buf: Buffer, isLast: boolean, target
       const g = target.group(h.group);
       if (g !== undefined) {
         seen.add(g);
-        applyRecord(seg, g, h.type, h.index, h.term, p, h.payloadBytes, buf);
+        applyRecord(seg, g, h, p, buf);
         if (d.status === 'bad-payload') {
           out.damage.push(`${seg.path}@${p}: body of group ${g.id} index ${h.index} fails its CRC`);
           g.damaged.add(h.index);
@@ -110,8 +110,9 @@ function markSuspects(buf: Buffer, from: number, end: number, target: ReplayTarg
   }
 }
 
-function applyRecord(seg: Segment, g: GroupLog, type: number, index: number, term: number, offset: number, bytes: number, buf: Buffer): void {
-  const loc: Location = { segment: seg.id, offset, bytes, term };
+function applyRecord(seg: Segment, g: GroupLog, h: RecordHeader, offset: number, buf: Buffer): void {
+  const { type, index, term, payloadBytes: bytes, kind } = h;
+  const loc: Location = { segment: seg.id, offset, bytes, term, kind };
   switch (type) {
     case RecordType.Entry:
       if (index > g.lastIndex + 1 || (g.count === 0 && index !== g.lastIndex + 1)) g.restartAt(index, 0);

@@ -21,6 +21,8 @@ import type { Segment } from './segment.js';
 export interface LogEntry {
   index: LogIndex;
   term: Term;
+  /** Entry type byte of the Raft layer (0 normal, 1 configuration change, ...); 0 if absent. */
+  type?: number;
   data: Uint8Array;
 }
 
@@ -211,7 +213,7 @@ export class WriteAheadLog implements LiveAccounting {
       if (!(e.index === g.lastIndex + 1)) assert(false, `group ${id}: entries not contiguous at ${e.index}`);
       if (!(e.term >= prevTerm)) assert(false, `group ${id}: term goes back at ${e.index}`);
       if (!(e.data.length <= this.limits.recordPayloadBytesMax)) assert(false, `group ${id}: entry ${e.index} too large`);
-      const loc = this.writeRecord(g, RecordType.Entry, e.index, e.term, e.data);
+      const loc = this.writeRecord(g, RecordType.Entry, e.index, e.term, e.data, e.type ?? 0);
       g.push(e.index, loc);
       this.cache.add(g, e.index, e.data, loc.segment, loc.offset);
       prevTerm = e.term;
@@ -277,7 +279,7 @@ export class WriteAheadLog implements LiveAccounting {
     for (let i = lo; i < hi; i++) {
       const loc = g.locate(i)!;
       if (out.length > 0 && bytes + loc.bytes > maxBytes) break;
-      out.push({ index: i as LogIndex, term: loc.term as Term, data: this.body(g, i, loc) });
+      out.push({ index: i as LogIndex, term: loc.term as Term, type: loc.kind, data: this.body(g, i, loc) });
       bytes += loc.bytes;
     }
     return out;
@@ -288,7 +290,7 @@ export class WriteAheadLog implements LiveAccounting {
     const g = this.group(id);
     const loc = g.locate(index);
     if (loc === undefined) return undefined;
-    return { index, term: loc.term as Term, data: this.body(g, index, loc) };
+    return { index, term: loc.term as Term, type: loc.kind, data: this.body(g, index, loc) };
   }
 
   hardState(id: GroupId): HardState {
@@ -364,6 +366,33 @@ export class WriteAheadLog implements LiveAccounting {
     }
   }
 
+  /** Bytes [offset, offset + maxBytes) of the group's snapshot at `index`, read synchronously
+   * (the leader streams it to a follower in chunks); undefined if that snapshot is not the current one. */
+  snapshotChunk(id: GroupId, index: LogIndex, offset: number, maxBytes: number): { data: Uint8Array; done: boolean } | undefined {
+    const g = this.group(id);
+    const s = this.snapshots.get(g.num);
+    if (s === undefined || s.index !== index) return undefined;
+    const path = join(this.dir, 'snapshots', s.file);
+    const n = Math.max(0, Math.min(maxBytes, s.bytes - offset));
+    const data = Buffer.allocUnsafe(n);
+    let fd: number | undefined;
+    try {
+      fd = openSync(path, 'r');
+      let got = 0;
+      while (got < n) {
+        const r = readSync(fd, data, got, n - got, offset + got);
+        if (r === 0) break;
+        got += r;
+      }
+      if (got !== n) throw this.corrupt(g, path, `snapshot file is shorter than its recorded ${s.bytes} bytes`);
+    } catch (e) {
+      throw fsError(e, 'read snapshot', path, [g.id]);
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+    return { data, done: offset + n >= s.bytes };
+  }
+
   // ---- health and stats ----
 
   /** Groups with damaged records mid-log: they must not vote or serve until repaired from peers. */
@@ -430,15 +459,15 @@ export class WriteAheadLog implements LiveAccounting {
     g.truncateFrom(from);
   }
 
-  private writeRecord(g: GroupLog, type: RecordType, index: number, term: number, payload: Uint8Array | undefined): Location {
+  private writeRecord(g: GroupLog, type: RecordType, index: number, term: number, payload: Uint8Array | undefined, kind = 0): Location {
     const n = payload === undefined ? 0 : payload.length;
     const b = this.batchFor(headerBytes + n, g);
     const offset = b.fileOffset + b.used;
-    b.used += encodeRecord(b.buf, b.used, { type, group: g.num, index, term, payloadBytes: n }, payload);
+    b.used += encodeRecord(b.buf, b.used, { type, group: g.num, index, term, kind, payloadBytes: n }, payload);
     b.segment.size = b.fileOffset + b.used;
     b.records++;
     b.groups.add(g);
-    return { segment: b.segment.id, offset, bytes: n, term };
+    return { segment: b.segment.id, offset, bytes: n, term, kind };
   }
 
   /** The batch being built, with room for `bytes` more; starts one (and a segment) if needed. */
@@ -642,7 +671,7 @@ export class WriteAheadLog implements LiveAccounting {
         loc.segment === s.id && loc.offset === p && d.status === 'ok';
       if (g !== undefined && isLive) {
         const data = buf.subarray(p + headerBytes, p + headerBytes + h.payloadBytes);
-        const moved = this.writeRecord(g, RecordType.Relocated, h.index, h.term, data);
+        const moved = this.writeRecord(g, RecordType.Relocated, h.index, h.term, data, h.kind);
         assert(g.relocate(h.index, moved), 'relocated entry keeps its term');
         records++;
         bytes += headerBytes + h.payloadBytes;

@@ -88,6 +88,24 @@ describe('write-ahead log round trip', () => {
     await wal.close();
   });
 
+  it('keeps the Raft entry type of each entry, through compaction rewrites and a reopen', async () => {
+    const d = dir('kind');
+    const limits = { segmentBytesTarget: 2 * 1024, rewriteAfterSegments: 1 };
+    let wal = await WriteAheadLog.open(d, { limits });
+    wal.createGroup(gid(1));
+    wal.append(gid(1), [{ index: logIndex(1), term: term(1), type: 1, data: new Uint8Array([7]) }]);
+    wal.append(gid(1), makeEntries('q1', 2, 30, 1, 300));
+    await wal.flush();
+    wal.setLive(gid(1), logIndex(31), [logIndex(1)]); // entry 1 stays, alone in the old segment
+    await wal.compact();
+    await wal.compact();
+    await wal.close();
+    wal = await WriteAheadLog.open(d, { limits });
+    expect(wal.entry(gid(1), logIndex(1))).toEqual({ index: 1, term: 1, type: 1, data: Buffer.from([7]) });
+    expect(wal.entries(gid(1), logIndex(31), logIndex(32), 1 << 20)[0]!.type).toBe(0);
+    await wal.close();
+  });
+
   it('answers term and entries like the Raft storage interface, with a byte budget', async () => {
     const wal = await WriteAheadLog.open(dir('reader'));
     wal.createGroup(gid(1));
@@ -183,6 +201,9 @@ describe('write-ahead log round trip', () => {
     expectLog(wal, gid(2), 21, 22, () => 4);
     expect(wal.term(gid(2), logIndex(20))).toBe(4);
     expect([...wal.readSnapshot(gid(2))!]).toEqual([9]);
+    expect(wal.snapshotChunk(gid(1), logIndex(8), 1, 1)).toEqual({ data: Buffer.from([2]), done: false });
+    expect(wal.snapshotChunk(gid(1), logIndex(8), 2, 100)).toEqual({ data: Buffer.from([3]), done: true });
+    expect(wal.snapshotChunk(gid(1), logIndex(7), 0, 100)).toBeUndefined();
     await wal.close();
   });
 });
