@@ -1,11 +1,13 @@
 // Child process of the crash-consistency test: recovers the log in argv[2], then appends to
-// random groups with group-committed flushes, printing every acknowledged (group, index) until
-// it is SIGKILLed. Lines: "A <group> <lastIndex>", "L <group> <from>", "H <group> <commit>".
+// random groups with group-committed flushes (sometimes replacing a suffix with a new term, as a
+// new leader does), printing what each flush made durable, until it is SIGKILLed. Lines:
+// "T <group> <from>" before a suffix is replaced, "A <group> <from> <last> <term>" once durable,
+// "L <group> <from>" before entries below `from` (except index 1) are let go.
 
 import { logIndex, term, type GroupId } from '../../src/lib/ids.js';
 import { SeededRandom } from '../../src/lib/random.js';
 import { WriteAheadLog } from '../../src/storage/index.js';
-import { crashBody, crashGroups, crashLimits, crashTerm } from './crash-harness.js';
+import { crashBody, crashGroups, crashLimits } from './crash-harness.js';
 
 async function main(): Promise<void> {
   const dir = process.argv[2]!;
@@ -15,35 +17,33 @@ async function main(): Promise<void> {
   for (const g of groups) if (!wal.hasGroup(g)) wal.createGroup(g);
   await wal.flush();
   const out = (line: string): void => { process.stdout.write(line + '\n'); };
-  out('READY');
+  const epoch = new Map<GroupId, number>(groups.map((g) => [g, Math.max(1, wal.term(g, wal.lastIndex(g)) ?? 1, wal.hardState(g).term)]));
   for (let turn = 0; turn < 1_000_000; turn++) {
-    const touched = new Map<GroupId, number>();
-    const n = 1 + rng.int(8);
-    for (let k = 0; k < n; k++) {
+    const touched = new Map<GroupId, { from: number; last: number }>();
+    for (let k = 1 + rng.int(8); k > 0; k--) {
       const g = groups[rng.int(groups.length)]!;
-      const from = wal.lastIndex(g) + 1;
+      if (touched.has(g)) continue;
+      let from = wal.lastIndex(g) + 1;
+      if (rng.chance(0.05) && wal.lastIndex(g) >= wal.firstIndex(g)) {
+        from = Math.max(wal.firstIndex(g), wal.lastIndex(g) - rng.int(4));
+        epoch.set(g, epoch.get(g)! + 1);
+        out(`T ${g} ${from}`); // printed first: from here on entries >= from may be replaced
+      }
+      const t = epoch.get(g)!;
       const count = 1 + rng.int(4);
       const entries = [];
-      for (let i = from; i < from + count; i++) entries.push({ index: logIndex(i), term: term(crashTerm(i)), data: crashBody(g, i) });
+      for (let i = from; i < from + count; i++) entries.push({ index: logIndex(i), term: term(t), data: crashBody(g, i, t) });
       wal.append(g, entries);
-      touched.set(g, from + count - 1);
-    }
-    const commits = new Map<GroupId, number>();
-    for (const [g, last] of touched) {
-      if (rng.chance(0.5)) {
-        const commit = Math.max(wal.hardState(g).commit, last - 2);
-        wal.setHardState(g, { term: term(crashTerm(last)), vote: 'n1', commit: logIndex(commit) });
-        commits.set(g, commit);
-      }
+      wal.setHardState(g, { term: term(t), vote: 'n1', commit: logIndex(Math.max(wal.hardState(g).commit, Math.min(from - 1, wal.lastIndex(g)))) });
+      touched.set(g, { from, last: from + count - 1 });
     }
     await wal.flush();
-    for (const [g, last] of touched) out(`A ${g} ${last}`);
-    for (const [g, commit] of commits) out(`H ${g} ${commit}`);
+    for (const [g, r] of touched) out(`A ${g} ${r.from} ${r.last} ${epoch.get(g)}`);
     if (turn % 50 === 49) {
       for (const g of groups) {
         const from = Math.max(wal.firstIndex(g), wal.lastIndex(g) - 20);
         out(`L ${g} ${from}`); // printed first: entries below may vanish from here on
-        wal.setLive(g, logIndex(from), [logIndex(1)]);
+        wal.setLive(g, logIndex(from), from > 1 ? [logIndex(1)] : []);
       }
       await wal.compact();
     }

@@ -11,17 +11,13 @@ import { bodyOf } from './helpers.js';
 
 export const crashLimits = { segmentBytesTarget: 256 * 1024, cacheBytesMax: 64 * 1024 };
 export const crashGroups = (): GroupId[] => Array.from({ length: 16 }, (_, k) => groupId(`c${k}`));
-export const crashTerm = (index: number): number => 1 + Math.floor(index / 100);
-export const crashBody = (g: string, index: number): Uint8Array => bodyOf(g, index, crashTerm(index), 50 + ((index * 7919) % 3000));
+export const crashBody = (g: string, index: number, t: number): Uint8Array => bodyOf(g, index, t, 50 + ((index * 7919) % 3000));
 
 const childScript = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
 const roundMsMax = 30_000;
 
-interface Acked {
-  last: Map<string, number>;
-  from: Map<string, number>;
-  commit: Map<string, number>;
-}
+/** Per group: index -> term of every entry a flush acknowledged and nothing since superseded. */
+type Acked = Map<string, Map<number, number>>;
 
 export interface RoundResult {
   acks: number;
@@ -43,10 +39,15 @@ function runChild(dir: string, seed: number, killAfterAcks: number, acked: Acked
       const lines = (rest + d.toString()).split('\n');
       rest = lines.pop() ?? '';
       for (const line of lines) {
-        const [kind, g, n] = line.split(' ');
-        if (kind === 'A') { acked.last.set(g!, Math.max(acked.last.get(g!) ?? 0, Number(n))); acks++; }
-        if (kind === 'L') acked.from.set(g!, Number(n));
-        if (kind === 'H') acked.commit.set(g!, Math.max(acked.commit.get(g!) ?? 0, Number(n)));
+        const [kind, g, a, b, c] = line.split(' ');
+        const expected = acked.get(g!) ?? new Map<number, number>();
+        acked.set(g!, expected);
+        if (kind === 'T') for (const i of [...expected.keys()]) if (i >= Number(a)) expected.delete(i);
+        if (kind === 'L') for (const i of [...expected.keys()]) if (i < Number(a) && i !== 1) expected.delete(i);
+        if (kind === 'A') {
+          for (let i = Number(a); i <= Number(b); i++) expected.set(i, Number(c));
+          acks++;
+        }
       }
       if (acks >= killAfterAcks) child.kill('SIGKILL');
     });
@@ -64,21 +65,24 @@ async function check(dir: string, acked: Acked): Promise<{ entries: number; reco
   const problems: string[] = [...wal.recovery.corruptedGroups.map((g) => `group ${g} reported corrupted`)];
   let entries = 0;
   for (const g of crashGroups()) {
-    if (!wal.hasGroup(g)) { if (acked.last.has(g)) problems.push(`group ${g} lost`); continue; }
+    const expected = acked.get(g) ?? new Map<number, number>();
+    if (!wal.hasGroup(g)) { if (expected.size > 0) problems.push(`group ${g} lost`); continue; }
     const first = wal.firstIndex(g);
     const last = wal.lastIndex(g);
-    const ackedLast = acked.last.get(g) ?? 0;
-    if (last < ackedLast) problems.push(`${g}: last ${last} < acknowledged ${ackedLast}`);
-    if (first > Math.max(1, acked.from.get(g) ?? 1)) problems.push(`${g}: first ${first} above live-from ${acked.from.get(g)}`);
-    if (wal.hardState(g).commit < (acked.commit.get(g) ?? 0)) problems.push(`${g}: commit went back`);
+    let prevTerm = 0;
+    // No torn or foreign entry is returned: every body matches its (group, index, term).
     for (const e of wal.entries(g, first, logIndex(last + 1), Number.MAX_SAFE_INTEGER)) {
       entries++;
-      const want = crashBody(g, e.index);
-      if (e.term !== crashTerm(e.index) || !Buffer.from(e.data).equals(Buffer.from(want))) problems.push(`${g}/${e.index}: wrong body or term`);
+      if (e.term < prevTerm) problems.push(`${g}/${e.index}: term goes back`);
+      prevTerm = e.term;
+      if (!Buffer.from(e.data).equals(Buffer.from(crashBody(g, e.index, e.term)))) problems.push(`${g}/${e.index}: wrong body`);
     }
-    const kept = wal.entry(g, logIndex(1));
-    if (kept !== undefined && !Buffer.from(kept.data).equals(Buffer.from(crashBody(g, 1)))) problems.push(`${g}/1: kept entry damaged`);
-    if (kept === undefined && ackedLast >= 1) problems.push(`${g}/1: entry kept live is gone`);
+    // Every acknowledged entry that nothing superseded is there, with its term.
+    for (const [i, t] of expected) {
+      const e = wal.entry(g, logIndex(i));
+      if (e === undefined) problems.push(`${g}/${i}: acknowledged entry (term ${t}) is missing (log ${first}..${last})`);
+      else if (e.term !== t || !Buffer.from(e.data).equals(Buffer.from(crashBody(g, i, t)))) problems.push(`${g}/${i}: term ${e.term}, acknowledged ${t}`);
+    }
   }
   const recoveryMs = wal.recovery.durationMs;
   await wal.close();
@@ -88,7 +92,7 @@ async function check(dir: string, acked: Acked): Promise<{ entries: number; reco
 /** Runs `rounds` kill-and-recover rounds in `dir`; each round's kill point comes from the seed. */
 export async function runCrashRounds(dir: string, seed: number, rounds: number, acksMax: number): Promise<RoundResult[]> {
   const rng = new SeededRandom(seed);
-  const acked: Acked = { last: new Map(), from: new Map(), commit: new Map() };
+  const acked: Acked = new Map();
   const results: RoundResult[] = [];
   for (let r = 0; r < rounds; r++) {
     const acks = await runChild(dir, rng.nextU32(), 1 + rng.int(acksMax), acked);
