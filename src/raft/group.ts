@@ -473,6 +473,7 @@ export class RaftGroup {
       return;
     }
     const moved = pr.maybeUpdate(m.index);
+    if (moved) pr.progressTick = this.host.now();
     if (pr.state === 'probe' && moved) pr.becomeReplicate();
     else if (pr.state === 'snapshot' && pr.match >= pr.snapshotIndex) pr.becomeProbe();
     if (moved && this.maybeCommit()) this.bcastAppend(true);
@@ -484,6 +485,7 @@ export class RaftGroup {
     const pr = this.progress.get(m.from);
     if (pr === undefined || pr.state !== 'snapshot' || m.index !== pr.snapshotIndex) return;
     pr.recentActive = true;
+    pr.progressTick = this.host.now();
     pr.snapshotOffset = m.nextOffset;
     this.sendSnapshotChunk(m.from, pr);
   }
@@ -519,14 +521,15 @@ export class RaftGroup {
     if (pr === undefined) return;
     pr.recentActive = true;
     if (item.ctx > 0) this.ackRead(from, item.ctx);
-    const stalled = pr.match === pr.matchAtHeartbeat;
-    pr.matchAtHeartbeat = pr.match;
+    // Acks stopped for half an election timeout while behind: appends or chunks were lost.
+    const now = this.host.now();
+    const stalled = now - pr.progressTick >= Math.max(2, this.cfg.electionTimeoutTicks >> 1);
+    if (stalled) pr.progressTick = now;
     if (pr.state === 'snapshot') {
       if (stalled) this.sendSnapshotChunk(from, pr);
       return;
     }
     if (pr.match >= this.log.lastIndex()) return;
-    // No progress for a whole interval: appends were lost; probe again from match.
     if (pr.state === 'probe' || stalled) pr.becomeProbe();
     this.sendAppends(from);
   }

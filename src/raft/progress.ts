@@ -16,8 +16,8 @@ export class Progress {
   /** Snapshot state: the index being sent and how many bytes the follower has. */
   snapshotIndex = 0;
   snapshotOffset = 0;
-  /** match at the previous heartbeat answer: no change in an interval means lost appends. */
-  matchAtHeartbeat = -1;
+  /** Tick of the last ack that moved this follower forward: a long silence means lost appends. */
+  progressTick = 0;
   private readonly inflight: number[];
   private head = 0;
   private count = 0;

@@ -1,0 +1,440 @@
+// Deterministic simulation of several Raft groups on 3 or 5 nodes: one seed picks the faults
+// (swarm testing), a chaos phase checks safety after every tick, then a healed phase must converge.
+
+import type { GroupId, NodeId } from '../../../src/lib/ids.js';
+import { groupId, logIndex, nodeId, term as toTerm } from '../../../src/lib/ids.js';
+import { SeededRandom } from '../../../src/lib/random.js';
+import {
+  ConfChangeKind, EntryType, MultiRaft, applyConfChange, decodeConfChange, defaultRaftConfig,
+} from '../../../src/raft/index.js';
+import type { GroupReady, Membership, RaftConfig, Ready, UnsafeTestFlags } from '../../../src/raft/index.js';
+import { MemStorage, chainOf } from './mem-storage.js';
+import { Network } from './network.js';
+
+export interface SimOptions {
+  readonly seed: number;
+  readonly chaosTicks?: number;
+  readonly livenessTicks?: number;
+  readonly unsafe?: UnsafeTestFlags;
+  readonly trace?: (line: string) => void;
+}
+
+export interface SimResult {
+  readonly seed: number;
+  readonly ok: boolean;
+  readonly violation: string | null;
+  readonly tick: number;
+  readonly replay: string;
+  readonly summary: string;
+  readonly committed: number;
+}
+
+interface AppState {
+  index: number;
+  chain: number;
+  membership: Membership;
+}
+
+interface SimNode {
+  readonly id: NodeId;
+  raft: MultiRaft | null;
+  readonly storage: Map<GroupId, MemStorage>;
+  readonly app: Map<GroupId, AppState>;
+  held: { ready: Ready; until: number } | null;
+  downUntil: number;
+}
+
+class Violation extends Error {}
+
+const encoder = new TextEncoder();
+
+function snapshotData(app: AppState, padBytes: number): Uint8Array {
+  const out = new Uint8Array(8 + padBytes);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, app.index);
+  view.setUint32(4, app.chain);
+  return out;
+}
+
+function chainFromSnapshot(data: Uint8Array): number {
+  return new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(4);
+}
+
+export class Simulation {
+  private readonly rng: SeededRandom;
+  private readonly faultRng: SeededRandom;
+  private readonly workRng: SeededRandom;
+  private readonly net: Network;
+  private readonly nodes: SimNode[] = [];
+  private readonly groups: GroupId[] = [];
+  private readonly bootstrap = new Map<GroupId, Membership>();
+  private readonly cfg: RaftConfig;
+  private tick = 0;
+  private proposals = 0;
+  private readonly counts = { crashes: 0, snapshotsInstalled: 0, confChanges: 0, reads: 0, failedReads: 0, leaders: 0, truncations: 0 };
+  // ghosts for the checker
+  private readonly leaderOfTerm = new Map<string, NodeId>();
+  private readonly logChains = new Map<string, number>();
+  private readonly appliedChain = new Map<GroupId, number[]>();
+  private readonly commitTerm = new Map<GroupId, number[]>();
+  private readonly commitEntryTerm = new Map<GroupId, number[]>();
+  private readonly readFloor = new Map<number, number>();
+  private readonly everRemoved = new Map<GroupId, Set<NodeId>>();
+  private readSeq = 0;
+  /** Liveness phase: one proposal per group per leader term shows proposals still commit. */
+  private readonly probed = new Set<string>();
+  // swarm: which faults this seed uses
+  private readonly swarm: Record<string, boolean>;
+  private readonly rates: { crash: number; partition: number; member: number; transfer: number; compact: number };
+
+  constructor(private readonly opts: SimOptions) {
+    const root = new SeededRandom(opts.seed);
+    this.rng = root.fork();
+    this.faultRng = root.fork();
+    this.workRng = root.fork();
+    const netRng = root.fork();
+    const on = (): boolean => this.faultRng.chance(0.5);
+    this.swarm = {
+      drop: on(), dup: on(), delay: on(), crash: on(), partition: on(), oneWay: on(), member: on(),
+      transfer: on(), compact: on(), asyncPersist: on(), reads: on(),
+    };
+    this.rates = { crash: 0.03, partition: 0.03, member: 0.05, transfer: 0.02, compact: 0.05 };
+    this.net = new Network(netRng, {
+      dropP: this.swarm.drop ? this.faultRng.next() * 0.15 : 0,
+      dupP: this.swarm.dup ? this.faultRng.next() * 0.1 : 0,
+      maxDelayTicks: this.swarm.delay ? 1 + this.faultRng.int(4) : 1,
+    });
+    this.cfg = {
+      ...defaultRaftConfig, electionTimeoutTicks: 10, heartbeatIntervalTicks: 2,
+      maxInflightAppends: 1 + this.faultRng.int(4), maxEntriesPerAppend: 1 + this.faultRng.int(8),
+      maxBytesPerAppend: 64, snapshotChunkBytes: 16, maxApplyBytesPerReady: 64,
+      ...(opts.unsafe !== undefined ? { unsafe: opts.unsafe } : {}),
+    };
+    const nodeCount = this.faultRng.chance(0.5) ? 3 : 5;
+    for (let i = 1; i <= nodeCount; i++) {
+      this.nodes.push({ id: nodeId(`n${i}`), raft: null, storage: new Map(), app: new Map(), held: null, downUntil: 0 });
+    }
+    const groupCount = 2 + this.faultRng.int(2);
+    for (let k = 1; k <= groupCount; k++) {
+      const g = groupId(`g${k}`);
+      this.groups.push(g);
+      const voters = nodeCount === 3 || this.faultRng.chance(0.3) ? this.nodes.map((n) => n.id) : this.nodes.slice(0, 3).map((n) => n.id);
+      this.bootstrap.set(g, { voters, learners: [] });
+      this.appliedChain.set(g, []);
+      this.commitTerm.set(g, []);
+      this.commitEntryTerm.set(g, []);
+      this.everRemoved.set(g, new Set());
+      for (const n of this.nodes) n.storage.set(g, new MemStorage());
+    }
+    for (const n of this.nodes) this.start(n);
+  }
+
+  private trace(line: string): void {
+    this.opts.trace?.(`t${this.tick} ${line}`);
+  }
+
+  private start(n: SimNode): void {
+    n.raft = new MultiRaft(n.id, this.cfg, this.rng.fork());
+    for (const g of this.groups) {
+      const st = n.storage.get(g)!;
+      const app: AppState = st.snap !== null
+        ? { index: st.snap.meta.index, chain: chainFromSnapshot(st.snap.data), membership: st.snap.meta.membership }
+        : { index: 0, chain: 0, membership: this.bootstrap.get(g)! };
+      n.app.set(g, app);
+      n.raft.addGroup(g, { membership: this.bootstrap.get(g)!, hardState: st.hardState, reader: st, applied: logIndex(app.index) });
+    }
+  }
+
+  private crash(n: SimNode): void {
+    this.trace(`crash ${n.id}`);
+    this.counts.crashes++;
+    n.raft = null;
+    n.held = null; // unpersisted state is gone
+    n.downUntil = this.tick + 5 + this.faultRng.int(40);
+  }
+
+  run(): SimResult {
+    const chaos = this.opts.chaosTicks ?? 250;
+    const live = this.opts.livenessTicks ?? 400;
+    let violation: string | null = null;
+    try {
+      for (; this.tick < chaos; ) this.step(true);
+      this.heal();
+      const end = this.tick + live;
+      let converged = false;
+      while (this.tick < end && !converged) {
+        this.step(false);
+        converged = this.converged();
+      }
+      if (!converged) throw new Violation(`liveness: no convergence within ${live} ticks after healing (${this.describe()})`);
+    } catch (e) {
+      violation = e instanceof Error ? `${e.name === 'Error' ? '' : e.name + ': '}${e.message}` : String(e);
+    }
+    const committed = Math.max(0, ...this.groups.map((g) => this.commitTerm.get(g)!.length - 1));
+    return {
+      seed: this.opts.seed, ok: violation === null, violation, tick: this.tick,
+      replay: `npm run sim -- --seed ${this.opts.seed}`,
+      summary: `nodes=${this.nodes.length} groups=${this.groups.length} faults=${Object.keys(this.swarm).filter((k) => this.swarm[k]).join(',')} ${JSON.stringify(this.counts)}`,
+      committed,
+    };
+  }
+
+  private describe(): string {
+    const parts: string[] = [];
+    for (const g of this.groups) {
+      for (const n of this.nodes) {
+        const s = n.raft?.status(g);
+        parts.push(s ? `${g}/${n.id}:${s.role[0]}${s.term} c${s.commit} a${s.applied} l${s.lastIndex} L=${s.leader} v=${s.membership.voters.join('+')}` : `${g}/${n.id}:down`);
+      }
+    }
+    return parts.join(' ');
+  }
+
+  private heal(): void {
+    this.net.heal();
+    this.net.faults = { dropP: 0, dupP: 0, maxDelayTicks: this.net.faults.maxDelayTicks };
+    for (const n of this.nodes) if (n.raft === null) this.start(n);
+    this.trace('heal');
+  }
+
+  // ---- one tick ----
+
+  private step(chaos: boolean): void {
+    this.tick++;
+    if (chaos) this.injectFaults();
+    for (const m of this.net.due(this.tick)) {
+      const n = this.nodes.find((x) => x.id === m.to);
+      n?.raft?.step(m);
+    }
+    for (const n of this.nodes) {
+      if (n.raft === null) {
+        if (chaos && this.tick >= n.downUntil) this.start(n);
+        continue;
+      }
+      n.raft.tick();
+      this.workload(n, chaos);
+      this.drain(n, chaos);
+    }
+    this.check();
+  }
+
+  private drain(n: SimNode, chaos: boolean): void {
+    const raft = n.raft!;
+    for (let k = 0; k < 8; k++) {
+      if (n.held !== null) {
+        if (this.tick < n.held.until) return;
+        const r = n.held.ready;
+        n.held = null;
+        this.complete(n, r);
+      }
+      if (!raft.hasReady()) return;
+      const r = raft.ready();
+      for (const m of r.messages) this.net.send(this.tick, m);
+      if (chaos && this.swarm.asyncPersist && this.workRng.chance(0.3)) {
+        // fsync in progress: the node keeps stepping and ticking meanwhile
+        n.held = { ready: r, until: this.tick + 1 + this.workRng.int(3) };
+        return;
+      }
+      this.complete(n, r);
+    }
+  }
+
+  private complete(n: SimNode, r: Ready): void {
+    for (const gr of r.groups) {
+      const problems = n.storage.get(gr.group)!.persist(gr, chainFromSnapshot);
+      if (problems.length > 0) throw new Violation(`${n.id}/${gr.group}: ${problems.join('; ')}`);
+      this.recordLogChains(n, gr);
+    }
+    for (const m of r.messagesAfterPersist) this.net.send(this.tick, m);
+    for (const gr of r.groups) this.apply(n, gr);
+    n.raft!.advance(r);
+    if (this.swarm.compact) for (const g of this.groups) this.maybeCompact(n, g);
+  }
+
+  private recordLogChains(n: SimNode, gr: GroupReady): void {
+    const st = n.storage.get(gr.group)!;
+    for (const e of gr.entries) {
+      const key = `${gr.group}:${e.index}:${e.term}`;
+      const chain = st.chainAt(e.index)!;
+      const seen = this.logChains.get(key);
+      if (seen === undefined) this.logChains.set(key, chain);
+      else if (seen !== chain) throw new Violation(`log matching: ${n.id} has a different prefix at ${key}`);
+    }
+  }
+
+  private apply(n: SimNode, gr: GroupReady): void {
+    const app = n.app.get(gr.group)!;
+    const ghost = this.appliedChain.get(gr.group)!;
+    if (gr.snapshot !== null) {
+      const meta = gr.snapshot.meta;
+      this.counts.snapshotsInstalled++;
+      app.index = meta.index;
+      app.chain = chainFromSnapshot(gr.snapshot.data);
+      app.membership = meta.membership;
+      const g = ghost[meta.index];
+      if (g !== undefined && g !== app.chain) throw new Violation(`state machine safety: snapshot ${gr.group}@${meta.index} on ${n.id} differs`);
+    }
+    for (const e of gr.committedEntries) {
+      if (e.index !== app.index + 1) throw new Violation(`${n.id}/${gr.group} applied ${e.index} after ${app.index}`);
+      app.chain = chainOf(app.chain, e);
+      app.index = e.index;
+      if (e.type === EntryType.ConfChange) {
+        this.counts.confChanges++;
+        const c = decodeConfChange(e.data);
+        if (c !== null) app.membership = applyConfChange(app.membership, c);
+      }
+      const g = ghost[e.index];
+      if (g === undefined) ghost[e.index] = app.chain;
+      else if (g !== app.chain) throw new Violation(`state machine safety: ${n.id} applied a different entry at ${gr.group}@${e.index}`);
+    }
+    this.counts.failedReads += gr.failedReads.length;
+    if (gr.truncateFrom !== null) this.counts.truncations++;
+    for (const rs of gr.readStates) {
+      this.counts.reads++;
+      const floor = this.readFloor.get(rs.requestId);
+      if (floor !== undefined && rs.index < floor) {
+        throw new Violation(`stale read: ${gr.group} read ${rs.requestId} got index ${rs.index} < ${floor} committed before it`);
+      }
+    }
+  }
+
+  private maybeCompact(n: SimNode, g: GroupId): void {
+    const st = n.storage.get(g)!;
+    const app = n.app.get(g)!;
+    if (app.index - st.base < 6 || !this.workRng.chance(this.rates.compact)) return;
+    const t = st.term(logIndex(app.index));
+    if (t === undefined) return;
+    const meta = { index: logIndex(app.index), term: toTerm(t), membership: app.membership };
+    const snap = { meta, data: snapshotData(app, this.workRng.int(40)) };
+    n.raft!.compact(g, meta);
+    st.compact(snap);
+  }
+
+  // ---- workload and faults ----
+
+  private workload(n: SimNode, chaos: boolean): void {
+    const raft = n.raft!;
+    for (const g of this.groups) {
+      const s = raft.status(g)!;
+      if (s.role !== 'leader') continue;
+      const probe = `${g}:${s.term}`;
+      // Clients back off when the leader has a backlog (as publishers wait for confirms).
+      const busy = s.lastIndex - s.commit > 16;
+      const count = chaos ? (!busy && this.workRng.chance(0.3) ? 1 + this.workRng.int(3) : 0) : this.probed.has(probe) ? 0 : 1;
+      this.probed.add(probe);
+      for (let k = 0; k < count; k++) {
+        this.proposals++;
+        raft.propose(g, encoder.encode(`${g}:${n.id}:${this.proposals}`));
+      }
+      if (this.swarm.reads && this.workRng.chance(0.05)) {
+        const id = ++this.readSeq;
+        this.readFloor.set(id, this.commitTerm.get(g)!.length - 1);
+        raft.readIndex(g, id);
+      }
+      if (!chaos) continue;
+      if (this.swarm.member && this.faultRng.chance(this.rates.member)) this.changeMembership(raft, g, s.membership);
+      if (this.swarm.transfer && this.faultRng.chance(this.rates.transfer)) {
+        const to = s.membership.voters[this.faultRng.int(s.membership.voters.length)]!;
+        if (to !== n.id) raft.transferLeadership(g, to);
+      }
+    }
+  }
+
+  private changeMembership(raft: MultiRaft, g: GroupId, m: Membership): void {
+    const removed = this.everRemoved.get(g)!;
+    const outside = this.nodes.map((x) => x.id).filter((id) => !m.voters.includes(id) && !m.learners.includes(id) && !removed.has(id));
+    const choice = this.faultRng.int(3);
+    if (choice === 0 && outside.length > 0) {
+      raft.proposeConfChange(g, { kind: ConfChangeKind.AddLearner, node: outside[0]! });
+    } else if (choice === 1 && m.learners.length > 0) {
+      raft.proposeConfChange(g, { kind: ConfChangeKind.Promote, node: m.learners[0]! });
+    } else if (choice === 2 && m.voters.length > 2) {
+      const victim = m.voters[this.faultRng.int(m.voters.length)]!;
+      if (raft.proposeConfChange(g, { kind: ConfChangeKind.Remove, node: victim }).ok) removed.add(victim);
+    }
+  }
+
+  private injectFaults(): void {
+    const r = this.faultRng;
+    if (this.swarm.crash && r.chance(this.rates.crash)) {
+      const up = this.nodes.filter((n) => n.raft !== null);
+      if (up.length > 0) this.crash(up[r.int(up.length)]!);
+    }
+    if (this.swarm.partition && r.chance(this.rates.partition)) {
+      this.net.heal();
+      const ids = this.nodes.map((n) => n.id);
+      const a = ids[r.int(ids.length)]!;
+      if (this.swarm.oneWay && r.chance(0.5)) {
+        const b = ids.filter((x) => x !== a)[r.int(ids.length - 1)]!;
+        this.net.block(a, b);
+        this.trace(`one-way ${a}>${b}`);
+      } else {
+        const side = new Set(ids.filter(() => r.chance(0.4)));
+        side.add(a);
+        for (const x of ids) for (const y of ids) if (side.has(x) !== side.has(y)) this.net.block(x, y);
+        this.trace(`partition ${[...side].join(',')}`);
+      }
+    } else if (r.chance(0.02)) {
+      this.net.heal();
+    }
+  }
+
+  // ---- invariants ----
+
+  private check(): void {
+    for (const n of this.nodes) {
+      const raft = n.raft;
+      if (raft === null) continue;
+      for (const g of this.groups) {
+        const s = raft.status(g)!;
+        if (!(s.applied <= s.commit && s.commit <= s.lastIndex)) {
+          throw new Violation(`${n.id}/${g}: applied ${s.applied} <= commit ${s.commit} <= last ${s.lastIndex} broken`);
+        }
+        if (s.role === 'leader') this.checkLeader(n, raft, g, s.term, s.commit);
+      }
+    }
+  }
+
+  private checkLeader(n: SimNode, raft: MultiRaft, g: GroupId, t: number, commit: number): void {
+    const key = `${g}:${t}`;
+    const prev = this.leaderOfTerm.get(key);
+    if (prev !== undefined && prev !== n.id) throw new Violation(`two leaders in ${g} term ${t}: ${prev} and ${n.id}`);
+    const ct = this.commitTerm.get(g)!;
+    const et = this.commitEntryTerm.get(g)!;
+    if (prev === undefined) {
+      this.leaderOfTerm.set(key, n.id);
+      this.counts.leaders++;
+      // Leader completeness: everything committed in an earlier term is in this leader's log.
+      for (let i = 1; i < ct.length; i++) {
+        if (ct[i]! >= t || et[i] === 0) continue;
+        const mine = raft.entryTerm(g, i);
+        if (mine === undefined && i < raft.status(g)!.firstIndex) continue;
+        if (mine !== et[i]) throw new Violation(`leader completeness: ${n.id} leads ${g} term ${t} without committed entry ${i} (term ${et[i]}, has ${mine})`);
+      }
+    }
+    if (ct.length === 0) ct.push(0), et.push(0);
+    for (let i = ct.length; i <= commit; i++) {
+      ct.push(t);
+      et.push(raft.entryTerm(g, i) ?? 0);
+    }
+  }
+
+  private converged(): boolean {
+    for (const g of this.groups) {
+      let leader: SimNode | null = null;
+      for (const n of this.nodes) if (n.raft?.status(g)?.role === 'leader') leader = n;
+      if (leader === null) return false;
+      const ls = leader.raft!.status(g)!;
+      if (ls.commit !== ls.lastIndex || leader.raft!.entryTerm(g, ls.commit) !== ls.term) return false;
+      for (const v of ls.membership.voters) {
+        const s = this.nodes.find((x) => x.id === v)?.raft?.status(g);
+        if (!s || s.leader !== leader.id || s.term !== ls.term || s.applied !== ls.commit) return false;
+      }
+    }
+    return true;
+  }
+}
+
+export function runSeed(opts: SimOptions): SimResult {
+  return new Simulation(opts).run();
+}
