@@ -2,19 +2,20 @@
 // fdatasync per batch), synchronous reads through a per-group index, live-range compaction,
 // hard state and snapshots (files + `level`), recovery and corruption reporting.
 
-import { closeSync, fdatasync, fstatSync, ftruncateSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, unlinkSync, write } from 'node:fs';
+import { closeSync, fstatSync, ftruncateSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { assert } from '../lib/assert.js';
 import { OperatingError, OperatingErrorCode } from '../lib/errors.js';
 import type { GroupId, LogIndex, Term } from '../lib/ids.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { BodyCache } from './body-cache.js';
-import { fsyncDir, listSegmentIds, removeQuietly, segmentFileName, writeFileDurably } from './files.js';
+import { listSegmentIds, removeQuietly, segmentFileName, writeFileDurably } from './files.js';
 import { fsError } from './fs-errors.js';
-import { GroupLog, type HardState, type LiveAccounting, type Location } from './group-log.js';
+import { GroupCommit } from './group-commit.js';
+import { GroupLog, type HardState, type Location } from './group-log.js';
 import { defaultStorageLimits, type StorageLimits } from './limits.js';
 import { metaKey, MetaStore, type MetaContents, type MetaOp, type PersistedSnapshot } from './meta-store.js';
-import { decodeRecord, encodeRecord, headerBytes, newDecoded, RecordType } from './record.js';
+import { decodeRecord, headerBytes, newDecoded, RecordType } from './record.js';
 import { mergeHardState, readWhole, replaySegment } from './recovery.js';
 import type { Segment } from './segment.js';
 
@@ -78,42 +79,19 @@ export interface WalStats {
   cacheBytes: number;
 }
 
-interface Batch {
-  segment: Segment;
-  fileOffset: number;
-  buf: Buffer;
-  used: number;
-  records: number;
-  groups: Set<GroupLog>;
-  metaOps: MetaOp[];
-  after: Array<() => Promise<void>>;
-  requested: boolean;
-  promise: Promise<void>;
-  resolve: () => void;
-  reject: (e: unknown) => void;
-}
-
-const batchBytesInitial = 1024 * 1024;
-const batchBufferKeepBytesMax = 16 * 1024 * 1024;
 const utf8 = new TextEncoder();
 
-export class WriteAheadLog implements LiveAccounting {
+export class WriteAheadLog {
   private readonly groupsById = new Map<GroupId, GroupLog>();
   private readonly groupsByNum = new Map<number, GroupLog>();
-  private readonly segments = new Map<number, Segment>();
   private readonly snapshots = new Map<number, PersistedSnapshot>();
   private readonly hardStateDirty = new Set<GroupLog>();
   private readonly liveDirty = new Set<GroupLog>();
   private readonly cache: BodyCache;
-  private readonly freeBuffers: Buffer[] = [];
-  private head!: Segment;
+  private readonly writer: GroupCommit;
   private nextNum = 1;
-  private pending: Batch | undefined;
-  private inflight: Promise<void> | undefined;
   private compacting: Promise<CompactionReport> | undefined;
-  private failed: OperatingError | undefined;
   private closed = false;
-  private counters = { batches: 0, fsyncs: 0, recordsWritten: 0, bytesWritten: 0 };
   recovery!: RecoveryReport;
 
   private constructor(
@@ -122,7 +100,8 @@ export class WriteAheadLog implements LiveAccounting {
     private readonly limits: StorageLimits,
     private readonly logger: Logger,
   ) {
-    this.cache = new BodyCache(limits.cacheBytesMax, (s, o) => this.isWritten(s, o));
+    this.writer = new GroupCommit(dir, meta, limits, logger, () => this.cache.evict());
+    this.cache = new BodyCache(limits.cacheBytesMax, (s, o) => this.writer.isWritten(s, o));
   }
 
   /** Opens (creating if needed) the log in `dir` and recovers it. */
@@ -145,20 +124,6 @@ export class WriteAheadLog implements LiveAccounting {
     return wal;
   }
 
-  // ---- accounting (called by GroupLog) ----
-
-  added(segment: number, recordBytes: number): void {
-    const s = this.segments.get(segment);
-    if (!(s !== undefined)) assert(false, `live record in missing segment ${segment}`);
-    s.liveBytes += recordBytes;
-  }
-
-  removed(segment: number, recordBytes: number): void {
-    const s = this.segments.get(segment);
-    if (!(s !== undefined && s.liveBytes >= recordBytes)) assert(false, `live bytes of segment ${segment} go negative`);
-    s.liveBytes -= recordBytes;
-  }
-
   // ---- group registry ----
 
   createGroup(id: GroupId): void {
@@ -166,10 +131,9 @@ export class WriteAheadLog implements LiveAccounting {
     if (!(!this.groupsById.has(id))) assert(false, `group ${id} exists`);
     assert(this.groupsById.size < this.limits.groupsMax, 'too many groups');
     const g = this.addGroupLog(id, this.nextNum++);
-    const b = this.batchFor(0);
-    b.groups.add(g);
-    b.metaOps.push({ type: 'put', key: metaKey.group(g.num), value: { id, num: g.num, removed: false } });
-    b.metaOps.push({ type: 'put', key: metaKey.nextNum, value: this.nextNum });
+    const ops = this.writer.metaOps();
+    ops.push({ type: 'put', key: metaKey.group(g.num), value: { id, num: g.num, removed: false } });
+    ops.push({ type: 'put', key: metaKey.nextNum, value: this.nextNum });
   }
 
   /** Removes a group: its records become garbage, its snapshot file is deleted once durable. */
@@ -181,12 +145,12 @@ export class WriteAheadLog implements LiveAccounting {
     this.groupsByNum.delete(g.num);
     this.hardStateDirty.delete(g);
     this.liveDirty.delete(g);
-    const b = this.batchFor(0);
-    b.metaOps.push({ type: 'put', key: metaKey.group(g.num), value: { id, num: g.num, removed: true } });
-    for (const key of [metaKey.hardState(g.num), metaKey.snapshot(g.num), metaKey.live(g.num)]) b.metaOps.push({ type: 'del', key });
+    const ops = this.writer.metaOps();
+    ops.push({ type: 'put', key: metaKey.group(g.num), value: { id, num: g.num, removed: true } });
+    for (const key of [metaKey.hardState(g.num), metaKey.snapshot(g.num), metaKey.live(g.num)]) ops.push({ type: 'del', key });
     const snap = this.snapshots.get(g.num);
     this.snapshots.delete(g.num);
-    if (snap !== undefined) b.after.push(() => removeQuietly(join(this.dir, 'snapshots', snap.file)));
+    if (snap !== undefined) this.writer.afterDurable(() => removeQuietly(join(this.dir, 'snapshots', snap.file)));
   }
 
   hasGroup(id: GroupId): boolean {
@@ -213,7 +177,7 @@ export class WriteAheadLog implements LiveAccounting {
       if (!(e.index === g.lastIndex + 1)) assert(false, `group ${id}: entries not contiguous at ${e.index}`);
       if (!(e.term >= prevTerm)) assert(false, `group ${id}: term goes back at ${e.index}`);
       if (!(e.data.length <= this.limits.recordPayloadBytesMax)) assert(false, `group ${id}: entry ${e.index} too large`);
-      const loc = this.writeRecord(g, RecordType.Entry, e.index, e.term, e.data, e.type ?? 0);
+      const loc = this.writer.writeRecord(g, RecordType.Entry, e.index, e.term, e.data, e.type ?? 0);
       g.push(e.index, loc);
       this.cache.add(g, e.index, e.data, loc.segment, loc.offset);
       prevTerm = e.term;
@@ -237,7 +201,7 @@ export class WriteAheadLog implements LiveAccounting {
     if (!(hs.term >= old.term)) assert(false, `group ${id}: term goes back`);
     if (!(hs.term > old.term || old.vote === '' || old.vote === hs.vote)) assert(false, `group ${id}: vote changes within term ${hs.term}`);
     const vote = utf8.encode(hs.vote);
-    this.writeRecord(g, RecordType.HardState, hs.commit, hs.term, vote);
+    this.writer.writeRecord(g, RecordType.HardState, hs.commit, hs.term, vote);
     g.hardState = { term: hs.term, vote: hs.vote, commit: hs.commit };
     this.hardStateDirty.add(g);
   }
@@ -248,12 +212,7 @@ export class WriteAheadLog implements LiveAccounting {
    * Resolves when durable; rejects with an OperatingError naming the file and groups.
    */
   flush(): Promise<void> {
-    if (this.failed !== undefined) return Promise.reject(this.failed);
-    const b = this.pending;
-    if (b === undefined) return this.inflight ?? Promise.resolve();
-    b.requested = true;
-    if (this.inflight === undefined) this.startBatch();
-    return b.promise;
+    return this.writer.flush();
   }
 
   // ---- reads: synchronous ----
@@ -342,8 +301,8 @@ export class WriteAheadLog implements LiveAccounting {
     const live = { from: meta.index + 1, prevTerm: meta.term, keep: [] };
     await this.writeSnapshot(g, meta, data, [{ type: 'put', key: metaKey.live(g.num), value: live }]);
     if (this.groupsByNum.get(g.num) !== g) return; // removed meanwhile
-    const loc = this.writeRecord(g, RecordType.Reset, meta.index, meta.term, undefined);
-    this.segments.get(loc.segment)!.supersedes = true;
+    const loc = this.writer.writeRecord(g, RecordType.Reset, meta.index, meta.term, undefined);
+    this.writer.segments.get(loc.segment)!.supersedes = true;
     g.reset(meta.index, meta.term);
     await this.flush();
   }
@@ -406,34 +365,31 @@ export class WriteAheadLog implements LiveAccounting {
 
   /** The write failure that stopped the log (disk full, permission denied, I/O error), if any. */
   failure(): OperatingError | undefined {
-    return this.failed;
+    return this.writer.failure();
   }
 
   stats(): WalStats {
-    let diskBytes = 0;
-    let liveBytes = 0;
-    for (const s of this.segments.values()) { diskBytes += s.size; liveBytes += s.liveBytes; }
-    return { segments: this.segments.size, diskBytes, liveBytes, ...this.counters, cacheBytes: this.cache.bytes };
+    return { ...this.writer.stats(), cacheBytes: this.cache.bytes };
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     try {
       await this.compacting?.catch(() => {});
-      if (this.failed === undefined) {
+      if (this.writer.failure() === undefined) {
         await this.flush();
         await this.writeCheckpoint(this.checkpointOps()); // a clean restart recovers exact live ranges
       } else {
-        await this.inflight?.catch(() => {});
+        await this.writer.settled();
       }
     } finally {
       this.closed = true;
-      for (const s of this.segments.values()) closeSync(s.fd);
+      this.writer.closeFiles();
       await this.meta.close();
     }
   }
 
-  // ---- internals: batches ----
+  // ---- internals ----
 
   private group(id: GroupId): GroupLog {
     const g = this.groupsById.get(id);
@@ -443,132 +399,21 @@ export class WriteAheadLog implements LiveAccounting {
 
   private checkWritable(): void {
     assert(!this.closed, 'write-ahead log is closed');
-    if (this.failed !== undefined) throw this.failed;
+    const failed = this.writer.failure();
+    if (failed !== undefined) throw failed;
   }
 
   private addGroupLog(id: GroupId, num: number): GroupLog {
-    const g = new GroupLog(id, num, this, headerBytes);
+    const g = new GroupLog(id, num, this.writer, headerBytes);
     this.groupsById.set(id, g);
     this.groupsByNum.set(num, g);
     return g;
   }
 
   private writeTruncate(g: GroupLog, from: number): void {
-    const loc = this.writeRecord(g, RecordType.Truncate, from, 0, undefined);
-    this.segments.get(loc.segment)!.supersedes = true;
+    const loc = this.writer.writeRecord(g, RecordType.Truncate, from, 0, undefined);
+    this.writer.segments.get(loc.segment)!.supersedes = true;
     g.truncateFrom(from);
-  }
-
-  private writeRecord(g: GroupLog, type: RecordType, index: number, term: number, payload: Uint8Array | undefined, kind = 0): Location {
-    const n = payload === undefined ? 0 : payload.length;
-    const b = this.batchFor(headerBytes + n, g);
-    const offset = b.fileOffset + b.used;
-    b.used += encodeRecord(b.buf, b.used, { type, group: g.num, index, term, kind, payloadBytes: n }, payload);
-    b.segment.size = b.fileOffset + b.used;
-    b.records++;
-    b.groups.add(g);
-    return { segment: b.segment.id, offset, bytes: n, term, kind };
-  }
-
-  /** The batch being built, with room for `bytes` more; starts one (and a segment) if needed. */
-  private batchFor(bytes: number, g?: GroupLog): Batch {
-    let b = this.pending;
-    if (b === undefined) {
-      if (this.head.size >= this.limits.segmentBytesTarget) this.head = this.createSegment(this.head.id + 1, g);
-      const buf = this.freeBuffers.pop() ?? Buffer.allocUnsafe(batchBytesInitial);
-      let resolve!: () => void;
-      let reject!: (e: unknown) => void;
-      const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
-      promise.catch(() => {}); // a batch nobody waits for may fail; the failure is kept in `failed`
-      b = { segment: this.head, fileOffset: this.head.size, buf, used: 0, records: 0, groups: new Set(), metaOps: [], after: [], requested: false, promise, resolve, reject };
-      this.pending = b;
-    }
-    if (b.used + bytes > b.buf.length) {
-      let size = b.buf.length * 2;
-      while (size < b.used + bytes) size *= 2;
-      const bigger = Buffer.allocUnsafe(size);
-      b.buf.copy(bigger, 0, 0, b.used);
-      b.buf = bigger;
-    }
-    return b;
-  }
-
-  private createSegment(id: number, g?: GroupLog): Segment {
-    const path = join(this.dir, segmentFileName(id));
-    let fd: number;
-    try {
-      fd = openSync(path, 'w+'); // ids only grow, so the name is new; a leftover is empty by construction
-    } catch (e) {
-      throw this.fail(fsError(e, 'create segment', path, g === undefined ? [] : [g.id]));
-    }
-    const s: Segment = { id, path, fd, size: 0, written: 0, liveBytes: 0, supersedes: false, fresh: true };
-    this.segments.set(id, s);
-    return s;
-  }
-
-  private startBatch(): void {
-    const b = this.pending;
-    assert(b !== undefined && this.inflight === undefined);
-    this.pending = undefined;
-    this.inflight = this.runBatch(b).then(
-      async () => {
-        this.inflight = undefined;
-        this.counters.batches++;
-        this.counters.recordsWritten += b.records;
-        this.counters.bytesWritten += b.used;
-        if (b.buf.length <= batchBufferKeepBytesMax && this.freeBuffers.length < 2) this.freeBuffers.push(b.buf);
-        b.resolve();
-        if (this.pending?.requested === true && this.failed === undefined) this.startBatch();
-        for (const f of b.after) await f().catch((e: unknown) => this.logger.warn('wal.cleanup_failed', { error: String(e) }));
-      },
-      (e: unknown) => {
-        this.inflight = undefined;
-        const err = this.fail(e as OperatingError);
-        b.reject(err);
-        this.pending?.reject(err);
-      },
-    );
-  }
-
-  private async runBatch(b: Batch): Promise<void> {
-    const groups = [...b.groups].map((g) => g.id);
-    const metaWrite = this.meta.write(b.metaOps).catch((e: unknown) => {
-      throw fsError((e as { cause?: unknown }).cause ?? e, 'write level batch', join(this.dir, 'meta'), groups);
-    });
-    const walWrite = b.used === 0 ? Promise.resolve() : this.writeBatchToSegment(b, groups);
-    await Promise.all([walWrite, metaWrite]);
-  }
-
-  private async writeBatchToSegment(b: Batch, groups: string[]): Promise<void> {
-    const s = b.segment;
-    try {
-      let done = 0;
-      while (done < b.used) done += await writeAt(s.fd, b.buf, done, b.used - done, b.fileOffset + done);
-      s.written = b.fileOffset + b.used;
-      this.cache.evict();
-      if (s.fresh) { fsyncDir(this.dir); s.fresh = false; }
-      await datasync(s.fd);
-      this.counters.fsyncs++;
-    } catch (e) {
-      // Cut what may have reached the file so the segment ends at the last good batch; the log
-      // then refuses all writes (fsync failures are not retried) until reopened and recovered.
-      try { ftruncateSync(s.fd, b.fileOffset); } catch { /* the error below says why already */ }
-      s.written = Math.min(s.written, b.fileOffset);
-      throw fsError(e, 'append', s.path, groups);
-    }
-  }
-
-  private fail(e: OperatingError): OperatingError {
-    if (this.failed === undefined) {
-      this.failed = e;
-      this.logger.error('wal.write_failed', { code: e.code, error: e.message });
-    }
-    return this.failed;
-  }
-
-  private isWritten(segment: number, offset: number): boolean {
-    const s = this.segments.get(segment);
-    return s === undefined || offset < s.written;
   }
 
   // ---- internals: reads ----
@@ -576,7 +421,7 @@ export class WriteAheadLog implements LiveAccounting {
   private body(g: GroupLog, index: number, loc: Location): Uint8Array {
     const cached = g.bodies.get(index);
     if (cached !== undefined) return cached;
-    const s = this.segments.get(loc.segment);
+    const s = this.writer.segments.get(loc.segment);
     if (!(s !== undefined && loc.offset < s.written)) assert(false, `group ${g.id}: body of ${index} neither cached nor written`);
     if (g.damaged.has(index)) throw this.corrupt(g, s.path, `body of index ${index} failed its CRC at recovery`);
     const n = headerBytes + loc.bytes;
@@ -643,10 +488,7 @@ export class WriteAheadLog implements LiveAccounting {
   private async rewriteSparseSegments(): Promise<{ rewrittenRecords: number; rewrittenBytes: number }> {
     let records = 0;
     let bytes = 0;
-    const oldest = [...this.segments.values()].filter((s) =>
-      s.id <= this.head.id - this.limits.rewriteAfterSegments && s.written === s.size &&
-      s.liveBytes > 0 && s.liveBytes < s.size * this.limits.rewriteLiveRatioMax);
-    for (const s of oldest) {
+    for (const s of this.writer.sparseSegments()) {
       if (bytes + s.liveBytes > this.limits.rewriteBytesPerCompactMax && bytes > 0) break;
       const r = this.relocateLiveRecords(s);
       records += r.records;
@@ -671,7 +513,7 @@ export class WriteAheadLog implements LiveAccounting {
         loc.segment === s.id && loc.offset === p && d.status === 'ok';
       if (g !== undefined && isLive) {
         const data = buf.subarray(p + headerBytes, p + headerBytes + h.payloadBytes);
-        const moved = this.writeRecord(g, RecordType.Relocated, h.index, h.term, data, h.kind);
+        const moved = this.writer.writeRecord(g, RecordType.Relocated, h.index, h.term, data, h.kind);
         assert(g.relocate(h.index, moved), 'relocated entry keeps its term');
         records++;
         bytes += headerBytes + h.payloadBytes;
@@ -697,7 +539,7 @@ export class WriteAheadLog implements LiveAccounting {
     try {
       await this.meta.write(ops);
     } catch (e) {
-      throw this.fail(fsError((e as { cause?: unknown }).cause ?? e, 'checkpoint', join(this.dir, 'meta'), []));
+      throw this.writer.fail(fsError((e as { cause?: unknown }).cause ?? e, 'checkpoint', join(this.dir, 'meta'), []));
     }
   }
 
@@ -708,20 +550,9 @@ export class WriteAheadLog implements LiveAccounting {
    */
   private async deleteDeadSegments(): Promise<number> {
     const ops = this.checkpointOps();
-    const victims: Segment[] = [];
-    let prefix = true;
-    for (const s of [...this.segments.values()].sort((a, b) => a.id - b.id)) {
-      const dead = s !== this.head && s.written === s.size && s.liveBytes === 0 && s !== this.pending?.segment;
-      if (dead && (!s.supersedes || prefix)) victims.push(s);
-      else prefix = false;
-    }
+    const victims = this.writer.deadSegments();
     await this.writeCheckpoint(ops);
-    for (const s of victims) {
-      closeSync(s.fd);
-      this.segments.delete(s.id);
-      try { unlinkSync(s.path); } catch (e) { this.logger.warn('wal.unlink_failed', { file: s.path, error: String(e) }); }
-    }
-    if (victims.length > 0) fsyncDir(this.dir);
+    this.writer.deleteSegments(victims);
     return victims.length;
   }
 
@@ -739,7 +570,7 @@ export class WriteAheadLog implements LiveAccounting {
     await this.removeOrphanSnapshots();
     const scan = this.replayAll();
     for (const g of this.groupsById.values()) this.normalizeGroup(g, contents, scan.damaged.has(g));
-    this.head = this.createSegment((this.lastSegmentId() ?? 0) + 1);
+    this.writer.startHead();
     this.recovery = {
       durationMs: Math.round((performance.now() - started) * 10) / 10,
       segments: scan.segments,
@@ -766,12 +597,6 @@ export class WriteAheadLog implements LiveAccounting {
     }
   }
 
-  private lastSegmentId(): number | undefined {
-    let last: number | undefined;
-    for (const id of this.segments.keys()) last = Math.max(last ?? id, id);
-    return last;
-  }
-
   private replayAll(): { segments: number; records: number; bytes: number; tornTailBytes: number; damage: string[]; damaged: Set<GroupLog> } {
     const ids = listSegmentIds(this.dir);
     const out = { segments: ids.length, records: 0, bytes: 0, tornTailBytes: 0, damage: [] as string[], damaged: new Set<GroupLog>() };
@@ -789,7 +614,7 @@ export class WriteAheadLog implements LiveAccounting {
     let lastWithData = -1;
     opened.forEach((s, k) => { if (s.size > 0) lastWithData = k; });
     opened.forEach((s, k) => {
-      this.segments.set(s.id, s);
+      this.writer.adopt(s);
       const size = s.size;
       const fd = s.fd;
       const r = replaySegment(s, readWhole(s, size), k === lastWithData, target, out.damaged);
@@ -835,16 +660,4 @@ export class WriteAheadLog implements LiveAccounting {
 
 function readSizeOf(fd: number): number {
   return fstatSync(fd).size;
-}
-
-function writeAt(fd: number, buf: Buffer, offset: number, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    write(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n)));
-  });
-}
-
-function datasync(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    fdatasync(fd, (err) => (err ? reject(err) : resolve()));
-  });
 }
