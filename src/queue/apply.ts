@@ -47,7 +47,10 @@ function dispatch(state: QueueState, command: Command, meta: CommandMeta, out: O
     case 'down': return down(state, out, command.scope, command.id);
     case 'purge': return purge(state, out);
     case 'get': return get(state, out, command.owner, command.noAck, meta.index);
-    case 'tick': return timeOutHolders(state, out);
+    case 'tick':
+      // A tick answers the timer request: forget it, so the next deadline is asked for anew.
+      state.timerAtMs = null;
+      return timeOutHolders(state, out);
     case 'touch':
       state.lastActiveMs = state.nowMs;
       return;

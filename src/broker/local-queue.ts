@@ -1,0 +1,307 @@
+// The in-process queue: drives the pure queue state machine directly (no log), keeps bodies in
+// a Map by message id (released when the machine says so), and owns the real timer that turns
+// TTL, x-expires and consumer timeouts into tick commands. Used for every queue until replicated
+// queues land, and afterwards for exclusive, auto-delete and non-durable ones.
+
+import { assert } from '../lib/assert.js';
+import type { Clock } from '../lib/random.js';
+import { deadLetter, type FieldValues } from '../queue/dead-letter.js';
+import { apply, counters, createQueueState, type Command, type ConsumerKey, type DeadLetterReason, type Effect, type MsgId, type QueueConfig, type QueueState } from '../queue/index.js';
+import { durationMsMax } from '../queue/limits.js';
+import {
+  statsFromCounters,
+  type ConsumeRequest, type DeadLetterSink, type DeliverySink, type DownScope, type EnqueueOutcome,
+  type GetResponse, type Owner, type QueueBackend, type QueueEvent, type QueueStats, type StoredMessage,
+} from './queue-backend.js';
+
+/** The timer functions the queue uses (real ones by default; tests may drive their own). */
+export interface Timers {
+  set(fn: () => void, delayMs: number): unknown;
+  clear(handle: unknown): void;
+}
+
+export const realTimers: Timers = {
+  set: (fn, delayMs) => {
+    const t = setTimeout(fn, delayMs);
+    t.unref(); // a pending expiry must not keep the process alive
+    return t;
+  },
+  clear: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
+export interface LocalQueueOptions {
+  readonly name: string;
+  /** `deadLetter` is overridden by whether deadLetterExchange is set. */
+  readonly config: QueueConfig;
+  readonly clock: Clock;
+  /** x-dead-letter-exchange (null = none: dead-lettered messages are dropped). */
+  readonly deadLetterExchange: string | null;
+  /** x-dead-letter-routing-key (null = keep the original keys). */
+  readonly deadLetterRoutingKey: string | null;
+  readonly onDeadLetter: DeadLetterSink;
+  /** How to make and read header values (the codec's representation). */
+  readonly fieldValues: FieldValues;
+  readonly timers?: Timers;
+}
+
+interface ConsumerEntry {
+  readonly tag: string;
+  readonly owner: Owner;
+  readonly sink: DeliverySink;
+}
+
+/** What one command produced for its caller. */
+interface Outcome {
+  enqueue: EnqueueOutcome;
+  get: GetResponse | null;
+  count: number;
+}
+
+/** Parses the `expiration` property (validated by the broker): ms, or null if absent/invalid. */
+export function parseExpiration(expiration: string | undefined): number | null {
+  if (expiration === undefined || !/^\d+$/.test(expiration)) return null;
+  return Math.min(Number(expiration), durationMsMax);
+}
+
+export class LocalQueue implements QueueBackend {
+  readonly name: string;
+  private readonly state: QueueState;
+  private readonly bodies = new Map<MsgId, StoredMessage>();
+  private readonly consumers = new Map<ConsumerKey, ConsumerEntry>();
+  private readonly keyByTag = new Map<string, ConsumerKey>();
+  private readonly listeners = new Set<(event: QueueEvent) => void>();
+  private readonly timers: Timers;
+  private readonly pending: Array<() => void> = [];
+  private running = false;
+  private seq = 0;
+  private timer: unknown = undefined;
+
+  constructor(private readonly options: LocalQueueOptions) {
+    this.name = options.name;
+    this.timers = options.timers ?? realTimers;
+    const config = { ...options.config, deadLetter: options.deadLetterExchange !== null };
+    this.state = createQueueState(config, options.clock.nowMs());
+    // An x-expires queue needs its first timer before any command arrives.
+    this.run({ type: 'touch' });
+  }
+
+  enqueue(message: StoredMessage): Promise<EnqueueOutcome> {
+    return this.call((outcome) => {
+      const id = this.seq + 1;
+      this.bodies.set(id, message);
+      const ttlMs = parseExpiration(message.properties.expiration);
+      const priority = typeof message.properties.priority === 'number' ? message.properties.priority : 0;
+      this.run({ type: 'enqueue', sizeBytes: message.body.length, priority, ttlMs }, outcome);
+      if (outcome.enqueue === 'rejected') this.bodies.delete(id);
+      return outcome.enqueue;
+    });
+  }
+
+  consume(request: ConsumeRequest, sink: DeliverySink): Promise<void> {
+    return this.call(() => {
+      const tagKey = `${request.owner.channel}\u0000${request.consumerTag}`;
+      assert(!this.keyByTag.has(tagKey), 'consumer tag is unique on its channel (the broker checks)');
+      const key = this.seq + 1;
+      this.consumers.set(key, { tag: request.consumerTag, owner: request.owner, sink });
+      this.keyByTag.set(tagKey, key);
+      this.run({
+        type: 'register', owner: request.owner, tag: request.consumerTag, creditMode: request.creditMode,
+        prefetch: request.prefetch, priority: request.priority, noAck: request.noAck,
+      });
+    });
+  }
+
+  cancel(channel: string, consumerTag: string): Promise<void> {
+    return this.call(() => {
+      const key = this.keyByTag.get(`${channel}\u0000${consumerTag}`);
+      if (key === undefined) return;
+      this.forgetConsumer(key);
+      this.run({ type: 'cancel', consumerKey: key });
+    });
+  }
+
+  credit(channel: string, consumerTag: string, credit: number, mode: 'add' | 'set'): Promise<void> {
+    return this.call(() => {
+      const key = this.keyByTag.get(`${channel}\u0000${consumerTag}`);
+      if (key !== undefined) this.run({ type: 'credit', consumerKey: key, credit, mode });
+    });
+  }
+
+  settle(channel: string, msgIds: readonly MsgId[]): Promise<void> {
+    return this.call(() => void this.run({ type: 'settle', channel, msgIds }));
+  }
+
+  requeue(channel: string, msgIds: readonly MsgId[]): Promise<void> {
+    return this.call(() => void this.run({ type: 'return', channel, msgIds }));
+  }
+
+  discard(channel: string, msgIds: readonly MsgId[]): Promise<void> {
+    return this.call(() => void this.run({ type: 'discard', channel, msgIds }));
+  }
+
+  get(owner: Owner, noAck: boolean): Promise<GetResponse | null> {
+    return this.call((outcome) => {
+      this.run({ type: 'get', owner, noAck }, outcome);
+      return outcome.get;
+    });
+  }
+
+  purge(): Promise<number> {
+    return this.call((outcome) => {
+      this.run({ type: 'purge' }, outcome);
+      return outcome.count;
+    });
+  }
+
+  delete(): Promise<number> {
+    return this.call((outcome) => {
+      this.run({ type: 'delete' }, outcome);
+      return outcome.count;
+    });
+  }
+
+  down(scope: DownScope, id: string): Promise<void> {
+    return this.call(() => {
+      for (const [key, c] of [...this.consumers]) {
+        const o = c.owner;
+        if ((scope === 'channel' ? o.channel : scope === 'connection' ? o.connection : o.node) === id) this.forgetConsumer(key);
+      }
+      this.run({ type: 'down', scope, id });
+    });
+  }
+
+  touch(): void {
+    void this.call(() => void this.run({ type: 'touch' }));
+  }
+
+  stats(): QueueStats {
+    return statsFromCounters(counters(this.state));
+  }
+
+  onEvent(listener: (event: QueueEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
+  }
+
+  /**
+   * Runs `fn` after every command already under way, so deliveries reach sinks in queue order
+   * even when a sink calls back in (an ack from inside a delivery).
+   */
+  private call<T>(fn: (outcome: Outcome) => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push(() => {
+        try {
+          resolve(fn({ enqueue: 'ok', get: null, count: 0 }));
+        } catch (e) {
+          reject(e);
+        }
+      });
+      this.drain();
+    });
+  }
+
+  private drain(): void {
+    if (this.running) return;
+    this.running = true;
+    try {
+      for (let job = this.pending.shift(); job !== undefined; job = this.pending.shift()) job();
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private run(command: Command, outcome?: Outcome): void {
+    this.seq++;
+    const effects = apply(this.state, command, { index: this.seq, timeMs: this.options.clock.nowMs() });
+    for (const effect of effects) this.carryOut(effect, outcome);
+  }
+
+  private carryOut(effect: Effect, outcome: Outcome | undefined): void {
+    switch (effect.type) {
+      case 'deliver': return this.deliver(effect.consumerKey, effect.msgId, effect.redelivered, effect.deliveryCount);
+      case 'enqueueResult':
+        if (outcome !== undefined) outcome.enqueue = effect.outcome === 'accepted' ? 'ok' : 'rejected';
+        return;
+      case 'deadLetter': return this.deadLetter(effect.msgIds, effect.reason);
+      case 'dropped':
+        for (const id of effect.msgIds) this.bodies.delete(id);
+        return;
+      case 'consumerCancelled': return this.serverCancel(effect.consumerKey, effect.reason);
+      case 'timer': return this.setTimer(effect.atMs);
+      case 'queueExpired': return this.gone('expired');
+      case 'deleted':
+        if (outcome !== undefined) outcome.count = effect.count;
+        return this.gone('deleted');
+      case 'getResult': {
+        const message = this.bodies.get(effect.msgId);
+        assert(message !== undefined, 'a message handed out has its body');
+        if (outcome !== undefined) {
+          outcome.get = { msgId: effect.msgId, message, redelivered: effect.redelivered, deliveryCount: effect.deliveryCount, messageCount: effect.remaining };
+        }
+        return;
+      }
+      case 'getEmpty': return;
+      case 'purged':
+        if (outcome !== undefined) outcome.count = effect.count;
+        return;
+    }
+  }
+
+  private deliver(key: ConsumerKey, msgId: MsgId, redelivered: boolean, deliveryCount: number): void {
+    const consumer = this.consumers.get(key);
+    const message = this.bodies.get(msgId);
+    assert(consumer !== undefined, 'deliveries go to registered consumers');
+    assert(message !== undefined, 'a message handed out has its body');
+    consumer.sink({ consumerTag: consumer.tag, msgId, message, redelivered, deliveryCount });
+  }
+
+  private deadLetter(msgIds: readonly MsgId[], reason: DeadLetterReason): void {
+    const exchange = this.options.deadLetterExchange;
+    for (const id of msgIds) {
+      const message = this.bodies.get(id);
+      assert(message !== undefined, 'a dead-lettered message has its body');
+      this.bodies.delete(id);
+      if (exchange === null) continue;
+      const { expiration, headers: oldHeaders, ...rest } = message.properties;
+      const death = { queue: this.name, reason, exchange: message.exchange, routingKey: message.routingKey, expiration, timeMs: this.options.clock.nowMs() };
+      const out = deadLetter(oldHeaders, death, { routingKey: this.options.deadLetterRoutingKey }, this.options.fieldValues);
+      const republished: StoredMessage = { exchange: message.exchange, routingKey: message.routingKey, properties: { ...rest, headers: out.headers }, body: message.body };
+      this.options.onDeadLetter({ queue: this.name, reason, exchange, routingKeys: out.routingKeys, message: republished });
+    }
+  }
+
+  private serverCancel(key: ConsumerKey, reason: 'timeout' | 'deleted' | 'limit'): void {
+    const consumer = this.consumers.get(key);
+    if (consumer === undefined) return;
+    this.forgetConsumer(key);
+    this.emit({ type: 'consumerCancelled', channel: consumer.owner.channel, consumerTag: consumer.tag, reason });
+  }
+
+  private forgetConsumer(key: ConsumerKey): void {
+    const consumer = this.consumers.get(key);
+    if (consumer === undefined) return;
+    this.consumers.delete(key);
+    this.keyByTag.delete(`${consumer.owner.channel}\u0000${consumer.tag}`);
+  }
+
+  private gone(reason: 'expired' | 'deleted'): void {
+    this.bodies.clear();
+    this.setTimer(null);
+    this.emit({ type: 'queueDeleted', reason });
+  }
+
+  private setTimer(atMs: number | null): void {
+    if (this.timer !== undefined) this.timers.clear(this.timer);
+    this.timer = undefined;
+    if (atMs === null) return;
+    const delayMs = Math.min(Math.max(0, atMs - this.options.clock.nowMs()), durationMsMax);
+    this.timer = this.timers.set(() => {
+      this.timer = undefined;
+      void this.call(() => void this.run({ type: 'tick' }));
+    }, delayMs);
+  }
+
+  private emit(event: QueueEvent): void {
+    for (const listener of [...this.listeners]) listener(event);
+  }
+}
