@@ -654,7 +654,7 @@ export class RaftGroup {
       this.resetElectionDeadline();
       this.host.touched(this);
     }
-    if (m.pre) this.host.send(this.voteResponse(m, !grant));
+    if (m.pre || this.cfg.unsafe?.ackBeforePersist === true) this.host.send(this.voteResponse(m, !grant));
     else this.host.sendAfterPersist(this.voteResponse(m, !grant));
   }
 
@@ -670,7 +670,8 @@ export class RaftGroup {
       type: 'append-response', group: this.id, from: this.self, to, term: toTerm(this.term), reject,
       index: logIndex(index), hintIndex: logIndex(hintIndex), hintTerm: toTerm(hintTerm),
     };
-    this.host.sendAfterPersist(m);
+    if (this.cfg.unsafe?.ackBeforePersist === true) this.host.send(m);
+    else this.host.sendAfterPersist(m);
   }
 
   private handleAppend(m: AppendMessage): void {

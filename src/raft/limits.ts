@@ -34,6 +34,8 @@ export interface UnsafeTestFlags {
   readonly commitWithoutQuorum?: boolean;
   /** The leader counts replicas of entries from earlier terms (Raft paper, Figure 8). */
   readonly countOldTermEntries?: boolean;
+  /** Append acks and votes leave before the Ready that justifies them is durable. */
+  readonly ackBeforePersist?: boolean;
 }
 
 export const defaultRaftConfig: RaftConfig = {

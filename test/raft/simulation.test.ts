@@ -41,4 +41,13 @@ describe('raft simulation', () => {
     expect(caught.length).toBe(1);
     expect(caught[0]).toMatch(/state machine safety|leader completeness|log matching|commit/);
   });
+
+  it('catches acks and votes sent before they are durable (amnesia after a crash) within 100 seeds', () => {
+    let caught: string | null = null;
+    for (let s = 1; s <= 100 && caught === null; s++) {
+      const r = runSeed({ seed: s, unsafe: { ackBeforePersist: true } });
+      if (!r.ok) caught = r.violation;
+    }
+    expect(caught).toMatch(/state machine safety|leader completeness|log matching|two leaders|voted twice/);
+  });
 });
