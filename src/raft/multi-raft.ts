@@ -47,6 +47,8 @@ export class MultiRaft {
   private outstanding: Ready | null = null;
   private nowTicks = 0;
   private readonly host: GroupHost;
+  /** Plain counters for observe/ (never reset): group wake-ups by the timer wheel, heartbeat messages. */
+  readonly counters = { wakeups: 0, heartbeatMessagesSent: 0, heartbeatItemsSent: 0, readies: 0 };
 
   constructor(readonly self: NodeId, readonly config: RaftConfig, random: Random) {
     const problems = validateRaftConfig(config);
@@ -100,6 +102,7 @@ export class MultiRaft {
       for (const g of due) {
         if (g.removed || g.wakeAt !== this.nowTicks) continue;
         g.wakeAt = Number.POSITIVE_INFINITY;
+        this.counters.wakeups++;
         g.onDeadline();
         this.schedule(g);
       }
@@ -119,7 +122,11 @@ export class MultiRaft {
         items.push(item);
       }
     }
-    for (const [to, items] of perPeer) this.messages.push({ type: 'heartbeat', from: this.self, to, items });
+    for (const [to, items] of perPeer) {
+      this.counters.heartbeatMessagesSent++;
+      this.counters.heartbeatItemsSent += items.length;
+      this.messages.push({ type: 'heartbeat', from: this.self, to, items });
+    }
   }
 
   step(m: Message): void {
@@ -250,6 +257,7 @@ export class MultiRaft {
     this.messages = [];
     this.afterPersist = [];
     this.outstanding = r;
+    this.counters.readies++;
     return r;
   }
 

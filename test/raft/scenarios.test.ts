@@ -264,6 +264,22 @@ describe('raft scenarios', () => {
     expect(fromLeader.length).toBe(2 * (10 / h.cfg.heartbeatIntervalTicks));
   });
 
+  it('idle groups with a healthy leader cost no per-tick work: followers wake about once per election timeout', () => {
+    const groups: GroupId[] = Array.from({ length: 300 }, (_, i) => groupId(`q${i}`));
+    const h = new Harness(['n1', 'n2', 'n3'], groups);
+    h.startAll();
+    for (const g of groups) h.raft('n1').campaign(g);
+    h.stabilize();
+    h.tick(10);
+    const before = h.raft('n2').counters.wakeups;
+    const ticks = 100;
+    h.tick(ticks);
+    const wakeups = h.raft('n2').counters.wakeups - before;
+    // A per-tick design would do 300 x 100 = 30,000 group visits; the wheel does one per timeout.
+    expect(wakeups).toBeLessThanOrEqual((groups.length * ticks) / h.cfg.electionTimeoutTicks);
+    expect(h.leaders(groups[0])).toEqual(['n1']);
+  });
+
   it('holds vote and append acknowledgements until the Ready that justifies them is persisted', () => {
     const h = new Harness(['n1', 'n2', 'n3']);
     h.startAll();
