@@ -113,6 +113,58 @@ async function benchLevel(groups: number): Promise<Result> {
   return { store: 'level', groups, fsyncsPerS: syncs / r.seconds, entriesPerFsync: r.entries / syncs, entriesPerS: r.entries / r.seconds, cpuUsPerEntry: r.cpuUs / r.entries };
 }
 
+/** The store alone: batches of `batch` entries over 1,000 groups, one flush in flight at a time. */
+async function rawBatches(batch: number): Promise<void> {
+  const groups = 1000;
+  const walDir = mkdtempSync(join(tmpdir(), 'espresso-bench-raw-wal-'));
+  const wal = await WriteAheadLog.open(walDir);
+  const ids: GroupId[] = Array.from({ length: groups }, (_, k) => groupId(`g${k}`));
+  for (const id of ids) wal.createGroup(id);
+  await wal.flush();
+  const next = new Array<number>(groups).fill(1);
+  let k = 0;
+  const w = await timed(async () => {
+    for (let i = 0; i < batch; i++, k = (k + 1) % groups) wal.append(ids[k]!, [{ index: logIndex(next[k]!++), term: term(1), data: body }]);
+    await wal.flush();
+  });
+  await wal.close();
+  rmSync(walDir, { recursive: true, force: true });
+  const levelDir = mkdtempSync(join(tmpdir(), 'espresso-bench-raw-level-'));
+  const db = new Level<Buffer, Buffer>(levelDir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  await db.open();
+  let n = 0;
+  const l = await timed(async () => {
+    const b = db.batch();
+    for (let i = 0; i < batch; i++, n++) {
+      const key = Buffer.allocUnsafe(12);
+      key.writeUInt32BE(n % groups, 0);
+      key.writeUInt32BE(0, 4);
+      key.writeUInt32BE(n, 8);
+      b.put(key, body);
+    }
+    await b.write({ sync: true });
+  });
+  await db.close();
+  rmSync(levelDir, { recursive: true, force: true });
+  for (const [name, r] of [['wal', w], ['level', l]] as const) {
+    console.log(`${name.padEnd(6)} ${String(batch).padStart(6)}  ${(r.rounds / r.seconds).toFixed(0).padStart(8)}  ${((r.rounds * batch) / r.seconds).toFixed(0).padStart(9)}  ${(r.cpuUs / (r.rounds * batch)).toFixed(2).padStart(12)}  ${r.p50Ms.toFixed(2).padStart(7)}`);
+  }
+}
+
+async function timed(round: () => Promise<void>): Promise<{ rounds: number; seconds: number; cpuUs: number; p50Ms: number }> {
+  const lat: number[] = [];
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  while (performance.now() - t0 < seconds * 1000 && lat.length < 10_000_000) {
+    const a = performance.now();
+    await round();
+    lat.push(performance.now() - a);
+  }
+  const cpu = process.cpuUsage(cpu0);
+  lat.sort((a, b) => a - b);
+  return { rounds: lat.length, seconds: (performance.now() - t0) / 1000, cpuUs: cpu.user + cpu.system, p50Ms: lat[lat.length >> 1] ?? 0 };
+}
+
 async function benchRecovery(entries: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'espresso-bench-recovery-'));
   let wal = await WriteAheadLog.open(dir);
@@ -149,6 +201,9 @@ async function main(): Promise<void> {
       console.log(`${r.store.padEnd(6)} ${String(r.groups).padStart(6)}  ${r.fsyncsPerS.toFixed(0).padStart(8)}  ${r.entriesPerFsync.toFixed(1).padStart(13)}  ${r.entriesPerS.toFixed(0).padStart(9)}  ${r.cpuUsPerEntry.toFixed(2).padStart(12)}`);
     }
   }
+  console.log('\nthe store alone: one batch in flight, entries over 1,000 groups');
+  console.log('store   batch  fsyncs/s  entries/s  CPU µs/entry  p50 ms');
+  for (const batch of [1, 16, 128, 1024]) await rawBatches(batch);
   if (recoveryEntries > 0) await benchRecovery(recoveryEntries);
 }
 

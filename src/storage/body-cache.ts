@@ -21,7 +21,7 @@ export class BodyCache {
   ) {}
 
   add(group: GroupLog, index: number, body: Uint8Array, segment: number, offset: number): void {
-    group.bodies.set(index, body);
+    group.setBody(index, body);
     this.groups.push(group);
     this.indexes.push(index);
     this.bodies.push(body);
@@ -39,7 +39,7 @@ export class BodyCache {
       if (!this.written(this.segments[h]!, this.offsets[h]!)) break;
       const group = this.groups[h]!;
       const body = this.bodies[h]!;
-      if (group.bodies.get(this.indexes[h]!) === body) group.bodies.delete(this.indexes[h]!);
+      group.dropBody(this.indexes[h]!, this.segments[h]!, this.offsets[h]!);
       this.bytes -= body.length;
       this.groups[h] = undefined;
       this.bodies[h] = undefined;

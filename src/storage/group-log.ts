@@ -41,14 +41,16 @@ export class GroupLog {
   readonly damaged = new Set<number>();
   /** Retained entries below firstIndex (live by the state machine's report). */
   readonly sparse = new Map<number, Location>();
-  /** Bodies of recent entries, owned by the WAL's cache. */
-  readonly bodies = new Map<number, Uint8Array>();
 
   private seg = new Int32Array(initialCapacity);
   private off = new Float64Array(initialCapacity);
   private len = new Uint32Array(initialCapacity);
   private terms = new Float64Array(initialCapacity);
   private kinds = new Uint8Array(initialCapacity);
+  /** Bodies of recent dense entries, set and evicted by the WAL's cache (no hashing per entry). */
+  private bodies: Array<Uint8Array | undefined> = new Array<Uint8Array | undefined>(initialCapacity);
+  /** Cached bodies of entries that moved to the sparse set (rare: kept live right after append). */
+  private readonly sparseBodies = new Map<number, Uint8Array>();
   private start = 0;
 
   constructor(
@@ -71,6 +73,30 @@ export class GroupLog {
     return this.sparse.get(index);
   }
 
+  /** The cached body of a dense entry, if the cache still holds it. */
+  cachedBody(index: number): Uint8Array | undefined {
+    if (index < this.firstIndex || index > this.lastIndex) return this.sparseBodies.get(index);
+    return this.bodies[this.start + index - this.firstIndex];
+  }
+
+  /** The cache keeps `body` for an entry just written at its current location. */
+  setBody(index: number, body: Uint8Array): void {
+    if (index >= this.firstIndex && index <= this.lastIndex) this.bodies[this.start + index - this.firstIndex] = body;
+    else if (this.sparse.has(index)) this.sparseBodies.set(index, body);
+  }
+
+  /** The cache lets go of the body of the record at (segment, offset), if the slot still holds it
+   * (a truncated and rewritten index holds another record, maybe with the same body object). */
+  dropBody(index: number, segment: number, offset: number): void {
+    if (index < this.firstIndex || index > this.lastIndex) {
+      const loc = this.sparse.get(index);
+      if (loc !== undefined && loc.segment === segment && loc.offset === offset) this.sparseBodies.delete(index);
+      return;
+    }
+    const p = this.start + index - this.firstIndex;
+    if (this.seg[p] === segment && this.off[p] === offset) this.bodies[p] = undefined;
+  }
+
   /** Term of a dense entry, or of firstIndex-1; undefined outside. */
   term(index: number): number | undefined {
     if (index >= this.firstIndex && index <= this.lastIndex) return this.terms[this.start + index - this.firstIndex]!;
@@ -88,6 +114,7 @@ export class GroupLog {
     this.len[p] = loc.bytes;
     this.terms[p] = loc.term;
     this.kinds[p] = loc.kind;
+    this.bodies[p] = undefined;
     this.lastIndex = index;
     this.accounting.added(loc.segment, loc.bytes + this.headerBytes);
   }
@@ -152,6 +179,7 @@ export class GroupLog {
     this.len = new Uint32Array(cap);
     this.terms = new Float64Array(cap);
     this.kinds = new Uint8Array(cap);
+    this.bodies = new Array<Uint8Array | undefined>(cap);
     locs.forEach((l, k) => {
       this.seg[k] = l.segment; this.off[k] = l.offset; this.len[k] = l.bytes; this.terms[k] = l.term; this.kinds[k] = l.kind;
     });
@@ -192,9 +220,15 @@ export class GroupLog {
     for (let i = this.firstIndex; i < from; i++) {
       const p = this.start + i - this.firstIndex;
       const loc = { segment: this.seg[p]!, offset: this.off[p]!, bytes: this.len[p]!, term: this.terms[p]!, kind: this.kinds[p]! };
-      if (keep.has(i)) this.sparse.set(i, loc);
-      else this.accounting.removed(loc.segment, loc.bytes + this.headerBytes);
-      if (!keep.has(i)) { this.bodies.delete(i); this.damaged.delete(i); }
+      if (keep.has(i)) {
+        this.sparse.set(i, loc);
+        const body = this.bodies[p];
+        if (body !== undefined) this.sparseBodies.set(i, body);
+      } else {
+        this.accounting.removed(loc.segment, loc.bytes + this.headerBytes);
+      }
+      this.bodies[p] = undefined;
+      if (!keep.has(i)) this.damaged.delete(i);
     }
     this.start += from - this.firstIndex;
     this.firstIndex = from;
@@ -244,14 +278,14 @@ export class GroupLog {
   private dropDense(i: number): void {
     const p = this.start + i - this.firstIndex;
     this.accounting.removed(this.seg[p]!, this.len[p]! + this.headerBytes);
-    this.bodies.delete(i);
+    this.bodies[p] = undefined;
     this.damaged.delete(i);
   }
 
   private dropSparse(i: number, loc: Location): void {
     this.accounting.removed(loc.segment, loc.bytes + this.headerBytes);
     this.sparse.delete(i);
-    this.bodies.delete(i);
+    this.sparseBodies.delete(i);
     this.damaged.delete(i);
   }
 
@@ -263,6 +297,8 @@ export class GroupLog {
       this.len.copyWithin(0, this.start, this.start + n);
       this.terms.copyWithin(0, this.start, this.start + n);
       this.kinds.copyWithin(0, this.start, this.start + n);
+      this.bodies.copyWithin(0, this.start, this.start + n);
+      this.bodies.fill(undefined, n);
     } else {
       const cap = this.seg.length * 2;
       this.seg = grow(new Int32Array(cap), this.seg, this.start, n);
@@ -270,6 +306,9 @@ export class GroupLog {
       this.len = grow(new Uint32Array(cap), this.len, this.start, n);
       this.terms = grow(new Float64Array(cap), this.terms, this.start, n);
       this.kinds = grow(new Uint8Array(cap), this.kinds, this.start, n);
+      const bodies = new Array<Uint8Array | undefined>(cap);
+      for (let k = 0; k < n; k++) bodies[k] = this.bodies[this.start + k];
+      this.bodies = bodies;
     }
     this.start = 0;
     return n;

@@ -419,7 +419,7 @@ export class WriteAheadLog {
   // ---- internals: reads ----
 
   private body(g: GroupLog, index: number, loc: Location): Uint8Array {
-    const cached = g.bodies.get(index);
+    const cached = g.cachedBody(index);
     if (cached !== undefined) return cached;
     const s = this.writer.segments.get(loc.segment);
     if (!(s !== undefined && loc.offset < s.written)) assert(false, `group ${g.id}: body of ${index} neither cached nor written`);
@@ -515,6 +515,8 @@ export class WriteAheadLog {
         const data = buf.subarray(p + headerBytes, p + headerBytes + h.payloadBytes);
         const moved = this.writer.writeRecord(g, RecordType.Relocated, h.index, h.term, data, h.kind);
         assert(g.relocate(h.index, moved), 'relocated entry keeps its term');
+        // Readable from the cache until the copy is written (a copy: `buf` is a whole segment).
+        this.cache.add(g, h.index, data.slice(), moved.segment, moved.offset);
         records++;
         bytes += headerBytes + h.payloadBytes;
       }
