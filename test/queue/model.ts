@@ -193,7 +193,7 @@ export class QueueModel {
           break;
       }
     }
-    this.checkAfter(command, firsts);
+    this.checkAfter(firsts);
   }
 
   /** A message handed out: it must be ready (so nobody holds it, and it was never acked). */
@@ -220,7 +220,7 @@ export class QueueModel {
     this.noAckInFlight.delete(id);
   }
 
-  private checkAfter(command: Command, firsts: Array<{ id: number; level: number }>): void {
+  private checkAfter(firsts: Array<{ id: number; level: number }>): void {
     expect([...this.leaving], 'acked/discarded/rejected messages left the queue').toEqual([]);
     expect([...this.noAckInFlight], 'no-ack deliveries are released').toEqual([]);
     const live = [...this.ready, ...this.held.keys()].sort((a, b) => a - b);
