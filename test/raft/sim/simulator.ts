@@ -7,7 +7,7 @@ import { SeededRandom } from '../../../src/lib/random.js';
 import {
   ConfChangeKind, EntryType, MultiRaft, applyConfChange, decodeConfChange, defaultRaftConfig,
 } from '../../../src/raft/index.js';
-import type { GroupReady, Membership, RaftConfig, Ready, UnsafeTestFlags } from '../../../src/raft/index.js';
+import type { GroupReady, Membership, Message, RaftConfig, Ready, UnsafeTestFlags } from '../../../src/raft/index.js';
 import { MemStorage, chainOf } from './mem-storage.js';
 import { Network } from './network.js';
 
@@ -42,6 +42,9 @@ interface SimNode {
   readonly app: Map<GroupId, AppState>;
   held: { ready: Ready; until: number } | null;
   downUntil: number;
+  /** A process pause (GC, overloaded host): no ticks, no processing; messages wait in backlog. */
+  pausedUntil: number;
+  backlog: Message[];
 }
 
 class Violation extends Error {}
@@ -96,7 +99,7 @@ export class Simulation {
     const on = (): boolean => this.faultRng.chance(0.5);
     this.swarm = {
       drop: on(), dup: on(), delay: on(), crash: on(), partition: on(), oneWay: on(), member: on(),
-      transfer: on(), compact: on(), asyncPersist: on(), reads: on(),
+      transfer: on(), compact: on(), asyncPersist: on(), reads: on(), pause: on(), timeouts: on(),
     };
     this.rates = { crash: 0.03, partition: 0.03, member: 0.05, transfer: 0.02, compact: 0.05 };
     this.net = new Network(netRng, {
@@ -105,14 +108,16 @@ export class Simulation {
       maxDelayTicks: this.swarm.delay ? 1 + this.faultRng.int(4) : 1,
     });
     this.cfg = {
-      ...defaultRaftConfig, electionTimeoutTicks: 10, heartbeatIntervalTicks: 2,
+      ...defaultRaftConfig,
+      electionTimeoutTicks: this.swarm.timeouts ? 6 + this.faultRng.int(10) : 10,
+      heartbeatIntervalTicks: this.swarm.timeouts ? 1 + this.faultRng.int(3) : 2,
       maxInflightAppends: 1 + this.faultRng.int(4), maxEntriesPerAppend: 1 + this.faultRng.int(8),
       maxBytesPerAppend: 64, snapshotChunkBytes: 16, maxApplyBytesPerReady: 64,
       ...(opts.unsafe !== undefined ? { unsafe: opts.unsafe } : {}),
     };
     const nodeCount = this.faultRng.chance(0.5) ? 3 : 5;
     for (let i = 1; i <= nodeCount; i++) {
-      this.nodes.push({ id: nodeId(`n${i}`), raft: null, storage: new Map(), app: new Map(), held: null, downUntil: 0 });
+      this.nodes.push({ id: nodeId(`n${i}`), raft: null, storage: new Map(), app: new Map(), held: null, downUntil: 0, pausedUntil: 0, backlog: [] });
     }
     const groupCount = 2 + this.faultRng.int(2);
     for (let k = 1; k <= groupCount; k++) {
@@ -150,6 +155,8 @@ export class Simulation {
     this.counts.crashes++;
     n.raft = null;
     n.held = null; // unpersisted state is gone
+    n.backlog = [];
+    n.pausedUntil = 0;
     n.downUntil = this.tick + 5 + this.faultRng.int(40);
   }
 
@@ -193,6 +200,7 @@ export class Simulation {
   private heal(): void {
     this.net.heal();
     this.net.faults = { dropP: 0, dupP: 0, maxDelayTicks: this.net.faults.maxDelayTicks };
+    for (const n of this.nodes) n.pausedUntil = Math.min(n.pausedUntil, this.tick);
     for (const n of this.nodes) if (n.raft === null) this.start(n);
     this.trace('heal');
   }
@@ -204,12 +212,20 @@ export class Simulation {
     if (chaos) this.injectFaults();
     for (const m of this.net.due(this.tick)) {
       const n = this.nodes.find((x) => x.id === m.to);
-      n?.raft?.step(m);
+      if (n === undefined || n.raft === null) continue;
+      if (this.tick < n.pausedUntil) n.backlog.push(m);
+      else n.raft.step(m);
     }
     for (const n of this.nodes) {
       if (n.raft === null) {
         if (chaos && this.tick >= n.downUntil) this.start(n);
         continue;
+      }
+      if (this.tick < n.pausedUntil) continue;
+      if (n.backlog.length > 0) {
+        const late = n.backlog;
+        n.backlog = [];
+        for (const m of late) n.raft.step(m);
       }
       n.raft.tick();
       this.workload(n, chaos);
@@ -359,6 +375,10 @@ export class Simulation {
     if (this.swarm.crash && r.chance(this.rates.crash)) {
       const up = this.nodes.filter((n) => n.raft !== null);
       if (up.length > 0) this.crash(up[r.int(up.length)]!);
+    }
+    if (this.swarm.pause && r.chance(this.rates.crash)) {
+      const n = this.nodes[r.int(this.nodes.length)]!;
+      if (n.raft !== null) n.pausedUntil = this.tick + 1 + r.int(25);
     }
     if (this.swarm.partition && r.chance(this.rates.partition)) {
       this.net.heal();
