@@ -1,5 +1,6 @@
-// Random operation sequences (append with term changes, truncation, live ranges, compaction with
-// rewrites, reopen) against a plain in-memory model of each group's log: every read must agree.
+// Random operation sequences (appends with term changes, truncation, live ranges, hard state,
+// installed snapshots, compaction with rewrites, reopen) against a plain in-memory model of each
+// group's log: every read must agree. The seed is in every failure message.
 
 import { describe, expect, it } from 'vitest';
 import { groupId, logIndex, term, type GroupId } from '../../src/lib/ids.js';
@@ -12,6 +13,7 @@ interface ModelGroup {
   last: number;
   prevTerm: number;
   terms: Map<number, number>; // every retained entry, dense range and kept ones below it
+  hard: { term: number; vote: string; commit: number };
 }
 
 const sizeOf = (i: number): number => 20 + ((i * 2654435761) % 700);
@@ -19,6 +21,7 @@ const limits = { segmentBytesTarget: 8 * 1024, cacheBytesMax: 4 * 1024, rewriteA
 
 function check(wal: WriteAheadLog, id: GroupId, m: ModelGroup, step: string): void {
   const where = `${step} ${id}`;
+  expect(wal.hardState(id), where).toEqual(m.hard);
   expect(wal.firstIndex(id), where).toBe(m.first);
   expect(wal.lastIndex(id), where).toBe(m.last);
   if (m.first > 1 || m.prevTerm > 0) expect(wal.term(id, logIndex(m.first - 1)), where).toBe(m.prevTerm);
@@ -40,7 +43,7 @@ async function runSeed(seed: number, steps: number): Promise<void> {
   const rng = new SeededRandom(seed);
   const t = tempDir(`model-${seed}`);
   const ids = [groupId('a'), groupId('b'), groupId('c')];
-  const model = new Map<GroupId, ModelGroup>(ids.map((id) => [id, { first: 1, last: 0, prevTerm: 0, terms: new Map() }]));
+  const model = new Map<GroupId, ModelGroup>(ids.map((id) => [id, { first: 1, last: 0, prevTerm: 0, terms: new Map(), hard: { term: 0, vote: '', commit: 0 } }]));
   let wal = await WriteAheadLog.open(t.dir, { limits });
   try {
     for (const id of ids) wal.createGroup(id);
@@ -83,7 +86,21 @@ async function runSeed(seed: number, steps: number): Promise<void> {
         await wal.flush();
         await wal.compact();
         label = 'compact';
+      } else if (op < 93) {
+        const h = m.hard;
+        m.hard = rng.chance(0.5) ? { term: h.term + 1, vote: rng.chance(0.5) ? `n${rng.int(3)}` : '', commit: h.commit }
+          : { term: h.term, vote: h.vote === '' ? `n${rng.int(3)}` : h.vote, commit: h.commit + rng.int(3) };
+        wal.setHardState(id, { term: term(m.hard.term), vote: m.hard.vote, commit: logIndex(m.hard.commit) });
+        label = `hard state ${JSON.stringify(m.hard)}`;
       } else if (op < 95) {
+        // A leader's snapshot replaces the whole log (a follower that fell behind).
+        const top = Math.max(m.prevTerm, ...[...m.terms.values()]);
+        const at = m.last + rng.int(20);
+        const tt = top + rng.int(2);
+        await wal.installSnapshot(id, { index: logIndex(at), term: term(tt), membership: new Uint8Array([1]) }, new Uint8Array([at & 0xff]));
+        Object.assign(m, { first: at + 1, last: at, prevTerm: tt, terms: new Map() });
+        label = `install snapshot ${at}@${tt}`;
+      } else if (op < 97) {
         await wal.close();
         wal = await WriteAheadLog.open(t.dir, { limits });
         expect(wal.corruptedGroups()).toEqual([]);
@@ -101,7 +118,7 @@ async function runSeed(seed: number, steps: number): Promise<void> {
 }
 
 describe('write-ahead log against a model', () => {
-  it('agrees with the model over random appends, truncations, live ranges, compactions and reopens', async () => {
-    for (let seed = 1; seed <= 25; seed++) await runSeed(seed, 150);
+  it('agrees with the model over random appends, truncations, live ranges, hard states, installed snapshots, compactions and reopens', async () => {
+    for (let seed = 1; seed <= 20; seed++) await runSeed(seed, 150);
   });
 });
