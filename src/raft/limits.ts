@@ -36,6 +36,8 @@ export interface UnsafeTestFlags {
   readonly countOldTermEntries?: boolean;
   /** Append acks and votes leave before the Ready that justifies them is durable. */
   readonly ackBeforePersist?: boolean;
+  /** Read index answered from the leader's commit without a heartbeat round (stale reads). */
+  readonly readWithoutQuorum?: boolean;
 }
 
 export const defaultRaftConfig: RaftConfig = {

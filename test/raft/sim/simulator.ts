@@ -342,7 +342,7 @@ export class Simulation {
         this.proposals++;
         raft.propose(g, encoder.encode(`${g}:${n.id}:${this.proposals}`));
       }
-      if (this.swarm.reads && this.workRng.chance(0.05)) {
+      if (this.swarm.reads && this.workRng.chance(0.25)) {
         const id = ++this.readSeq;
         this.readFloor.set(id, this.commitTerm.get(g)!.length - 1);
         raft.readIndex(g, id);
