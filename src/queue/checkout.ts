@@ -118,23 +118,26 @@ export function enterService(state: QueueState, holder: Holder): void {
   holder.inService = true;
 }
 
+/** The highest consumer priority with a service ring, or undefined (no allocation). */
+function topPriority(state: QueueState): number | undefined {
+  let top: number | undefined;
+  for (const p of state.service.keys()) if (top === undefined || p > top) top = p;
+  return top;
+}
+
 /** The consumer to serve next, removed from its ring; stale ring entries are dropped. */
 function nextConsumer(state: QueueState): Holder | undefined {
-  // Consumer priorities are few; sorting the distinct values per call keeps the map plain data.
-  const priorities = [...state.service.keys()].sort((a, b) => b - a);
-  for (const priority of priorities) {
+  // Each pass drops one ring entry or one empty ring, so entries + rings bound the passes.
+  for (let priority = topPriority(state); priority !== undefined; priority = topPriority(state)) {
     const ring = state.service.get(priority);
     assert(ring !== undefined, 'service ring exists');
-    for (let key = ring.shift(); key !== undefined; key = ring.shift()) {
-      const holder = state.holders.get(key);
-      if (holder === undefined) continue;
-      holder.inService = false;
-      if (hasCredit(holder)) {
-        if (ring.length === 0) state.service.delete(priority);
-        return holder;
-      }
-    }
-    state.service.delete(priority);
+    const key = ring.shift();
+    if (ring.length === 0) state.service.delete(priority);
+    if (key === undefined) continue;
+    const holder = state.holders.get(key);
+    if (holder === undefined) continue;
+    holder.inService = false;
+    if (hasCredit(holder)) return holder;
   }
   return undefined;
 }
