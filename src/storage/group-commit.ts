@@ -35,7 +35,7 @@ export class GroupCommit implements LiveAccounting {
 
   added(segment: number, recordBytes: number): void {
     const s = this.segments.get(segment);
-    if (!(s !== undefined)) assert(false, `live record in missing segment ${segment}`);
+    if (s === undefined) assert(false, `live record in missing segment ${segment}`);
     s.liveBytes += recordBytes;
   }
 

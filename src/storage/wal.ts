@@ -128,7 +128,7 @@ export class WriteAheadLog {
 
   createGroup(id: GroupId): void {
     this.checkWritable();
-    if (!(!this.groupsById.has(id))) assert(false, `group ${id} exists`);
+    if (this.groupsById.has(id)) assert(false, `group ${id} exists`);
     assert(this.groupsById.size < this.limits.groupsMax, 'too many groups');
     const g = this.addGroupLog(id, this.nextNum++);
     const ops = this.writer.metaOps();
@@ -393,7 +393,7 @@ export class WriteAheadLog {
 
   private group(id: GroupId): GroupLog {
     const g = this.groupsById.get(id);
-    if (!(g !== undefined)) assert(false, `unknown group ${id}`);
+    if (g === undefined) assert(false, `unknown group ${id}`);
     return g;
   }
 
