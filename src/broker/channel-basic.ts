@@ -1,0 +1,309 @@
+// The basic.*, confirm.* and tx.* methods of a channel: publish (routing, mandatory returns,
+// confirms, CC/BCC, direct reply-to), consume with per-consumer and global prefetch, get,
+// ack/nack/reject, recover, and transactions.
+
+import { checkPublish, checkQueueAccess, extraRoutingKeys, isModelError, lookupQueue, readInt, typeNameOf } from '../model/index.js';
+import type { Channel, MethodResult } from './channel.js';
+import { ConfirmTracker } from './confirms.js';
+import { distributeGlobalCredit, type Consumer } from './consumer.js';
+import { replyToPrefix, replyToQueue } from './direct-reply-to.js';
+import { amqpError, fromModel, type ProtocolError } from './errors.js';
+import type { NodeContext } from './node-context.js';
+import { targetQueues } from './publish.js';
+import type { Delivery, QueueBackend, StoredMessage } from './queue-backend.js';
+import { Transaction } from './transaction.js';
+import { byQueue, type UnackedEntry } from './unacked.js';
+import type { BasicProperties, ContentHeader } from './wire/frames.js';
+import type { FieldTable } from './wire/field-table.js';
+import type { AmqpMethod, BasicPublish, MethodOf } from './wire/methods.js';
+
+// ---- publish ---------------------------------------------------------------------------------
+
+function checkProperties(ch: Channel, p: BasicProperties): ProtocolError | null {
+  if (p.expiration !== undefined && !/^\d+$/.test(p.expiration)) {
+    return amqpError(406, `invalid expiration '${p.expiration}' for message: must be a non-negative integer string`);
+  }
+  if (p.userId !== undefined && p.userId !== ch.user) {
+    return amqpError(406, `user_id property set to '${p.userId}' but authenticated user was '${ch.user}'`);
+  }
+  return null;
+}
+
+/** Builds the stored message, editing properties only when the broker must (BCC, reply-to). */
+function storedMessage(ch: Channel, m: BasicPublish, header: ContentHeader, body: Buffer): StoredMessage | ProtocolError {
+  let props = header.properties;
+  let raw: Buffer | undefined = header.rawProperties;
+  if (props.replyTo === replyToQueue) {
+    if (ch.replyName === null) return amqpError(406, 'fast reply consumer does not exist');
+    props = { ...props, replyTo: ch.replyName };
+    raw = undefined;
+  }
+  if (props.headers !== undefined && 'BCC' in props.headers) {
+    const { BCC: _bcc, ...rest } = props.headers;
+    props = { ...props, headers: rest };
+    raw = undefined;
+  }
+  return { exchange: m.exchange, routingKey: m.routingKey, properties: props as StoredMessage['properties'], rawProperties: raw, body };
+}
+
+export function publish(ch: Channel, m: BasicPublish, header: ContentHeader, body: Buffer): MethodResult {
+  const x = checkPublish(ch.ctx.metadata.state, ch.user, ch.vhost, m.exchange);
+  if (isModelError(x)) return fromModel(x);
+  const bad = checkProperties(ch, header.properties);
+  if (bad !== null) return bad;
+  const extra = extraRoutingKeys(header.properties.headers ?? null);
+  if (isModelError(extra)) return fromModel(extra);
+  const message = storedMessage(ch, m, header, body);
+  if ('protocolError' in message) return message;
+  const run = (): void => route(ch, m, message, header.properties.headers ?? null, extra);
+  if (ch.tx !== null) {
+    if (!ch.tx.add(run)) return amqpError(406, 'too many operations in one transaction');
+    return;
+  }
+  run();
+}
+
+function route(ch: Channel, m: BasicPublish, message: StoredMessage, headers: FieldTable | null, extra: string[] | null): void {
+  let reply = false;
+  if (m.exchange === '' && m.routingKey.startsWith(replyToPrefix)) {
+    const target = ch.ctx.replies.lookup(m.routingKey);
+    if (target !== undefined) {
+      target.deliverReply(message);
+      reply = true;
+    }
+  }
+  const queues = reply ? [] : targetQueues(ch.ctx, ch.vhost, m.exchange, m.routingKey, headers, extra);
+  if (m.mandatory && queues.length === 0 && !reply) {
+    ch.sendContent({ name: 'basic.return', replyCode: 312, replyText: 'NO_ROUTE', exchange: m.exchange, routingKey: m.routingKey }, message);
+  }
+  const confirms = ch.confirms;
+  if (confirms === null) {
+    for (const q of queues) void q.enqueue(message);
+    return;
+  }
+  const seq = confirms.publish(queues.length);
+  if (queues.length === 0) ch.conn.requestFlush();
+  for (const q of queues) {
+    q.enqueue(message).then(
+      (r) => {
+        confirms.settle(seq, r === 'ok');
+        ch.conn.requestFlush();
+      },
+      () => {
+        confirms.settle(seq, false);
+        ch.conn.requestFlush();
+      },
+    );
+  }
+}
+
+// ---- consumers -------------------------------------------------------------------------------
+
+export function qos(ch: Channel, m: MethodOf<'basic.qos'>): MethodResult {
+  if (m.prefetchSize !== 0) return amqpError(540, `prefetch_size!=0 (${m.prefetchSize})`);
+  if (m.global) {
+    ch.globalPrefetch = m.prefetchCount;
+    rebalanceGlobalCredit(ch);
+  } else {
+    ch.prefetchCount = m.prefetchCount;
+  }
+  ch.reply({ name: 'basic.qos-ok' });
+}
+
+function consumerPriority(args: FieldTable, queue: string, vhost: string): number | ProtocolError {
+  if (!('x-priority' in args)) return 0;
+  const n = readInt(args['x-priority']);
+  if (n === null) {
+    return amqpError(406, `invalid arg 'x-priority' for queue '${queue}' in vhost '${vhost}': {unacceptable_type,${typeNameOf(args['x-priority'])}}`);
+  }
+  return n;
+}
+
+export async function consume(ch: Channel, m: MethodOf<'basic.consume'>): Promise<void | ProtocolError> {
+  const queueName = m.queue === '' ? ch.lastQueue : m.queue;
+  if (queueName === replyToQueue) return consumeReplyTo(ch, m);
+  const tag = m.consumerTag === '' ? ch.newConsumerTag() : m.consumerTag;
+  if (ch.consumers.has(tag) || tag === ch.replyConsumerTag) return amqpError(530, `attempt to reuse consumer tag '${tag}'`);
+  if (queueName === '') return amqpError(404, 'no previously declared queue');
+  const record = checkQueueAccess(ch.ctx.metadata.state, ch.user, ch.vhost, queueName, ch.connectionRef, 'read');
+  if (isModelError(record)) return fromModel(record);
+  const priority = consumerPriority(m.arguments, queueName, ch.vhost);
+  if (typeof priority !== 'number') return priority;
+  const queue = ch.ctx.queues.ensure(record);
+  const exclusiveHolder = ch.ctx.queues.exclusiveConsumer.get(queue);
+  if (exclusiveHolder !== undefined || (m.exclusive && queue.stats().consumers > 0)) {
+    return amqpError(403, `queue '${queueName}' in vhost '${ch.vhost}' in exclusive use`);
+  }
+  const global = ch.globalPrefetch > 0;
+  const consumer: Consumer = { tag, queue, queueName, noAck: m.noAck, exclusive: m.exclusive, global, prefetch: ch.prefetchCount, granted: 0, unacked: 0 };
+  ch.consumers.set(tag, consumer);
+  ch.touched.add(queue);
+  if (m.exclusive) ch.ctx.queues.exclusiveConsumer.set(queue, ch.ownerId);
+  // consume-ok must reach the client before the first delivery for the tag.
+  if (!m.nowait) ch.reply({ name: 'basic.consume-ok', consumerTag: tag });
+  await queue.consume(
+    { owner: ch.owner, consumerTag: tag, noAck: m.noAck, creditMode: global ? 'granted' : 'auto', prefetch: global ? 0 : ch.prefetchCount, priority },
+    (d) => deliver(ch, consumer, d),
+  );
+  if (global) rebalanceGlobalCredit(ch);
+}
+
+function consumeReplyTo(ch: Channel, m: MethodOf<'basic.consume'>): void | ProtocolError {
+  if (!m.noAck) return amqpError(406, 'reply consumer cannot acknowledge');
+  if (ch.replyConsumerTag !== null) return amqpError(406, 'reply consumer already set');
+  const tag = m.consumerTag === '' ? ch.newConsumerTag() : m.consumerTag;
+  if (ch.consumers.has(tag)) return amqpError(530, `attempt to reuse consumer tag '${tag}'`);
+  ch.replyConsumerTag = tag;
+  ch.replyName = ch.ctx.replies.register(ch);
+  if (!m.nowait) ch.reply({ name: 'basic.consume-ok', consumerTag: tag });
+}
+
+function deliver(ch: Channel, c: Consumer, d: Delivery): void {
+  if (ch.state !== 'open' || !ch.consumers.has(c.tag)) return; // returned by the channel's down
+  if (c.global) {
+    c.granted = Math.max(0, c.granted - 1);
+    if (!c.noAck) {
+      c.unacked++;
+      ch.globalUnacked++;
+    }
+  }
+  const tag = ch.unacked.assign(c.noAck ? null : { queue: c.queue, msgId: d.msgId, consumerTag: c.tag, global: c.global });
+  ch.sendContent({
+    name: 'basic.deliver', consumerTag: c.tag, deliveryTag: tag, redelivered: d.redelivered,
+    exchange: d.message.exchange, routingKey: d.message.routingKey,
+  }, d.message);
+}
+
+export function rebalanceGlobalCredit(ch: Channel): void {
+  if (ch.globalPrefetch <= 0 || ch.state !== 'open') return;
+  const grants = distributeGlobalCredit([...ch.consumers.values()], ch.globalPrefetch, ch.globalUnacked, ch.creditCursor++);
+  for (const [c, n] of grants) {
+    c.granted += n;
+    void c.queue.credit(ch.ownerId, c.tag, n, 'add');
+  }
+}
+
+export async function cancel(ch: Channel, m: MethodOf<'basic.cancel'>): Promise<void> {
+  if (m.consumerTag === ch.replyConsumerTag) {
+    if (ch.replyName !== null) ch.ctx.replies.unregister(ch.replyName);
+    ch.replyName = null;
+    ch.replyConsumerTag = null;
+  }
+  const c = ch.consumers.get(m.consumerTag);
+  if (c !== undefined) {
+    ch.consumers.delete(m.consumerTag);
+    if (ch.ctx.queues.exclusiveConsumer.get(c.queue) === ch.ownerId) ch.ctx.queues.exclusiveConsumer.delete(c.queue);
+    await c.queue.cancel(ch.ownerId, c.tag);
+  }
+  if (!m.nowait) ch.reply({ name: 'basic.cancel-ok', consumerTag: m.consumerTag });
+  if (c !== undefined) await autoDeleteIfUnused(ch.ctx, ch.vhost, c.queue);
+}
+
+/** An auto-delete queue goes when its last consumer does (it had one: we just removed it). */
+export async function autoDeleteIfUnused(ctx: NodeContext, vhost: string, queue: QueueBackend): Promise<void> {
+  for (const [q, owner] of ctx.queues.exclusiveConsumer) {
+    if (q === queue && !ctx.queues.channels.has(owner)) ctx.queues.exclusiveConsumer.delete(q);
+  }
+  const record = lookupQueue(ctx.metadata.state, vhost, queue.name);
+  if (record === undefined || !record.autoDelete || queue.stats().consumers > 0) return;
+  if (ctx.queues.get(vhost, queue.name) !== queue) return;
+  const r = await ctx.metadata.apply({
+    kind: 'deleteQueue', vhost, name: queue.name, ifUnused: false, ifEmpty: false,
+    consumerCount: 0, messageCount: queue.stats().messagesReady, connection: null,
+  });
+  if (r.ok) ctx.queues.dropDeleted(r.deletedQueues);
+}
+
+export async function get(ch: Channel, m: MethodOf<'basic.get'>): Promise<void | ProtocolError> {
+  const queueName = m.queue === '' ? ch.lastQueue : m.queue;
+  if (queueName === '') return amqpError(404, 'no previously declared queue');
+  const record = checkQueueAccess(ch.ctx.metadata.state, ch.user, ch.vhost, queueName, ch.connectionRef, 'read');
+  if (isModelError(record)) return fromModel(record);
+  const queue = ch.ctx.queues.ensure(record);
+  ch.touched.add(queue);
+  const r = await queue.get(ch.owner, m.noAck);
+  if (r === null) return ch.reply({ name: 'basic.get-empty', clusterId: '' });
+  if (ch.state !== 'open') return;
+  const tag = ch.unacked.assign(m.noAck ? null : { queue, msgId: r.msgId, consumerTag: null, global: false });
+  ch.sendContent({
+    name: 'basic.get-ok', deliveryTag: tag, redelivered: r.redelivered, exchange: r.message.exchange,
+    routingKey: r.message.routingKey, messageCount: r.messageCount,
+  }, r.message);
+}
+
+// ---- acknowledgements ------------------------------------------------------------------------
+
+function take(ch: Channel, tag: number, multiple: boolean): UnackedEntry[] | ProtocolError {
+  const entries = ch.unacked.take(tag, multiple);
+  if (entries === null) return amqpError(406, `unknown delivery tag ${tag}`);
+  let global = 0;
+  for (const e of entries) {
+    if (!e.global || e.consumerTag === null) continue;
+    global++;
+    const c = ch.consumers.get(e.consumerTag);
+    if (c !== undefined) c.unacked--;
+  }
+  if (global > 0) {
+    ch.globalUnacked -= global;
+    queueMicrotask(() => rebalanceGlobalCredit(ch));
+  }
+  return entries;
+}
+
+export function ack(ch: Channel, tag: number, multiple: boolean): void | ProtocolError {
+  const entries = take(ch, tag, multiple);
+  if (!Array.isArray(entries)) return entries;
+  for (const [q, ids] of byQueue(entries)) void q.settle(ch.ownerId, ids);
+}
+
+export function reject(ch: Channel, tag: number, multiple: boolean, requeue: boolean): void | ProtocolError {
+  const entries = take(ch, tag, multiple);
+  if (!Array.isArray(entries)) return entries;
+  for (const [q, ids] of byQueue(entries)) void (requeue ? q.requeue(ch.ownerId, ids) : q.discard(ch.ownerId, ids));
+}
+
+/** In a transaction, acks/nacks/rejects wait for commit (and are checked then). */
+export function settleTx(ch: Channel, m: AmqpMethod, op: () => void | ProtocolError): MethodResult {
+  if (ch.tx === null) return op();
+  const added = ch.tx.add(() => {
+    const e = op();
+    if (e !== undefined) ch.fail(e, m);
+  });
+  if (!added) return amqpError(406, 'too many operations in one transaction');
+}
+
+export function recover(ch: Channel, requeue: boolean, sync: boolean): void | ProtocolError {
+  if (!requeue) return amqpError(540, 'requeue=false');
+  const entries = ch.unacked.takeAll();
+  for (const c of ch.consumers.values()) c.unacked = 0;
+  ch.globalUnacked = 0;
+  for (const [q, ids] of byQueue(entries)) void q.requeue(ch.ownerId, ids);
+  if (sync) ch.reply({ name: 'basic.recover-ok' });
+  queueMicrotask(() => rebalanceGlobalCredit(ch));
+}
+
+// ---- confirms and transactions ---------------------------------------------------------------
+
+export function confirmSelect(ch: Channel, nowait: boolean): void | ProtocolError {
+  if (ch.tx !== null) return amqpError(406, 'cannot switch from tx to confirm mode');
+  ch.confirms ??= new ConfirmTracker();
+  if (!nowait) ch.reply({ name: 'confirm.select-ok' });
+}
+
+export function txSelect(ch: Channel): void | ProtocolError {
+  if (ch.confirms !== null) return amqpError(406, 'cannot switch from confirm to tx mode');
+  ch.tx ??= new Transaction();
+  ch.reply({ name: 'tx.select-ok' });
+}
+
+export function txCommit(ch: Channel): void | ProtocolError {
+  if (ch.tx === null) return amqpError(406, 'channel is not transactional');
+  ch.tx.commit();
+  ch.reply({ name: 'tx.commit-ok' });
+}
+
+export function txRollback(ch: Channel): void | ProtocolError {
+  if (ch.tx === null) return amqpError(406, 'channel is not transactional');
+  ch.tx.rollback();
+  ch.reply({ name: 'tx.rollback-ok' });
+}

@@ -1,0 +1,135 @@
+// Dispatch of a channel's methods, and the metadata ones (exchange.*, queue.*): each becomes a
+// command for the metadata client, whose error values close the channel with RabbitMQ's texts.
+
+import { randomBytes } from 'node:crypto';
+import { lookupQueue, type MetadataOk } from '../model/index.js';
+import type { Channel, MethodResult } from './channel.js';
+import * as basic from './channel-basic.js';
+import { replyToPrefix, replyToQueue } from './direct-reply-to.js';
+import { amqpError, fromModel, type ProtocolError } from './errors.js';
+import type { AmqpMethod, MethodOf } from './wire/methods.js';
+
+export function dispatchMethod(ch: Channel, m: AmqpMethod): MethodResult {
+  switch (m.name) {
+    case 'channel.open': return amqpError(504, `second 'channel.open' seen on channel ${ch.number}`);
+    case 'channel.close': return ch.clientClose();
+    case 'channel.close-ok': return;
+    case 'channel.flow':
+      if (!m.active) return amqpError(540, 'active=false');
+      return ch.reply({ name: 'channel.flow-ok', active: true });
+    case 'access.request': return ch.reply({ name: 'access.request-ok', ticket: 1 });
+    case 'exchange.declare': return exchangeDeclare(ch, m);
+    case 'exchange.delete': return simple(ch, m.nowait, { name: 'exchange.delete-ok' },
+      { kind: 'deleteExchange', vhost: ch.vhost, name: m.exchange, ifUnused: m.ifUnused, user: ch.user });
+    case 'exchange.bind':
+    case 'exchange.unbind': return simple(ch, m.nowait, { name: m.name === 'exchange.bind' ? 'exchange.bind-ok' : 'exchange.unbind-ok' },
+      { kind: m.name === 'exchange.bind' ? 'bindExchange' : 'unbindExchange', vhost: ch.vhost, source: m.source, destination: m.destination, routingKey: m.routingKey, arguments: m.arguments, user: ch.user });
+    case 'queue.declare': return queueDeclare(ch, m);
+    case 'queue.bind':
+    case 'queue.unbind': return queueBind(ch, m);
+    case 'queue.purge': return queuePurge(ch, m);
+    case 'queue.delete': return queueDelete(ch, m);
+    case 'basic.qos': return basic.qos(ch, m);
+    case 'basic.consume': return basic.consume(ch, m);
+    case 'basic.cancel': return basic.cancel(ch, m);
+    case 'basic.get': return basic.get(ch, m);
+    case 'basic.ack': return basic.settleTx(ch, m, () => basic.ack(ch, m.deliveryTag, m.multiple));
+    case 'basic.reject': return basic.settleTx(ch, m, () => basic.reject(ch, m.deliveryTag, false, m.requeue));
+    case 'basic.nack': return basic.settleTx(ch, m, () => basic.reject(ch, m.deliveryTag, m.multiple, m.requeue));
+    case 'basic.recover':
+    case 'basic.recover-async': return basic.recover(ch, m.requeue, m.name === 'basic.recover');
+    case 'confirm.select': return basic.confirmSelect(ch, m.nowait);
+    case 'tx.select': return basic.txSelect(ch);
+    case 'tx.commit': return basic.txCommit(ch);
+    case 'tx.rollback': return basic.txRollback(ch);
+    default: return amqpError(503, `method '${m.name}' is not valid from a client on channel ${ch.number}`);
+  }
+}
+
+type Command = Parameters<Channel['ctx']['metadata']['apply']>[0];
+
+/** A metadata command whose success is answered by one fixed method. */
+async function simple(ch: Channel, nowait: boolean, ok: AmqpMethod, command: Command): Promise<void | ProtocolError> {
+  const r = await ch.ctx.metadata.apply(command);
+  if (!r.ok) return fromModel(r);
+  afterDeletes(ch, r);
+  if (!nowait) ch.reply(ok);
+}
+
+function afterDeletes(ch: Channel, r: MetadataOk): void {
+  if (r.deletedQueues.length > 0) ch.ctx.queues.dropDeleted(r.deletedQueues);
+}
+
+function exchangeDeclare(ch: Channel, m: MethodOf<'exchange.declare'>): MethodResult {
+  return simple(ch, m.nowait, { name: 'exchange.declare-ok' }, {
+    kind: 'declareExchange', vhost: ch.vhost, name: m.exchange, type: m.type, passive: m.passive,
+    durable: m.durable, autoDelete: m.autoDelete, internal: m.internal, arguments: m.arguments, user: ch.user,
+  });
+}
+
+function resolveQueueName(ch: Channel, name: string, method: AmqpMethod): string | ProtocolError {
+  if (name !== '') return name;
+  if (ch.lastQueue === '') return amqpError(404, `no previously declared queue`);
+  void method;
+  return ch.lastQueue;
+}
+
+async function queueDeclare(ch: Channel, m: MethodOf<'queue.declare'>): Promise<void | ProtocolError> {
+  if (m.queue.startsWith(replyToPrefix) || m.queue === replyToQueue) return declareReplyTo(ch, m);
+  const serverNamed = m.queue === '';
+  const name = serverNamed ? 'amq.gen-' + randomBytes(16).toString('base64url').slice(0, 22) : m.queue;
+  const r = await ch.ctx.metadata.apply({
+    kind: 'declareQueue', vhost: ch.vhost, name, serverNamed, passive: m.passive, durable: m.durable,
+    exclusive: m.exclusive, autoDelete: m.autoDelete, arguments: m.arguments, connection: ch.connectionRef, user: ch.user,
+  });
+  if (!r.ok) return fromModel(r);
+  const record = r.queue ?? lookupQueue(ch.ctx.metadata.state, ch.vhost, name);
+  if (record === undefined) return amqpError(404, `no queue '${name}' in vhost '${ch.vhost}'`);
+  const queue = ch.ctx.queues.ensure(record);
+  if (!r.created) queue.touch();
+  ch.lastQueue = record.name;
+  const stats = queue.stats();
+  if (!m.nowait) ch.reply({ name: 'queue.declare-ok', queue: record.name, messageCount: stats.messagesReady, consumerCount: stats.consumers });
+}
+
+function declareReplyTo(ch: Channel, m: MethodOf<'queue.declare'>): void | ProtocolError {
+  const alive = ch.ctx.replies.lookup(m.queue) !== undefined;
+  if (!alive) return amqpError(404, `no queue '${m.queue}' in vhost '${ch.vhost}'`);
+  if (!m.nowait) ch.reply({ name: 'queue.declare-ok', queue: m.queue, messageCount: 0, consumerCount: 1 });
+}
+
+function queueBind(ch: Channel, m: MethodOf<'queue.bind'> | MethodOf<'queue.unbind'>): MethodResult {
+  const queue = resolveQueueName(ch, m.queue, m);
+  if (typeof queue !== 'string') return queue;
+  // "" key with "" queue binds with the last declared queue's name, as RabbitMQ.
+  const routingKey = m.queue === '' && m.routingKey === '' ? queue : m.routingKey;
+  const bind = m.name === 'queue.bind';
+  return simple(ch, bind ? m.nowait : false, { name: bind ? 'queue.bind-ok' : 'queue.unbind-ok' }, {
+    kind: bind ? 'bindQueue' : 'unbindQueue', vhost: ch.vhost, queue, exchange: m.exchange, routingKey,
+    arguments: m.arguments, connection: ch.connectionRef, user: ch.user,
+  });
+}
+
+async function queuePurge(ch: Channel, m: MethodOf<'queue.purge'>): Promise<void | ProtocolError> {
+  const name = resolveQueueName(ch, m.queue, m);
+  if (typeof name !== 'string') return name;
+  const r = await ch.ctx.metadata.apply({ kind: 'purgeQueue', vhost: ch.vhost, name, connection: ch.connectionRef, user: ch.user });
+  if (!r.ok) return fromModel(r);
+  const record = r.queue ?? lookupQueue(ch.ctx.metadata.state, ch.vhost, name);
+  const count = record === undefined ? 0 : await ch.ctx.queues.ensure(record).purge();
+  if (!m.nowait) ch.reply({ name: 'queue.purge-ok', messageCount: count });
+}
+
+async function queueDelete(ch: Channel, m: MethodOf<'queue.delete'>): Promise<void | ProtocolError> {
+  const name = resolveQueueName(ch, m.queue, m);
+  if (typeof name !== 'string') return name;
+  const backend = ch.ctx.queues.get(ch.vhost, name);
+  const stats = backend?.stats();
+  const r = await ch.ctx.metadata.apply({
+    kind: 'deleteQueue', vhost: ch.vhost, name, ifUnused: m.ifUnused, ifEmpty: m.ifEmpty,
+    consumerCount: stats?.consumers ?? 0, messageCount: stats?.messagesReady ?? 0, connection: ch.connectionRef, user: ch.user,
+  });
+  if (!r.ok) return fromModel(r);
+  const count = ch.ctx.queues.dropDeleted(r.deletedQueues);
+  if (!m.nowait) ch.reply({ name: 'queue.delete-ok', messageCount: count });
+}

@@ -1,0 +1,447 @@
+// One AMQP connection: protocol header, start/tune/open handshake, heartbeats both ways, channel
+// table, connection.blocked under the memory alarm, close handshakes, and batched writes. Every
+// protocol error of the connection becomes a close in `fail` (one place).
+
+import type { Socket } from 'node:net';
+import type { Logger } from '../lib/log.js';
+import { checkVhostAccess, findUser } from '../model/index.js';
+import { checkPassword, isLoopback, parseAmqPlain, parsePlain, saslMechanisms } from './auth.js';
+import { Channel } from './channel.js';
+import { amqpError, amqpErrorText, fromModel, type ProtocolError } from './errors.js';
+import { limits } from './limits.js';
+import type { NodeContext } from './node-context.js';
+import { checkProtocolHeader, decodeMethod, encodeMethodFrame, FrameDecoder, FrameType, heartbeatFrame, isFault, methodIds, type Frame } from './wire/frames.js';
+import { plain, type FieldTable } from './wire/field-table.js';
+import type { AmqpMethod, MethodName } from './wire/methods.js';
+
+type State = 'header' | 'start-ok' | 'tune-ok' | 'open' | 'opened' | 'closing' | 'closed';
+
+const capabilities = ['publisher_confirms', 'exchange_exchange_bindings', 'basic.nack', 'consumer_cancel_notify',
+  'connection.blocked', 'consumer_priorities', 'authentication_failure_close', 'per_consumer_qos', 'direct_reply_to'];
+
+function serverProperties(ctx: NodeContext): FieldTable {
+  const caps: Record<string, unknown> = {};
+  for (const c of capabilities) caps[c] = { tag: 't', value: true };
+  return {
+    capabilities: { tag: 'F', value: caps },
+    product: 'espresso',
+    version: '0.1.0',
+    cluster_name: ctx.nodeId,
+    platform: `Node.js ${process.version}`,
+    copyright: 'espresso contributors',
+    information: 'A quorum-replicated AMQP 0-9-1 broker; licensed under MIT',
+  };
+}
+
+export class Connection {
+  private state: State = 'header';
+  private readonly decoder = new FrameDecoder(limits.frameBeforeTuneBytes);
+  private header = Buffer.alloc(0);
+  private readonly channels = new Map<number, Channel>();
+  private outbox: Buffer[] = [];
+  private flushScheduled = false;
+  private backlog: Frame[] = [];
+  private backlogAt = 0;
+  private draining = false;
+  private readonly logger: Logger;
+  private timers: NodeJS.Timeout[] = [];
+  private readAtMs = 0;
+  private wroteSinceTick = false;
+  private clientCaps: Record<string, unknown> = {};
+  private blockedSent = false;
+  private publishedSinceAlarm = false;
+  private pausedFor = new Set<string>();
+  frameMaxBytes: number = limits.frameBeforeTuneBytes;
+  channelMax = 0;
+  user = '';
+  vhost = '/';
+  readonly remote: string;
+
+  constructor(private readonly socket: Socket, readonly id: string, readonly ctx: NodeContext, private readonly onGone: () => void) {
+    this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+    this.logger = ctx.logger.child('connection');
+    this.readAtMs = ctx.clock.nowMs();
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (e) => this.logger.debug('socket error', { connection: id, error: e.message }));
+    socket.on('close', () => this.teardown());
+    this.timers.push(setTimeout(() => {
+      if (this.state !== 'opened' && this.state !== 'closed') {
+        this.logger.warn('handshake timeout', { connection: id, remote: this.remote });
+        socket.destroy();
+      }
+    }, limits.handshakeTimeoutMs));
+    this.logger.debug('accepted', { connection: id, remote: this.remote });
+  }
+
+  get ownerNode(): string {
+    return this.ctx.nodeId;
+  }
+
+  hasCapability(name: string): boolean {
+    return plain(this.clientCaps[name]) === true;
+  }
+
+  // ---- input ---------------------------------------------------------------------------------
+
+  private onData(chunk: Buffer): void {
+    this.readAtMs = this.ctx.clock.nowMs();
+    if (this.state === 'closed') return;
+    if (this.state === 'header') {
+      this.header = Buffer.concat([this.header, chunk]);
+      if (this.header.length < 8) return;
+      const answer = checkProtocolHeader(this.header.subarray(0, 8));
+      if (answer !== 'ok') {
+        this.socket.end(answer);
+        this.state = 'closed';
+        return;
+      }
+      chunk = this.header.subarray(8);
+      this.header = Buffer.alloc(0);
+      this.state = 'start-ok';
+      this.sendMethod(0, {
+        name: 'connection.start', versionMajor: 0, versionMinor: 9, serverProperties: serverProperties(this.ctx),
+        mechanisms: Buffer.from(saslMechanisms), locales: Buffer.from('en_US'),
+      });
+      if (chunk.length === 0) return;
+    }
+    const frames: Frame[] = [];
+    const fault = this.decoder.push(chunk, frames);
+    for (const f of frames) this.backlog.push(f);
+    this.drain();
+    if (fault !== null) this.fail(amqpErrorText(fault.replyCode, fault.text, 'connection'), 0, 0);
+  }
+
+  /** Handles queued frames, at most framesPerTurnMax per turn, then yields to the event loop. */
+  private drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    let handled = 0;
+    while (this.backlogAt < this.backlog.length && handled < limits.framesPerTurnMax && this.state !== 'closed') {
+      const frame = this.backlog[this.backlogAt++]!;
+      handled++;
+      this.handleFrame(frame);
+    }
+    if (this.backlogAt >= this.backlog.length) {
+      this.backlog = [];
+      this.backlogAt = 0;
+      this.draining = false;
+      return;
+    }
+    this.pause('turn');
+    setImmediate(() => {
+      this.draining = false;
+      this.resume('turn');
+      this.drain();
+    });
+  }
+
+  pause(reason: string): void {
+    this.pausedFor.add(reason);
+    this.socket.pause();
+  }
+
+  resume(reason: string): void {
+    this.pausedFor.delete(reason);
+    if (this.pausedFor.size === 0 && this.state !== 'closed') this.socket.resume();
+  }
+
+  private handleFrame(frame: Frame): void {
+    if (frame.type === FrameType.Heartbeat) {
+      if (frame.channel !== 0) this.fail(amqpError(505, 'heartbeat frame on non-zero channel ' + frame.channel), 0, 0);
+      return;
+    }
+    if (this.state === 'closing') {
+      if (frame.channel === 0 && frame.type === FrameType.Method) this.handleWhileClosing(frame);
+      return;
+    }
+    if (frame.channel === 0) {
+      if (frame.type !== FrameType.Method) {
+        this.fail(amqpError(505, `${frame.type === FrameType.Header ? 'content header' : 'content body'} frame on channel 0`), 0, 0);
+        return;
+      }
+      const method = decodeMethod(frame.payload);
+      if (isFault(method)) return this.fail(amqpErrorText(method.replyCode, method.text, 'connection'), method.classId, method.methodId);
+      this.handleConnectionMethod(method);
+      return;
+    }
+    if (this.state !== 'opened') {
+      this.fail(amqpError(504, `frame on channel ${frame.channel} before connection.open completed`), 0, 0);
+      return;
+    }
+    this.handleChannelFrame(frame);
+  }
+
+  private handleChannelFrame(frame: Frame): void {
+    const existing = this.channels.get(frame.channel);
+    if (existing !== undefined) {
+      existing.handleFrame(frame);
+      return;
+    }
+    if (frame.type !== FrameType.Method) {
+      this.fail(amqpError(504, `expected 'channel.open' on channel ${frame.channel}, got a content frame`), 0, 0);
+      return;
+    }
+    const method = decodeMethod(frame.payload);
+    if (isFault(method)) return this.fail(amqpErrorText(method.replyCode, method.text, 'connection'), method.classId, method.methodId);
+    if (method.name !== 'channel.open') {
+      const ids = methodIds(method.name);
+      this.fail(amqpError(504, `expected 'channel.open' on channel ${frame.channel}, got '${method.name}'`), ids.classId, ids.methodId);
+      return;
+    }
+    if (frame.channel > this.channelMax) {
+      this.fail(amqpError(530, `number of channels opened (${this.channels.size}) has reached the negotiated channel_max (${this.channelMax})`), 20, 10);
+      return;
+    }
+    const channel = new Channel(this, frame.channel);
+    this.channels.set(frame.channel, channel);
+    this.sendMethod(frame.channel, { name: 'channel.open-ok', channelId: Buffer.alloc(0) });
+  }
+
+  /** Called by a channel once its close handshake finished: the id may be reused. */
+  channelClosed(number: number): void {
+    this.channels.delete(number);
+  }
+
+  private handleWhileClosing(frame: Frame): void {
+    const method = decodeMethod(frame.payload);
+    if (isFault(method)) return;
+    if (method.name === 'connection.close-ok') this.finish();
+    else if (method.name === 'connection.close') {
+      this.sendMethod(0, { name: 'connection.close-ok' });
+      this.flush();
+      this.finish();
+    }
+  }
+
+  // ---- connection methods --------------------------------------------------------------------
+
+  private expect(method: AmqpMethod, name: MethodName, state: State): boolean {
+    if (method.name === name && this.state === state) return true;
+    const ids = methodIds(method.name);
+    this.fail(amqpError(503, `expected '${name}' but got '${method.name}' in connection state ${this.state}`), ids.classId, ids.methodId);
+    return false;
+  }
+
+  private handleConnectionMethod(method: AmqpMethod): void {
+    switch (method.name) {
+      case 'connection.start-ok':
+        if (this.expect(method, 'connection.start-ok', 'start-ok')) this.onStartOk(method);
+        return;
+      case 'connection.tune-ok':
+        if (this.expect(method, 'connection.tune-ok', 'tune-ok')) this.onTuneOk(method);
+        return;
+      case 'connection.open':
+        if (this.expect(method, 'connection.open', 'open')) this.onOpen(method.virtualHost);
+        return;
+      case 'connection.close':
+        this.sendMethod(0, { name: 'connection.close-ok' });
+        this.flush();
+        this.finish();
+        return;
+      case 'connection.close-ok':
+        this.finish();
+        return;
+      case 'connection.update-secret':
+        // Tokens are not used for authentication here: accept the refresh as a no-op.
+        if (this.state !== 'opened') return void this.expect(method, 'connection.open', 'open');
+        this.sendMethod(0, { name: 'connection.update-secret-ok' });
+        return;
+      case 'connection.blocked':
+      case 'connection.unblocked':
+        return; // a client may tell us it is blocked; nothing to do
+      default: {
+        const ids = methodIds(method.name);
+        this.fail(amqpError(this.state === 'opened' ? 504 : 503, `unexpected method '${method.name}' on channel 0`), ids.classId, ids.methodId);
+      }
+    }
+  }
+
+  private onStartOk(m: Extract<AmqpMethod, { name: 'connection.start-ok' }>): void {
+    const caps = plain(m.clientProperties['capabilities']);
+    if (typeof caps === 'object' && caps !== null) this.clientCaps = caps as Record<string, unknown>;
+    if (m.mechanism !== 'PLAIN' && m.mechanism !== 'AMQPLAIN') {
+      this.fail(amqpError(503, `unknown authentication mechanism '${m.mechanism}'; offered: ${saslMechanisms}`), 10, 11);
+      return;
+    }
+    const creds = m.mechanism === 'PLAIN' ? parsePlain(m.response) : parseAmqPlain(m.response);
+    if (creds === null) {
+      this.fail(amqpError(502, `malformed ${m.mechanism} response`), 10, 11);
+      return;
+    }
+    const user = findUser(this.ctx.metadata.state, creds.user);
+    if (user === undefined || !checkPassword(creds.pass, user.passwordHash)) {
+      this.logger.warn('login refused', { connection: this.id, user: creds.user, remote: this.remote });
+      this.refuseLogin(`Login was refused using authentication mechanism ${m.mechanism}. For details see the broker logfile.`);
+      return;
+    }
+    if (this.ctx.config.loopbackUsers.includes(creds.user) && !isLoopback(this.socket.remoteAddress)) {
+      this.refuseLogin(`User '${creds.user}' can only connect via localhost`);
+      return;
+    }
+    this.user = creds.user;
+    this.state = 'tune-ok';
+    this.sendMethod(0, { name: 'connection.tune', channelMax: this.ctx.config.channelMax, frameMax: this.ctx.config.frameMaxBytes, heartbeat: this.ctx.config.heartbeatSec });
+  }
+
+  private refuseLogin(text: string): void {
+    if (this.hasCapability('authentication_failure_close')) this.fail(amqpError(403, text), 10, 11);
+    else {
+      this.state = 'closed';
+      this.socket.destroy();
+    }
+  }
+
+  private onTuneOk(m: Extract<AmqpMethod, { name: 'connection.tune-ok' }>): void {
+    const { frameMaxBytes, channelMax } = this.ctx.config;
+    if (m.frameMax === 0 || m.frameMax > frameMaxBytes) {
+      return this.fail(amqpError(530, `negotiated frame_max = ${m.frameMax}${m.frameMax === 0 ? ' (no limit)' : ''} is higher than the maximum allowed value (${frameMaxBytes})`), 10, 31);
+    }
+    if (m.frameMax < limits.frameMinBytes) {
+      return this.fail(amqpError(530, `frame_max=${m.frameMax} < ${limits.frameMinBytes} min size`), 10, 31);
+    }
+    if (m.channelMax === 0 || m.channelMax > channelMax) {
+      return this.fail(amqpError(530, `negotiated channel_max = ${m.channelMax}${m.channelMax === 0 ? ' (no limit)' : ''} is higher than the maximum allowed value (${channelMax})`), 10, 31);
+    }
+    this.frameMaxBytes = m.frameMax;
+    this.decoder.setFrameMax(m.frameMax);
+    this.channelMax = m.channelMax;
+    if (m.heartbeat > 0) this.startHeartbeats(m.heartbeat);
+    this.state = 'open';
+  }
+
+  private onOpen(vhost: string): void {
+    const denied = checkVhostAccess(this.ctx.metadata.state, this.user, vhost);
+    if (denied !== null) return this.fail(fromModel(denied), 10, 40);
+    if (this.ctx.connectionCount() > this.ctx.config.maxConnections) {
+      return this.fail(amqpError(530, `connection refused: node connection limit (${this.ctx.config.maxConnections}) is reached`), 10, 40);
+    }
+    this.vhost = vhost;
+    this.state = 'opened';
+    this.sendMethod(0, { name: 'connection.open-ok', knownHosts: '' });
+    if (this.ctx.memoryAlarm) this.setBlocked(true);
+    this.logger.info('connection opened', { connection: this.id, user: this.user, vhost, remote: this.remote });
+  }
+
+  private startHeartbeats(sec: number): void {
+    const intervalMs = (sec * 1000) / 2;
+    const t = setInterval(() => {
+      if (this.state === 'closed') return;
+      if (!this.wroteSinceTick) this.send(heartbeatFrame);
+      this.wroteSinceTick = false;
+      if (this.ctx.clock.nowMs() - this.readAtMs > sec * 2000) {
+        this.logger.warn('missed heartbeats from client', { connection: this.id, timeoutSec: sec });
+        this.state = 'closed';
+        this.socket.destroy();
+      }
+    }, intervalMs);
+    t.unref();
+    this.timers.push(t);
+  }
+
+  // ---- memory alarm --------------------------------------------------------------------------
+
+  setBlocked(raised: boolean): void {
+    if (this.state !== 'opened') return;
+    if (raised && !this.blockedSent && this.hasCapability('connection.blocked')) {
+      this.blockedSent = true;
+      this.sendMethod(0, { name: 'connection.blocked', reason: 'low on memory' });
+    } else if (!raised && this.blockedSent) {
+      this.blockedSent = false;
+      this.sendMethod(0, { name: 'connection.unblocked' });
+    }
+    if (!raised) {
+      this.publishedSinceAlarm = false;
+      this.resume('alarm');
+    } else if (this.publishedSinceAlarm) this.pause('alarm');
+  }
+
+  /** A channel saw a publish: under the alarm, stop reading this connection (TCP back-pressure). */
+  notePublish(): void {
+    if (!this.ctx.memoryAlarm) return;
+    this.publishedSinceAlarm = true;
+    this.pause('alarm');
+  }
+
+  // ---- output --------------------------------------------------------------------------------
+
+  sendMethod(channel: number, method: AmqpMethod): void {
+    this.send(encodeMethodFrame(channel, method));
+  }
+
+  /** Asks for a flush at the end of this turn (confirms resolved without other output). */
+  requestFlush(): void {
+    if (this.flushScheduled || this.state === 'closed') return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  send(buf: Buffer): void {
+    if (this.state === 'closed') return;
+    this.outbox.push(buf);
+    this.wroteSinceTick = true;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Writes everything queued this turn with one corked write batch. */
+  flush(): void {
+    this.flushScheduled = false;
+    for (const ch of this.channels.values()) ch.flushConfirms();
+    if (this.outbox.length === 0 || this.socket.destroyed) {
+      this.outbox = [];
+      return;
+    }
+    const out = this.outbox;
+    this.outbox = [];
+    if (out.length === 1) this.socket.write(out[0]!);
+    else this.socket.write(Buffer.concat(out));
+  }
+
+  // ---- errors and closing --------------------------------------------------------------------
+
+  /** The one place a connection-level protocol error turns into connection.close. */
+  fail(error: ProtocolError, classId: number, methodId: number): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.logger.warn('connection error', { connection: this.id, replyCode: error.replyCode, replyText: error.replyText });
+    const beforeStart = this.state === 'header';
+    this.state = 'closing';
+    if (beforeStart) return this.finish();
+    this.sendMethod(0, { name: 'connection.close', replyCode: error.replyCode, replyText: error.replyText, classId, methodId });
+    this.flush();
+    this.pausedFor.clear();
+    this.socket.resume();
+    this.timers.push(setTimeout(() => this.finish(), limits.closeOkTimeoutMs));
+  }
+
+  /** Broker shutdown: 320 to the client, then the socket goes. */
+  forceClose(text: string): void {
+    if (this.state === 'opened') this.fail(amqpErrorText(320, text, 'connection'), 0, 0);
+    else this.finish();
+    setTimeout(() => this.finish(), 200).unref();
+  }
+
+  private finish(): void {
+    if (this.state === 'closed') return;
+    this.flush();
+    this.state = 'closed';
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+
+  private teardown(): void {
+    this.state = 'closed';
+    for (const t of this.timers) clearTimeout(t);
+    this.timers = [];
+    const channels = [...this.channels.values()];
+    this.channels.clear();
+    for (const ch of channels) ch.teardown();
+    this.onGone();
+    void this.ctx.metadata.apply({ kind: 'deleteExclusiveQueues', connection: { connectionId: this.id, nodeId: this.ctx.nodeId as never } })
+      .then((r) => {
+        if (r.ok) this.ctx.queues.dropDeleted(r.deletedQueues);
+      });
+    this.logger.debug('connection closed', { connection: this.id });
+  }
+}

@@ -1,0 +1,19 @@
+// The broker's narrow door to metadata: apply a command (async: the cluster will commit it through
+// the replicated metadata group) and read the applied state (sync: every node routes locally).
+
+import { applyMetadata, type MetadataCommand, type MetadataResult, type MetadataState } from '../model/index.js';
+
+export interface MetadataClient {
+  apply(command: MetadataCommand): Promise<MetadataResult>;
+  /** The applied state, for routing and lookups with the model's query functions. */
+  readonly state: MetadataState;
+}
+
+/** A single node: commands apply directly to the in-memory state. */
+export class LocalMetadataClient implements MetadataClient {
+  constructor(readonly state: MetadataState) {}
+
+  apply(command: MetadataCommand): Promise<MetadataResult> {
+    return Promise.resolve(applyMetadata(this.state, command));
+  }
+}

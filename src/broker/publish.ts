@@ -1,0 +1,46 @@
+// Where a published or dead-lettered message goes: routing through the metadata (exchanges,
+// bindings, alternate exchanges, CC/BCC), then one enqueue per target queue.
+
+import { lookupQueue, route } from '../model/index.js';
+import { isDeadLetterCycle } from '../queue/dead-letter.js';
+import type { NodeContext } from './node-context.js';
+import type { DeadLetterSink, QueueBackend } from './queue-backend.js';
+import { wireFieldValues } from './field-values.js';
+import type { FieldTable } from './wire/field-table.js';
+
+/** Backends of the queues a message reaches (each once). */
+export function targetQueues(ctx: NodeContext, vhost: string, exchange: string, routingKey: string,
+  headers: FieldTable | null, extraKeys: readonly string[] | null): QueueBackend[] {
+  const names = route(ctx.metadata.state, vhost, exchange, routingKey, headers, extraKeys);
+  const out: QueueBackend[] = [];
+  for (const name of names) {
+    const q = ctx.queues.get(vhost, name) ?? ensureFromMetadata(ctx, vhost, name);
+    if (q !== undefined) out.push(q);
+  }
+  return out;
+}
+
+function ensureFromMetadata(ctx: NodeContext, vhost: string, name: string): QueueBackend | undefined {
+  const record = lookupQueue(ctx.metadata.state, vhost, name);
+  return record === undefined ? undefined : ctx.queues.ensure(record);
+}
+
+/**
+ * Republishes dead-lettered messages of a vhost's queues: to the DLX with each routing key,
+ * skipping queues that would close a cycle; a missing DLX drops the message (as RabbitMQ).
+ */
+export function deadLetterSinkFor(ctx: () => NodeContext, vhost: string): DeadLetterSink {
+  return (dl) => {
+    const c = ctx();
+    const headers = (dl.message.properties.headers ?? null) as FieldTable | null;
+    const seen = new Set<QueueBackend>();
+    for (const key of dl.routingKeys) {
+      for (const q of targetQueues(c, vhost, dl.exchange, key, headers, null)) {
+        if (seen.has(q)) continue;
+        seen.add(q);
+        if (isDeadLetterCycle(dl.message.properties.headers, q.name, wireFieldValues)) continue;
+        void q.enqueue(dl.message);
+      }
+    }
+  };
+}

@@ -1,0 +1,49 @@
+// Splits argv into flags for one command, against that command's option table. Accepts
+// `--flag value` and `--flag=value`; anything unknown is a usage error naming the fix.
+
+import type { BrokerConfig } from '../broker/config.js';
+import { ConfigError, ExitCode } from './config-loader.js';
+import type { OptionSpec } from './options.js';
+
+export interface ParsedArgs {
+  flags: Partial<Record<keyof BrokerConfig, string>>;
+  configFile: string | undefined;
+  help: boolean;
+}
+
+export function parseArgs(command: string, argv: readonly string[], options: readonly OptionSpec[]): ParsedArgs {
+  const byFlag = new Map(options.map((o) => [o.flag, o]));
+  const out: ParsedArgs = { flags: {}, configFile: undefined, help: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '--help' || arg === '-h') {
+      out.help = true;
+      continue;
+    }
+    if (!arg.startsWith('--')) {
+      throw new ConfigError(`unexpected argument '${arg}' for 'espresso ${command}'; see 'espresso ${command} --help'`, ExitCode.Usage);
+    }
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg : arg.slice(0, eq);
+    let value: string | undefined = eq === -1 ? undefined : arg.slice(eq + 1);
+    if (name !== '--config' && !byFlag.has(name)) {
+      throw new ConfigError(`unknown flag '${name}' for 'espresso ${command}'; see 'espresso ${command} --help'`, ExitCode.Usage);
+    }
+    if (value === undefined) {
+      const next = argv[i + 1];
+      if (next === undefined || next.startsWith('--')) {
+        throw new ConfigError(`flag '${name}' needs a value, e.g. '${name}=...'`, ExitCode.Usage);
+      }
+      value = next;
+      i++;
+    }
+    if (name === '--config') out.configFile = value;
+    else out.flags[byFlag.get(name)!.key] = value;
+  }
+  return out;
+}
+
+export function optionHelp(options: readonly OptionSpec[]): string {
+  const rows = options.map((o) => `  ${(o.flag + ' <' + o.kind + '>').padEnd(34)}${o.help} [${o.env}]`);
+  return rows.join('\n');
+}

@@ -1,0 +1,112 @@
+// Builds the broker configuration from defaults, then a JSON file, then ESPRESSO_* environment
+// variables, then flags (later wins). Every bad value becomes a ConfigError naming where it came from.
+
+import { readFileSync } from 'node:fs';
+import { defaultBrokerConfig, type BrokerConfig } from '../broker/config.js';
+import { serverOptions, type OptionSpec } from './options.js';
+
+export const ExitCode = {
+  Ok: 0,
+  Failure: 1,
+  Usage: 64,
+  NoInput: 66,
+  CantCreate: 73,
+  Unavailable: 69,
+  Config: 78,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(message: string, readonly exitCode: ExitCode) {
+    super(message);
+  }
+}
+
+type Mutable = Record<string, unknown>;
+
+export function parseValue(spec: OptionSpec, raw: unknown, source: string): unknown {
+  switch (spec.kind) {
+    case 'int': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+      if (!Number.isSafeInteger(n)) throw new ConfigError(`${source}: expected an integer, got ${JSON.stringify(raw)}`, ExitCode.Config);
+      if ((spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) {
+        throw new ConfigError(`${source}: ${n} is out of range ${spec.min ?? '-inf'}..${spec.max ?? 'inf'}`, ExitCode.Config);
+      }
+      return n;
+    }
+    case 'string':
+      if (typeof raw !== 'string' || raw === '') throw new ConfigError(`${source}: expected a non-empty string`, ExitCode.Config);
+      return raw;
+    case 'level':
+      if (raw !== 'debug' && raw !== 'info' && raw !== 'warn' && raw !== 'error') {
+        throw new ConfigError(`${source}: expected one of debug, info, warn, error; got ${JSON.stringify(raw)}`, ExitCode.Config);
+      }
+      return raw;
+    case 'list':
+      if (Array.isArray(raw) && raw.every((x) => typeof x === 'string')) return raw;
+      if (typeof raw === 'string') return raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+      throw new ConfigError(`${source}: expected a list of strings`, ExitCode.Config);
+  }
+}
+
+function readConfigFile(path: string): Mutable {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'unknown error';
+    throw new ConfigError(`cannot read config file '${path}' (${code}); check the path given to --config`, ExitCode.NoInput);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`config file '${path}' is not valid JSON: ${(e as Error).message}`, ExitCode.Config);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(`config file '${path}' must hold a JSON object like {"port": 5672}`, ExitCode.Config);
+  }
+  return parsed as Mutable;
+}
+
+export interface ConfigSources {
+  /** Path from --config (or ESPRESSO_CONFIG); undefined = no file. */
+  configFile: string | undefined;
+  env: Record<string, string | undefined>;
+  /** Flag values by config key, already split from argv. */
+  flags: Partial<Record<keyof BrokerConfig, string>>;
+}
+
+export function loadConfig(sources: ConfigSources): BrokerConfig {
+  const config: Mutable = { ...defaultBrokerConfig };
+  if (sources.configFile !== undefined) {
+    const file = readConfigFile(sources.configFile);
+    const known = new Map(serverOptions.map((o) => [o.key as string, o]));
+    for (const [key, raw] of Object.entries(file)) {
+      const spec = known.get(key);
+      if (spec === undefined) {
+        throw new ConfigError(
+          `unknown key '${key}' in config file '${sources.configFile}'; known keys: ${[...known.keys()].join(', ')}`,
+          ExitCode.Config,
+        );
+      }
+      config[key] = parseValue(spec, raw, `config file '${sources.configFile}' key '${key}'`);
+    }
+  }
+  for (const spec of serverOptions) {
+    const raw = sources.env[spec.env];
+    if (raw !== undefined && raw !== '') config[spec.key] = parseValue(spec, raw, `environment variable ${spec.env}`);
+  }
+  for (const spec of serverOptions) {
+    const raw = sources.flags[spec.key];
+    if (raw === undefined) continue;
+    try {
+      config[spec.key] = parseValue(spec, raw, `flag ${spec.flag}`);
+    } catch (e) {
+      // A bad flag value is a command-line mistake, reported with the usage exit code.
+      throw e instanceof ConfigError ? new ConfigError(e.message, ExitCode.Usage) : e;
+    }
+  }
+  return config as unknown as BrokerConfig;
+}

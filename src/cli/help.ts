@@ -1,0 +1,28 @@
+// Help texts of the espresso command and its subcommands.
+
+import { optionHelp } from './args.js';
+import { serverOptions } from './options.js';
+
+export const mainHelp = `espresso - a quorum-replicated AMQP 0-9-1 message broker
+
+Usage: espresso <command> [flags]
+
+Commands:
+  server      run one broker node (AMQP on 127.0.0.1:5672 by default)
+  help        show this help
+
+Run 'espresso <command> --help' for the flags of a command.
+Exit codes: 0 ok, 1 internal error, 64 bad command line, 66 config file unreadable,
+69 address unavailable (port in use), 73 data directory not writable, 78 bad configuration.
+`;
+
+export const serverHelp = `Usage: espresso server [flags]
+
+Runs one broker node. Settings come from defaults, then the JSON file given by --config
+(keys as in the README, e.g. {"port": 5673}), then ESPRESSO_* environment variables, then flags.
+
+Flags:
+  --config <file>                   JSON configuration file [ESPRESSO_CONFIG]
+${optionHelp(serverOptions)}
+  --help                            show this help
+`;

@@ -1,0 +1,36 @@
+// The table of server settings: one row per setting, naming its config-file key, its ESPRESSO_*
+// environment variable and its flag, so the three sources and the help text cannot drift apart.
+
+import type { BrokerConfig } from '../broker/config.js';
+
+export type OptionKind = 'int' | 'string' | 'level' | 'list';
+
+export interface OptionSpec {
+  key: keyof BrokerConfig;
+  flag: string;
+  env: string;
+  kind: OptionKind;
+  /** Inclusive bounds for ints. */
+  min?: number;
+  max?: number;
+  help: string;
+}
+
+const mib = 1024 * 1024;
+
+export const serverOptions: readonly OptionSpec[] = [
+  { key: 'port', flag: '--port', env: 'ESPRESSO_PORT', kind: 'int', min: 0, max: 65535, help: 'AMQP port (0 = any free port)' },
+  { key: 'bind', flag: '--bind', env: 'ESPRESSO_BIND', kind: 'string', help: 'address to listen on' },
+  { key: 'dataDir', flag: '--data-dir', env: 'ESPRESSO_DATA_DIR', kind: 'string', help: 'data directory (created if missing)' },
+  { key: 'logLevel', flag: '--log-level', env: 'ESPRESSO_LOG_LEVEL', kind: 'level', help: 'debug | info | warn | error' },
+  { key: 'nodeName', flag: '--node-name', env: 'ESPRESSO_NODE_NAME', kind: 'string', help: 'node name (cluster_name for clients)' },
+  { key: 'heartbeatSec', flag: '--heartbeat', env: 'ESPRESSO_HEARTBEAT_SEC', kind: 'int', min: 0, max: 65535, help: 'heartbeat seconds proposed to clients (0 = off)' },
+  { key: 'frameMaxBytes', flag: '--frame-max', env: 'ESPRESSO_FRAME_MAX_BYTES', kind: 'int', min: 8192, max: 16 * mib, help: 'largest frame in bytes' },
+  { key: 'channelMax', flag: '--channel-max', env: 'ESPRESSO_CHANNEL_MAX', kind: 'int', min: 1, max: 65535, help: 'channels per connection' },
+  { key: 'maxMessageSizeBytes', flag: '--max-message-size', env: 'ESPRESSO_MAX_MESSAGE_SIZE_BYTES', kind: 'int', min: 1, max: 512 * mib, help: 'largest message body in bytes' },
+  { key: 'maxConnections', flag: '--max-connections', env: 'ESPRESSO_MAX_CONNECTIONS', kind: 'int', min: 1, max: 1_000_000, help: 'connections accepted at once' },
+  { key: 'memoryHighWatermarkBytes', flag: '--memory-high-watermark', env: 'ESPRESSO_MEMORY_HIGH_WATERMARK_BYTES', kind: 'int', min: 0, max: Number.MAX_SAFE_INTEGER, help: 'RSS in bytes above which publishers are blocked (0 = off)' },
+  { key: 'defaultUser', flag: '--default-user', env: 'ESPRESSO_DEFAULT_USER', kind: 'string', help: 'user created on start' },
+  { key: 'defaultPass', flag: '--default-pass', env: 'ESPRESSO_DEFAULT_PASS', kind: 'string', help: 'password of the default user' },
+  { key: 'loopbackUsers', flag: '--loopback-users', env: 'ESPRESSO_LOOPBACK_USERS', kind: 'list', help: 'comma-separated users allowed only from loopback' },
+];

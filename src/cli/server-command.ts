@@ -1,0 +1,76 @@
+// `espresso server`: builds the configuration, creates the data directory, the real clock and the
+// stdout logger, starts the broker and stops it cleanly on SIGINT/SIGTERM.
+
+import { mkdirSync, accessSync, constants } from 'node:fs';
+import { resolve } from 'node:path';
+import { createLogger, type Logger } from '../lib/log.js';
+import type { BrokerConfig } from '../broker/config.js';
+import { startBroker, type BrokerServer } from '../broker/server.js';
+import { ConfigError, ExitCode, loadConfig } from './config-loader.js';
+import { parseArgs } from './args.js';
+import { serverHelp } from './help.js';
+import { serverOptions } from './options.js';
+
+const realClock = { nowMs: () => Date.now() };
+
+export function buildServerConfig(argv: readonly string[], env: Record<string, string | undefined>): BrokerConfig | 'help' {
+  const args = parseArgs('server', argv, serverOptions);
+  if (args.help) return 'help';
+  return loadConfig({ configFile: args.configFile ?? env['ESPRESSO_CONFIG'], env, flags: args.flags });
+}
+
+function prepareDataDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    throw new ConfigError(
+      `cannot use data directory '${resolve(dir)}' (${code}); choose a writable one with --data-dir`,
+      ExitCode.CantCreate,
+    );
+  }
+}
+
+async function listen(config: BrokerConfig, logger: Logger): Promise<BrokerServer> {
+  try {
+    return await startBroker(config, { logger, clock: realClock });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') {
+      throw new ConfigError(`port ${config.port} on ${config.bind} is already in use; stop the other process or pick another with --port`, ExitCode.Unavailable);
+    }
+    if (code === 'EADDRNOTAVAIL' || code === 'EACCES') {
+      throw new ConfigError(`cannot listen on ${config.bind}:${config.port} (${code}); check --bind and --port`, ExitCode.Unavailable);
+    }
+    throw e;
+  }
+}
+
+export async function runServer(argv: readonly string[], env: Record<string, string | undefined>): Promise<number> {
+  const config = buildServerConfig(argv, env);
+  if (config === 'help') {
+    process.stdout.write(serverHelp);
+    return ExitCode.Ok;
+  }
+  prepareDataDir(config.dataDir);
+  const logger = createLogger({
+    sink: (line) => process.stdout.write(line),
+    clock: realClock,
+    level: config.logLevel,
+    component: 'espresso',
+    base: { node: config.nodeName },
+  });
+  const broker = await listen(config, logger);
+  logger.info('node started', { bind: config.bind, port: broker.port, dataDir: resolve(config.dataDir) });
+  await new Promise<void>((done) => {
+    const stop = (signal: string): void => {
+      logger.info('stopping', { signal });
+      void broker.close().then(done);
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  logger.info('node stopped');
+  return ExitCode.Ok;
+}
