@@ -34,6 +34,8 @@ export interface GroupStatus {
   readonly lastIndex: number;
   readonly membership: Membership;
   readonly transferee: NodeId | null;
+  /** Leader only (empty otherwise): each replica's acknowledged index and flow-control state. */
+  readonly replicas: ReadonlyArray<{ node: NodeId; match: number; state: 'probe' | 'replicate' | 'snapshot' }>;
 }
 
 export class MultiRaft {
@@ -197,6 +199,7 @@ export class MultiRaft {
       role: g.role, term: g.term as Term, vote: g.vote, leader: g.leader, commit: g.log.committed,
       applied: g.log.applied, firstIndex: g.log.firstIndex(), lastIndex: g.log.lastIndex(),
       membership: g.membership, transferee: g.transferee,
+      replicas: g.role === 'leader' ? [...g.progress].map(([node, pr]) => ({ node, match: pr.match, state: pr.state })) : [],
     };
   }
 
