@@ -1,15 +1,27 @@
 // The storage layer's public surface: the node's write-ahead log for all Raft groups.
 //
 //   const wal = await WriteAheadLog.open(dir, { logger, limits })   // recovers; wal.recovery says what it found
-//   wal.createGroup(g) / removeGroup(g)
-//   per turn, for every group of the Ready:  wal.setHardState(g, hs); wal.append(g, entries) (truncates a
-//     conflicting suffix itself) or wal.truncateSuffix(g, i);  then  await wal.flush()  (one write, one
-//     fdatasync for all groups; batches that arrive while one is in flight go in the next), then send
+//   wal.createGroup(g) / removeGroup(g)        (registry changes become durable with the next flush)
+//   per turn, for every GroupReady:  wal.installSnapshot(...) if any; wal.setHardState(g, hs);
+//     wal.append(g, entries) (truncates a conflicting suffix itself) or wal.truncateSuffix(g, i);
+//   then  await wal.flush()  : one write + one fdatasync for all groups (+ one synced level batch
+//     only if the registry changed); a batch buffered while one is in flight goes in the next.
+//     Only then send messagesAfterPersist and advance().
 //   reads (synchronous): wal.reader(g) -> { firstIndex, lastIndex, term, entries(lo, hi, maxBytes), snapshot },
-//     wal.entry(g, i) for any retained entry (including live ones below firstIndex), wal.hardState(g)
-//   wal.setLive(g, from, keep) then, now and then, await wal.compact()
-//   await wal.saveSnapshot(g, meta, data) / installSnapshot(g, meta, data); snapshotMeta(g), readSnapshot(g)
-//   wal.corruptedGroups(), wal.failure(), wal.stats(), await wal.close()
+//     wal.entry(g, i) for any retained entry (also live ones below firstIndex), wal.hardState(g),
+//     wal.snapshotChunk(g, index, offset, maxBytes). Reads see appended entries at once (before
+//     the flush that makes them durable), as the Raft core's LogReader contract requires by advance().
+//   wal.setLive(g, from, keep) whenever the state machine's live set shrinks; now and then await wal.compact()
+//   await wal.saveSnapshot(g, meta, data) (own snapshot; log untouched) / installSnapshot (replaces the log)
+//   wal.corruptedGroups() (must not vote or serve), wal.failure() (writes stopped), wal.stats(), await wal.close()
+//
+// Hard state travels in the log, in the same fdatasync as the entries it goes with (one sync per
+// turn instead of two); it is checkpointed to `level` (sync: true) before the segments holding it
+// are deleted and at close. Recovery merges both (terms and commits only grow, a vote is fixed
+// within its term), so the order does not matter.
+//
+// For src/raft's LogReader the host adapts: entry `type` is the byte stored per record, the
+// snapshot's membership is the blob given to saveSnapshot, `undefined` stands for null.
 
 export { WriteAheadLog } from './wal.js';
 export type { CompactionReport, LogEntry, LogReader, RecoveryReport, SnapshotMeta, WalOptions, WalStats } from './wal.js';
