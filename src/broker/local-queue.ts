@@ -174,6 +174,11 @@ export class LocalQueue implements QueueBackend {
     void this.call(() => void this.run({ type: 'touch' }));
   }
 
+  /** Bodies held in memory (ready + unacked); the rest were released. For metrics and tests. */
+  get bodiesHeld(): number {
+    return this.bodies.size;
+  }
+
   stats(): QueueStats {
     return statsFromCounters(counters(this.state));
   }

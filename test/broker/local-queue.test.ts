@@ -56,6 +56,7 @@ describe('local queue', () => {
     });
     expect(got).toEqual(['a', 'b', 'c']);
     expect(q.stats()).toEqual({ messagesReady: 0, messagesUnacked: 0, bytesReady: 0, bytesUnacked: 0, consumers: 1 });
+    expect(q.bodiesHeld).toBe(0);
   });
 
   it('redelivers a closed channel\'s messages to another consumer with redelivered and a count', async () => {
@@ -85,6 +86,7 @@ describe('local queue', () => {
       { count: 1, reason: 'expired', queue: 'q1', time: 10, exchange: 'ex', 'routing-keys': ['rk'], 'original-expiration': '100' },
     ]);
     expect(dead.message.body.toString()).toBe('old');
+    expect(q.bodiesHeld).toBe(0);
   });
 
   it('nacks publishes past x-max-length with reject-publish', async () => {
@@ -92,6 +94,7 @@ describe('local queue', () => {
     expect(await q.enqueue(msg('1'))).toBe('ok');
     expect(await q.enqueue(msg('2'))).toBe('rejected');
     expect(q.stats().messagesReady).toBe(1);
+    expect(q.bodiesHeld).toBe(1);
   });
 
   it('basic.get returns the message and the count left; an unacked get returns on requeue', async () => {
@@ -107,6 +110,7 @@ describe('local queue', () => {
     expect(again?.message.body.toString()).toBe('1');
     await q.get(owner('g'), true);
     expect(await q.get(owner('g'), true)).toBeNull();
+    expect(q.bodiesHeld).toBe(0);
   });
 
   it('cancels a consumer stuck past x-consumer-timeout with an event and hands its message on', async () => {
