@@ -4,16 +4,28 @@
 // - new MultiRaft(self: NodeId, config: RaftConfig, random: Random)   one per node; config validated
 //   (validateRaftConfig(c): string[]; defaultRaftConfig).
 // - addGroup(id: GroupId, init: GroupInit { membership, hardState, reader: LogReader, applied? })
-//   removeGroup(id), hasGroup(id), status(id): GroupStatus | null, entryTerm(id, index)
+//   `membership` is the group's bootstrap membership, identical on every node that ever hosts the
+//   group (also nodes added later as learners: they start with it and an empty log and cannot
+//   campaign until they are voters); a snapshot in the reader overrides it. Config entries in the
+//   log after it are replayed. Messages for groups not hosted here are dropped.
+//   removeGroup(id), hasGroup(id), status(id): GroupStatus | null (role, term, vote, leader,
+//   commit, applied, first/last index, membership, transferee, leader-only replicas[{node, match,
+//   state}]), entryTerm(id, index), counters { wakeups, heartbeatMessagesSent, heartbeatItemsSent, readies }
 // - tick(): one tick for all groups (timer wheel: only due groups work; heartbeats coalesced into
 //   one 'heartbeat' message per peer per heartbeatIntervalTicks with (group, term, commit) lines).
 // - step(m: Message): an inbound message from a peer (the transport decodes to these objects).
 // - propose(id, data: Uint8Array): ProposeResult
 //     = { ok: true, index, term } | { ok: false, reason: 'not_leader'|'dropped'|'invalid'|'pending_change',
-//       leaderHint?, detail? }. Proposals of one turn go out as one append per follower at ready().
+//       leaderHint?, detail? }. propose() itself only fails with not_leader (leaderHint when known)
+//     or dropped (transfer in progress, maxUncommittedBytes). The entry is committed once a Ready
+//     hands it out in committedEntries at that index with that term (a different term there means
+//     it was lost to a new leader). Proposals of one turn go out as one append per follower at ready().
 //   proposeConfChange(id, { kind: ConfChangeKind.AddLearner|Promote|Remove, node }) (one at a time,
 //   only after the leader's no-op committed; Promote only once the learner caught up)
-//   transferLeadership(id, to), readIndex(id, requestId: number), campaign(id), compact(id, meta)
+//   transferLeadership(id, to): TimeoutNow once `to` has the whole log; abandoned after one
+//   election timeout. readIndex(id, requestId: number): leader only; the answer is a ReadState
+//   { requestId, index } once a quorum confirmed leadership (unique per-term context), or the id in
+//   failedReads if leadership is lost. campaign(id): start an election now. compact(id, meta).
 // - hasReady(): boolean; ready(): Ready; advance(ready). One Ready outstanding at a time; step(),
 //   tick() and propose() may be called while it is being persisted.
 //
