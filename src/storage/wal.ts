@@ -57,6 +57,9 @@ export interface RecoveryReport {
   bytes: number;
   groups: number;
   tornTailBytes: number;
+  /** Records of numeric ids the registry never recorded (a creation that never became durable,
+   * or a lost `level` store: then the log is useless and the node must rejoin as a new replica). */
+  unregisteredRecords: number;
   corruptedGroups: GroupId[];
   damage: string[];
 }
@@ -564,13 +567,15 @@ export class WriteAheadLog {
     const started = performance.now();
     const contents = await this.meta.load();
     this.nextNum = contents.nextNum;
+    const known = new Set<number>();
     for (const r of contents.registry) {
       this.nextNum = Math.max(this.nextNum, r.num + 1);
+      known.add(r.num);
       if (!r.removed) this.addGroupLog(r.id as GroupId, r.num);
     }
     for (const [num, s] of contents.snapshots) if (this.groupsByNum.has(num)) this.snapshots.set(num, s);
     await this.removeOrphanSnapshots();
-    const scan = this.replayAll();
+    const scan = this.replayAll(known);
     for (const g of this.groupsById.values()) this.normalizeGroup(g, contents, scan.damaged.has(g));
     this.writer.startHead();
     this.recovery = {
@@ -580,12 +585,14 @@ export class WriteAheadLog {
       bytes: scan.bytes,
       groups: this.groupsById.size,
       tornTailBytes: scan.tornTailBytes,
+      unregisteredRecords: scan.unregistered,
       corruptedGroups: this.corruptedGroups(),
       damage: scan.damage,
     };
     const { damage, corruptedGroups, ...fields } = this.recovery;
     this.logger.info('wal.recovered', { dir: this.dir, ...fields, corruptedGroups: corruptedGroups.join(',') });
     for (const d of damage) this.logger.error('wal.corruption', { damage: d });
+    if (scan.unregistered > 0) this.logger.warn('wal.unregistered_records', { records: scan.unregistered });
   }
 
   /** Snapshot files no metadata points to: a crash between file and metadata, or a removed group. */
@@ -599,10 +606,16 @@ export class WriteAheadLog {
     }
   }
 
-  private replayAll(): { segments: number; records: number; bytes: number; tornTailBytes: number; damage: string[]; damaged: Set<GroupLog> } {
+  private replayAll(known: ReadonlySet<number>): { segments: number; records: number; bytes: number; tornTailBytes: number; unregistered: number; damage: string[]; damaged: Set<GroupLog> } {
     const ids = listSegmentIds(this.dir);
-    const out = { segments: ids.length, records: 0, bytes: 0, tornTailBytes: 0, damage: [] as string[], damaged: new Set<GroupLog>() };
-    const target = { group: (num: number) => this.groupsByNum.get(num), sawNum: (num: number) => { this.nextNum = Math.max(this.nextNum, num + 1); } };
+    const out = { segments: ids.length, records: 0, bytes: 0, tornTailBytes: 0, unregistered: 0, damage: [] as string[], damaged: new Set<GroupLog>() };
+    const target = {
+      group: (num: number) => this.groupsByNum.get(num),
+      sawNum: (num: number) => {
+        this.nextNum = Math.max(this.nextNum, num + 1);
+        if (!known.has(num)) out.unregistered++;
+      },
+    };
     const opened: Segment[] = [];
     for (const id of ids) {
       const path = join(this.dir, segmentFileName(id));

@@ -1,6 +1,8 @@
 // Round trips of the write-ahead log: many groups, reopen, reads from cache and from disk,
 // truncation of a conflicting suffix, hard state, group removal, snapshots.
 
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { logIndex, term, type GroupId } from '../../src/lib/ids.js';
 import { WriteAheadLog } from '../../src/storage/index.js';
@@ -45,6 +47,7 @@ describe('write-ahead log round trip', () => {
     wal = await WriteAheadLog.open(d, { limits });
     expect(wal.recovery.records).toBeGreaterThanOrEqual(200 * 30);
     expect(wal.recovery.corruptedGroups).toEqual([]);
+    expect(wal.recovery.unregisteredRecords).toBe(0);
     expect(wal.groupIds().length).toBe(200);
     for (const [k, g] of groups.entries()) expectLog(wal, g, 1, 30, () => 1 + (k % 3));
     await wal.close();
@@ -154,6 +157,26 @@ describe('write-ahead log round trip', () => {
     await wal.close();
     wal = await WriteAheadLog.open(d, { limits });
     expect(wal.hardState(gid(1))).toEqual({ term: 7, vote: 'n3', commit: 0 });
+    await wal.close();
+  });
+
+  it('reports records no registry entry explains (a lost level store) instead of passing them off as an empty node', async () => {
+    const d = dir('lost-meta');
+    let wal = await WriteAheadLog.open(d);
+    wal.createGroup(gid(1));
+    wal.append(gid(1), makeEntries('q1', 1, 5, 1));
+    await wal.flush();
+    await wal.close();
+    rmSync(join(d, 'meta'), { recursive: true, force: true });
+    wal = await WriteAheadLog.open(d);
+    expect(wal.recovery.unregisteredRecords).toBeGreaterThanOrEqual(5);
+    wal.createGroup(gid(2)); // a new group never takes the numeric id the orphans carry
+    wal.append(gid(2), makeEntries('q2', 1, 1, 1));
+    await wal.flush();
+    await wal.close();
+    wal = await WriteAheadLog.open(d);
+    expect(wal.lastIndex(gid(2))).toBe(1);
+    expect(wal.recovery.unregisteredRecords).toBeGreaterThanOrEqual(5); // still orphans, not q2's
     await wal.close();
   });
 
