@@ -7,7 +7,7 @@ import { assert } from '../lib/assert.js';
 import type { Clock } from '../lib/random.js';
 import { deadLetter, type FieldValues } from '../queue/dead-letter.js';
 import { apply, counters, createQueueState, type Command, type ConsumerKey, type DeadLetterReason, type Effect, type MsgId, type QueueConfig, type QueueState } from '../queue/index.js';
-import { durationMsMax } from '../queue/limits.js';
+import { durationMsMax, idsPerCommandMax } from '../queue/limits.js';
 import {
   statsFromCounters,
   type ConsumeRequest, type DeadLetterSink, type DeliverySink, type DownScope, type EnqueueOutcome,
@@ -128,15 +128,21 @@ export class LocalQueue implements QueueBackend {
   }
 
   settle(channel: string, msgIds: readonly MsgId[]): Promise<void> {
-    return this.call(() => void this.run({ type: 'settle', channel, msgIds }));
+    return this.call(() => this.inChunks(msgIds, (chunk) => this.run({ type: 'settle', channel, msgIds: chunk })));
   }
 
   requeue(channel: string, msgIds: readonly MsgId[]): Promise<void> {
-    return this.call(() => void this.run({ type: 'return', channel, msgIds }));
+    return this.call(() => this.inChunks(msgIds, (chunk) => this.run({ type: 'return', channel, msgIds: chunk })));
   }
 
   discard(channel: string, msgIds: readonly MsgId[]): Promise<void> {
-    return this.call(() => void this.run({ type: 'discard', channel, msgIds }));
+    return this.call(() => this.inChunks(msgIds, (chunk) => this.run({ type: 'discard', channel, msgIds: chunk })));
+  }
+
+  /** One command per idsPerCommandMax ids (a multiple ack of a huge window). */
+  private inChunks(ids: readonly MsgId[], fn: (chunk: readonly MsgId[]) => void): void {
+    if (ids.length <= idsPerCommandMax) return fn(ids);
+    for (let i = 0; i < ids.length; i += idsPerCommandMax) fn(ids.slice(i, i + idsPerCommandMax));
   }
 
   get(owner: Owner, noAck: boolean): Promise<GetResponse | null> {

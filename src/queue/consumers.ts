@@ -3,7 +3,7 @@
 
 import { assert } from '../lib/assert.js';
 import { addReady, discardMsg, enterService, type Out } from './checkout.js';
-import { consumersMax } from './limits.js';
+import { consumersMax, idsPerCommandMax } from './limits.js';
 import { isConsumer, type Holder, type MsgRef, type QueueState } from './state.js';
 import type { ConsumerKey, DownScope, MsgId, Owner, RegisterCommand } from './types.js';
 
@@ -124,6 +124,7 @@ export type TakeBack = 'settle' | 'return' | 'discard';
 
 /** settle / return / discard of ids held by `channel` (ids it does not hold are ignored). */
 export function takeBack(state: QueueState, out: Out, channel: string, ids: readonly MsgId[], how: TakeBack): void {
+  assert(ids.length <= idsPerCommandMax, `${ids.length} ids in one ${how} command (the edge splits lists)`);
   // Returns go back in id order (publish order), whatever order the client named them in.
   const ordered = how === 'return' ? [...ids].sort((a, b) => a - b) : ids;
   const touched = new Set<Holder>();

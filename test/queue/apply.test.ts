@@ -273,3 +273,16 @@ describe('counters', () => {
     expect(counters(h.state)).toEqual({ ready: 2, readyBytes: 20, unacked: 1, unackedBytes: 7, consumers: 1 });
   });
 });
+
+describe('config changes (policies)', () => {
+  it('lowering x-max-length drops from the head at once; raising x-max-priority keeps order', () => {
+    const h = new Harness({ deadLetter: true });
+    const ids = [h.publish({ priority: 5 }), h.publish({ priority: 1 }), h.publish({ priority: 9 })];
+    const lowered = h.run({ type: 'config', config: { ...h.state.config, maxLength: 2 } });
+    expect(ofType(lowered, 'deadLetter')).toEqual([{ type: 'deadLetter', msgIds: [ids[0]], reason: 'maxlen' }]);
+    h.run({ type: 'config', config: { ...h.state.config, maxPriority: 9 } });
+    // messages enqueued before priorities existed keep their level-0 FIFO order
+    const { effects } = h.consume('c');
+    expect(deliveries(effects).map((d) => d.msgId)).toEqual([ids[1], ids[2]]);
+  });
+});
