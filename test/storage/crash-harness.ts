@@ -77,6 +77,9 @@ async function check(dir: string, acked: Acked): Promise<{ entries: number; reco
       prevTerm = e.term;
       if (!Buffer.from(e.data).equals(Buffer.from(crashBody(g, e.index, e.term)))) problems.push(`${g}/${e.index}: wrong body`);
     }
+    // The hard state written with each acknowledged batch is at least as new.
+    const termAcked = Math.max(0, ...expected.values());
+    if (wal.hardState(g).term < termAcked) problems.push(`${g}: hard state term ${wal.hardState(g).term} < acknowledged ${termAcked}`);
     // Every acknowledged entry that nothing superseded is there, with its term.
     for (const [i, t] of expected) {
       const e = wal.entry(g, logIndex(i));
