@@ -202,7 +202,7 @@ describe('publishing and consuming', () => {
     const src = (await ch.assertQueue('src.dl', { exclusive: true, arguments: { 'x-dead-letter-exchange': 'dlx', 'x-message-ttl': 1 } })).queue;
     ch.sendToQueue(src, Buffer.from('expires'), { headers: { keep: 'me' } });
     const m = await getOne(ch, dead);
-    const death = (m.properties.headers?.['x-death'] as Array<Record<string, unknown>>)[0]!;
+    const death = (m.properties.headers?.['x-death'] as unknown as Array<Record<string, unknown>>)[0]!;
     expect(death['reason']).toBe('expired');
     expect(death['queue']).toBe('src.dl');
     expect(death['count']).toBe(1);
