@@ -1,5 +1,6 @@
 // The local queue end to end through the QueueBackend interface: real bodies, sinks, events,
 // dead-lettering with x-death; time comes from a hand-moved clock and timers fired by the test.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LocalQueue, type Timers } from '../../src/broker/local-queue.js';
 import type { DeadLetteredMessage, Delivery, QueueEvent, StoredMessage } from '../../src/broker/queue-backend.js';
@@ -147,5 +148,74 @@ describe('local queue', () => {
       { type: 'consumerCancelled', channel: 'c', consumerTag: 'tag-c', reason: 'deleted' },
       { type: 'queueDeleted', reason: 'deleted' },
     ]);
+  });
+});
+
+describe('local queue under random use', () => {
+  type Step =
+    | { t: 'publish'; ttl: boolean }
+    | { t: 'consume'; ch: number; prefetch: number }
+    | { t: 'ack' | 'nack' | 'reject'; ch: number }
+    | { t: 'get'; ch: number; noAck: boolean }
+    | { t: 'down'; ch: number }
+    | { t: 'purge' }
+    | { t: 'time'; ms: number };
+  const ch = fc.integer({ min: 0, max: 2 });
+  const stepArb: fc.Arbitrary<Step> = fc.oneof(
+    fc.record({ t: fc.constant('publish' as const), ttl: fc.boolean() }),
+    fc.record({ t: fc.constant('consume' as const), ch, prefetch: fc.integer({ min: 0, max: 3 }) }),
+    fc.record({ t: fc.constantFrom('ack' as const, 'nack' as const, 'reject' as const), ch }),
+    fc.record({ t: fc.constant('get' as const), ch, noAck: fc.boolean() }),
+    fc.record({ t: fc.constant('down' as const), ch }),
+    fc.record({ t: fc.constant('purge' as const) }),
+    fc.record({ t: fc.constant('time' as const), ms: fc.integer({ min: 0, max: 200 }) }),
+  );
+
+  it('holds exactly the bodies of live messages and hands out each with its own body', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(stepArb, { maxLength: 60 }), fc.boolean(), async (steps, dlx) => {
+        const { q, clock, timers } = setup({ deliveryLimit: 2, maxLength: 4 }, dlx ? 'dlx' : null);
+        const bodyOf = new Map<number, string>();
+        const held = new Map<string, number[]>();
+        let published = 0;
+        let tag = 0;
+        const seen = (channel: string, msgId: number, body: string, keep: boolean): void => {
+          expect(bodyOf.get(msgId) ?? body).toBe(body);
+          bodyOf.set(msgId, body);
+          if (keep) held.set(channel, [...(held.get(channel) ?? []), msgId]);
+        };
+        for (const s of steps) {
+          const channel = `ch${'ch' in s ? s.ch : 0}`;
+          if (s.t === 'publish') await q.enqueue(msg(`m${++published}`, s.ttl ? { expiration: '100' } : {}));
+          if (s.t === 'consume') {
+            const req = { ...consumeReq(channel, s.prefetch), consumerTag: `t${++tag}` };
+            await q.consume(req, (d) => seen(channel, d.msgId, d.message.body.toString(), true));
+          }
+          if (s.t === 'ack' || s.t === 'nack' || s.t === 'reject') {
+            const ids = held.get(channel) ?? [];
+            held.set(channel, []);
+            if (s.t === 'ack') await q.settle(channel, ids);
+            else if (s.t === 'nack') await q.requeue(channel, ids);
+            else await q.discard(channel, ids);
+          }
+          if (s.t === 'get') {
+            const got = await q.get(owner(channel), s.noAck);
+            if (got !== null) seen(channel, got.msgId, got.message.body.toString(), !s.noAck);
+          }
+          if (s.t === 'down') {
+            held.set(channel, []);
+            await q.down('channel', channel);
+          }
+          if (s.t === 'purge') await q.purge();
+          if (s.t === 'time') {
+            clock.t += s.ms;
+            if (timers.dueAtMs !== undefined && timers.dueAtMs <= clock.t) timers.fire();
+          }
+          const stats = q.stats();
+          expect(q.bodiesHeld).toBe(stats.messagesReady + stats.messagesUnacked);
+        }
+      }),
+      { numRuns: 100, seed: 31 },
+    );
   });
 });
