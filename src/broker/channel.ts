@@ -251,10 +251,12 @@ export class Channel {
     if (this.replyName !== null) this.ctx.replies.unregister(this.replyName);
     this.replyName = null;
     this.confirms = null;
+    // Only queues this channel consumed from may auto-delete: they lose a consumer here.
+    const consumed = new Set([...this.consumers.values()].map((c) => c.queue));
     this.consumers.clear();
     this.unacked.takeAll();
     for (const q of this.touched) {
-      void q.down('channel', this.ownerId).then(() => autoDeleteIfUnused(this.ctx, this.vhost, q));
+      void q.down('channel', this.ownerId).then(() => (consumed.has(q) ? autoDeleteIfUnused(this.ctx, this.vhost, q) : undefined));
     }
     this.touched.clear();
   }
