@@ -32,7 +32,7 @@ function amqplibTable(val: unknown): Buffer {
 
 function amqpClientTable(val: Record<string, unknown>): Buffer {
   const view = new AMQPView(new ArrayBuffer(65536));
-  const n = view.setTable(0, val);
+  const n = view.setTable(0, val as Parameters<AMQPView["setTable"]>[1]);
   return Buffer.from(view.buffer, 0, n);
 }
 
