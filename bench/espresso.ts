@@ -1,0 +1,81 @@
+// espresso for side-by-side runs: builds it if asked (or if dist/ is missing), starts a single
+// node (`node dist/src/cli/main.js server --port P --data-dir D`) or, once the build has cluster
+// flags (issue 8: --node-id --cluster-port --join), three nodes on loopback; stops exactly those.
+
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { register, run, terminate, waitUntil, portOpen, alive, type BrokerHandle } from './broker-process.js';
+
+const repoDir = new URL('..', import.meta.url).pathname;
+const mainJs = join(repoDir, 'dist', 'src', 'cli', 'main.js');
+
+const singlePort = 5790;
+const clusterPorts = [5795, 5796, 5797];
+const clusterPeerPort = (amqpPort: number): number => 20000 + amqpPort;
+
+/** Compiles the project when asked or when the entry point is missing (type errors elsewhere do not stop emit). */
+export async function ensureEspressoBuilt(force: boolean, log: (line: string) => void): Promise<string | undefined> {
+  if (!force && existsSync(mainJs)) return undefined;
+  log('espresso: building (tsc -p tsconfig.json)');
+  await run(join(repoDir, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json'], { cwd: repoDir, timeoutMs: 600_000 });
+  return existsSync(mainJs) ? undefined : `no build at ${mainJs} (tsc did not emit it)`;
+}
+
+/** Why a 3-node espresso cannot start with this build, or undefined when it can. */
+export async function clusterUnsupported(): Promise<string | undefined> {
+  const help = await run(process.execPath, [mainJs, 'server', '--help'], { timeoutMs: 20_000 });
+  const text = help.stdout + help.stderr;
+  const missing = ['--node-id', '--cluster-port', '--join'].filter((f) => !text.includes(f));
+  return missing.length === 0 ? undefined : `this build's 'espresso server' has no ${missing.join(', ')} yet (cluster mode is issue 8)`;
+}
+
+interface EspressoNode {
+  pid: number;
+  port: number;
+}
+
+function launch(args: string[], dir: string): number {
+  mkdirSync(dir, { recursive: true });
+  const out = openSync(join(dir, 'stdout.log'), 'a');
+  const child = spawn(process.execPath, [mainJs, 'server', ...args], { cwd: repoDir, detached: true, stdio: ['ignore', out, out] });
+  closeSync(out);
+  child.unref();
+  if (child.pid === undefined) throw new Error('could not start espresso');
+  return child.pid;
+}
+
+function nodeArgs(topology: 'single' | 'cluster', i: number, port: number, dataDir: string): string[] {
+  const base = ['--port', String(port), '--bind', '127.0.0.1', '--data-dir', dataDir, '--log-level', 'warn', '--node-name', `bench${i + 1}`];
+  if (topology === 'single') return base;
+  const peers = clusterPorts.map((p) => `127.0.0.1:${clusterPeerPort(p)}`).join(',');
+  return [...base, '--node-id', String(i + 1), '--cluster-port', String(clusterPeerPort(port)), '--join', peers];
+}
+
+export async function startEspresso(topology: 'single' | 'cluster', workDir: string, log: (line: string) => void): Promise<BrokerHandle> {
+  const base = join(workDir, `espresso-${topology}`);
+  rmSync(base, { recursive: true, force: true });
+  const ports = topology === 'single' ? [singlePort] : clusterPorts;
+  for (const p of ports) {
+    if (await portOpen(p)) throw new Error(`port ${p} is already in use; is another broker running there?`);
+  }
+  const nodes: EspressoNode[] = [];
+  const handle = register({
+    broker: 'espresso', topology, urls: ports.map((p) => `amqp://guest:guest@127.0.0.1:${p}`), processes: [],
+    stop: async () => {
+      for (const n of nodes) await terminate(n.pid, 15_000);
+      rmSync(base, { recursive: true, force: true });
+      log('espresso: stopped');
+    },
+  });
+  ports.forEach((port, i) => {
+    const dir = join(base, `node${i + 1}`);
+    nodes.push({ pid: launch(nodeArgs(topology, i, port, join(dir, 'data')), dir), port });
+  });
+  const ready = await waitUntil(async () => (await Promise.all(nodes.map((n) => portOpen(n.port)))).every(Boolean) || nodes.some((n) => !alive(n.pid)), 60_000);
+  const dead = nodes.filter((n) => !alive(n.pid));
+  if (!ready || dead.length > 0) throw new Error(`espresso did not start (see ${base}/node*/stdout.log)`);
+  handle.processes = nodes.map((n, i) => ({ name: `node espresso bench${i + 1}`, pid: n.pid }));
+  log(`espresso: ${topology} up (pids ${nodes.map((n) => n.pid).join(', ')})`);
+  return handle;
+}

@@ -1,0 +1,165 @@
+// `npm run bench -- SCENARIO...`: starts each broker in turn on loopback, runs the scenarios on it,
+// stops it, prints one table per scenario with the espresso/RabbitMQ ratios, and appends the run to
+// bench/RESULTS.md with a chart per scenario. Every broker it started is stopped on any exit path.
+
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { benchHelp, parseBenchArgs, type BenchArgs, type BrokerName } from './args.js';
+import { stopAll, type BrokerHandle } from './broker-process.js';
+import { clusterUnsupported, ensureEspressoBuilt, startEspresso } from './espresso.js';
+import { ensureRabbitInstalled, startRabbit } from './rabbitmq.js';
+import { chartFileName, formatMarkdown, formatSvg, formatTable, type BrokerResult, type ScenarioReport } from './report.js';
+import { runScenario } from './run.js';
+import { findScenario, scenarioNames, scenarios, type Scenario } from './scenarios.js';
+
+const benchDir = new URL('.', import.meta.url).pathname;
+const log = (line: string): void => {
+  process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+};
+
+function machine(): string {
+  const model = cpus()[0]?.model ?? 'unknown CPU';
+  return `${cpus().length} CPUs (${model}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Linux ${release()}, Node ${process.version}`;
+}
+
+function gitCommit(): string {
+  try {
+    const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: benchDir, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', '.'], { cwd: benchDir, encoding: 'utf8' }).trim() !== '';
+    return dirty ? `${sha} (bench/ modified)` : sha;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function skipped(broker: BrokerName, why: string): BrokerResult {
+  const zero = { count: 0, p50Us: 0, p95Us: 0, p99Us: 0, maxUs: 0 };
+  return {
+    broker, skipped: why, published: 0, confirmed: 0, delivered: 0, publishPerSec: 0, deliverPerSec: 0, full: zero, low: undefined,
+    lowRatePerSec: 0, lost: 0, duplicates: 0, nacked: 0, stillQueued: 0, brokerCpuSecondsPer100k: 0, processes: [],
+    generatorCpuSeconds: 0, generatorCpuSecondsPer100k: 0,
+  };
+}
+
+async function startBroker(broker: BrokerName, args: BenchArgs, workDir: string): Promise<BrokerHandle | string> {
+  const topology = args.cluster ? 'cluster' : 'single';
+  try {
+    if (broker === 'rabbitmq') {
+      await ensureRabbitInstalled(log);
+      return await startRabbit(topology, workDir, log);
+    }
+    const noBuild = await ensureEspressoBuilt(args.build, log);
+    if (noBuild !== undefined) return noBuild;
+    if (topology === 'cluster') {
+      const why = await clusterUnsupported();
+      if (why !== undefined) return why;
+    }
+    return await startEspresso(topology, workDir, log);
+  } catch (e) {
+    await stopAll();
+    return `could not start: ${e instanceof Error ? e.message : String(e)}`;
+  }
+}
+
+/** Runs every selected scenario on one broker; a failing scenario is reported and the rest go on. */
+async function runBroker(broker: BrokerName, list: readonly Scenario[], args: BenchArgs, workDir: string): Promise<Map<string, BrokerResult>> {
+  const out = new Map<string, BrokerResult>();
+  const runnable = list.filter((s) => !(args.cluster && s.singleNodeOnly === true));
+  for (const s of list) if (!runnable.includes(s)) out.set(s.name, skipped(broker, 'single-node scenario'));
+  if (runnable.length === 0) return out;
+  const handle = await startBroker(broker, args, workDir);
+  if (typeof handle === 'string') {
+    log(`${broker}: skipped: ${handle}`);
+    for (const s of runnable) out.set(s.name, skipped(broker, handle));
+    return out;
+  }
+  try {
+    for (const s of runnable) {
+      log(`${broker}: scenario ${s.name}: ${s.title}`);
+      try {
+        out.set(s.name, await runScenario(s, handle, { args, log }));
+      } catch (e) {
+        const why = `failed: ${e instanceof Error ? e.message : String(e)}`;
+        log(`${broker}: ${s.name} ${why}`);
+        out.set(s.name, skipped(broker, why));
+      }
+    }
+  } finally {
+    await handle.stop();
+  }
+  return out;
+}
+
+function writeResults(reports: readonly ScenarioReport[], argv: readonly string[]): void {
+  const chartsDir = join(benchDir, 'charts');
+  mkdirSync(chartsDir, { recursive: true });
+  for (const r of reports) writeFileSync(join(chartsDir, chartFileName(r)), formatSvg(r));
+  const file = join(benchDir, 'RESULTS.md');
+  if (!existsSync(file) || readFileSync(file, 'utf8').trim() === '') {
+    writeFileSync(file, '# Benchmark results\n\nAppended by `npm run bench`; newest last. Ratios are espresso / RabbitMQ.\n\n');
+  }
+  const info = { dateIso: new Date().toISOString(), machine: machine(), commit: gitCommit(), command: `npm run bench -- ${argv.join(' ')}` };
+  appendFileSync(file, formatMarkdown(info, reports));
+  log(`appended to ${file}; charts in ${chartsDir}`);
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const parsed = parseBenchArgs(argv, scenarioNames);
+  if (!parsed.ok) {
+    process.stderr.write(`bench: ${parsed.error}\n`);
+    return 2;
+  }
+  const args = parsed.args;
+  if (args.help) {
+    process.stdout.write(benchHelp);
+    return 0;
+  }
+  if (args.list) {
+    for (const s of scenarios) process.stdout.write(`${s.name.padEnd(18)} ${s.title}\n`);
+    return 0;
+  }
+  const list = args.scenarios.map((n) => findScenario(n)).filter((s): s is Scenario => s !== undefined);
+  const workDir = mkdtempSync(join(tmpdir(), 'espresso-bench-'));
+  log(`machine: ${machine()}; work dir ${workDir}`);
+  const byBroker = new Map<BrokerName, Map<string, BrokerResult>>();
+  try {
+    for (const b of args.brokers) byBroker.set(b, await runBroker(b, list, args, workDir));
+  } finally {
+    await stopAll();
+    rmSync(workDir, { recursive: true, force: true });
+  }
+  const reports: ScenarioReport[] = list.map((s) => ({
+    scenario: s.name, title: s.title, topology: args.cluster ? 'cluster' : 'single',
+    results: args.brokers.map((b) => byBroker.get(b)?.get(s.name) ?? skipped(b, 'not run')),
+  }));
+  process.stdout.write('\n');
+  for (const r of reports) process.stdout.write(formatTable(r) + '\n');
+  if (args.results) writeResults(reports, argv);
+  const lost = reports.flatMap((r) => r.results).reduce((a, r) => a + r.lost, 0);
+  if (lost > 0) process.stderr.write(`bench: ${lost} confirmed message(s) LOST\n`);
+  return lost > 0 ? 1 : 0;
+}
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`bench: ${signal}: stopping the brokers this run started\n`);
+    void stopAll().finally(() => process.exit(130));
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Worker threads or sockets left by a failed scenario must not keep the process alive.
+    setTimeout(() => process.exit(code), 500).unref();
+  },
+  (e: unknown) => {
+    process.stderr.write(`bench: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    void stopAll().finally(() => process.exit(1));
+  },
+);

@@ -1,0 +1,332 @@
+// Runs one scenario against one running broker: declares its queues, starts the worker threads,
+// drives the phases (full load, then a fixed lower rate; or publish-then-drain for the backlog),
+// prints a progress line per second, and turns counters, histograms and tallies into a result.
+
+import { Worker } from 'node:worker_threads';
+import * as amqp from 'amqplib';
+import type { BenchArgs } from './args.js';
+import { sampleProcess, sleep, type BrokerHandle } from './broker-process.js';
+import type { BrokerResult, ProcessUsage } from './report.js';
+import { exchangeName, queueName, queuesOfConsumer, queuesOfPublisher, type Scenario } from './scenarios.js';
+import { cpuSecondsPer100k, lostCount, mergeCounts, mergeHistograms, perSecond, summarize, tally } from './stats.js';
+import { Counter, counterSlots, type DoneMessage, type FromWorker, type ToWorker, type WorkerSpec } from './worker-protocol.js';
+
+const workerUrl = new URL('./worker.ts', import.meta.url);
+const readyTimeoutMs = 60_000;
+const settleTimeoutMs = 60_000;
+/** A drain ends when every expected delivery arrived or nothing arrived for this long. */
+const drainIdleMs = 10_000;
+const rpcWindowPerClient = 8;
+
+interface LiveWorker {
+  spec: WorkerSpec;
+  worker: Worker;
+  counters: Float64Array;
+  inbox: FromWorker[];
+  waiters: Array<() => void>;
+}
+
+function startWorker(spec: WorkerSpec): LiveWorker {
+  // tsx's loader hooks do not reach worker threads on Node 20: the thread registers them itself
+  // before importing the TypeScript worker.
+  const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(workerUrl.href)}); })`;
+  const worker = new Worker(boot, { eval: true, workerData: spec });
+  const live: LiveWorker = { spec, worker, counters: new Float64Array(spec.counters), inbox: [], waiters: [] };
+  worker.on('message', (m: FromWorker) => {
+    live.inbox.push(m);
+    for (const w of live.waiters.splice(0)) w();
+  });
+  worker.on('error', (e) => {
+    live.inbox.push({ ev: 'error', message: e.message });
+    for (const w of live.waiters.splice(0)) w();
+  });
+  return live;
+}
+
+/** Waits for an event of kind `ev` from the worker; an 'error' event or the timeout throws. */
+async function expectEvent<E extends FromWorker['ev']>(w: LiveWorker, ev: E, timeoutMs: number): Promise<Extract<FromWorker, { ev: E }>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const i = w.inbox.findIndex((m) => m.ev === ev || m.ev === 'error');
+    if (i >= 0) {
+      const m = w.inbox.splice(i, 1)[0] as FromWorker;
+      if (m.ev === 'error') throw new Error(`${w.spec.role} ${w.spec.id}: ${m.message}`);
+      return m as Extract<FromWorker, { ev: E }>;
+    }
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error(`${w.spec.role} ${w.spec.id}: no '${ev}' within ${timeoutMs} ms`);
+    await new Promise<void>((r) => {
+      w.waiters.push(r);
+      setTimeout(r, Math.min(left, 1000));
+    });
+  }
+}
+
+const send = (ws: readonly LiveWorker[], m: ToWorker): void => ws.forEach((w) => w.worker.postMessage(m));
+const sum = (ws: readonly LiveWorker[], c: Counter): number => ws.reduce((s, w) => s + (w.counters[c] ?? 0), 0);
+
+function queueOptions(s: Scenario, handle: BrokerHandle): amqp.Options.AssertQueue {
+  if (!s.durable) return { durable: false, arguments: { 'x-queue-type': 'classic' } };
+  const args: Record<string, unknown> = { 'x-queue-type': 'quorum' };
+  if (handle.topology === 'cluster') args['x-quorum-initial-group-size'] = 3;
+  return { durable: true, arguments: args };
+}
+
+/** Declares the scenario's queues (through node i mod n, so leaders spread) and its fanout exchange. */
+async function declareTopology(s: Scenario, handle: BrokerHandle, log: (l: string) => void): Promise<amqp.ChannelModel[]> {
+  const conns = await Promise.all(handle.urls.map((u) => amqp.connect(u)));
+  const chans = await Promise.all(conns.map((c) => c.createChannel()));
+  const opts = queueOptions(s, handle);
+  const declares: Array<Promise<unknown>> = [];
+  for (let q = 0; q < s.queues; q++) {
+    const ch = chans[q % chans.length];
+    if (ch !== undefined) declares.push(ch.assertQueue(queueName(s, q), opts));
+  }
+  await Promise.all(declares);
+  const ex = exchangeName(s);
+  const ch0 = chans[0];
+  if (ex !== '' && ch0 !== undefined) {
+    await ch0.assertExchange(ex, 'fanout', { durable: true });
+    await Promise.all(Array.from({ length: s.queues }, (_, q) => ch0.bindQueue(queueName(s, q), ex, '')));
+  }
+  log(`${handle.broker}: declared ${s.queues} queue(s)${ex === '' ? '' : ` bound to ${ex}`}`);
+  return conns;
+}
+
+function specs(s: Scenario, handle: BrokerHandle, args: BenchArgs, bodyBytes: number, maxSeq: number): WorkerSpec[] {
+  const base = { bodyBytes, persistent: s.durable, prefetch: args.prefetch, maxSeq, settleTimeoutMs, exchange: '' };
+  const url = (i: number): string => handle.urls[i % handle.urls.length] ?? '';
+  const counters = (): SharedArrayBuffer => new SharedArrayBuffer(8 * counterSlots);
+  const out: WorkerSpec[] = [];
+  for (let c = 0; c < s.consumers; c++) {
+    const qs = s.kind === 'rpc' ? [0] : queuesOfConsumer(s.queues, s.consumers, c);
+    const role = s.kind === 'rpc' ? 'rpc-server' : 'consumer';
+    out.push({ ...base, role, id: c, url: url(c + 1), targets: qs.map((q) => queueName(s, q)), queueIndexes: qs, window: args.window, counters: counters() });
+  }
+  for (let p = 0; p < s.publishers; p++) {
+    const qs = s.routing === 'fanout' ? [0] : queuesOfPublisher(s.queues, s.publishers, p);
+    const targets = s.routing === 'fanout' ? [''] : qs.map((q) => queueName(s, q));
+    const role = s.kind === 'rpc' ? 'rpc-client' : 'publisher';
+    const window = s.kind === 'rpc' ? rpcWindowPerClient : args.window;
+    out.push({ ...base, role, id: p, url: url(p), targets, queueIndexes: qs, exchange: exchangeName(s), window, counters: counters() });
+  }
+  return out;
+}
+
+export interface RunContext {
+  args: BenchArgs;
+  log: (line: string) => void;
+}
+
+interface Sampler {
+  stop(): ProcessUsage[];
+}
+
+/** Samples the broker's processes and prints progress once a second until stopped. */
+function startSampler(handle: BrokerHandle, s: Scenario, ws: readonly LiveWorker[], phaseName: () => string, log: (l: string) => void): Sampler {
+  const startCpu = handle.processes.map((p) => sampleProcess(p.pid)?.cpuSeconds ?? 0);
+  const peak = handle.processes.map((p) => sampleProcess(p.pid)?.rssBytes ?? 0);
+  const t0 = Date.now();
+  let last = { t: t0, pub: 0, conf: 0, del: 0, cpu: startCpu.reduce((a, b) => a + b, 0), gen: process.cpuUsage() };
+  const tick = (): void => {
+    const now = Date.now();
+    const samples = handle.processes.map((p) => sampleProcess(p.pid));
+    samples.forEach((x, i) => (peak[i] = Math.max(peak[i] ?? 0, x?.rssBytes ?? 0)));
+    const cpu = samples.reduce((a, x) => a + (x?.cpuSeconds ?? 0), 0);
+    const cur = { t: now, pub: sum(ws, Counter.Published), conf: sum(ws, Counter.Confirmed), del: sum(ws, Counter.Delivered), cpu, gen: process.cpuUsage() };
+    const dt = (now - last.t) / 1000;
+    const genCpu = (cur.gen.user + cur.gen.system - last.gen.user - last.gen.system) / 1e6;
+    const rss = samples.reduce((a, x) => a + (x?.rssBytes ?? 0), 0);
+    log(`[${handle.broker} ${s.name} ${phaseName()} ${Math.round((now - t0) / 1000)}s] pub ${Math.round((cur.pub - last.pub) / dt)}/s conf ${Math.round((cur.conf - last.conf) / dt)}/s deliv ${Math.round((cur.del - last.del) / dt)}/s | broker CPU ${Math.round(((cur.cpu - last.cpu) / dt) * 100)}% RSS ${Math.round(rss / 1048576)} MiB | generator CPU ${Math.round((genCpu / dt) * 100)}%`);
+    last = cur;
+  };
+  const timer = setInterval(tick, 1000);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return handle.processes.map((p, i) => {
+        const x = sampleProcess(p.pid);
+        return { name: p.name, pid: p.pid, cpuSeconds: (x?.cpuSeconds ?? 0) - (startCpu[i] ?? 0), peakRssBytes: Math.max(peak[i] ?? 0, x?.rssBytes ?? 0) };
+      });
+    },
+  };
+}
+
+/** Waits until `target` deliveries arrived or none arrived for drainIdleMs; bounded by maxMs. */
+async function drain(consumers: readonly LiveWorker[], target: number, maxMs: number): Promise<void> {
+  const deadline = Date.now() + maxMs;
+  let seen = sum(consumers, Counter.Delivered);
+  let lastProgress = Date.now();
+  while (Date.now() < deadline && seen < target && Date.now() - lastProgress < drainIdleMs) {
+    await sleep(50);
+    const now = sum(consumers, Counter.Delivered);
+    if (now > seen) lastProgress = Date.now();
+    seen = now;
+  }
+}
+
+interface PhaseOutcome {
+  /** From the start until the last publish was confirmed. */
+  publishMs: number;
+  /** From the start until the last delivery (drain included). */
+  ms: number;
+  confirmed: number;
+  delivered: number;
+}
+
+/** One publishing phase: start, run `seconds` (or until each publisher sent maxMessages), pause, drain. */
+async function phase(pubs: readonly LiveWorker[], cons: readonly LiveWorker[], n: number, ratePerSec: number | undefined, seconds: number, maxMessages: number | undefined, fanout: number): Promise<PhaseOutcome> {
+  const conf0 = sum(pubs, Counter.Confirmed);
+  const del0 = sum(cons, Counter.Delivered);
+  const t0 = Date.now();
+  const perPublisher = ratePerSec === undefined ? undefined : ratePerSec / pubs.length;
+  send(pubs, { cmd: 'phase', phase: n, ratePerSec: perPublisher, maxMessages });
+  if (maxMessages === undefined) {
+    await sleep(seconds * 1000);
+    send(pubs, { cmd: 'pause' });
+  }
+  await Promise.all(pubs.map((w) => expectEvent(w, 'paused', seconds * 1000 + settleTimeoutMs + 5000)));
+  const confirmed = sum(pubs, Counter.Confirmed) - conf0;
+  const publishMs = Date.now() - t0;
+  if (cons.length > 0) await drain(cons, del0 + confirmed * fanout, seconds * 1000 + settleTimeoutMs);
+  return { publishMs, ms: Date.now() - t0, confirmed, delivered: sum(cons, Counter.Delivered) - del0 };
+}
+
+/** Collects every worker's final report, then ends the threads. */
+async function finishWorkers(ws: readonly LiveWorker[]): Promise<DoneMessage[]> {
+  send(ws, { cmd: 'finish' });
+  try {
+    return await Promise.all(ws.map((w) => expectEvent(w, 'done', 30_000)));
+  } finally {
+    await Promise.all(ws.map((w) => w.worker.terminate()));
+  }
+}
+
+/** Confirmed messages each queue should have received, per the publishers' own confirm counts. */
+function expectedPerQueue(s: Scenario, pubs: readonly LiveWorker[], done: readonly DoneMessage[]): number[] {
+  const expected = new Array<number>(s.queues).fill(0);
+  pubs.forEach((w, i) => {
+    const confirmed = done[i]?.confirmedPerTarget ?? [];
+    if (s.kind === 'rpc') expected[0] = (expected[0] ?? 0) + (w.counters[Counter.Published] ?? 0);
+    else if (s.routing === 'fanout') for (let q = 0; q < s.queues; q++) expected[q] = (expected[q] ?? 0) + (confirmed[0] ?? 0);
+    else w.spec.queueIndexes.forEach((q, t) => (expected[q] = (expected[q] ?? 0) + (confirmed[t] ?? 0)));
+  });
+  return expected;
+}
+
+function deliveryCheck(s: Scenario, expected: readonly number[], done: readonly DoneMessage[], depth: readonly number[]): { lost: number; duplicates: number } {
+  const parts = new Map<string, Uint8Array[]>();
+  for (const d of done) {
+    for (const t of d.tallies) {
+      const key = `${t.queueIndex}:${t.publisherId}`;
+      parts.set(key, [...(parts.get(key) ?? []), t.counts]);
+    }
+  }
+  const unique = new Array<number>(s.queues).fill(0);
+  let duplicates = 0;
+  for (const [key, counts] of parts) {
+    const q = Number(key.split(':')[0]);
+    const t = tally(mergeCounts(counts));
+    unique[q] = (unique[q] ?? 0) + t.unique;
+    duplicates += t.duplicates;
+  }
+  let lost = 0;
+  for (let q = 0; q < s.queues; q++) lost += lostCount(expected[q] ?? 0, unique[q] ?? 0, depth[q] ?? 0);
+  return { lost, duplicates };
+}
+
+async function queueDepths(s: Scenario, conn: amqp.ChannelModel): Promise<number[]> {
+  const ch = await conn.createChannel();
+  const depth = await Promise.all(Array.from({ length: s.queues }, (_, q) => ch.checkQueue(queueName(s, q)).then((r) => r.messageCount)));
+  await Promise.all(Array.from({ length: s.queues }, (_, q) => ch.deleteQueue(queueName(s, q))));
+  if (exchangeName(s) !== '') await ch.deleteExchange(exchangeName(s));
+  await ch.close();
+  return depth;
+}
+
+interface Measured {
+  publishPerSec: number;
+  deliverPerSec: number;
+  full: PhaseOutcome;
+  low: PhaseOutcome | undefined;
+}
+
+async function drivePhases(s: Scenario, pubs: LiveWorker[], cons: LiveWorker[], args: BenchArgs, setPhase: (p: string) => void): Promise<Measured> {
+  const fanout = s.routing === 'fanout' ? s.queues : 1;
+  const drainers = s.kind === 'rpc' ? [] : cons;
+  if (s.kind === 'backlog') {
+    const capSeconds = Math.max(args.seconds, 600);
+    setPhase('publish');
+    const perPublisher = Math.ceil(args.messages / pubs.length);
+    const pub = await phase(pubs, [], 0, undefined, capSeconds, perPublisher, 1);
+    setPhase('drain');
+    const t0 = Date.now();
+    send(cons, { cmd: 'consume' });
+    await Promise.all(cons.map((w) => expectEvent(w, 'consuming', readyTimeoutMs)));
+    await drain(cons, pub.confirmed, capSeconds * 1000);
+    const drainMs = Date.now() - t0;
+    const delivered = sum(cons, Counter.Delivered);
+    const full = { publishMs: pub.publishMs, ms: pub.ms + drainMs, confirmed: pub.confirmed, delivered };
+    return { publishPerSec: perSecond(pub.confirmed, pub.publishMs), deliverPerSec: perSecond(delivered, drainMs), full, low: undefined };
+  }
+  setPhase('full');
+  const full = await phase(pubs, drainers, 0, s.fullRatePerSec, args.seconds, undefined, fanout);
+  // RPC: a request counts when its reply arrived (Confirmed), so both rates are round trips/s.
+  const delivered = s.kind === 'rpc' ? full.confirmed : full.delivered;
+  const measured: Measured = { publishPerSec: perSecond(full.confirmed, full.publishMs), deliverPerSec: perSecond(delivered, full.ms), full, low: undefined };
+  if (args.lowRateSeconds > 0 && s.lowRatePerSec > 0) {
+    setPhase('low-rate');
+    measured.low = await phase(pubs, drainers, 1, s.lowRatePerSec, args.lowRateSeconds, undefined, fanout);
+  }
+  return measured;
+}
+
+/** Runs scenario `s` against the running broker `handle`. */
+export async function runScenario(s: Scenario, handle: BrokerHandle, ctx: RunContext): Promise<BrokerResult> {
+  const { args, log } = ctx;
+  const bodyBytes = Math.max(args.bodyBytes ?? s.bodyBytes, 32);
+  const maxSeq = s.kind === 'backlog' ? args.messages + 1 : 100_000_000;
+  const conns = await declareTopology(s, handle, log);
+  const workers = specs(s, handle, args, bodyBytes, maxSeq).map(startWorker);
+  try {
+    const cons = workers.filter((w) => w.spec.role === 'consumer' || w.spec.role === 'rpc-server');
+    const pubs = workers.filter((w) => w.spec.role === 'publisher' || w.spec.role === 'rpc-client');
+    await Promise.all(workers.map((w) => expectEvent(w, 'ready', readyTimeoutMs)));
+    if (s.kind === 'stream') {
+      send(cons, { cmd: 'consume' });
+      await Promise.all(cons.map((w) => expectEvent(w, 'consuming', readyTimeoutMs)));
+    }
+    let phaseName = 'start';
+    const sampler = startSampler(handle, s, workers, () => phaseName, log);
+    const gen0 = process.cpuUsage();
+    let measured: Measured;
+    let processes: ProcessUsage[] = [];
+    try {
+      measured = await drivePhases(s, pubs, cons, args, (p) => (phaseName = p));
+    } finally {
+      processes = sampler.stop();
+    }
+    const gen = process.cpuUsage(gen0);
+    const done = await finishWorkers(workers);
+    const firstConn = conns[0];
+    const depth = firstConn === undefined ? [] : await queueDepths(s, firstConn);
+    const expected = expectedPerQueue(s, pubs, done.slice(cons.length));
+    const check = deliveryCheck(s, expected, done, depth);
+    for (const d of done) for (const e of d.errors) log(`${handle.broker}: worker reported: ${e}`);
+    const rpcDone = s.kind === 'rpc' ? done.slice(cons.length) : done.slice(0, cons.length);
+    const hist = (i: number) => summarize(mergeHistograms(rpcDone.map((d) => d.histograms[i] ?? '').filter((x) => x !== '')));
+    const deliveredTotal = sum(s.kind === 'rpc' ? pubs : cons, Counter.Delivered);
+    const brokerCpu = processes.reduce((a, p) => a + p.cpuSeconds, 0);
+    const genCpu = (gen.user + gen.system) / 1e6;
+    return {
+      broker: handle.broker, published: sum(pubs, Counter.Published), confirmed: sum(pubs, Counter.Confirmed), delivered: deliveredTotal,
+      publishPerSec: measured.publishPerSec, deliverPerSec: measured.deliverPerSec, full: hist(0), low: measured.low === undefined ? undefined : hist(1),
+      lowRatePerSec: s.lowRatePerSec, lost: check.lost, duplicates: check.duplicates, nacked: sum(pubs, Counter.Nacked),
+      stillQueued: depth.reduce((a, b) => a + b, 0), brokerCpuSecondsPer100k: cpuSecondsPer100k(brokerCpu, deliveredTotal), processes,
+      generatorCpuSeconds: genCpu, generatorCpuSecondsPer100k: cpuSecondsPer100k(genCpu, deliveredTotal),
+    };
+  } finally {
+    await Promise.all(workers.map((w) => w.worker.terminate()));
+    await Promise.all(conns.map((c) => c.close().catch(() => undefined)));
+  }
+}
