@@ -101,7 +101,7 @@ export function decodeMethod(payload: Buffer): AmqpMethod | FrameFault {
   const methodId = payload.readUInt16BE(2);
   const spec = specById.get(classId * 65536 + methodId);
   if (spec === undefined) {
-    return fault(540, `NOT_IMPLEMENTED - unknown method: class ${classId}, method ${methodId}`, classId, methodId);
+    return fault(503, `COMMAND_INVALID - unknown method: class ${classId}, method ${methodId}`, classId, methodId);
   }
   const c: Cursor = { buf: payload, at: 4 };
   const out: Record<string, unknown> = { name: spec.name };

@@ -1,0 +1,165 @@
+// What a badly behaved or unusual peer sees: protocol header negotiation, malformed frames,
+// wrong channel states, tune limits, channel_max, heartbeats, max connections and the memory
+// alarm, each with RabbitMQ's reply code, while the node keeps serving everyone else.
+
+import amqp from 'amqplib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BrokerServer } from '../../src/broker/server.js';
+import { heartbeatFrame, protocolHeader } from '../../src/broker/wire/frames.js';
+import { startTestBroker, until, url } from './helpers.js';
+import { RawClient, rawFrame } from './raw-client.js';
+
+let broker: BrokerServer;
+beforeAll(async () => {
+  broker = await startTestBroker();
+});
+afterAll(async () => {
+  await broker.close();
+});
+
+async function stillServes(): Promise<void> {
+  const c = await amqp.connect(url(broker));
+  const ch = await c.createChannel();
+  await ch.assertQueue('', { exclusive: true });
+  await c.close();
+}
+
+describe('protocol header and frames', () => {
+  it('answers a wrong protocol header with AMQP 0-9-1 and closes', async () => {
+    const c = await RawClient.open(broker.port);
+    c.write(Buffer.from('GET / HTTP/1.1\r\n\r\n'));
+    await c.closed;
+    expect(c.bytes.equals(protocolHeader)).toBe(true);
+  });
+
+  it('closes with 501 on a bad frame end octet', async () => {
+    const c = await RawClient.handshake(broker.port);
+    c.write(rawFrame(1, 1, Buffer.from([0, 20, 0, 10, 0]), 0x00));
+    const close = await c.close();
+    expect(close.replyCode).toBe(501);
+    expect(close.replyText).toContain('frame end');
+    await stillServes();
+  });
+
+  it('closes with 501 on a frame larger than the negotiated frame_max', async () => {
+    const c = await RawClient.handshake(broker.port, { frameMax: 8192 });
+    c.write(rawFrame(3, 1, Buffer.alloc(9000)));
+    expect((await c.close()).replyCode).toBe(501);
+  });
+
+  it('closes with 503 on an unknown method and 505 on a heartbeat on channel 1', async () => {
+    const c = await RawClient.handshake(broker.port);
+    c.write(rawFrame(1, 0, Buffer.from([0, 99, 0, 1])));
+    const close = await c.close();
+    expect(close.replyCode).toBe(503);
+    expect(close.replyText).toContain('class 99');
+    const d = await RawClient.handshake(broker.port);
+    d.write(rawFrame(8, 1, Buffer.alloc(0)));
+    expect((await d.close()).replyCode).toBe(505);
+  });
+
+  it('closes with 504 for a method before channel.open and for a second channel.open', async () => {
+    const c = await RawClient.handshake(broker.port);
+    c.send(1, { name: 'basic.qos', prefetchSize: 0, prefetchCount: 1, global: false });
+    expect((await c.close()).replyCode).toBe(504);
+    const d = await RawClient.handshake(broker.port);
+    d.send(1, { name: 'channel.open', outOfBand: '' });
+    await d.method('channel.open-ok');
+    d.send(1, { name: 'channel.open', outOfBand: '' });
+    expect((await d.close()).replyCode).toBe(504);
+  });
+
+  it('closes with 505 for a content body without a publish before it', async () => {
+    const c = await RawClient.handshake(broker.port);
+    c.send(1, { name: 'channel.open', outOfBand: '' });
+    await c.method('channel.open-ok');
+    c.write(rawFrame(3, 1, Buffer.from('stray body')));
+    expect((await c.close()).replyCode).toBe(505);
+  });
+
+  it('closes with 540 for basic.publish immediate=true and for prefetch_size', async () => {
+    const c = await RawClient.handshake(broker.port);
+    c.send(1, { name: 'channel.open', outOfBand: '' });
+    await c.method('channel.open-ok');
+    c.send(1, { name: 'basic.publish', ticket: 0, exchange: '', routingKey: 'q', mandatory: false, immediate: true });
+    expect((await c.close()).replyCode).toBe(540);
+    const d = await RawClient.handshake(broker.port);
+    d.send(1, { name: 'channel.open', outOfBand: '' });
+    await d.method('channel.open-ok');
+    d.send(1, { name: 'basic.qos', prefetchSize: 10, prefetchCount: 0, global: false });
+    expect((await d.close()).replyCode).toBe(540);
+  });
+});
+
+describe('tuning and limits', () => {
+  it('refuses tune-ok frame_max 0 or above the proposal with 530', async () => {
+    const c = await RawClient.open(broker.port);
+    c.write(protocolHeader);
+    await c.method('connection.start');
+    c.send(0, { name: 'connection.start-ok', clientProperties: {}, mechanism: 'PLAIN', response: Buffer.from('\0guest\0guest'), locale: 'en_US' });
+    const tune = await c.method('connection.tune');
+    expect(tune).toMatchObject({ channelMax: 2047, frameMax: 131072, heartbeat: 60 });
+    c.send(0, { name: 'connection.tune-ok', channelMax: 2047, frameMax: 0, heartbeat: 0 });
+    const close = await c.close();
+    expect(close.replyCode).toBe(530);
+    expect(close.replyText).toContain('frame_max');
+  });
+
+  it('enforces the negotiated channel_max with 530', async () => {
+    const c = await RawClient.handshake(broker.port, { channelMax: 2 });
+    c.send(3, { name: 'channel.open', outOfBand: '' });
+    const close = await c.close();
+    expect(close.replyCode).toBe(530);
+    expect(close.replyText).toContain('channel_max');
+  });
+
+  it('refuses connections above max connections with 530', async () => {
+    const small = await startTestBroker({ maxConnections: 1 });
+    const first = await amqp.connect(url(small));
+    await expect(amqp.connect(url(small))).rejects.toThrow(/530|ConnectionClose/);
+    await first.close();
+    await small.close();
+  });
+
+  it('sends heartbeats to an idle client and drops a silent one', async () => {
+    const c = await RawClient.handshake(broker.port, { heartbeat: 1 });
+    // The broker beats every 0.5 s when idle; a silent client is dropped after 2 s.
+    await until(() => c.bytes.includes(heartbeatFrame), 5000, 'a heartbeat');
+    await c.closed;
+    expect(c.socket.destroyed).toBe(true);
+  });
+
+  it('keeps a client that sends heartbeats', async () => {
+    const c = await RawClient.handshake(broker.port, { heartbeat: 1 });
+    const t = setInterval(() => c.write(heartbeatFrame), 300);
+    let seen = 0;
+    await until(() => (seen = c.bytes.length) > 0 && c.frames.filter((f) => f.type === 8).length >= 5, 8000, 'five heartbeats');
+    clearInterval(t);
+    expect(c.socket.destroyed).toBe(false);
+    expect(seen).toBeGreaterThan(0);
+    c.destroy();
+  });
+
+  it('blocks publishers under the memory alarm and unblocks when it clears', async () => {
+    let rss = 0;
+    const alarmed = await startTestBroker({ memoryHighWatermarkBytes: 1000 }, () => rss);
+    const c = await amqp.connect(url(alarmed));
+    const events: string[] = [];
+    c.on('blocked', (reason: string) => events.push(`blocked:${reason}`));
+    c.on('unblocked', () => events.push('unblocked'));
+    rss = 2000;
+    await until(() => events.length === 1, 5000, 'connection.blocked');
+    rss = 10;
+    await until(() => events.length === 2, 5000, 'connection.unblocked');
+    expect(events).toEqual(['blocked:low on memory', 'unblocked']);
+    await c.close();
+    await alarmed.close();
+  });
+
+  it('accepts update-secret', async () => {
+    const c = await RawClient.handshake(broker.port);
+    c.send(0, { name: 'connection.update-secret', newSecret: Buffer.from('token'), reason: 'refresh' });
+    await c.method('connection.update-secret-ok');
+    c.destroy();
+  });
+});
