@@ -242,7 +242,7 @@ export function fromFieldValue(v: FieldValue): unknown {
     case 'S': case 'x': return v.value.toString('utf8');
     case 'A': return v.value.map(fromFieldValue);
     case 'F': {
-      const out: Record<string, unknown> = {};
+      const out = Object.create(null) as Record<string, unknown>;
       for (const key in v.value) out[key] = fromFieldValue(v.value[key]!);
       return out;
     }

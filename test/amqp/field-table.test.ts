@@ -1,8 +1,6 @@
 // Field tables: every tag round-trips byte-identically, tables written by amqplib, amqp-client and
 // pika decode to the values they meant, broker-made tables use only the tags clients read.
 
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AMQPView } from '@cloudamqp/amqp-client/amqp-view';
@@ -10,13 +8,8 @@ import {
   decodeFieldTable, encodeFieldTable, fromFieldValue, isProtocolError, toFieldTable, type FieldTable,
 } from '../../src/amqp/index.js';
 import { fieldTable } from './arbitraries.js';
+import { amqplibCodec } from './amqplib.js';
 
-const require = createRequire(import.meta.url);
-// amqplib's own table codec (not in its exports map): the exact bytes the client puts on the wire.
-const amqplibCodec = require(join(dirname(require.resolve('amqplib')), 'lib', 'codec.js')) as {
-  encodeTable(buf: Buffer, val: unknown, offset: number): number;
-  decodeFields(slice: Buffer): Record<string, unknown>;
-};
 
 function decoded(bytes: Buffer): FieldTable {
   const t = decodeFieldTable(bytes);
