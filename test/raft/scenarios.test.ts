@@ -220,6 +220,47 @@ describe('raft scenarios', () => {
     expect(h.node('n4').applied.get(G)!.map(text)).toContain('after');
   });
 
+  it('refuses a membership change until the new leader has committed an entry of its own term', () => {
+    const h = new Harness(['n1', 'n2', 'n3', 'n4'], [G], () => ({ voters: ['n1', 'n2', 'n3'].map(nodeId), learners: [] }));
+    h.startAll();
+    h.raft('n1').campaign(G);
+    h.stabilize((m) => m.type === 'append');
+    expect(h.leaders()).toEqual(['n1']);
+    const add = { kind: ConfChangeKind.AddLearner, node: nodeId('n4') };
+    expect(h.raft('n1').proposeConfChange(G, add)).toMatchObject({ ok: false, reason: 'pending_change' });
+    h.tick(6);
+    expect(h.raft('n1').proposeConfChange(G, add).ok).toBe(true);
+  });
+
+  it('a snapshot that demotes a partitioned voter to learner stops it from campaigning', () => {
+    const h = new Harness(['n1', 'n2', 'n3']);
+    h.startAll();
+    h.campaign('n1');
+    h.isolate('n3');
+    h.raft('n1').proposeConfChange(G, { kind: ConfChangeKind.Remove, node: nodeId('n3') });
+    h.tick(2);
+    expect(h.raft('n1').proposeConfChange(G, { kind: ConfChangeKind.AddLearner, node: nodeId('n3') }).ok).toBe(true);
+    for (let i = 0; i < 5; i++) h.raft('n1').propose(G, bytes(`x${i}`));
+    h.tick(2);
+    const s1 = h.status('n1');
+    expect(s1.membership).toEqual({ voters: ['n1', 'n2'], learners: ['n3'] });
+    const meta = { index: logIndex(s1.applied), term: toTerm(s1.term), membership: s1.membership };
+    h.raft('n1').compact(G, meta);
+    h.node('n1').storage.get(G)!.compact({ meta, data: new Uint8Array(4) });
+    expect(h.status('n3').membership.voters).toContain('n3');
+    h.heal();
+    h.tick(20);
+    expect(h.node('n3').storage.get(G)!.snap?.meta.index).toBe(s1.applied);
+    expect(h.status('n3').membership).toEqual({ voters: ['n1', 'n2'], learners: ['n3'] });
+    h.isolate('n3');
+    h.tick(60);
+    expect(h.status('n3').role).toBe('follower');
+    h.heal();
+    h.tick(4);
+    expect(h.leaders()).toEqual(['n1']);
+    expect(h.status('n1').term).toBe(s1.term);
+  });
+
   it('a new member far behind a compacted log gets the snapshot in chunks', () => {
     const ids = ['n1', 'n2', 'n3', 'n4'];
     const h = new Harness(ids, [G], () => ({ voters: ['n1', 'n2', 'n3'].map(nodeId), learners: [] }), { snapshotChunkBytes: 16 });
