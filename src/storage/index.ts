@@ -26,5 +26,5 @@
 export { WriteAheadLog } from './wal.js';
 export type { CompactionReport, LogEntry, LogReader, RecoveryReport, SnapshotMeta, WalOptions, WalStats } from './wal.js';
 export type { HardState } from './group-log.js';
-export { defaultStorageLimits, type StorageLimits } from './limits.js';
+export { defaultStorageLimits, validateStorageLimits, type StorageLimits } from './limits.js';
 export { crc32c } from './crc32c.js';

@@ -31,3 +31,15 @@ export const defaultStorageLimits: StorageLimits = {
   rewriteBytesPerCompactMax: 64 * 1024 * 1024,
   groupsMax: 1_000_000,
 };
+
+/** Problems with a limits object, in words; empty when it is usable. */
+export function validateStorageLimits(l: StorageLimits): string[] {
+  const problems: string[] = [];
+  const positive: Array<keyof StorageLimits> = ['segmentBytesTarget', 'recordPayloadBytesMax', 'groupsMax', 'rewriteBytesPerCompactMax'];
+  for (const k of positive) if (!(Number.isFinite(l[k]) && l[k] > 0)) problems.push(`${k} must be a positive number, got ${l[k]}`);
+  if (!(l.cacheBytesMax >= 0)) problems.push(`cacheBytesMax must be >= 0, got ${l.cacheBytesMax}`);
+  if (!(l.rewriteLiveRatioMax >= 0 && l.rewriteLiveRatioMax <= 1)) problems.push(`rewriteLiveRatioMax must be in [0, 1], got ${l.rewriteLiveRatioMax}`);
+  if (!(Number.isInteger(l.rewriteAfterSegments) && l.rewriteAfterSegments >= 1)) problems.push(`rewriteAfterSegments must be an integer >= 1, got ${l.rewriteAfterSegments}`);
+  if (l.recordPayloadBytesMax >= 2 ** 32 - 64) problems.push('recordPayloadBytesMax must fit a u32 length');
+  return problems;
+}

@@ -13,7 +13,7 @@ import { listSegmentIds, removeQuietly, segmentFileName, writeFileDurably } from
 import { fsError } from './fs-errors.js';
 import { GroupCommit } from './group-commit.js';
 import { GroupLog, type HardState, type Location } from './group-log.js';
-import { defaultStorageLimits, type StorageLimits } from './limits.js';
+import { defaultStorageLimits, validateStorageLimits, type StorageLimits } from './limits.js';
 import { metaKey, MetaStore, type MetaContents, type MetaOp, type PersistedSnapshot } from './meta-store.js';
 import { decodeRecord, headerBytes, newDecoded, RecordType } from './record.js';
 import { mergeHardState, readWhole, replaySegment } from './recovery.js';
@@ -110,6 +110,8 @@ export class WriteAheadLog {
   /** Opens (creating if needed) the log in `dir` and recovers it. */
   static async open(dir: string, options: WalOptions = {}): Promise<WriteAheadLog> {
     const limits = { ...defaultStorageLimits, ...options.limits };
+    const problems = validateStorageLimits(limits);
+    if (problems.length > 0) throw new OperatingError(OperatingErrorCode.BadConfig, `storage limits: ${problems.join('; ')}`);
     const logger = options.logger ?? silentLogger;
     try {
       mkdirSync(join(dir, 'snapshots'), { recursive: true });

@@ -37,6 +37,16 @@ function immutableDirsWork(): boolean {
   }
 }
 
+describe('configuration', () => {
+  it('refuses unusable limits with BadConfig, saying which', async () => {
+    const t = tempDir('badlimits');
+    cleanups.push(t.remove);
+    const opened = WriteAheadLog.open(t.dir, { limits: { segmentBytesTarget: 0, rewriteLiveRatioMax: 2 } });
+    await expect(opened).rejects.toThrow(/segmentBytesTarget.*rewriteLiveRatioMax/);
+    await expect(opened).rejects.toSatisfy((e: unknown) => isOperatingError(e, OperatingErrorCode.BadConfig));
+  });
+});
+
 describe('write errors', () => {
   it('rejects the flush with DiskFull naming the segment and the groups, then refuses writes; acked data survives', async () => {
     const t = tempDir('diskfull');
