@@ -42,10 +42,9 @@ export interface ScenarioReport {
 
 interface Metric {
   label: string;
-  value: (r: BrokerResult) => number;
+  /** undefined when the run has no such number (e.g. no low-rate phase in the backlog). */
+  value: (r: BrokerResult) => number | undefined;
   format: (n: number) => string;
-  /** Whether a bigger number is better (only to word the ratio column's header). */
-  higherBetter: boolean;
 }
 
 export function formatCount(n: number): string {
@@ -64,21 +63,21 @@ export function formatMiB(bytes: number): string {
 const peakRss = (r: BrokerResult): number => r.processes.reduce((m, p) => Math.max(m, p.peakRssBytes), 0);
 
 export const metrics: readonly Metric[] = [
-  { label: 'publish msg/s', value: (r) => r.publishPerSec, format: formatCount, higherBetter: true },
-  { label: 'deliver msg/s', value: (r) => r.deliverPerSec, format: formatCount, higherBetter: true },
-  { label: 'p50 ms (full)', value: (r) => r.full.p50Us, format: formatMs, higherBetter: false },
-  { label: 'p95 ms (full)', value: (r) => r.full.p95Us, format: formatMs, higherBetter: false },
-  { label: 'p99 ms (full)', value: (r) => r.full.p99Us, format: formatMs, higherBetter: false },
-  { label: 'max ms (full)', value: (r) => r.full.maxUs, format: formatMs, higherBetter: false },
-  { label: 'p50 ms (low rate)', value: (r) => r.low?.p50Us ?? 0, format: formatMs, higherBetter: false },
-  { label: 'p99 ms (low rate)', value: (r) => r.low?.p99Us ?? 0, format: formatMs, higherBetter: false },
-  { label: 'max ms (low rate)', value: (r) => r.low?.maxUs ?? 0, format: formatMs, higherBetter: false },
-  { label: 'broker CPU s/100k msg', value: (r) => r.brokerCpuSecondsPer100k, format: (n) => n.toFixed(2), higherBetter: false },
-  { label: 'broker peak RSS MiB', value: peakRss, format: formatMiB, higherBetter: false },
-  { label: 'generator CPU s/100k msg', value: (r) => r.generatorCpuSecondsPer100k, format: (n) => n.toFixed(2), higherBetter: false },
-  { label: 'lost', value: (r) => r.lost, format: formatCount, higherBetter: false },
-  { label: 'duplicated', value: (r) => r.duplicates, format: formatCount, higherBetter: false },
-  { label: 'nacked', value: (r) => r.nacked, format: formatCount, higherBetter: false },
+  { label: 'publish msg/s', value: (r) => r.publishPerSec, format: formatCount },
+  { label: 'deliver msg/s', value: (r) => r.deliverPerSec, format: formatCount },
+  { label: 'p50 ms (full)', value: (r) => r.full.p50Us, format: formatMs },
+  { label: 'p95 ms (full)', value: (r) => r.full.p95Us, format: formatMs },
+  { label: 'p99 ms (full)', value: (r) => r.full.p99Us, format: formatMs },
+  { label: 'max ms (full)', value: (r) => r.full.maxUs, format: formatMs },
+  { label: 'p50 ms (low rate)', value: (r) => r.low?.p50Us, format: formatMs },
+  { label: 'p99 ms (low rate)', value: (r) => r.low?.p99Us, format: formatMs },
+  { label: 'max ms (low rate)', value: (r) => r.low?.maxUs, format: formatMs },
+  { label: 'broker CPU s/100k msg', value: (r) => r.brokerCpuSecondsPer100k, format: (n) => n.toFixed(2) },
+  { label: 'broker peak RSS MiB', value: peakRss, format: formatMiB },
+  { label: 'generator CPU s/100k msg', value: (r) => r.generatorCpuSecondsPer100k, format: (n) => n.toFixed(2) },
+  { label: 'lost', value: (r) => r.lost, format: formatCount },
+  { label: 'duplicated', value: (r) => r.duplicates, format: formatCount },
+  { label: 'nacked', value: (r) => r.nacked, format: formatCount },
 ];
 
 /** espresso / RabbitMQ, as "1.23x"; '-' when either side is missing or RabbitMQ's is 0. */
@@ -96,12 +95,11 @@ function measured(report: ScenarioReport, broker: BrokerResult['broker']): Broke
 export function tableRows(report: ScenarioReport): string[][] {
   const e = measured(report, 'espresso');
   const q = measured(report, 'rabbitmq');
-  return metrics.map((m) => [
-    m.label,
-    e === undefined ? '-' : m.format(m.value(e)),
-    q === undefined ? '-' : m.format(m.value(q)),
-    ratio(e === undefined ? undefined : m.value(e), q === undefined ? undefined : m.value(q)),
-  ]);
+  return metrics.map((m) => {
+    const ev = e === undefined ? undefined : m.value(e);
+    const qv = q === undefined ? undefined : m.value(q);
+    return [m.label, ev === undefined ? '-' : m.format(ev), qv === undefined ? '-' : m.format(qv), ratio(ev, qv)];
+  });
 }
 
 const header = ['metric', 'espresso', 'RabbitMQ 3.10', 'espresso/RabbitMQ'];
