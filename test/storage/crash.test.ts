@@ -9,7 +9,7 @@ describe('crash consistency', () => {
   it('keeps every acknowledged entry intact across SIGKILLs at random points', async () => {
     const t = tempDir('crash');
     try {
-      const results = await runCrashRounds(t.dir, 20261123, 4, 1500);
+      const results = await runCrashRounds(t.dir, 20261123, 4, 600);
       expect(results.flatMap((r) => r.problems)).toEqual([]);
       expect(results).toHaveLength(4);
       expect(results.reduce((n, r) => n + r.acks, 0)).toBeGreaterThan(4);
