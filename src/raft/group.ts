@@ -11,9 +11,10 @@ import type { ConfChange } from './conf-change.js';
 import type { RaftConfig } from './limits.js';
 import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
+import { ReadIndexQueue } from './read-index.js';
 import type {
   AppendMessage, AppendResponseMessage, Entry, GroupMessage, GroupReady, HardState, HeartbeatItem,
-  HeartbeatResponseItem, LogReader, Membership, Message, ReadState, Role, SnapshotMessage,
+  HeartbeatResponseItem, LogReader, Membership, Message, Role, SnapshotMessage,
   SnapshotResponseMessage, SoftState, VoteMessage, VoteResponseMessage,
 } from './types.js';
 import { EntryType } from './types.js';
@@ -34,13 +35,6 @@ export interface GroupHost {
 export type ProposeResult =
   | { ok: true; index: LogIndex; term: Term }
   | { ok: false; reason: 'not_leader' | 'dropped' | 'invalid' | 'pending_change'; leaderHint?: NodeId; detail?: string };
-
-interface PendingRead {
-  readonly requestId: number;
-  readonly index: number;
-  readonly ctx: number;
-  readonly acks: Set<NodeId>;
-}
 
 interface SnapshotAssembly {
   readonly index: number;
@@ -70,11 +64,7 @@ export class RaftGroup {
   /** Index of this leader's first entry of its term: reads and config changes wait for it to commit. */
   private termStartIndex = 0;
   private uncommittedBytes = 0;
-  private readSeq = 0;
-  private pendingReads: PendingRead[] = [];
-  private waitingReads: number[] = [];
-  private readStates: ReadState[] = [];
-  private failedReads: number[] = [];
+  private readonly reads: ReadIndexQueue;
   private assembly: SnapshotAssembly | null = null;
   private persisted: HardState;
   private lastSoft: SoftState;
@@ -88,6 +78,7 @@ export class RaftGroup {
     private readonly host: GroupHost,
     init: { membership: Membership; hardState: HardState; reader: LogReader; applied: number },
   ) {
+    this.reads = new ReadIndexQueue(host.cfg.maxPendingReads);
     this.term = init.hardState.term;
     this.vote = init.hardState.vote;
     this.persisted = init.hardState;
@@ -224,7 +215,7 @@ export class RaftGroup {
     this.leader = null;
     this.votes.clear();
     this.abortTransfer();
-    this.failAllReads();
+    this.reads.failAll();
     this.progress.clear();
     this.checkQuorumDeadline = NEVER;
     this.resetElectionDeadline();
@@ -446,11 +437,7 @@ export class RaftGroup {
 
   private afterLeaderCommit(): void {
     this.host.touched(this);
-    if (this.log.committed >= this.termStartIndex && this.waitingReads.length > 0) {
-      const waiting = this.waitingReads;
-      this.waitingReads = [];
-      for (const id of waiting) this.startRead(id);
-    }
+    if (this.log.committed >= this.termStartIndex) for (const id of this.reads.takeWaiting()) this.startRead(id);
     // A leader that removed itself steps down once the change is committed.
     if (!this.isVoter(this.self) && this.log.committed >= this.lastConfigIndex()) {
       this.bcastAppend(true);
@@ -538,18 +525,14 @@ export class RaftGroup {
 
   readIndex(requestId: number): ProposeResult {
     if (this.role !== 'leader') return this.notLeader();
-    if (this.pendingReads.length + this.waitingReads.length >= this.cfg.maxPendingReads) {
-      return { ok: false, reason: 'dropped', detail: 'too many pending reads' };
-    }
-    if (this.log.committed < this.termStartIndex) this.waitingReads.push(requestId);
+    if (this.reads.full()) return { ok: false, reason: 'dropped', detail: 'too many pending reads' };
+    if (this.log.committed < this.termStartIndex) this.reads.wait(requestId);
     else this.startRead(requestId);
     return { ok: true, index: logIndex(this.log.committed), term: toTerm(this.term) };
   }
 
   private startRead(requestId: number): void {
-    const ctx = ++this.readSeq;
-    const read: PendingRead = { requestId, index: this.log.committed, ctx, acks: new Set([this.self]) };
-    this.pendingReads.push(read);
+    const ctx = this.reads.start(requestId, this.log.committed, this.self);
     if ((this.isVoter(this.self) && this.quorum() === 1) || this.cfg.unsafe?.readWithoutQuorum === true) {
       this.ackRead(this.self, ctx);
       return;
@@ -562,24 +545,8 @@ export class RaftGroup {
   }
 
   private ackRead(from: NodeId, ctx: number): void {
-    const k = this.pendingReads.findIndex((r) => r.ctx === ctx);
-    if (k < 0) return;
-    const read = this.pendingReads[k]!;
-    if (this.isVoter(from)) read.acks.add(from);
-    if (this.cfg.unsafe?.readWithoutQuorum === true) for (const v of this.membership.voters) read.acks.add(v);
-    let acked = 0;
-    for (const v of this.membership.voters) if (read.acks.has(v)) acked++;
-    if (acked < this.quorum()) return;
-    // A quorum confirmed leadership after this read arrived: it and every earlier read are safe.
-    for (const r of this.pendingReads.splice(0, k + 1)) this.readStates.push({ requestId: r.requestId, index: logIndex(r.index) });
-    this.host.touched(this);
-  }
-
-  private failAllReads(): void {
-    for (const r of this.pendingReads) this.failedReads.push(r.requestId);
-    for (const id of this.waitingReads) this.failedReads.push(id);
-    this.pendingReads = [];
-    this.waitingReads = [];
+    const ackAll = this.cfg.unsafe?.readWithoutQuorum === true;
+    if (this.reads.ack(ctx, from, this.membership.voters, this.quorum(), ackAll)) this.host.touched(this);
   }
 
   // ---- inbound per-group messages ----
@@ -753,7 +720,7 @@ export class RaftGroup {
   hasReady(): boolean {
     const hs = this.persisted;
     return (
-      this.log.hasUnsent() || this.log.hasNextCommitted() || this.readStates.length > 0 || this.failedReads.length > 0 ||
+      this.log.hasUnsent() || this.log.hasNextCommitted() || this.reads.hasOutput() ||
       this.membershipDirty || hs.term !== this.term || hs.vote !== this.vote || hs.commit !== this.log.committed ||
       this.role !== this.lastSoft.role || this.leader !== this.lastSoft.leader || this.term !== this.lastSoft.term
     );
@@ -776,11 +743,9 @@ export class RaftGroup {
     this.lastSoft = soft;
     const gr: GroupReady = {
       group: this.id, snapshot, truncateFrom: truncateFrom === null ? null : logIndex(truncateFrom), entries,
-      hardState, committedEntries, readStates: this.readStates, failedReads: this.failedReads,
+      hardState, committedEntries, ...this.reads.takeOutput(),
       softState: softChanged ? soft : null, membership: this.membershipDirty ? this.membership : null,
     };
-    this.readStates = [];
-    this.failedReads = [];
     this.membershipDirty = false;
     return gr;
   }
