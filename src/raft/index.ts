@@ -39,7 +39,8 @@
 //      entries are informational, the core already applied them when appended); serve
 //      `readStates` once applied >= index; fail `failedReads`.
 //   4. advance(ready). The leader counts its own entries toward commit only from here.
-// The LogReader must reflect step 1 by the time advance() is called.
+// The LogReader must reflect step 1 by the time advance() is called. advance() can produce more
+// work (the leader's own persist may commit and broadcast): check hasReady() again afterwards.
 // Snapshots: the application snapshots when it likes and calls compact(id, meta) (meta.index <=
 // applied); it may then drop log entries <= meta.index; the reader serves the snapshot's bytes
 // through snapshotChunk(). A follower receiving one gets it whole in GroupReady.snapshot.
