@@ -92,7 +92,7 @@ async function runBroker(broker: BrokerName, list: readonly Scenario[], args: Be
   return out;
 }
 
-function writeResults(reports: readonly ScenarioReport[], argv: readonly string[]): void {
+function writeResults(reports: readonly ScenarioReport[], argv: readonly string[], commit: string): void {
   const chartsDir = join(benchDir, 'charts');
   mkdirSync(chartsDir, { recursive: true });
   for (const r of reports) writeFileSync(join(chartsDir, chartFileName(r)), formatSvg(r));
@@ -100,7 +100,7 @@ function writeResults(reports: readonly ScenarioReport[], argv: readonly string[
   if (!existsSync(file) || readFileSync(file, 'utf8').trim() === '') {
     writeFileSync(file, '# Benchmark results\n\nAppended by `npm run bench`; newest last. Ratios are espresso / RabbitMQ.\n\n');
   }
-  const info = { dateIso: new Date().toISOString(), machine: machine(), commit: gitCommit(), command: `npm run bench -- ${argv.join(' ')}` };
+  const info = { dateIso: new Date().toISOString(), machine: machine(), commit, command: `npm run bench -- ${argv.join(' ')}` };
   appendFileSync(file, formatMarkdown(info, reports));
   log(`appended to ${file}; charts in ${chartsDir}`);
 }
@@ -121,6 +121,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const list = args.scenarios.map((n) => findScenario(n)).filter((s): s is Scenario => s !== undefined);
+  const commit = gitCommit(); // at the start: the code that ran, whatever is committed meanwhile
   const workDir = mkdtempSync(join(tmpdir(), 'espresso-bench-'));
   log(`machine: ${machine()}; work dir ${workDir}`);
   const byBroker = new Map<BrokerName, Map<string, BrokerResult>>();
@@ -136,7 +137,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }));
   process.stdout.write('\n');
   for (const r of reports) process.stdout.write(formatTable(r) + '\n');
-  if (args.results) writeResults(reports, argv);
+  if (args.results) writeResults(reports, argv, commit);
   const lost = reports.flatMap((r) => r.results).reduce((a, r) => a + r.lost, 0);
   if (lost > 0) process.stderr.write(`bench: ${lost} confirmed message(s) LOST\n`);
   return lost > 0 ? 1 : 0;

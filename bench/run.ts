@@ -8,7 +8,8 @@ import type { BenchArgs } from './args.js';
 import { sampleProcess, sleep, type BrokerHandle } from './broker-process.js';
 import type { BrokerResult, ProcessUsage } from './report.js';
 import { exchangeName, queueName, queuesOfConsumer, queuesOfPublisher, type Scenario } from './scenarios.js';
-import { cpuSecondsPer100k, lostCount, mergeCounts, mergeHistograms, perSecond, summarize, tally } from './stats.js';
+import { checkDeliveries } from './delivery-check.js';
+import { cpuSecondsPer100k, mergeHistograms, perSecond, summarize } from './stats.js';
 import { Counter, counterSlots, type DoneMessage, type FromWorker, type ToWorker, type WorkerSpec } from './worker-protocol.js';
 
 const workerUrl = new URL('./worker.ts', import.meta.url);
@@ -181,11 +182,10 @@ async function phase(pubs: readonly LiveWorker[], cons: readonly LiveWorker[], n
   const t0 = Date.now();
   const perPublisher = ratePerSec === undefined ? undefined : ratePerSec / pubs.length;
   send(pubs, { cmd: 'phase', phase: n, ratePerSec: perPublisher, maxMessages });
-  if (maxMessages === undefined) {
-    await sleep(seconds * 1000);
-    send(pubs, { cmd: 'pause' });
-  }
-  await Promise.all(pubs.map((w) => expectEvent(w, 'paused', seconds * 1000 + settleTimeoutMs + 5000)));
+  const paused = Promise.all(pubs.map((w) => expectEvent(w, 'paused', seconds * 1000 + settleTimeoutMs + 5000)));
+  // A count-bounded phase (the backlog) is still stopped after `seconds`.
+  const stop = setTimeout(() => send(pubs, { cmd: 'pause' }), seconds * 1000);
+  await paused.finally(() => clearTimeout(stop));
   const confirmed = sum(pubs, Counter.Confirmed) - conf0;
   const publishMs = Date.now() - t0;
   if (cons.length > 0) await drain(cons, del0 + confirmed * fanout, seconds * 1000 + settleTimeoutMs);
@@ -212,27 +212,6 @@ function expectedPerQueue(s: Scenario, pubs: readonly LiveWorker[], done: readon
     else w.spec.queueIndexes.forEach((q, t) => (expected[q] = (expected[q] ?? 0) + (confirmed[t] ?? 0)));
   });
   return expected;
-}
-
-function deliveryCheck(s: Scenario, expected: readonly number[], done: readonly DoneMessage[], depth: readonly number[]): { lost: number; duplicates: number } {
-  const parts = new Map<string, Uint8Array[]>();
-  for (const d of done) {
-    for (const t of d.tallies) {
-      const key = `${t.queueIndex}:${t.publisherId}`;
-      parts.set(key, [...(parts.get(key) ?? []), t.counts]);
-    }
-  }
-  const unique = new Array<number>(s.queues).fill(0);
-  let duplicates = 0;
-  for (const [key, counts] of parts) {
-    const q = Number(key.split(':')[0]);
-    const t = tally(mergeCounts(counts));
-    unique[q] = (unique[q] ?? 0) + t.unique;
-    duplicates += t.duplicates;
-  }
-  let lost = 0;
-  for (let q = 0; q < s.queues; q++) lost += lostCount(expected[q] ?? 0, unique[q] ?? 0, depth[q] ?? 0);
-  return { lost, duplicates };
 }
 
 async function queueDepths(s: Scenario, conn: amqp.ChannelModel): Promise<number[]> {
@@ -311,7 +290,7 @@ export async function runScenario(s: Scenario, handle: BrokerHandle, ctx: RunCon
     const firstConn = conns[0];
     const depth = firstConn === undefined ? [] : await queueDepths(s, firstConn);
     const expected = expectedPerQueue(s, pubs, done.slice(cons.length));
-    const check = deliveryCheck(s, expected, done, depth);
+    const check = checkDeliveries(expected, done.flatMap((d) => d.tallies), depth);
     for (const d of done) for (const e of d.errors) log(`${handle.broker}: worker reported: ${e}`);
     const rpcDone = s.kind === 'rpc' ? done.slice(cons.length) : done.slice(0, cons.length);
     const hist = (i: number) => summarize(mergeHistograms(rpcDone.map((d) => d.histograms[i] ?? '').filter((x) => x !== '')));

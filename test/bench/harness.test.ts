@@ -2,6 +2,7 @@
 // histogram merging across workers, /proc parsing and the report a reader sees.
 import { describe, expect, it } from 'vitest';
 import { parseBenchArgs } from '../../bench/args.js';
+import { checkDeliveries } from '../../bench/delivery-check.js';
 import { queuesOfConsumer, scenarioNames } from '../../bench/scenarios.js';
 import {
   SeqCounts, cpuSecondsPer100k, encodeHistogram, lostCount, mergeCounts, mergeHistograms, newHistogram,
@@ -60,6 +61,36 @@ describe('delivery tallies', () => {
   it('scales CPU to 100,000 messages', () => {
     expect(cpuSecondsPer100k(2, 50_000)).toBe(4);
     expect(cpuSecondsPer100k(2, 0)).toBe(0);
+  });
+});
+
+describe('end-of-run delivery check', () => {
+  const seen = (...seqs: number[]): Uint8Array => {
+    const c = new SeqCounts(8);
+    for (const s of seqs) c.see(s);
+    return c.counts;
+  };
+  it('finds nothing lost when every confirmed message was delivered or is still queued', () => {
+    const parts = [
+      { queueIndex: 0, publisherId: 0, counts: seen(0, 1, 2) },
+      { queueIndex: 1, publisherId: 0, counts: seen(0, 1) },
+      { queueIndex: 1, publisherId: 1, counts: seen(0) },
+    ];
+    expect(checkDeliveries([3, 4], parts, [0, 1])).toEqual({ lost: 0, duplicates: 0, uniqueDelivered: 6 });
+  });
+  it('counts a message two consumers of one queue both received as a duplicate, not as two deliveries', () => {
+    const parts = [
+      { queueIndex: 0, publisherId: 3, counts: seen(0, 1) },
+      { queueIndex: 0, publisherId: 3, counts: seen(1, 2) },
+    ];
+    expect(checkDeliveries([3], parts, [0])).toEqual({ lost: 0, duplicates: 1, uniqueDelivered: 3 });
+  });
+  it('reports confirmed messages missing from a queue as lost even when another queue got extra', () => {
+    const parts = [
+      { queueIndex: 0, publisherId: 0, counts: seen(0) },
+      { queueIndex: 1, publisherId: 0, counts: seen(0, 1, 2) },
+    ];
+    expect(checkDeliveries([3, 2], parts, [0, 0]).lost).toBe(2);
   });
 });
 
