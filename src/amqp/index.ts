@@ -31,3 +31,4 @@ export {
 export * as limits from './limits.js';
 export { classIds, methodInfos, basicPropertyInfos } from './generated-methods.js';
 export type * from './generated-methods.js';
+export { CommandAssembler, type Command, type Content } from './command-assembler.js';
