@@ -13,9 +13,7 @@ import { targetQueues } from './publish.js';
 import type { Delivery, QueueBackend, StoredMessage } from './queue-backend.js';
 import { Transaction } from './transaction.js';
 import { byQueue, type UnackedEntry } from './unacked.js';
-import type { BasicProperties, ContentHeader } from './wire/frames.js';
-import type { FieldTable } from './wire/field-table.js';
-import type { AmqpMethod, BasicPublish, MethodOf } from './wire/methods.js';
+import type { AmqpMethod, BasicProperties, BasicPublish, ContentHeader, FieldTable, MethodOf } from '../amqp/index.js';
 
 // ---- publish ---------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ import type { Channel, MethodResult } from './channel.js';
 import * as basic from './channel-basic.js';
 import { replyToPrefix, replyToQueue } from './direct-reply-to.js';
 import { amqpError, fromModel, type ProtocolError } from './errors.js';
-import type { AmqpMethod, MethodOf } from './wire/methods.js';
+import type { AmqpMethod, MethodOf } from '../amqp/index.js';
 
 export function dispatchMethod(ch: Channel, m: AmqpMethod): MethodResult {
   switch (m.name) {

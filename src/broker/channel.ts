@@ -13,8 +13,10 @@ import type { NodeContext } from './node-context.js';
 import type { QueueBackend, StoredMessage } from './queue-backend.js';
 import type { Transaction } from './transaction.js';
 import { UnackedTags } from './unacked.js';
-import { decodeContentHeader, decodeMethod, encodeContentFrames, encodeProperties, FrameType, isFault, methodIds, type BasicProperties, type ContentHeader, type Frame } from './wire/frames.js';
-import type { AmqpMethod, BasicPublish } from './wire/methods.js';
+import {
+  decodeContentHeader, decodeMethod, encodeBasicProperties, encodeContentFrames, FrameType, isProtocolError as isFault,
+  methodInfo as methodIds, type AmqpMethod, type BasicProperties, type BasicPublish, type ContentHeader, type Frame,
+} from '../amqp/index.js';
 import { dispatchMethod } from './channel-methods.js';
 import { autoDeleteIfUnused, publish } from './channel-basic.js';
 
@@ -88,11 +90,11 @@ export class Channel {
 
   private process(frame: Frame): void {
     if (this.content !== null) return this.processContent(frame, this.content);
-    if (frame.type !== FrameType.Method) {
-      return this.fail(amqpError(505, `unexpected ${frame.type === FrameType.Header ? 'content header' : 'content body'} frame on channel ${this.number}: no basic.publish before it`), null);
+    if (frame.type !== FrameType.method) {
+      return this.fail(amqpError(505, `unexpected ${frame.type === FrameType.header ? 'content header' : 'content body'} frame on channel ${this.number}: no basic.publish before it`), null);
     }
     const method = decodeMethod(frame.payload);
-    if (isFault(method)) return this.conn.fail(amqpErrorText(method.replyCode, method.text, 'connection'), method.classId, method.methodId);
+    if (isFault(method)) return this.conn.fail(amqpErrorText(method.replyCode, method.replyText, 'connection'), method.classId, method.methodId);
     if (method.name === 'basic.publish') {
       if (method.immediate) return this.fail(amqpError(540, 'immediate=true'), method);
       this.content = { method, header: null, chunks: [], received: 0 };
@@ -147,13 +149,13 @@ export class Channel {
   }
 
   private processContent(frame: Frame, a: Assembly): void {
-    if (frame.type === FrameType.Method) {
+    if (frame.type === FrameType.method) {
       return this.fail(amqpError(505, `expected content ${a.header === null ? 'header' : 'body'} for class 60, got a method frame`), a.method);
     }
-    if (frame.type === FrameType.Header) {
+    if (frame.type === FrameType.header) {
       if (a.header !== null) return this.fail(amqpError(505, 'expected content body, got a second content header'), a.method);
       const header = decodeContentHeader(frame.payload);
-      if (isFault(header)) return this.conn.fail(amqpErrorText(header.replyCode, header.text, 'connection'), 60, 40);
+      if (isFault(header)) return this.conn.fail(amqpErrorText(header.replyCode, header.replyText, 'connection'), 60, 40);
       if (header.classId !== 60) return this.fail(amqpError(505, `content header for class ${header.classId}, expected 60`), a.method);
       if (header.bodySize > this.ctx.config.maxMessageSizeBytes) {
         this.content = null;
@@ -182,7 +184,7 @@ export class Channel {
   }
 
   private handleWhileClosing(frame: Frame): void {
-    if (frame.type !== FrameType.Method) return;
+    if (frame.type !== FrameType.method) return;
     const method = decodeMethod(frame.payload);
     if (isFault(method)) return;
     if (method.name === 'channel.close-ok') this.finishClose();
@@ -204,8 +206,8 @@ export class Channel {
   }
 
   sendContent(method: AmqpMethod, message: StoredMessage): void {
-    const raw = message.rawProperties ?? encodeProperties(message.properties as BasicProperties);
-    this.conn.send(encodeContentFrames(this.number, method, raw, message.body, this.conn.frameMaxBytes));
+    const raw = message.rawProperties ?? encodeBasicProperties(message.properties as BasicProperties);
+    for (const b of encodeContentFrames(this.number, method, raw, message.body, this.conn.frameMaxBytes)) this.conn.send(b);
   }
 
   flushConfirms(): void {

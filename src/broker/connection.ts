@@ -10,9 +10,11 @@ import { Channel } from './channel.js';
 import { amqpError, amqpErrorText, fromModel, type ProtocolError } from './errors.js';
 import { limits } from './limits.js';
 import type { NodeContext } from './node-context.js';
-import { checkProtocolHeader, decodeMethod, encodeMethodFrame, FrameDecoder, FrameType, heartbeatFrame, isFault, methodIds, type Frame } from './wire/frames.js';
-import { plain, type FieldTable } from './wire/field-table.js';
-import type { AmqpMethod, MethodName } from './wire/methods.js';
+import {
+  decodeMethod, encodeMethodFrame, FrameDecoder, FrameType, heartbeatFrame,
+  isProtocolError as isCodecError, methodInfo, parseProtocolHeader, toFieldTable,
+  type AmqpMethod, type AmqpMethodName, type FieldTable, type Frame,
+} from '../amqp/index.js';
 
 type State = 'header' | 'start-ok' | 'tune-ok' | 'open' | 'opened' | 'closing' | 'closed';
 
@@ -20,17 +22,21 @@ const capabilities = ['publisher_confirms', 'exchange_exchange_bindings', 'basic
   'connection.blocked', 'consumer_priorities', 'authentication_failure_close', 'per_consumer_qos', 'direct_reply_to'];
 
 function serverProperties(ctx: NodeContext): FieldTable {
-  const caps: Record<string, unknown> = {};
-  for (const c of capabilities) caps[c] = { tag: 't', value: true };
-  return {
-    capabilities: { tag: 'F', value: caps },
+  const caps: Record<string, boolean> = {};
+  for (const c of capabilities) caps[c] = true;
+  return toFieldTable({
+    capabilities: caps,
     product: 'espresso',
     version: '0.1.0',
     cluster_name: ctx.nodeId,
     platform: `Node.js ${process.version}`,
     copyright: 'espresso contributors',
     information: 'A quorum-replicated AMQP 0-9-1 broker; licensed under MIT',
-  };
+  });
+}
+
+function methodIds(name: AmqpMethodName): { classId: number; methodId: number } {
+  return methodInfo(name);
 }
 
 export class Connection {
@@ -47,7 +53,7 @@ export class Connection {
   private timers: NodeJS.Timeout[] = [];
   private readAtMs = 0;
   private wroteSinceTick = false;
-  private clientCaps: Record<string, unknown> = {};
+  private clientCaps: FieldTable = {};
   private blockedSent = false;
   private publishedSinceAlarm = false;
   private pausedFor = new Set<string>();
@@ -78,7 +84,8 @@ export class Connection {
   }
 
   hasCapability(name: string): boolean {
-    return plain(this.clientCaps[name]) === true;
+    const v = this.clientCaps[name];
+    return v !== undefined && v.tag === 't' && v.value;
   }
 
   // ---- input ---------------------------------------------------------------------------------
@@ -88,10 +95,11 @@ export class Connection {
     if (this.state === 'closed') return;
     if (this.state === 'header') {
       this.header = Buffer.concat([this.header, chunk]);
-      if (this.header.length < 8) return;
-      const answer = checkProtocolHeader(this.header.subarray(0, 8));
-      if (answer !== 'ok') {
-        this.socket.end(answer);
+      const answer = parseProtocolHeader(this.header);
+      if (answer.kind === 'incomplete') return;
+      if (answer.kind === 'refuse') {
+        this.logger.info('protocol header refused', { connection: this.id, reason: answer.reason });
+        this.socket.end(answer.reply);
         this.state = 'closed';
         return;
       }
@@ -108,7 +116,7 @@ export class Connection {
     const fault = this.decoder.push(chunk, frames);
     for (const f of frames) this.backlog.push(f);
     this.drain();
-    if (fault !== null) this.fail(amqpErrorText(fault.replyCode, fault.text, 'connection'), 0, 0);
+    if (fault !== null) this.fail(amqpErrorText(fault.replyCode, fault.replyText, 'connection'), fault.classId, fault.methodId);
   }
 
   /** Handles queued frames, at most framesPerTurnMax per turn, then yields to the event loop. */
@@ -146,21 +154,21 @@ export class Connection {
   }
 
   private handleFrame(frame: Frame): void {
-    if (frame.type === FrameType.Heartbeat) {
+    if (frame.type === FrameType.heartbeat) {
       if (frame.channel !== 0) this.fail(amqpError(505, 'heartbeat frame on non-zero channel ' + frame.channel), 0, 0);
       return;
     }
     if (this.state === 'closing') {
-      if (frame.channel === 0 && frame.type === FrameType.Method) this.handleWhileClosing(frame);
+      if (frame.channel === 0 && frame.type === FrameType.method) this.handleWhileClosing(frame);
       return;
     }
     if (frame.channel === 0) {
-      if (frame.type !== FrameType.Method) {
-        this.fail(amqpError(505, `${frame.type === FrameType.Header ? 'content header' : 'content body'} frame on channel 0`), 0, 0);
+      if (frame.type !== FrameType.method) {
+        this.fail(amqpError(505, `${frame.type === FrameType.header ? 'content header' : 'content body'} frame on channel 0`), 0, 0);
         return;
       }
       const method = decodeMethod(frame.payload);
-      if (isFault(method)) return this.fail(amqpErrorText(method.replyCode, method.text, 'connection'), method.classId, method.methodId);
+      if (isCodecError(method)) return this.fail(amqpErrorText(method.replyCode, method.replyText, 'connection'), method.classId, method.methodId);
       this.handleConnectionMethod(method);
       return;
     }
@@ -177,12 +185,12 @@ export class Connection {
       existing.handleFrame(frame);
       return;
     }
-    if (frame.type !== FrameType.Method) {
+    if (frame.type !== FrameType.method) {
       this.fail(amqpError(504, `expected 'channel.open' on channel ${frame.channel}, got a content frame`), 0, 0);
       return;
     }
     const method = decodeMethod(frame.payload);
-    if (isFault(method)) return this.fail(amqpErrorText(method.replyCode, method.text, 'connection'), method.classId, method.methodId);
+    if (isCodecError(method)) return this.fail(amqpErrorText(method.replyCode, method.replyText, 'connection'), method.classId, method.methodId);
     if (method.name !== 'channel.open') {
       const ids = methodIds(method.name);
       this.fail(amqpError(504, `expected 'channel.open' on channel ${frame.channel}, got '${method.name}'`), ids.classId, ids.methodId);
@@ -204,7 +212,7 @@ export class Connection {
 
   private handleWhileClosing(frame: Frame): void {
     const method = decodeMethod(frame.payload);
-    if (isFault(method)) return;
+    if (isCodecError(method)) return;
     if (method.name === 'connection.close-ok') this.finish();
     else if (method.name === 'connection.close') {
       this.sendMethod(0, { name: 'connection.close-ok' });
@@ -215,7 +223,7 @@ export class Connection {
 
   // ---- connection methods --------------------------------------------------------------------
 
-  private expect(method: AmqpMethod, name: MethodName, state: State): boolean {
+  private expect(method: AmqpMethod, name: AmqpMethodName, state: State): boolean {
     if (method.name === name && this.state === state) return true;
     const ids = methodIds(method.name);
     this.fail(amqpError(503, `expected '${name}' but got '${method.name}' in connection state ${this.state}`), ids.classId, ids.methodId);
@@ -257,8 +265,8 @@ export class Connection {
   }
 
   private onStartOk(m: Extract<AmqpMethod, { name: 'connection.start-ok' }>): void {
-    const caps = plain(m.clientProperties['capabilities']);
-    if (typeof caps === 'object' && caps !== null) this.clientCaps = caps as Record<string, unknown>;
+    const caps = m.clientProperties['capabilities'];
+    if (caps !== undefined && caps.tag === 'F') this.clientCaps = caps.value;
     if (m.mechanism !== 'PLAIN' && m.mechanism !== 'AMQPLAIN') {
       this.fail(amqpError(503, `unknown authentication mechanism '${m.mechanism}'; offered: ${saslMechanisms}`), 10, 11);
       return;
@@ -395,8 +403,14 @@ export class Connection {
     }
     const out = this.outbox;
     this.outbox = [];
-    if (out.length === 1) this.socket.write(out[0]!);
-    else this.socket.write(Buffer.concat(out));
+    if (out.length === 1) {
+      this.socket.write(out[0]!);
+      return;
+    }
+    // Corked writes leave as one writev: no copy of large bodies, one syscall per turn.
+    this.socket.cork();
+    for (const b of out) this.socket.write(b);
+    this.socket.uncork();
   }
 
   // ---- errors and closing --------------------------------------------------------------------

@@ -2,7 +2,12 @@
 // the wire codec's tagged values ({tag, value}); x-death gets the tags RabbitMQ writes (S l T A F).
 
 import type { FieldValues } from '../queue/dead-letter.js';
-import { plain } from './wire/field-table.js';
+import { fromFieldValue, isFieldValue } from '../amqp/index.js';
+
+function plain(v: unknown): unknown {
+  if (isFieldValue(v)) return fromFieldValue(v);
+  return Buffer.isBuffer(v) ? v.toString('utf8') : v;
+}
 
 function tagged(v: unknown): { tag: string; value: unknown } | undefined {
   if (typeof v !== 'object' || v === null || Array.isArray(v) || Buffer.isBuffer(v)) return undefined;

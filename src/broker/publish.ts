@@ -6,7 +6,7 @@ import { isDeadLetterCycle } from '../queue/dead-letter.js';
 import type { NodeContext } from './node-context.js';
 import type { DeadLetterSink, QueueBackend } from './queue-backend.js';
 import { wireFieldValues } from './field-values.js';
-import type { FieldTable } from './wire/field-table.js';
+import type { FieldTable } from '../amqp/index.js';
 
 /** Backends of the queues a message reaches (each once). */
 export function targetQueues(ctx: NodeContext, vhost: string, exchange: string, routingKey: string,

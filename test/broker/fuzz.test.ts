@@ -5,8 +5,7 @@ import amqp from 'amqplib';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrokerServer } from '../../src/broker/server.js';
-import { encodeContentFrames, encodeMethodFrame, encodeProperties } from '../../src/broker/wire/frames.js';
-import type { AmqpMethod } from '../../src/broker/wire/methods.js';
+import { encodeBasicProperties, encodeContentFrames, encodeMethodFrame, type AmqpMethod } from '../../src/amqp/index.js';
 import { startTestBroker, until, url } from './helpers.js';
 import { RawClient, rawFrame } from './raw-client.js';
 
@@ -42,7 +41,7 @@ const method: fc.Arbitrary<AmqpMethod> = fc.oneof(
 const piece: fc.Arbitrary<Buffer> = fc.oneof(
   { weight: 5, arbitrary: fc.tuple(fc.integer({ min: 0, max: 3 }), method).map(([ch, m]) => encodeMethodFrame(ch, m)) },
   { weight: 3, arbitrary: fc.tuple(fc.integer({ min: 1, max: 2 }), name, name, fc.boolean(), fc.uint8Array({ maxLength: 300 })).map(([ch, x, k, mandatory, body]) =>
-    encodeContentFrames(ch, { name: 'basic.publish', ticket: 0, exchange: x, routingKey: k, mandatory, immediate: false }, encodeProperties({ headers: { CC: { tag: 'A', value: [] } } }), Buffer.from(body), 4096)) },
+    Buffer.concat(encodeContentFrames(ch, { name: 'basic.publish', ticket: 0, exchange: x, routingKey: k, mandatory, immediate: false }, encodeBasicProperties({ headers: { CC: { tag: 'A', value: [] } } }), Buffer.from(body), 4096))) },
   { weight: 2, arbitrary: fc.tuple(fc.integer({ min: 0, max: 3 }), method, fc.nat(), fc.integer({ min: 0, max: 255 })).map(([ch, m, at, byte]) => {
     const b = Buffer.from(encodeMethodFrame(ch, m));
     b[at % b.length] = byte;

@@ -2,15 +2,14 @@
 // it writes bytes as given and reads the broker's frames with the wire decoder.
 
 import { connect, type Socket } from 'node:net';
-import { decodeMethod, encodeMethodFrame, FrameDecoder, isFault, protocolHeader, type Frame } from '../../src/broker/wire/frames.js';
-import type { AmqpMethod } from '../../src/broker/wire/methods.js';
+import { decodeMethod, encodeMethodFrame, FrameDecoder, isProtocolError as isFault, protocolHeader, type AmqpMethod, type Frame } from '../../src/amqp/index.js';
 
 export class RawClient {
   readonly frames: Frame[] = [];
   private waiters: Array<() => void> = [];
   readonly closed: Promise<void>;
   bytes = Buffer.alloc(0);
-  private readonly decoder = new FrameDecoder(0);
+  private readonly decoder = new FrameDecoder(0x7fffffff);
 
   private constructor(readonly socket: Socket) {
     socket.on('data', (chunk: Buffer) => {

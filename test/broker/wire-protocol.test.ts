@@ -5,7 +5,7 @@
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrokerServer } from '../../src/broker/server.js';
-import { heartbeatFrame, protocolHeader } from '../../src/broker/wire/frames.js';
+import { heartbeatFrame, protocolHeader } from '../../src/amqp/index.js';
 import { startTestBroker, until, url } from './helpers.js';
 import { RawClient, rawFrame } from './raw-client.js';
 
