@@ -21,6 +21,8 @@ export class GroupCommit implements LiveAccounting {
   private readonly freeBuffers: Buffer[] = [];
   private pending: Batch | undefined;
   private inflight: Promise<void> | undefined;
+  /** The batch `inflight` is writing: a flush with nothing new buffered waits for its outcome. */
+  private inflightBatch: Batch | undefined;
   private failed: OperatingError | undefined;
   private counters = { batches: 0, fsyncs: 0, recordsWritten: 0, bytesWritten: 0 };
 
@@ -62,7 +64,7 @@ export class GroupCommit implements LiveAccounting {
   flush(): Promise<void> {
     if (this.failed !== undefined) return Promise.reject(this.failed);
     const b = this.pending;
-    if (b === undefined) return this.inflight ?? Promise.resolve();
+    if (b === undefined) return this.inflightBatch?.promise ?? Promise.resolve();
     b.requested = true;
     if (this.inflight === undefined) this.startBatch();
     return b.promise;
@@ -186,9 +188,11 @@ export class GroupCommit implements LiveAccounting {
     const b = this.pending;
     assert(b !== undefined && this.inflight === undefined);
     this.pending = undefined;
+    this.inflightBatch = b;
     this.inflight = this.runBatch(b).then(
       async () => {
         this.inflight = undefined;
+        this.inflightBatch = undefined;
         this.counters.batches++;
         this.counters.recordsWritten += b.records;
         this.counters.bytesWritten += b.used;
@@ -199,6 +203,7 @@ export class GroupCommit implements LiveAccounting {
       },
       (e: unknown) => {
         this.inflight = undefined;
+        this.inflightBatch = undefined;
         const err = this.fail(e as OperatingError);
         b.reject(err);
         this.pending?.reject(err);

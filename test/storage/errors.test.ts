@@ -58,7 +58,10 @@ describe('write errors', () => {
     symlinkSync('/dev/full', next);
     wal.append(gid(2), makeEntries('q2', 1, 3, 1, 100));
     let error: OperatingError | undefined;
-    await wal.flush().catch((e: OperatingError) => { error = e; });
+    const first = wal.flush();
+    const again = wal.flush(); // nothing new buffered: must share the outcome, not resolve early
+    await first.catch((e: OperatingError) => { error = e; });
+    await expect(again).rejects.toBe(error);
     expect(isOperatingError(error, OperatingErrorCode.DiskFull)).toBe(true);
     expect(error!.message).toContain(next);
     expect(error!.message).toContain('q2');
