@@ -1,7 +1,8 @@
 // The espresso command as a person meets it: help on every command, exit codes and messages for
 // mistakes, and configuration precedence (file < ESPRESSO_* env < flags).
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import amqp from 'amqplib';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -91,5 +92,35 @@ describe('espresso command line', () => {
     expect(e.message).toContain("unknown key 'prot'");
     expect(e.exitCode).toBe(ExitCode.Config);
     expect(configError(() => buildServerConfig(['--log-level', 'loud'], {})).exitCode).toBe(ExitCode.Usage);
+  });
+
+  it('starts a node an amqplib client can use, logs JSON lines, and stops cleanly on SIGTERM', async () => {
+    const child = spawn(process.execPath, ['--import', tsxLoader, join(root, 'src/cli/main.ts'), 'server', '--port', '0', '--data-dir', join(tmp, 'data')], {
+      cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no start line in: ${out}`)), 30_000);
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /"event":"node started".*"port":(\d+)/.exec(out);
+        if (m !== null) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+    });
+    const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${port}`);
+    const ch = await conn.createChannel();
+    await ch.assertQueue('cli-q');
+    ch.sendToQueue('cli-q', Buffer.from('hi'));
+    let got: amqp.GetMessage | false = false;
+    for (let i = 0; i < 100 && got === false; i++) got = await ch.get('cli-q', { noAck: true });
+    expect(got && got.content.toString()).toBe('hi');
+    await conn.close();
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    for (const line of out.trim().split('\n')) expect(JSON.parse(line)).toHaveProperty('component');
   });
 });
