@@ -5,6 +5,7 @@ import { assert } from '../lib/assert.js';
 import { decodeContentHeader, type ContentHeader } from './content.js';
 import { FrameType, type Frame } from './frame-decoder.js';
 import type { AmqpMethod } from './generated-methods.js';
+import { messageHardMaxBytes } from './limits.js';
 import { decodeMethod, methodInfo } from './methods.js';
 import { channelError, connectionError, frameError, isProtocolError, ReplyCode, type ProtocolError } from './reply-codes.js';
 
@@ -73,6 +74,9 @@ export class CommandAssembler {
     if (h.classId !== info.classId) {
       return this.fail(connectionError(ReplyCode.UNEXPECTED_FRAME,
         `content header for class ${h.classId} does not match ${method.name} (class ${info.classId})`, info.classId, info.methodId));
+    }
+    if (h.bodySize > messageHardMaxBytes) {
+      return this.fail(frameError(`declared body size ${h.bodySize} is above the ${messageHardMaxBytes}-byte limit`, info.classId, info.methodId));
     }
     if (h.bodySize > this.maxMessageBytes) {
       return this.fail(channelError(ReplyCode.PRECONDITION_FAILED,

@@ -72,44 +72,51 @@ function writeHeaderFrame(w: Writer, channel: number, classId: number, bodySize:
  * A message as frames: `method` (basic.deliver, basic.get-ok, basic.return, basic.publish), a content
  * header with `rawProperties` (from decodeContentHeader or encodeBasicProperties), and body frames of
  * at most frameMaxBytes - 8 bytes (frameMaxBytes 0: one body frame). An empty body has no body frame.
- * Bodies up to 16 KiB are copied into one Buffer; longer bodies are not copied: the result alternates
- * small frame-boundary Buffers with subarrays of `body`, for one writev.
+ * `body` may be several Buffers (as received) and is sent as their concatenation. Bodies up to 16 KiB
+ * are copied into one Buffer; longer bodies are not copied: the result alternates small frame-boundary
+ * Buffers with subarrays of the body, for one writev.
  */
 export function encodeContentFrames(
   channel: number,
   method: AmqpMethod,
   rawProperties: Buffer,
-  body: Buffer,
+  body: Buffer | readonly Buffer[],
   frameMaxBytes: number,
   classId = 60,
 ): Buffer[] {
   assert(frameMaxBytes === 0 || frameMaxBytes > frameOverheadBytes, `frame_max too small: ${frameMaxBytes}`);
-  const piece = frameMaxBytes === 0 ? Math.max(body.length, 1) : frameMaxBytes - frameOverheadBytes;
+  const parts: readonly Buffer[] = Buffer.isBuffer(body) ? [body] : body;
+  let size = 0;
+  for (const p of parts) size += p.length;
+  const piece = frameMaxBytes === 0 ? Math.max(size, 1) : frameMaxBytes - frameOverheadBytes;
   const w = scratch;
   w.reset();
   writeMethodFrame(w, channel, method);
-  writeHeaderFrame(w, channel, classId, body.length, rawProperties);
-  if (body.length <= bodyCopyMaxBytes) {
-    for (let at = 0; at < body.length; at += piece) {
-      const end = Math.min(body.length, at + piece);
-      writeFrameHeader(w, FrameType.body, channel, end - at);
-      w.ensure(end - at);
-      body.copy(w.buf, w.pos, at, end);
-      w.pos += end - at;
-      w.octet(frameEndOctet);
-    }
-    return [w.take()];
-  }
+  writeHeaderFrame(w, channel, classId, size, rawProperties);
+  const copy = size <= bodyCopyMaxBytes;
   const out: Buffer[] = [];
-  for (let at = 0; at < body.length; at += piece) {
-    const end = Math.min(body.length, at + piece);
-    if (at > 0) w.octet(frameEndOctet);
-    writeFrameHeader(w, FrameType.body, channel, end - at);
-    out.push(w.take());
-    out.push(body.subarray(at, end));
-    w.reset();
+  let frameLeft = 0; // bytes still to come in the current body frame
+  let bodyLeft = size;
+  for (const p of parts) {
+    for (let at = 0; at < p.length;) {
+      if (frameLeft === 0) {
+        frameLeft = Math.min(piece, bodyLeft);
+        writeFrameHeader(w, FrameType.body, channel, frameLeft);
+      }
+      const n = Math.min(frameLeft, p.length - at);
+      if (copy) {
+        w.bytes(p.subarray(at, at + n));
+      } else {
+        if (w.pos > 0) out.push(w.take());
+        out.push(p.subarray(at, at + n));
+        w.reset();
+      }
+      at += n;
+      frameLeft -= n;
+      bodyLeft -= n;
+      if (frameLeft === 0) w.octet(frameEndOctet);
+    }
   }
-  w.octet(frameEndOctet);
   out.push(w.take());
   return out;
 }

@@ -19,3 +19,5 @@ export const uint64AsNumberMax = Number.MAX_SAFE_INTEGER;
 export const bodyCopyMaxBytes = 16384;
 /** Reply texts are short strings; longer explanations are cut to fit. */
 export const replyTextMaxBytes = 255;
+/** Declared bodies above this are FRAME_ERROR whatever the configured maximum (RabbitMQ's hard cap). */
+export const messageHardMaxBytes = 512 * 1024 * 1024;

@@ -83,6 +83,16 @@ describe('CommandAssembler', () => {
     expect(isProtocolError(over[0]) && over[0].replyText).toMatch(/6 bytes overruns the 5 bytes left/);
   });
 
+  it('refuses a declared body above 512 MiB with FRAME_ERROR whatever the configured maximum', () => {
+    const [method, header] = frames(...encodeContentFrames(1, publish, raw, Buffer.from('x'), 8192));
+    const huge = Buffer.from(header!.payload);
+    huge.writeUInt32BE(0, 4); // body size: high then low 32 bits, 512 MiB + 1 byte
+    huge.writeUInt32BE(512 * 1024 * 1024 + 1, 8);
+    const [e] = feed(new CommandAssembler(2 ** 40), [method!, { ...header!, payload: huge }]);
+    expect(e).toMatchObject({ replyCode: 501, scope: 'connection' });
+    expect(isProtocolError(e) && e.replyText).toMatch(/declared body size 536870913 is above/);
+  });
+
   it('refuses a message above the configured maximum as a channel error, then carries on', () => {
     const a = new CommandAssembler(4);
     const [method, header] = frames(...encodeContentFrames(2, publish, raw, Buffer.from('hello'), 8192));

@@ -81,11 +81,15 @@ function framesOf(buffers: Buffer[], frameMax: number): Frame[] {
 describe('encodeContentFrames', () => {
   it('splits bodies at frame_max - 8 and reassembles to the same message', () => {
     const sizes = fc.constantFrom(0, 1, 4095, 4096, 8184, 8185, 16384, 16385, 20000, 100_000);
-    fc.assert(fc.property(sizes, fc.constantFrom(4096, 8192, 131072), basicProperties, (size, frameMax, props) => {
+    const cuts = fc.array(fc.nat(), { maxLength: 4 });
+    fc.assert(fc.property(sizes, fc.constantFrom(4096, 8192, 131072), basicProperties, cuts, (size, frameMax, props, at) => {
       const body = Buffer.alloc(size);
       for (let i = 0; i < size; i += 997) body[i] = i & 0xff;
       const raw = encodeBasicProperties(props);
-      const buffers = encodeContentFrames(4, deliver, raw, body, frameMax);
+      // The body as one Buffer or as the several Buffers it was received in.
+      const points = [...new Set(at.map((p) => p % (size + 1)))].sort((a, b) => a - b);
+      const parts = [0, ...points].map((p, i, all) => body.subarray(p, all[i + 1] ?? size));
+      const buffers = encodeContentFrames(4, deliver, raw, points.length === 0 ? body : parts, frameMax);
       const frames = framesOf(buffers, frameMax);
       expect(frames.every((f) => f.channel === 4)).toBe(true);
       expect(decodeMethod(frames[0]!.payload)).toEqual(deliver);
