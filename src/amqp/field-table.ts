@@ -28,8 +28,7 @@ export interface Decimal {
 }
 
 /**
- * A table: keys in wire order. Decoded tables have a null prototype so a key like `__proto__`
- * is an ordinary entry. JS objects list integer-like keys ("1", "2") first, so a table with such
+ * A table: keys in wire order; a key like `__proto__` is an ordinary own entry. JS objects list integer-like keys ("1", "2") first, so a table with such
  * keys re-encodes in a different order; relay the raw property bytes when order matters.
  */
 export type FieldTable = { readonly [key: string]: FieldValue };
@@ -38,11 +37,19 @@ const int64Min = -(2n ** 63n);
 const int64Max = 2n ** 63n - 1n;
 const uint64Max = 2n ** 64n - 1n;
 
+/** 64-bit integer: a number when within 2^53 - 1, without touching BigInt (slow) on that common path. */
 function int64(r: Reader, signed: boolean): number | bigint {
   r.need(8, 'int64');
-  const v = signed ? r.buf.readBigInt64BE(r.pos) : r.buf.readBigUInt64BE(r.pos);
+  const high = signed ? r.buf.readInt32BE(r.pos) : r.buf.readUInt32BE(r.pos);
+  const low = r.buf.readUInt32BE(r.pos + 4);
+  let v: number | bigint;
+  if (high >= -0x20_0000 && high < 0x20_0000 && !(high === -0x20_0000 && low === 0)) {
+    v = high * 0x1_0000_0000 + low;
+  } else {
+    v = signed ? r.buf.readBigInt64BE(r.pos) : r.buf.readBigUInt64BE(r.pos);
+  }
   r.pos += 8;
-  return v >= -9007199254740991n && v <= 9007199254740991n ? Number(v) : v;
+  return v;
 }
 
 function fixed(r: Reader, n: number): number {
@@ -109,18 +116,27 @@ function decodeTableAt(r: Reader, depth: number): FieldTable {
   const len = r.long();
   r.need(len, 'table');
   const end = r.pos + len;
-  const out = Object.create(null) as Record<string, FieldValue>;
+  const out: Record<string, FieldValue> = {};
   const saved = r.end;
   r.end = end;
   try {
     while (r.pos < end) {
       const key = r.shortstr();
-      out[key] = decodeValue(r, depth);
+      setEntry(out, key, decodeValue(r, depth));
     }
   } finally {
     r.end = saved;
   }
   return out;
+}
+
+/**
+ * Sets an own, enumerable entry; `__proto__` would otherwise replace the prototype. Plain objects,
+ * not null-prototype ones: V8 keeps those in slow dictionary mode.
+ */
+function setEntry<T>(out: Record<string, T>, key: string, value: T): void {
+  if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  else out[key] = value;
 }
 
 /** Reads a table (32-bit size, then entries). Throws DecodeError on malformed input. */
@@ -231,8 +247,8 @@ export function toFieldValue(v: PlainFieldValue): FieldValue {
 
 /** A field table from plain values (see toFieldValue); tagged values pass through unchanged. */
 export function toFieldTable(plain: { readonly [key: string]: PlainFieldValue }): FieldTable {
-  const out = Object.create(null) as Record<string, FieldValue>;
-  for (const key of Object.keys(plain)) out[key] = toFieldValue(plain[key]!);
+  const out: Record<string, FieldValue> = {};
+  for (const key of Object.keys(plain)) setEntry(out, key, toFieldValue(plain[key]!));
   return out;
 }
 
@@ -242,8 +258,8 @@ export function fromFieldValue(v: FieldValue): unknown {
     case 'S': case 'x': return v.value.toString('utf8');
     case 'A': return v.value.map(fromFieldValue);
     case 'F': {
-      const out = Object.create(null) as Record<string, unknown>;
-      for (const key in v.value) out[key] = fromFieldValue(v.value[key]!);
+      const out: Record<string, unknown> = {};
+      for (const key in v.value) setEntry(out, key, fromFieldValue(v.value[key]!));
       return out;
     }
     default: return v.value;
