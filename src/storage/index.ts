@@ -15,10 +15,11 @@
 //   await wal.saveSnapshot(g, meta, data) (own snapshot; log untouched) / installSnapshot (replaces the log)
 //   wal.corruptedGroups() (must not vote or serve), wal.failure() (writes stopped), wal.stats(), await wal.close()
 //
-// Hard state travels in the log, in the same fdatasync as the entries it goes with (one sync per
-// turn instead of two); it is checkpointed to `level` (sync: true) before the segments holding it
-// are deleted and at close. Recovery merges both (terms and commits only grow, a vote is fixed
-// within its term), so the order does not matter.
+// Hard state travels in the log, in the same fdatasync as the entries it goes with. A new term or
+// vote (elections: rare) is also put in `level` with sync: true by the same flush, which resolves
+// only when both are durable; commit-only changes (every turn) stay in the log and are
+// checkpointed to `level` before the segments holding them are deleted and at close. Recovery
+// merges both (terms and commits only grow, a vote is fixed within its term), in any order.
 //
 // For src/raft's LogReader the host adapts: entry `type` is the byte stored per record, the
 // snapshot's membership is the blob given to saveSnapshot, `undefined` stands for null.

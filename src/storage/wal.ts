@@ -197,7 +197,8 @@ export class WriteAheadLog {
     if (fromIndex <= g.lastIndex) this.writeTruncate(g, fromIndex);
   }
 
-  /** Hard state (term, vote, commit): written in the same batch and fdatasync as the entries. */
+  /** Hard state (term, vote, commit): written in the same batch and fdatasync as the entries;
+   * a new term or vote also in the flush's synced `level` batch. */
   setHardState(id: GroupId, hs: { term: Term; vote: string; commit: LogIndex }): void {
     this.checkWritable();
     const g = this.group(id);
@@ -208,7 +209,13 @@ export class WriteAheadLog {
     const vote = utf8.encode(hs.vote);
     this.writer.writeRecord(g, RecordType.HardState, hs.commit, hs.term, vote);
     g.hardState = { term: hs.term, vote: hs.vote, commit: hs.commit };
-    this.hardStateDirty.add(g);
+    if (hs.term !== old.term || hs.vote !== old.vote) {
+      // Elections are rare: term and vote also go to `level` (synced, in the same flush), so
+      // they never depend on the log alone. Commit-only changes ride in the log.
+      this.writer.metaOps().push({ type: 'put', key: metaKey.hardState(g.num), value: g.hardState });
+    } else {
+      this.hardStateDirty.add(g);
+    }
   }
 
   /**

@@ -1,7 +1,7 @@
 // Round trips of the write-ahead log: many groups, reopen, reads from cache and from disk,
 // truncation of a conflicting suffix, hard state, group removal, snapshots.
 
-import { rmSync } from 'node:fs';
+import { cpSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { logIndex, term, type GroupId } from '../../src/lib/ids.js';
@@ -136,6 +136,22 @@ describe('write-ahead log round trip', () => {
     await wal.close();
     wal = await WriteAheadLog.open(d);
     expect(wal.hardState(gid(1))).toEqual({ term: 3, vote: 'n2', commit: 4 });
+    await wal.close();
+  });
+
+  it('keeps term and vote in level as soon as the flush that sets them resolves', async () => {
+    const d = dir('hardstate-level');
+    let wal = await WriteAheadLog.open(d);
+    wal.createGroup(gid(1));
+    await wal.flush();
+    wal.setHardState(gid(1), { term: term(5), vote: 'n1', commit: logIndex(0) });
+    await wal.flush();
+    // A copy taken now, as a crash would leave it (no close, no checkpoint), without any log.
+    const copy = dir('hardstate-copy');
+    cpSync(d, copy, { recursive: true, filter: (src) => !src.endsWith('.wal') });
+    await wal.close();
+    wal = await WriteAheadLog.open(copy);
+    expect(wal.hardState(gid(1))).toEqual({ term: 5, vote: 'n1', commit: 0 });
     await wal.close();
   });
 
