@@ -34,8 +34,16 @@ export function register(handle: BrokerHandle): BrokerHandle {
   return handle;
 }
 
-/** Stops every broker still running (called on exit paths). */
-export async function stopAll(): Promise<void> {
+let interrupted = false;
+
+/** True once an exit path stopped the brokers: the runner starts nothing more. */
+export function isInterrupted(): boolean {
+  return interrupted;
+}
+
+/** Stops every broker still running (called on exit paths; `interrupt` also ends the run). */
+export async function stopAll(interrupt = false): Promise<void> {
+  if (interrupt) interrupted = true;
   for (const h of [...live]) {
     try {
       await h.stop();

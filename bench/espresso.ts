@@ -4,6 +4,7 @@
 
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { register, run, terminate, waitUntil, portOpen, alive, type BrokerHandle } from './broker-process.js';
 
@@ -45,8 +46,15 @@ function launch(args: string[], dir: string): number {
   return child.pid;
 }
 
+/**
+ * Same memory budget as RabbitMQ's default vm_memory_high_watermark (0.4 of RAM per node), so the
+ * backlog scenario blocks publishers at the same point on both (espresso's own default is 1 GiB).
+ */
+export const memoryHighWatermarkBytes = Math.floor(totalmem() * 0.4);
+
 function nodeArgs(topology: 'single' | 'cluster', i: number, port: number, dataDir: string): string[] {
-  const base = ['--port', String(port), '--bind', '127.0.0.1', '--data-dir', dataDir, '--log-level', 'warn', '--node-name', `bench${i + 1}`];
+  const base = ['--port', String(port), '--bind', '127.0.0.1', '--data-dir', dataDir, '--log-level', 'warn', '--node-name', `bench${i + 1}`,
+    '--memory-high-watermark', String(memoryHighWatermarkBytes)];
   if (topology === 'single') return base;
   const peers = clusterPorts.map((p) => `127.0.0.1:${clusterPeerPort(p)}`).join(',');
   return [...base, '--node-id', String(i + 1), '--cluster-port', String(clusterPeerPort(port)), '--join', peers];

@@ -7,7 +7,7 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSyn
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { benchHelp, parseBenchArgs, type BenchArgs, type BrokerName } from './args.js';
-import { stopAll, type BrokerHandle } from './broker-process.js';
+import { isInterrupted, stopAll, type BrokerHandle } from './broker-process.js';
 import { clusterUnsupported, ensureEspressoBuilt, startEspresso } from './espresso.js';
 import { ensureRabbitInstalled, startRabbit } from './rabbitmq.js';
 import { chartFileName, formatMarkdown, formatSvg, formatTable, type BrokerResult, type ScenarioReport } from './report.js';
@@ -68,7 +68,7 @@ async function runBroker(broker: BrokerName, list: readonly Scenario[], args: Be
   const out = new Map<string, BrokerResult>();
   const runnable = list.filter((s) => !(args.cluster && s.singleNodeOnly === true));
   for (const s of list) if (!runnable.includes(s)) out.set(s.name, skipped(broker, 'single-node scenario'));
-  if (runnable.length === 0) return out;
+  if (runnable.length === 0 || isInterrupted()) return out;
   const handle = await startBroker(broker, args, workDir);
   if (typeof handle === 'string') {
     log(`${broker}: skipped: ${handle}`);
@@ -77,6 +77,7 @@ async function runBroker(broker: BrokerName, list: readonly Scenario[], args: Be
   }
   try {
     for (const s of runnable) {
+      if (isInterrupted()) break;
       log(`${broker}: scenario ${s.name}: ${s.title}`);
       try {
         out.set(s.name, await runScenario(s, handle, { args, log }));
@@ -149,7 +150,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     if (stopping) return;
     stopping = true;
     process.stderr.write(`bench: ${signal}: stopping the brokers this run started\n`);
-    void stopAll().finally(() => process.exit(130));
+    void stopAll(true).finally(() => process.exit(130));
   });
 }
 
@@ -161,6 +162,6 @@ main(process.argv.slice(2)).then(
   },
   (e: unknown) => {
     process.stderr.write(`bench: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    void stopAll().finally(() => process.exit(1));
+    void stopAll(true).finally(() => process.exit(1));
   },
 );

@@ -18,6 +18,8 @@ const settleTimeoutMs = 60_000;
 /** A drain ends when every expected delivery arrived or nothing arrived for this long. */
 const drainIdleMs = 10_000;
 const rpcWindowPerClient = 8;
+/** A phase fails when nothing was confirmed for this long while publishing. */
+const stallMs = 30_000;
 
 interface LiveWorker {
   spec: WorkerSpec;
@@ -138,7 +140,7 @@ function startSampler(handle: BrokerHandle, s: Scenario, ws: readonly LiveWorker
     const dt = (now - last.t) / 1000;
     const genCpu = (cur.gen.user + cur.gen.system - last.gen.user - last.gen.system) / 1e6;
     const rss = samples.reduce((a, x) => a + (x?.rssBytes ?? 0), 0);
-    log(`[${handle.broker} ${s.name} ${phaseName()} ${Math.round((now - t0) / 1000)}s] pub ${Math.round((cur.pub - last.pub) / dt)}/s conf ${Math.round((cur.conf - last.conf) / dt)}/s deliv ${Math.round((cur.del - last.del) / dt)}/s | broker CPU ${Math.round(((cur.cpu - last.cpu) / dt) * 100)}% RSS ${Math.round(rss / 1048576)} MiB | generator CPU ${Math.round((genCpu / dt) * 100)}%`);
+    log(`[${handle.broker} ${s.name} ${phaseName()} ${Math.round((now - t0) / 1000)}s] pub ${Math.round((cur.pub - last.pub) / dt)}/s conf ${Math.round((cur.conf - last.conf) / dt)}/s deliv ${Math.round((cur.del - last.del) / dt)}/s | broker CPU ${Math.round(((cur.cpu - last.cpu) / dt) * 100)}% RSS ${Math.round(rss / 1048576)} MiB | generator CPU ${Math.round((genCpu / dt) * 100)}%${sum(ws, Counter.Blocked) > 0 ? ' | BLOCKED by broker' : ''}`);
     last = cur;
   };
   const timer = setInterval(tick, 1000);
@@ -166,6 +168,28 @@ async function drain(consumers: readonly LiveWorker[], target: number, maxMs: nu
   }
 }
 
+/** Pauses the publishers when no confirm arrived for stallMs, remembering why. */
+function watchStall(pubs: readonly LiveWorker[], pause: () => void): { stop(): void; why: string | undefined } {
+  let last = sum(pubs, Counter.Confirmed);
+  let lastMoveMs = Date.now();
+  const state = {
+    why: undefined as string | undefined,
+    stop: () => clearInterval(timer),
+  };
+  const timer = setInterval(() => {
+    const now = sum(pubs, Counter.Confirmed);
+    if (now !== last) {
+      last = now;
+      lastMoveMs = Date.now();
+    } else if (Date.now() - lastMoveMs > stallMs && state.why === undefined) {
+      const blocked = sum(pubs, Counter.Blocked) > 0 ? ' (connection blocked by the broker: memory or disk alarm)' : '';
+      state.why = `publishing stalled: nothing confirmed for ${stallMs / 1000} s${blocked}`;
+      pause();
+    }
+  }, 1000);
+  return state;
+}
+
 interface PhaseOutcome {
   /** From the start until the last publish was confirmed. */
   publishMs: number;
@@ -185,7 +209,12 @@ async function phase(pubs: readonly LiveWorker[], cons: readonly LiveWorker[], n
   const paused = Promise.all(pubs.map((w) => expectEvent(w, 'paused', seconds * 1000 + settleTimeoutMs + 5000)));
   // A count-bounded phase (the backlog) is still stopped after `seconds`.
   const stop = setTimeout(() => send(pubs, { cmd: 'pause' }), seconds * 1000);
-  await paused.finally(() => clearTimeout(stop));
+  const stalled = watchStall(pubs, () => send(pubs, { cmd: 'pause' }));
+  await paused.finally(() => {
+    clearTimeout(stop);
+    stalled.stop();
+  });
+  if (stalled.why !== undefined) throw new Error(stalled.why);
   const confirmed = sum(pubs, Counter.Confirmed) - conf0;
   const publishMs = Date.now() - t0;
   if (cons.length > 0) await drain(cons, del0 + confirmed * fanout, seconds * 1000 + settleTimeoutMs);

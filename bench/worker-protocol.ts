@@ -29,8 +29,10 @@ export enum Counter {
   Confirmed = 1,
   Nacked = 2,
   Delivered = 3,
+  /** 1 while the broker has this connection blocked (connection.blocked, e.g. a memory alarm). */
+  Blocked = 4,
 }
-export const counterSlots = 4;
+export const counterSlots = 5;
 
 export type ToWorker =
   | { cmd: 'phase'; phase: number; ratePerSec: number | undefined; maxMessages: number | undefined }

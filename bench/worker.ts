@@ -236,6 +236,11 @@ async function finish(): Promise<void> {
 async function main(): Promise<void> {
   conn = await amqp.connect(spec.url);
   conn.on('error', (e: Error) => errors.push(`connection: ${e.message}`));
+  conn.on('blocked', (reason: string) => {
+    counters[Counter.Blocked] = 1;
+    errors.push(`connection blocked by the broker: ${reason}`);
+  });
+  conn.on('unblocked', () => (counters[Counter.Blocked] = 0));
   if (spec.role === 'publisher') await runPublisher(conn);
   else if (spec.role === 'rpc-client') await runRpcClient(conn);
   else if (spec.role === 'rpc-server') {
