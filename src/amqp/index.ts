@@ -15,7 +15,7 @@ export {
   parseProtocolHeader, protocolHeader, protocolHeaderBytes, type ProtocolHeaderResult,
 } from './protocol-header.js';
 export {
-  decodeMethod, encodeMethodFrame, encodeMethodPayload, methodInfo, methodInfoById,
+  closeMethodFor, decodeMethod, encodeMethodFrame, encodeMethodPayload, methodInfo, methodInfoById,
   type AmqpMethodName, type MethodOf,
 } from './methods.js';
 export { decodeContentHeader, encodeBasicProperties, encodeContentFrames, type ContentHeader } from './content.js';

@@ -2,7 +2,9 @@
 // encoding a method into a whole frame. Layouts come from generated-methods.ts.
 
 import { assert } from '../lib/assert.js';
-import { methodInfos, readMethodFields, writeMethodFields, type AmqpMethod, type MethodInfo } from './generated-methods.js';
+import {
+  methodInfos, readMethodFields, writeMethodFields, type AmqpMethod, type ChannelClose, type ConnectionClose, type MethodInfo,
+} from './generated-methods.js';
 import { FrameType, frameEndOctet } from './frame-decoder.js';
 import { connectionError, frameError, ReplyCode, type ProtocolError } from './reply-codes.js';
 import { DecodeError, Reader, Writer } from './wire.js';
@@ -79,4 +81,10 @@ export function encodeMethodPayload(method: AmqpMethod): Buffer {
   scratch.reset();
   writeMethodFields(scratch, method);
   return scratch.take();
+}
+
+/** The close that reports `e`: channel.close for a channel error, connection.close otherwise. */
+export function closeMethodFor(e: ProtocolError): ChannelClose | ConnectionClose {
+  const fields = { replyCode: e.replyCode, replyText: e.replyText, classId: e.classId, methodId: e.methodId };
+  return e.scope === 'channel' ? { name: 'channel.close', ...fields } : { name: 'connection.close', ...fields };
 }

@@ -83,6 +83,31 @@ describe('field tables', () => {
     expect(encodeFieldTable(t)).toEqual(bytes);
   });
 
+  it('keep what the Java client writes (s for Short, b for Byte, f for Float, x for byte[])', () => {
+    const entry = (key: string, tagByte: string, value: number[]): number[] => [key.length, ...Buffer.from(key), tagByte.charCodeAt(0), ...value];
+    const body = [...entry('sh', 's', [0xff, 0xfe]), ...entry('by', 'b', [0x80]), ...entry('fl', 'f', [0x3f, 0xc0, 0, 0]),
+      ...entry('ba', 'x', [0, 0, 0, 2, 9, 8]), ...entry('lo', 'l', [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])];
+    const bytes = Buffer.from([0, 0, 0, body.length, ...body]);
+    const t = decoded(bytes);
+    expect(t).toEqual({ sh: { tag: 's', value: -2 }, by: { tag: 'b', value: -128 }, fl: { tag: 'f', value: 1.5 },
+      ba: { tag: 'x', value: Buffer.from([9, 8]) }, lo: { tag: 'l', value: -1 } });
+    expect(encodeFieldTable(t)).toEqual(bytes);
+  });
+
+  it('give numbers exactly up to 2^53 - 1 and bigints from there on, both signs', () => {
+    const cases: Array<[bigint, number | bigint]> = [
+      [2n ** 53n - 1n, Number.MAX_SAFE_INTEGER], [2n ** 53n, 2n ** 53n], [-(2n ** 53n) + 1n, Number.MIN_SAFE_INTEGER],
+      [-(2n ** 53n), -(2n ** 53n)], [-1n, -1], [-(2n ** 63n), -(2n ** 63n)], [2n ** 32n, 2 ** 32],
+    ];
+    for (const [wire, value] of cases) {
+      const bytes = Buffer.from([0, 0, 0, 11, 1, 0x6b, 0x6c, 0, 0, 0, 0, 0, 0, 0, 0]);
+      bytes.writeBigInt64BE(wire, 7);
+      const t = decoded(bytes);
+      expect(t.k).toEqual({ tag: 'l', value });
+      expect(encodeFieldTable(t)).toEqual(bytes);
+    }
+  });
+
   it('keep 64-bit integers beyond 2^53 exactly, as bigint', () => {
     const bytes = amqplibTable({ big: { '!': 'long', value: 2n ** 62n + 1n } });
     const t = decoded(bytes);

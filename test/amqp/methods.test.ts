@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  channelError, connectionError, decodeMethod, encodeMethodFrame, encodeMethodPayload, fromFieldValue, isProtocolError,
+  channelError, closeMethodFor, connectionError, decodeMethod, encodeMethodFrame, encodeMethodPayload, fromFieldValue, isProtocolError,
   methodInfos, protocolError, ReplyCode, toFieldTable, type AmqpMethod, type FieldTable,
 } from '../../src/amqp/index.js';
 import { argArbitrary, shortstr } from './arbitraries.js';
@@ -96,6 +96,14 @@ describe('protocol errors', () => {
     expect(protocolError(ReplyCode.NOT_ALLOWED, 'x').scope).toBe('connection');
     expect(connectionError(ReplyCode.ACCESS_REFUSED, 'login refused').scope).toBe('connection');
     expect(channelError(ReplyCode.PRECONDITION_FAILED, 'unknown delivery tag 7').replyText).toBe('PRECONDITION_FAILED - unknown delivery tag 7');
+  });
+
+  it('become the close method of their scope', () => {
+    const soft = channelError(ReplyCode.NOT_FOUND, "no exchange 'x' in vhost '/'", 60, 40);
+    expect(closeMethodFor(soft)).toEqual({ name: 'channel.close', replyCode: 404,
+      replyText: "NOT_FOUND - no exchange 'x' in vhost '/'", classId: 60, methodId: 40 });
+    const hard = decodeMethod(Buffer.from([0, 60, 0, 99]));
+    expect(isProtocolError(hard) && closeMethodFor(hard).name).toBe('connection.close');
   });
 
   it('cut reply texts to 255 bytes on a character boundary', () => {
