@@ -104,3 +104,37 @@ describe('CommandAssembler', () => {
     expect(next).toEqual([{ method: { name: 'channel.close-ok' }, content: null }]);
   });
 });
+
+describe('decoder and assembler on mutated streams', () => {
+  const valid = Buffer.concat([
+    encodeMethodFrame(1, { name: 'queue.declare', ticket: 0, queue: 'q', passive: false, durable: true, exclusive: false,
+      autoDelete: false, nowait: false, arguments: { 'x-max-length': { tag: 'I', value: 10 } } }),
+    ...encodeContentFrames(1, publish, raw, Buffer.alloc(3000, 7), 4096),
+    encodeMethodFrame(1, { name: 'basic.ack', deliveryTag: 1, multiple: true }),
+  ]);
+
+  it('never throw: every outcome is a command or an error value with a RabbitMQ code', () => {
+    const mutation = fc.array(fc.record({ at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }), { minLength: 1, maxLength: 4 });
+    fc.assert(fc.property(mutation, fc.array(fc.nat(), { maxLength: 6 }), (flips, cuts) => {
+      const bytes = Buffer.from(valid);
+      for (const f of flips) bytes[f.at % bytes.length] = f.byte;
+      const points = [...new Set(cuts.map((c) => c % bytes.length))].sort((a, b) => a - b);
+      const chunks = [0, ...points].map((p, i, all) => bytes.subarray(p, all[i + 1] ?? bytes.length));
+      const d = new FrameDecoder(4096);
+      const assemblers = new Map<number, CommandAssembler>();
+      const codes: number[] = [];
+      for (const c of chunks) {
+        const out: Frame[] = [];
+        const err = d.push(c, out);
+        for (const f of out) {
+          const a = assemblers.get(f.channel) ?? new CommandAssembler(1 << 20);
+          assemblers.set(f.channel, a);
+          const r = a.push(f);
+          if (isProtocolError(r)) codes.push(r.replyCode);
+        }
+        if (err !== null) { codes.push(err.replyCode); break; }
+      }
+      for (const code of codes) expect([406, 501, 503, 505]).toContain(code);
+    }), { numRuns: 1500 });
+  });
+});
