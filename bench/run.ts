@@ -9,7 +9,7 @@ import { sampleProcess, sleep, type BrokerHandle } from './broker-process.js';
 import type { BrokerResult, ProcessUsage } from './report.js';
 import { exchangeName, queueName, queuesOfConsumer, queuesOfPublisher, type Scenario } from './scenarios.js';
 import { checkDeliveries } from './delivery-check.js';
-import { cpuSecondsPer100k, mergeHistograms, perSecond, summarize } from './stats.js';
+import { cpuSecondsPer100k, mergeHistograms, perSecond, summarize, type LatencySummary } from './stats.js';
 import { Counter, counterSlots, type DoneMessage, type FromWorker, type ToWorker, type WorkerSpec } from './worker-protocol.js';
 
 const workerUrl = new URL('./worker.ts', import.meta.url);
@@ -315,14 +315,15 @@ export async function runScenario(s: Scenario, handle: BrokerHandle, ctx: RunCon
       processes = sampler.stop();
     }
     const gen = process.cpuUsage(gen0);
-    const done = await finishWorkers(workers);
+    const done = await finishWorkers(workers); // in spec order: consumers first, then publishers
     const firstConn = conns[0];
     const depth = firstConn === undefined ? [] : await queueDepths(s, firstConn);
     const expected = expectedPerQueue(s, pubs, done.slice(cons.length));
     const check = checkDeliveries(expected, done.flatMap((d) => d.tallies), depth);
     for (const d of done) for (const e of d.errors) log(`${handle.broker}: worker reported: ${e}`);
-    const rpcDone = s.kind === 'rpc' ? done.slice(cons.length) : done.slice(0, cons.length);
-    const hist = (i: number) => summarize(mergeHistograms(rpcDone.map((d) => d.histograms[i] ?? '').filter((x) => x !== '')));
+    // Latency is measured where a message ends: consumers, or RPC clients receiving their replies.
+    const receivers = s.kind === 'rpc' ? done.slice(cons.length) : done.slice(0, cons.length);
+    const hist = (i: number): LatencySummary => summarize(mergeHistograms(receivers.map((d) => d.histograms[i] ?? '').filter((x) => x !== '')));
     const deliveredTotal = sum(s.kind === 'rpc' ? pubs : cons, Counter.Delivered);
     const brokerCpu = processes.reduce((a, p) => a + p.cpuSeconds, 0);
     const genCpu = (gen.user + gen.system) / 1e6;
