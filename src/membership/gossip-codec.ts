@@ -51,7 +51,8 @@ function decodeMeta(buf: Uint8Array): MemberMeta {
         if (g.wire === 2 && g.field === 1) key = decodeString(g.value);
         else if (g.wire === 2 && g.field === 2) value = decodeString(g.value);
       }
-      meta.leaders[key] = value;
+      // defineProperty: a group named __proto__ must stay a plain entry, not a prototype swap.
+      Object.defineProperty(meta.leaders, key, { value, enumerable: true, writable: true, configurable: true });
     }
   }
   return meta;
