@@ -93,13 +93,39 @@ async function runBroker(broker: BrokerName, list: readonly Scenario[], args: Be
   return out;
 }
 
+const resultsPreamble = `# Benchmark results
+
+Appended by \`npm run bench -- SCENARIO\` (bench/main.ts); newest last. Ratios are espresso / RabbitMQ
+(above 1 is better for msg/s, worse for latency, CPU and memory). How to read the rows:
+
+- publish msg/s: publisher-confirmed messages per second while publishing as fast as the confirm
+  window allows; deliver msg/s: consumer deliveries (acked) per second over the same phase and its drain.
+  Fanout counts every queue's delivery; RPC counts round trips; the backlog publishes, then drains.
+- latency: end-to-end, send to delivery (RPC: round trip), HDR histogram merged across worker threads.
+  "full" is under the full-load phase, where the broker queues whatever the consumers cannot take yet,
+  so it measures queueing; "low rate" is at a fixed rate both brokers sustain (scenario table in
+  bench/scenarios.ts).
+- broker CPU s/100k msg: CPU seconds of the broker's processes (beam.smp per RabbitMQ node, node per
+  espresso node; from /proc) over the whole scenario, per 100,000 deliveries; peak RSS is the largest
+  process's peak, sampled once a second (one broker process runs all scenarios of a run).
+- generator CPU: the load generator's own process (all its worker threads), to show it was not the bottleneck
+  on a shared 2-core machine.
+- lost: confirmed messages neither delivered nor still queued at the end (must be 0); duplicated:
+  deliveries of a (publisher, sequence) id already delivered from that queue.
+
+Settings on both: durable quorum queues (3 replicas in --cluster runs), persistent messages, publisher
+confirms with a window of 256 per publisher, manual acks with prefetch 256; fsync as each broker does by
+default; espresso runs with RabbitMQ's memory watermark (0.4 of RAM).
+
+`;
+
 function writeResults(reports: readonly ScenarioReport[], argv: readonly string[], commit: string): void {
   const chartsDir = join(benchDir, 'charts');
   mkdirSync(chartsDir, { recursive: true });
   for (const r of reports) writeFileSync(join(chartsDir, chartFileName(r)), formatSvg(r));
   const file = join(benchDir, 'RESULTS.md');
   if (!existsSync(file) || readFileSync(file, 'utf8').trim() === '') {
-    writeFileSync(file, '# Benchmark results\n\nAppended by `npm run bench`; newest last. Ratios are espresso / RabbitMQ.\n\n');
+    writeFileSync(file, resultsPreamble);
   }
   const info = { dateIso: new Date().toISOString(), machine: machine(), commit, command: `npm run bench -- ${argv.join(' ')}` };
   appendFileSync(file, formatMarkdown(info, reports));
