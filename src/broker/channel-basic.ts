@@ -11,7 +11,10 @@ import { amqpError, fromModel, type ProtocolError } from './errors.js';
 import type { NodeContext } from './node-context.js';
 import { targetQueues } from './publish.js';
 import type { Delivery, QueueBackend, StoredMessage } from './queue-backend.js';
+import { limits } from './limits.js';
 import { Transaction } from './transaction.js';
+
+const creditSweepIntervalMs = limits.globalCreditSweepIntervalMs;
 import { byQueue, type UnackedEntry } from './unacked.js';
 import type { AmqpMethod, BasicProperties, BasicPublish, ContentHeader, FieldTable, MethodOf } from '../amqp/index.js';
 
@@ -143,7 +146,10 @@ export async function consume(ch: Channel, m: MethodOf<'basic.consume'>): Promis
     { owner: ch.owner, consumerTag: tag, noAck: m.noAck, creditMode: global ? 'granted' : 'auto', prefetch: global ? 0 : ch.prefetchCount, priority },
     (d) => deliver(ch, consumer, d),
   );
-  if (global) rebalanceGlobalCredit(ch);
+  if (global) {
+    rebalanceGlobalCredit(ch);
+    ensureCreditSweep(ch);
+  }
 }
 
 function consumeReplyTo(ch: Channel, m: MethodOf<'basic.consume'>): void | ProtocolError {
@@ -172,13 +178,37 @@ function deliver(ch: Channel, c: Consumer, d: Delivery): void {
   }, d.message);
 }
 
-export function rebalanceGlobalCredit(ch: Channel): void {
+/**
+ * Grants free global credit. With `reclaim`, credit parked on consumers whose queue is empty is
+ * taken back first when another global consumer's queue has messages waiting (else a message
+ * arriving at a credit-less consumer would wait until some other message is acked).
+ */
+export function rebalanceGlobalCredit(ch: Channel, reclaim = false): void {
   if (ch.globalPrefetch <= 0 || ch.state !== 'open') return;
+  if (reclaim) reclaimIdleCredit(ch);
   const grants = distributeGlobalCredit([...ch.consumers.values()], ch.globalPrefetch, ch.globalUnacked, ch.creditCursor++);
   for (const [c, n] of grants) {
     c.granted += n;
     void c.queue.credit(ch.ownerId, c.tag, n, 'add');
   }
+}
+
+function reclaimIdleCredit(ch: Channel): void {
+  const global = [...ch.consumers.values()].filter((c) => c.global && !c.noAck);
+  const starving = global.some((c) => c.granted === 0 && c.queue.stats().messagesReady > 0);
+  if (!starving) return;
+  for (const c of global) {
+    if (c.granted === 0 || c.queue.stats().messagesReady > 0) continue;
+    c.granted = 0;
+    void c.queue.credit(ch.ownerId, c.tag, 0, 'set');
+  }
+}
+
+/** While a channel has global consumers, a slow sweep moves parked credit to where it is needed. */
+function ensureCreditSweep(ch: Channel): void {
+  if (ch.creditSweep !== null) return;
+  ch.creditSweep = setInterval(() => rebalanceGlobalCredit(ch, true), creditSweepIntervalMs);
+  ch.creditSweep.unref();
 }
 
 export async function cancel(ch: Channel, m: MethodOf<'basic.cancel'>): Promise<void> {

@@ -48,6 +48,8 @@ export class Channel {
   globalUnacked = 0;
   creditCursor = 0;
   confirms: ConfirmTracker | null = null;
+  /** Timer moving parked global-prefetch credit (see channel-basic.ts), while global consumers exist. */
+  creditSweep: NodeJS.Timeout | null = null;
   tx: Transaction | null = null;
   lastQueue = '';
   replyName: string | null = null;
@@ -250,6 +252,8 @@ export class Channel {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.ctx.queues.channels.delete(this.ownerId);
+    if (this.creditSweep !== null) clearInterval(this.creditSweep);
+    this.creditSweep = null;
     if (this.replyName !== null) this.ctx.replies.unregister(this.replyName);
     this.replyName = null;
     this.confirms = null;

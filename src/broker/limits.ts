@@ -18,16 +18,14 @@ export const limits = {
   maxMessageSizeCeilingBytes: 512 * 1024 * 1024,
   /** Connections accepted at once; beyond it new sockets get 530 and are closed. */
   maxConnections: 4096,
-  /** Consumers per channel before 530, as RabbitMQ's consumer_max_per_channel (unlimited there). */
-  consumersPerChannelMax: 65535,
   /** From accept to connection.open-ok; after it the socket is dropped (RabbitMQ: 10 s). */
   handshakeTimeoutMs: 10_000,
   /** After sending connection.close, wait this long for close-ok before dropping the socket. */
   closeOkTimeoutMs: 3_000,
-  /** Bytes of input handled per event-loop turn per connection before yielding. */
-  readBytesPerTurnMax: 256 * 1024,
   /** Frames handled per event-loop turn per connection before yielding (512 halved consumer throughput: pausing costs a turn). */
   framesPerTurnMax: 4096,
+  /** How often a channel with global prefetch moves credit parked on consumers of empty queues. */
+  globalCreditSweepIntervalMs: 50,
   /** Resident set size above which publishing connections are blocked (0 = no alarm). */
   memoryHighWatermarkBytes: 1024 * 1024 * 1024,
   /** How often the memory alarm samples RSS. */

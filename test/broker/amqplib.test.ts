@@ -175,6 +175,21 @@ describe('publishing and consuming', () => {
     await ch.close();
   });
 
+  it('moves global credit parked on an idle consumer to a consumer whose queue has messages', async () => {
+    const ch = await channel();
+    const idle = (await ch.assertQueue('', { exclusive: true })).queue;
+    const busy = (await ch.assertQueue('', { exclusive: true })).queue;
+    await ch.prefetch(2, true);
+    const a = collect(ch, idle, false);
+    await a.ready; // takes both credits while its queue is empty
+    const b = collect(ch, busy, false);
+    await b.ready;
+    for (let i = 0; i < 3; i++) ch.sendToQueue(busy, Buffer.from(String(i)));
+    await until(() => b.messages.length === 2, 5000, 'deliveries on the busy queue');
+    expect((await ch.checkQueue(busy)).messageCount).toBe(1);
+    await ch.close();
+  });
+
   it('supports basic.get, reject without requeue, recover and unknown delivery tags (406)', async () => {
     const ch = await channel();
     const q = (await ch.assertQueue('', { exclusive: true })).queue;
