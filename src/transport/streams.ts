@@ -17,6 +17,29 @@ function header(md: grpc.Metadata, key: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
+/** Checks the server's proof; on success the call becomes the peer's outbound stream. */
+function onServerHello(t: Transport, peer: Peer, call: ClientStream, serverMd: grpc.Metadata, clientNonce: string): boolean {
+  const serverNonce = header(serverMd, authHeader.nonce);
+  const proof = hexToBytes(header(serverMd, authHeader.proof));
+  const expected = serverNonce === undefined
+    ? undefined : serverHelloProof(t.secret, peer.id, t.nodeId, clientNonce, serverNonce);
+  if (serverNonce === undefined || expected === undefined || !proofsEqual(expected, proof)) {
+    t.logger.error('refusing cluster peer: it did not prove the cluster secret (wrong cluster secret?)', {
+      peer: peer.id, address: peer.address,
+    });
+    call.cancel();
+    return false;
+  }
+  call.write(encodeFrame([], clientFinishProof(t.secret, t.nodeId, peer.id, serverNonce)));
+  peer.dialing = undefined;
+  peer.outbound = call;
+  peer.attempt = 0;
+  peer.queue.stats.streamsOpened++;
+  t.refresh(peer);
+  t.markDirty(peer);
+  return true;
+}
+
 /** Opens our stream to `peer` and authenticates it; on any failure schedules a redial. */
 export function dialPeer(t: Transport, peer: Peer): void {
   if (peer.address === undefined || peer.dialing !== undefined || peer.outbound !== undefined) return;
@@ -36,26 +59,7 @@ export function dialPeer(t: Transport, peer: Peer): void {
     call.cancel();
   }, t.limits.connectTimeoutMs);
   call.on('metadata', (serverMd: grpc.Metadata) => {
-    if (peer.dialing !== call) return;
-    const serverNonce = header(serverMd, authHeader.nonce);
-    const proof = hexToBytes(header(serverMd, authHeader.proof));
-    const expected = serverNonce === undefined
-      ? undefined : serverHelloProof(t.secret, peer.id, t.nodeId, clientNonce, serverNonce);
-    if (serverNonce === undefined || expected === undefined || !proofsEqual(expected, proof)) {
-      t.logger.error('refusing cluster peer: it did not prove the cluster secret (wrong cluster secret?)', {
-        peer: peer.id, address: peer.address,
-      });
-      call.cancel();
-      return;
-    }
-    clearTimeout(timer);
-    call.write(encodeFrame([], clientFinishProof(t.secret, t.nodeId, peer.id, serverNonce)));
-    peer.dialing = undefined;
-    peer.outbound = call;
-    peer.attempt = 0;
-    peer.queue.stats.streamsOpened++;
-    t.refresh(peer);
-    t.markDirty(peer);
+    if (peer.dialing === call && onServerHello(t, peer, call, serverMd, clientNonce)) clearTimeout(timer);
   });
   call.on('data', (buf: Buffer) => {
     if (peer.outbound === call) t.receive(peer, buf, call);
