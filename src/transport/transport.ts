@@ -242,9 +242,7 @@ export class Transport {
   scheduleRedial(peer: Peer): void {
     if (!peer.wanted || this.closed || peer.timer !== undefined) return;
     if (peer.dialing !== undefined || peer.outbound !== undefined) return;
-    const l = this.limits;
-    const base = Math.min(l.reconnectDelayMsMax, l.reconnectDelayMsMin * 2 ** Math.min(peer.attempt, 20));
-    const delayMs = Math.round(base * (1 - l.reconnectJitter * Math.random()));
+    const delayMs = redialDelayMs(peer.attempt, this.limits, Math.random());
     peer.attempt++;
     peer.timer = setTimeout(() => {
       peer.timer = undefined;
@@ -309,6 +307,16 @@ export class Transport {
       }
     }
   }
+}
+
+/**
+ * Delay before redial attempt `attempt` (0-based): doubling from reconnectDelayMsMin, capped at
+ * reconnectDelayMsMax, minus a random share (up to reconnectJitter) so peers that lost each other
+ * at once do not redial in lockstep. `unit` is a random number in [0, 1).
+ */
+export function redialDelayMs(attempt: number, limits: TransportLimits, unit: number): number {
+  const base = Math.min(limits.reconnectDelayMsMax, limits.reconnectDelayMsMin * 2 ** Math.min(attempt, 30));
+  return Math.round(base * (1 - limits.reconnectJitter * unit));
 }
 
 function channelOptions(limits: TransportLimits): grpc.ChannelOptions {

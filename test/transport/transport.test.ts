@@ -51,6 +51,8 @@ describe('transport', () => {
     b.t.connect(nodeId('a'), `127.0.0.1:${a.t.port}`);
     await peerUp(a.t, nodeId('b'));
     await peerUp(b.t, nodeId('a'));
+    // Both dialed: each side ends up with the stream it dialed and the one the other dialed.
+    await until(() => a.t.stats().get(nodeId('b'))!.streamsOpened === 2 && b.t.stats().get(nodeId('a'))!.streamsOpened === 2, 'two streams');
     const got: Array<[string, number, number]> = [];
     b.t.onMessage((from, lane, payload) => got.push([from, lane, new DataView(payload.buffer, payload.byteOffset).getUint32(0)]));
     const n = 5_000;
@@ -66,6 +68,7 @@ describe('transport', () => {
     expect(stats.itemsSent).toBe(n);
     expect(stats.framesSent).toBeLessThan(n / 100);
     expect(b.t.stats().get(nodeId('a'))!.itemsReceived).toBe(n);
+    expect(stats.streamsOpened).toBe(2); // no stream was lost and redialed under load
   });
 
   it('carries both directions when only one side dialed', async () => {
