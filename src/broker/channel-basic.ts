@@ -135,15 +135,18 @@ export async function consume(ch: Channel, m: MethodOf<'basic.consume'>): Promis
   if (exclusiveHolder !== undefined || (m.exclusive && queue.stats().consumers > 0)) {
     return amqpError(403, `queue '${queueName}' in vhost '${ch.vhost}' in exclusive use`);
   }
-  const global = ch.globalPrefetch > 0;
-  const consumer: Consumer = { tag, queue, queueName, noAck: m.noAck, exclusive: m.exclusive, global, prefetch: ch.prefetchCount, granted: 0, unacked: 0 };
+  // No-ack consumers take credit in batches refilled only while the socket keeps up, so a slow
+  // reader cannot make the broker buffer a whole queue in memory. Prefetch does not apply to them.
+  const global = ch.globalPrefetch > 0 && !m.noAck;
+  const granted = m.noAck ? limits.noAckCreditBatch : 0;
+  const consumer: Consumer = { tag, queue, queueName, noAck: m.noAck, exclusive: m.exclusive, global, prefetch: ch.prefetchCount, granted, unacked: 0, waitingDrain: false };
   ch.consumers.set(tag, consumer);
   ch.touched.add(queue);
   if (m.exclusive) ch.ctx.queues.exclusiveConsumer.set(queue, ch.ownerId);
   // consume-ok must reach the client before the first delivery for the tag.
   if (!m.nowait) ch.reply({ name: 'basic.consume-ok', consumerTag: tag });
   await queue.consume(
-    { owner: ch.owner, consumerTag: tag, noAck: m.noAck, creditMode: global ? 'granted' : 'auto', prefetch: global ? 0 : ch.prefetchCount, priority },
+    { owner: ch.owner, consumerTag: tag, noAck: m.noAck, creditMode: global || m.noAck ? 'granted' : 'auto', prefetch: global ? 0 : m.noAck ? granted : ch.prefetchCount, priority },
     (d) => deliver(ch, consumer, d),
   );
   if (global) {
@@ -164,7 +167,10 @@ function consumeReplyTo(ch: Channel, m: MethodOf<'basic.consume'>): void | Proto
 
 function deliver(ch: Channel, c: Consumer, d: Delivery): void {
   if (ch.state !== 'open' || !ch.consumers.has(c.tag)) return; // returned by the channel's down
-  if (c.global) {
+  if (c.noAck) {
+    c.granted--;
+    if (c.granted <= limits.noAckCreditBatch / 2) topUpNoAck(ch, c);
+  } else if (c.global) {
     c.granted = Math.max(0, c.granted - 1);
     if (!c.noAck) {
       c.unacked++;
@@ -176,6 +182,22 @@ function deliver(ch: Channel, c: Consumer, d: Delivery): void {
     name: 'basic.deliver', consumerTag: c.tag, deliveryTag: tag, redelivered: d.redelivered,
     exchange: d.message.exchange, routingKey: d.message.routingKey,
   }, d.message);
+}
+
+function topUpNoAck(ch: Channel, c: Consumer): void {
+  if (c.waitingDrain || ch.state !== 'open' || !ch.consumers.has(c.tag)) return;
+  if (ch.conn.bufferedBytes() > limits.noAckBufferedMaxBytes) {
+    c.waitingDrain = true;
+    ch.conn.whenDrained(() => {
+      c.waitingDrain = false;
+      topUpNoAck(ch, c);
+    });
+    return;
+  }
+  const add = limits.noAckCreditBatch - c.granted;
+  if (add <= 0) return;
+  c.granted += add;
+  void c.queue.credit(ch.ownerId, c.tag, add, 'add');
 }
 
 /**

@@ -376,6 +376,18 @@ export class Connection {
     this.send(encodeMethodFrame(channel, method));
   }
 
+  /** Bytes waiting to reach the client: this turn's outbox plus the socket's own buffer. */
+  bufferedBytes(): number {
+    let n = this.socket.writableLength;
+    for (const b of this.outbox) n += b.length;
+    return n;
+  }
+
+  /** Runs `fn` once the socket has drained (dropped if the connection goes first). */
+  whenDrained(fn: () => void): void {
+    this.socket.once('drain', fn);
+  }
+
   /** Asks for a flush at the end of this turn (confirms resolved without other output). */
   requestFlush(): void {
     if (this.flushScheduled || this.state === 'closed') return;

@@ -18,6 +18,8 @@ export interface Consumer {
   granted: number;
   /** Messages delivered and not settled (global consumers). */
   unacked: number;
+  /** A no-ack consumer waiting for the socket to drain before it gets more credit. */
+  waitingDrain: boolean;
 }
 
 /**

@@ -26,6 +26,10 @@ export const limits = {
   framesPerTurnMax: 4096,
   /** How often a channel with global prefetch moves credit parked on consumers of empty queues. */
   globalCreditSweepIntervalMs: 50,
+  /** Credit a no-ack consumer gets at a time; refilled at half while the socket keeps up. */
+  noAckCreditBatch: 512,
+  /** Bytes queued for a client's socket above which no-ack consumers get no more credit until it drains. */
+  noAckBufferedMaxBytes: 4 * 1024 * 1024,
   /** Resident set size above which publishing connections are blocked (0 = no alarm). */
   memoryHighWatermarkBytes: 1024 * 1024 * 1024,
   /** How often the memory alarm samples RSS. */

@@ -190,6 +190,17 @@ describe('publishing and consuming', () => {
     await ch.close();
   });
 
+  it('keeps a no-ack consumer supplied past its credit batches', async () => {
+    const ch = await channel();
+    const q = (await ch.assertQueue('', { exclusive: true })).queue;
+    for (let i = 0; i < 3000; i++) ch.sendToQueue(q, Buffer.alloc(100));
+    const { messages, ready } = collect(ch, q, true);
+    await ready;
+    await until(() => messages.length === 3000, 10_000, 'all 3000 deliveries');
+    expect((await ch.checkQueue(q)).messageCount).toBe(0);
+    await ch.close();
+  });
+
   it('supports basic.get, reject without requeue, recover and unknown delivery tags (406)', async () => {
     const ch = await channel();
     const q = (await ch.assertQueue('', { exclusive: true })).queue;
