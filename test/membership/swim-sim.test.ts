@@ -153,6 +153,35 @@ describe('SWIM core in a seeded simulation', () => {
     }
   });
 
+  it('one broken link does not get a node suspected: indirect probes go around it', () => {
+    for (const seed of seeds.slice(0, 6)) {
+      const sim = new Sim(seed, five, 0);
+      sim.run(5_000, () => converged(sim));
+      sim.partition(['n1'], ['n3']);
+      const mark = sim.trace.length;
+      sim.run(30_000);
+      const after = sim.trace.slice(mark);
+      expect(after.filter((t) => t.includes('->suspect') || t.includes('->dead')), `seed ${seed}`).toEqual([]);
+      expect(converged(sim), `seed ${seed}`).toBe(true);
+    }
+  });
+
+  it('refutes a false suspicion about itself with a higher incarnation', () => {
+    const a = new Swim(nodeId('a'), meta('a'), c, new SeededRandom(1), 0);
+    const before = a.selfIncarnation;
+    const out = a.receive({
+      kind: 'ping', seq: 9, from: nodeId('b'), fromIncarnation: 0, target: undefined,
+      updates: [{ nodeId: nodeId('a'), status: 'suspect', incarnation: before, meta: undefined }],
+    }, 10);
+    expect(a.selfIncarnation).toBe(before + 1);
+    const ack = out.find((o) => o.message.kind === 'ack' && o.message.seq === 9)!;
+    expect(ack.message.updates).toContainEqual(expect.objectContaining({ nodeId: 'a', status: 'alive', incarnation: before + 1 }));
+    // A stale suspicion (older incarnation) changes nothing.
+    a.receive({ kind: 'ping', seq: 10, from: nodeId('b'), fromIncarnation: 0, target: undefined,
+      updates: [{ nodeId: nodeId('a'), status: 'dead', incarnation: before, meta: undefined }] }, 20);
+    expect(a.selfIncarnation).toBe(before + 1);
+  });
+
   it('spreads a node\'s new metadata (load, group leaders) to every member', () => {
     const sim = new Sim(7, five, 0.05);
     sim.run(5_000, () => converged(sim));
