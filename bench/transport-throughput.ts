@@ -1,7 +1,8 @@
 // Transport throughput between two processes on loopback: 1 KiB items on the raft lane, the
 // receiver acks progress on the control lane once per turn, the sender keeps a bounded window.
 // Prints entries/s and CPU microseconds per entry for each side.
-// Usage: npx tsx bench/transport-throughput.ts [--items-window 4096] [--seconds 5] [--sender-dials-only]
+// With --latency: one 64-byte item every 2 ms, echoed back; prints round-trip p50/p99/max.
+// Usage: npx tsx bench/transport-throughput.ts [--items-window 4096] [--seconds 5] [--sender-dials-only] [--latency]
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { nodeId } from '../src/lib/ids.js';
@@ -18,8 +19,9 @@ const seconds = flag('--seconds', 5);
 const warmupMs = 1_500;
 const itemBytes = 1024;
 const senderDialsOnly = args.includes('--sender-dials-only');
+const latencyMode = args.includes('--latency');
 
-interface Report { role: string; items: number; cpuUs: number; wallMs: number; frames: number; bytes: number }
+interface Report { role: string; items: number; cpuUs: number; wallMs: number; frames: number; bytes: number; rttUs?: number[] }
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -48,6 +50,10 @@ async function receiver(port: number, senderPort: number): Promise<void> {
     return { frames: s?.framesReceived ?? 0, bytes: s?.bytesReceived ?? 0 };
   };
   t.onMessage((_from, lane, payload) => {
+    if (lane === Lane.delivery) {
+      t.send(nodeId('tx'), Lane.delivery, payload.slice());
+      return;
+    }
     if (lane === Lane.raft) {
       received++;
       if (!ackScheduled) {
@@ -82,6 +88,7 @@ async function sender(port: number, receiverPort: number): Promise<void> {
   });
   await new Promise<void>((resolve) => t.onPeerState((p, s) => { if (p === rx && s === 'up') resolve(); }));
   if (!senderDialsOnly) await new Promise((r) => setTimeout(r, 300)); // let rx's own stream come up
+  if (latencyMode) return latency(t, rx);
   const payload = new Uint8Array(itemBytes).fill(7);
   let running = true;
   const pump = (): void => {
@@ -105,6 +112,33 @@ async function sender(port: number, receiverPort: number): Promise<void> {
   setTimeout(() => void t.close().then(() => process.exit(0)), 300);
 }
 
+/** Round trips of small items at a low rate: what one Raft append ack costs in wall time. */
+async function latency(t: Transport, rx: ReturnType<typeof nodeId>): Promise<void> {
+  const rtts: number[] = [];
+  const sentAt = new Map<number, bigint>();
+  t.onMessage((_f, lane, payload) => {
+    if (lane !== Lane.delivery) return;
+    const seq = new DataView(payload.buffer, payload.byteOffset).getUint32(0);
+    const at = sentAt.get(seq);
+    if (at !== undefined) rtts.push(Number(process.hrtime.bigint() - at) / 1000);
+    sentAt.delete(seq);
+  });
+  const total = Math.floor((seconds * 1000) / 2);
+  for (let seq = 0; seq < total; seq++) {
+    const p = new Uint8Array(64);
+    new DataView(p.buffer).setUint32(0, seq);
+    sentAt.set(seq, process.hrtime.bigint());
+    t.send(rx, Lane.delivery, p);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  await new Promise((r) => setTimeout(r, 300));
+  t.send(rx, Lane.control, new Uint8Array([1]));
+  t.send(rx, Lane.control, new Uint8Array([2]));
+  const r: Report = { role: 'sender', items: rtts.length, cpuUs: 0, wallMs: 0, frames: 0, bytes: 0, rttUs: rtts };
+  process.stdout.write(JSON.stringify(r) + '\n');
+  setTimeout(() => void t.close().then(() => process.exit(0)), 300);
+}
+
 async function main(): Promise<void> {
   const role = args[0];
   if (role === 'receiver') return receiver(Number(args[1]), Number(args[2]));
@@ -122,6 +156,12 @@ async function main(): Promise<void> {
     });
   });
   const [rx, tx] = await Promise.all([run('receiver', rxPort, txPort), run('sender', txPort, rxPort)]);
+  if (tx.rttUs !== undefined) {
+    const sorted = [...tx.rttUs].sort((a, b) => a - b);
+    const pct = (q: number): string => (sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! / 1000).toFixed(2);
+    console.log(`transport round trip, 64-byte items every 2 ms, ${sorted.length} samples: p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms, max ${pct(1)} ms`);
+    return;
+  }
   const rate = (rx.items / rx.wallMs) * 1000;
   console.log(`transport, 1 KiB items, window ${windowItems}, ${senderDialsOnly ? 'client->server (sender dials only)' : 'server->client (both dial)'}`);
   console.log(`  entries/s            ${Math.round(rate).toLocaleString('en-US')}`);
