@@ -237,6 +237,47 @@ describe('publishing and consuming', () => {
     await ch.close();
   });
 
+  it('routes CC and BCC keys, strips BCC, and expires messages by per-message expiration', async () => {
+    const ch = await channel();
+    const main = (await ch.assertQueue('cc.main', { exclusive: true })).queue;
+    const cc = (await ch.assertQueue('cc.copy', { exclusive: true })).queue;
+    const bcc = (await ch.assertQueue('cc.blind', { exclusive: true })).queue;
+    ch.publish('', main, Buffer.from('m'), { CC: [cc], BCC: [bcc] } as never);
+    ch.publish('', 'nobody', Buffer.from('n'), { headers: { CC: ['cc.copy'] } });
+    const a = await getOne(ch, main);
+    const b = await getOne(ch, bcc);
+    expect(a.properties.headers?.['CC']).toEqual([cc]);
+    expect(b.properties.headers?.['BCC']).toBeUndefined();
+    expect((await ch.checkQueue(cc)).messageCount).toBe(2);
+    await ch.assertExchange('exp.dlx', 'fanout', { durable: false });
+    const dead = (await ch.assertQueue('', { exclusive: true })).queue;
+    await ch.bindQueue(dead, 'exp.dlx', '');
+    const src = (await ch.assertQueue('', { exclusive: true, arguments: { 'x-dead-letter-exchange': 'exp.dlx' } })).queue;
+    ch.sendToQueue(src, Buffer.from('short-lived'), { expiration: '1' });
+    const d = await getOne(ch, dead);
+    const death = (d.properties.headers?.['x-death'] as unknown as Array<Record<string, unknown>>)[0]!;
+    expect(death['reason']).toBe('expired');
+    expect(death['original-expiration']).toBe('1');
+    expect(d.properties.expiration).toBeUndefined();
+    await ch.close();
+  });
+
+  it('dead-letters publishes refused by reject-publish-dlx and limits by x-max-length-bytes', async () => {
+    const ch = await conn.createConfirmChannel();
+    await ch.assertExchange('rpd.dlx', 'fanout', { durable: false });
+    const dead = (await ch.assertQueue('', { exclusive: true })).queue;
+    await ch.bindQueue(dead, 'rpd.dlx', '');
+    const q = (await ch.assertQueue('', { exclusive: true, arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish-dlx', 'x-dead-letter-exchange': 'rpd.dlx' } })).queue;
+    const outcomes = await Promise.all(['a', 'b'].map((b) => new Promise<string>((resolve) => ch.sendToQueue(q, Buffer.from(b), {}, (err) => resolve(err ? 'nack' : 'ack')))));
+    expect(outcomes).toEqual(['ack', 'nack']);
+    expect((await getOne(ch, dead)).content.toString()).toBe('b');
+    const bytes = (await ch.assertQueue('', { exclusive: true, arguments: { 'x-max-length-bytes': 10 } })).queue;
+    for (const b of ['12345', '67890', 'abcde']) ch.sendToQueue(bytes, Buffer.from(b));
+    await ch.waitForConfirms();
+    expect((await getOne(ch, bytes)).content.toString()).toBe('67890');
+    await ch.close();
+  });
+
   it('relays properties and header tables unchanged', async () => {
     const ch = await channel();
     const q = (await ch.assertQueue('', { exclusive: true })).queue;
