@@ -196,6 +196,7 @@ export class Swim {
   private advanceProbe(nowMs: number, out: Outgoing[]): void {
     const p = this.probe;
     if (p === undefined) return;
+    assert(p.startedMs <= nowMs, 'time does not go back');
     if (!p.acked && !p.indirectSent && nowMs >= p.startedMs + this.config.probeTimeoutMs) {
       p.indirectSent = true;
       for (const helper of this.pickHelpers(p.target)) {
@@ -292,6 +293,7 @@ export class Swim {
     if (u.nodeId === this.self) {
       if (u.status !== 'alive' && u.incarnation >= this.incarnation) {
         this.incarnation = u.incarnation + 1; // refute: we are alive, at a higher incarnation
+        assert(Number.isSafeInteger(this.incarnation), 'incarnation stays a safe integer');
         this.queueSelf();
       }
       return;
@@ -311,6 +313,7 @@ export class Swim {
       return;
     }
     const previous = cur.status;
+    assert(u.incarnation >= cur.incarnation, 'a member\'s incarnation never goes back');
     cur.incarnation = u.incarnation;
     cur.status = u.status;
     if (u.meta !== undefined) cur.meta = u.meta;
@@ -355,6 +358,8 @@ export class Swim {
       b.transmits++;
       if (b.transmits >= budget) this.broadcasts.delete(b.update.nodeId);
     }
+    assert(updates.length <= this.config.updatesPerMessageMax + extra.length, 'piggyback bounded');
+    assert(to !== this.self, 'never a message to itself');
     return { to, message: { kind, seq, from: this.self, fromIncarnation: this.incarnation, target, updates } };
   }
 
