@@ -166,4 +166,33 @@ describe('amqp-client', () => {
     await until(() => n === 500);
     await ch.close();
   });
+
+  it('answers exchange and binding mistakes with RabbitMQ codes', async () => {
+    const ch = await client.channel();
+    await ch.exchangeDeclare('cl.used', 'direct', { durable: false });
+    const { name } = await ch.queueDeclare('', { exclusive: true });
+    await ch.queueBind(name, 'cl.used', 'k');
+    expect((await failure(ch.exchangeDelete('cl.used', { ifUnused: true }))).code).toBe(406);
+    const ch2 = await client.channel();
+    expect((await failure(ch2.exchangeDelete('amq.direct'))).code).toBe(403);
+    const ch3 = await client.channel();
+    expect((await failure(ch3.queueBind(name, '', 'k'))).code).toBe(403);
+    const ch4 = await client.channel();
+    expect((await failure(ch4.exchangeDeclare('cl.bogus', 'bogus' as never))).code).toBe(406);
+    const ch5 = await client.channel();
+    await ch5.exchangeDeclare('cl.used', 'direct', { durable: false });
+    expect((await failure(ch5.exchangeDeclare('cl.used', 'fanout', { durable: false }))).code).toBe(406);
+    const ch6 = await client.channel();
+    await ch6.exchangeDeclare('cl.internal', 'fanout', { durable: false, internal: true });
+    await ch6.basicPublish('cl.internal', '', 'x');
+    expect((await failure(ch6.queueDeclare('cl.after'))).code).toBe(403);
+  });
+
+  it('refuses direct reply-to misuse with 406', async () => {
+    const ch = await client.channel();
+    await ch.basicPublish('', 'anything', 'x', { replyTo: 'amq.rabbitmq.reply-to' });
+    expect(await failure(ch.queueDeclare('', { exclusive: true }))).toEqual({ code: 406, text: 'PRECONDITION_FAILED - fast reply consumer does not exist' });
+    const ch2 = await client.channel();
+    expect((await failure(ch2.basicConsume('amq.rabbitmq.reply-to', { noAck: false }, () => {}))).code).toBe(406);
+  });
 });
