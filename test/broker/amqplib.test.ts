@@ -355,6 +355,23 @@ describe('consumers and queue lifecycle', () => {
     expect(await closed).toBe(530);
   });
 
+  it('returns unacked messages with redelivered set when the consumer connection closes', async () => {
+    const ch = await channel();
+    await ch.assertQueue('q.requeue', { durable: false });
+    for (const b of ['a', 'b']) ch.sendToQueue('q.requeue', Buffer.from(b));
+    const c2 = await amqp.connect(url(broker));
+    const ch2 = await c2.createChannel();
+    const taken: string[] = [];
+    await ch2.consume('q.requeue', (m) => { if (m) taken.push(m.content.toString()); }, { noAck: false });
+    await until(() => taken.length === 2);
+    await c2.close();
+    const again = await getOne(ch, 'q.requeue', false);
+    expect(again.fields.redelivered).toBe(true);
+    expect(again.content.toString()).toBe('a');
+    await ch.deleteQueue('q.requeue');
+    await ch.close();
+  });
+
   it('deletes exclusive queues when their connection closes and locks them for others (405)', async () => {
     const c2 = await amqp.connect(url(broker));
     const ch2 = await c2.createChannel();
