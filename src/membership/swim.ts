@@ -88,6 +88,7 @@ export class Swim {
   private periods = 0;
   private seq = 0;
   private seeds: readonly NodeId[] = [];
+  private lastTickMs: number;
 
   constructor(
     readonly self: NodeId,
@@ -98,6 +99,7 @@ export class Swim {
   ) {
     assert(config.probeTimeoutMs < config.probeIntervalMs, 'probe timeout must end before the period');
     this.nextProbeMs = nowMs;
+    this.lastTickMs = nowMs;
     this.queueSelf();
   }
 
@@ -123,6 +125,7 @@ export class Swim {
   /** Drives probes and suspicion timeouts; call often (every few ms to every probe period). */
   tick(nowMs: number): Outgoing[] {
     const out: Outgoing[] = [];
+    this.forgiveStall(nowMs);
     this.advanceProbe(nowMs, out);
     if (this.probe === undefined && nowMs >= this.nextProbeMs) this.startProbe(nowMs, out);
     for (const m of this.members.values()) {
@@ -208,6 +211,21 @@ export class Swim {
     const m = this.members.get(p.target);
     if (!p.acked && m !== undefined && m.status === 'alive') {
       this.apply({ nodeId: m.nodeId, status: 'suspect', incarnation: m.incarnation, meta: undefined }, nowMs);
+    }
+  }
+
+  /**
+   * A long gap between ticks means this process was stopped or starved: the acks and refutations
+   * it missed are its own fault. Shift running deadlines by the gap so it does not accuse others
+   * before it has read what arrived meanwhile (in the spirit of Lifeguard's local health).
+   */
+  private forgiveStall(nowMs: number): void {
+    const gapMs = nowMs - this.lastTickMs;
+    this.lastTickMs = nowMs;
+    if (gapMs <= this.config.probeTimeoutMs) return;
+    if (this.probe !== undefined) this.probe.startedMs = Math.min(nowMs, this.probe.startedMs + gapMs);
+    for (const m of this.members.values()) {
+      if (m.status === 'suspect') m.suspectSinceMs = Math.min(nowMs, m.suspectSinceMs + gapMs);
     }
   }
 
