@@ -162,4 +162,33 @@ describe('tuning and limits', () => {
     await c.method('connection.update-secret-ok');
     c.destroy();
   });
+
+  it('stops handing messages to a no-ack consumer whose client does not read', async () => {
+    const pub = await amqp.connect(url(broker));
+    const ch = await pub.createConfirmChannel();
+    await ch.assertQueue('slow.reader', { durable: false });
+    const body = Buffer.alloc(1024);
+    for (let i = 0; i < 20_000; i++) ch.sendToQueue('slow.reader', body);
+    await ch.waitForConfirms();
+    const c = await RawClient.handshake(broker.port);
+    c.send(1, { name: 'channel.open', outOfBand: '' });
+    await c.method('channel.open-ok');
+    c.socket.pause(); // the client stops reading: kernel buffers fill, then the broker's
+    c.send(1, { name: 'basic.consume', ticket: 0, queue: 'slow.reader', consumerTag: '', noLocal: false, noAck: true, exclusive: false, nowait: false, arguments: {} });
+    const queue = broker.context.queues.get('/', 'slow.reader')!;
+    // Wait until the ready count stops moving (credit ran out), bounded.
+    let last = -1;
+    let still = 0;
+    for (let i = 0; i < 400 && still < 20; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      const ready = queue.stats().messagesReady;
+      still = ready === last ? still + 1 : 0;
+      last = ready;
+    }
+    expect(still).toBe(20);
+    expect(last).toBeGreaterThan(5_000); // at most a few MiB left the queue, not all 20 MiB
+    c.destroy();
+    await ch.deleteQueue('slow.reader');
+    await pub.close();
+  });
 });
