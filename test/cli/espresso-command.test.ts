@@ -3,6 +3,7 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import amqp from 'amqplib';
+import { createServer } from 'node:net';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,6 +68,17 @@ describe('espresso command line', () => {
     const r = espresso(['server', '--config', bad]);
     expect(r.code).toBe(ExitCode.Config);
     expect(r.stderr).toContain('not valid JSON');
+  });
+
+  it('reports a port in use with exit 69 and names the fix', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve()));
+    const port = (blocker.address() as { port: number }).port;
+    const r = espresso(['server', '--port', String(port), '--data-dir', join(tmp, 'd69')]);
+    blocker.close();
+    expect(r.code).toBe(ExitCode.Unavailable);
+    expect(r.stderr).toContain(`port ${port} on 127.0.0.1 is already in use`);
+    expect(r.stderr).toContain('--port');
   });
 
   it('takes flags over environment over file over defaults', () => {
