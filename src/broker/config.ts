@@ -1,6 +1,7 @@
 // The broker's configuration: one typed record the composition root (cli/) fills from a file,
 // ESPRESSO_* environment variables and flags, in that order of precedence.
 
+import { totalmem } from 'node:os';
 import { limits } from './limits.js';
 
 export type LogLevelName = 'debug' | 'info' | 'warn' | 'error';
@@ -40,7 +41,8 @@ export const defaultBrokerConfig: BrokerConfig = {
   channelMax: limits.channelMax,
   maxMessageSizeBytes: limits.maxMessageSizeBytes,
   maxConnections: limits.maxConnections,
-  memoryHighWatermarkBytes: limits.memoryHighWatermarkBytes,
+  // RabbitMQ's default vm_memory_high_watermark: 0.6 of the machine's memory.
+  memoryHighWatermarkBytes: Math.floor(totalmem() * limits.memoryHighWatermarkFraction),
   defaultUser: 'guest',
   defaultPass: 'guest',
   loopbackUsers: ['guest'],

@@ -30,8 +30,8 @@ export const limits = {
   noAckCreditBatch: 512,
   /** Bytes queued for a client's socket above which no-ack consumers get no more credit until it drains. */
   noAckBufferedMaxBytes: 4 * 1024 * 1024,
-  /** Resident set size above which publishing connections are blocked (0 = no alarm). */
-  memoryHighWatermarkBytes: 1024 * 1024 * 1024,
+  /** Share of the machine's memory that, as RSS, blocks publishing connections (RabbitMQ's 0.6). */
+  memoryHighWatermarkFraction: 0.6,
   /** How often the memory alarm samples RSS. */
   memoryCheckIntervalMs: 1000,
   /** Unconfirmed publishes tracked per channel; beyond it the channel is closed with 406. */
