@@ -339,6 +339,18 @@ describe('consumers and queue lifecycle', () => {
     await ch.close();
   });
 
+  it('cancels a consumer that holds a message past x-consumer-timeout and returns the message', async () => {
+    const ch = await channel();
+    const q = (await ch.assertQueue('', { exclusive: true, arguments: { 'x-consumer-timeout': 50 } })).queue;
+    let cancelled = false;
+    await ch.consume(q, (m) => { if (m === null) cancelled = true; }, { noAck: false });
+    ch.sendToQueue(q, Buffer.from('held'));
+    await until(() => cancelled, 5000, 'the timeout cancel');
+    const back = await getOne(ch, q);
+    expect(back.fields.redelivered).toBe(true);
+    await ch.close();
+  });
+
   it('refuses a second exclusive consumer (403) and a reused consumer tag (530)', async () => {
     const ch = await channel();
     const q = (await ch.assertQueue('', { exclusive: true })).queue;
