@@ -15,6 +15,8 @@ import { runScenario } from './run.js';
 import { findScenario, scenarioNames, scenarios, type Scenario } from './scenarios.js';
 
 const benchDir = new URL('.', import.meta.url).pathname;
+/** Set once per run, before the first espresso start: why there is no usable build. */
+let espressoBuildProblem: string | undefined;
 const log = (line: string): void => {
   process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
 };
@@ -50,8 +52,7 @@ async function startBroker(broker: BrokerName, args: BenchArgs, workDir: string)
       await ensureRabbitInstalled(log);
       return await startRabbit(topology, workDir, log);
     }
-    const noBuild = await ensureEspressoBuilt(args.build, log);
-    if (noBuild !== undefined) return noBuild;
+    if (espressoBuildProblem !== undefined) return espressoBuildProblem;
     if (topology === 'cluster') {
       const why = await clusterUnsupported();
       if (why !== undefined) return why;
@@ -63,32 +64,35 @@ async function startBroker(broker: BrokerName, args: BenchArgs, workDir: string)
   }
 }
 
-/** Runs every selected scenario on one broker; a failing scenario is reported and the rest go on. */
+/**
+ * Runs every selected scenario on one broker, each on a freshly started broker (clean data dir), so
+ * memory, queues and CPU of one scenario never carry into the next. A failing scenario is reported
+ * and the rest go on.
+ */
 async function runBroker(broker: BrokerName, list: readonly Scenario[], args: BenchArgs, workDir: string): Promise<Map<string, BrokerResult>> {
   const out = new Map<string, BrokerResult>();
-  const runnable = list.filter((s) => !(args.cluster && s.singleNodeOnly === true));
-  for (const s of list) if (!runnable.includes(s)) out.set(s.name, skipped(broker, 'single-node scenario'));
-  if (runnable.length === 0 || isInterrupted()) return out;
-  const handle = await startBroker(broker, args, workDir);
-  if (typeof handle === 'string') {
-    log(`${broker}: skipped: ${handle}`);
-    for (const s of runnable) out.set(s.name, skipped(broker, handle));
-    return out;
-  }
-  try {
-    for (const s of runnable) {
-      if (isInterrupted()) break;
-      log(`${broker}: scenario ${s.name}: ${s.title}`);
-      try {
-        out.set(s.name, await runScenario(s, handle, { args, log }));
-      } catch (e) {
-        const why = `failed: ${e instanceof Error ? e.message : String(e)}`;
-        log(`${broker}: ${s.name} ${why}`);
-        out.set(s.name, skipped(broker, why));
-      }
+  for (const s of list) {
+    if (isInterrupted()) break;
+    if (args.cluster && s.singleNodeOnly === true) {
+      out.set(s.name, skipped(broker, 'single-node scenario'));
+      continue;
     }
-  } finally {
-    await handle.stop();
+    const handle = await startBroker(broker, args, workDir);
+    if (typeof handle === 'string') {
+      log(`${broker}: skipped: ${handle}`);
+      out.set(s.name, skipped(broker, handle));
+      continue;
+    }
+    try {
+      log(`${broker}: scenario ${s.name}: ${s.title}`);
+      out.set(s.name, await runScenario(s, handle, { args, log }));
+    } catch (e) {
+      const why = `failed: ${e instanceof Error ? e.message : String(e)}`;
+      log(`${broker}: ${s.name} ${why}`);
+      out.set(s.name, skipped(broker, why));
+    } finally {
+      await handle.stop();
+    }
   }
   return out;
 }
@@ -107,7 +111,7 @@ Appended by \`npm run bench -- SCENARIO\` (bench/main.ts); newest last. Ratios a
   bench/scenarios.ts).
 - broker CPU s/100k msg: CPU seconds of the broker's processes (beam.smp per RabbitMQ node, node per
   espresso node; from /proc) over the whole scenario, per 100,000 deliveries; peak RSS is the largest
-  process's peak, sampled once a second (one broker process runs all scenarios of a run).
+  process's peak, sampled once a second. Each scenario runs on a freshly started broker.
 - generator CPU: the load generator's own process (all its worker threads), to show it was not the bottleneck
   on a shared 2-core machine.
 - lost: confirmed messages neither delivered nor still queued at the end (must be 0); duplicated:
@@ -152,6 +156,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const workDir = mkdtempSync(join(tmpdir(), 'espresso-bench-'));
   log(`machine: ${machine()}; work dir ${workDir}`);
   const byBroker = new Map<BrokerName, Map<string, BrokerResult>>();
+  if (args.brokers.includes('espresso')) espressoBuildProblem = await ensureEspressoBuilt(args.build, log);
   try {
     for (const b of args.brokers) byBroker.set(b, await runBroker(b, list, args, workDir));
   } finally {

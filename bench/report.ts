@@ -83,7 +83,8 @@ export const metrics: readonly Metric[] = [
 /** espresso / RabbitMQ, as "1.23x"; '-' when either side is missing or RabbitMQ's is 0. */
 export function ratio(espresso: number | undefined, rabbit: number | undefined): string {
   if (espresso === undefined || rabbit === undefined || rabbit === 0) return '-';
-  return `${(espresso / rabbit).toFixed(2)}x`;
+  const r = espresso / rabbit;
+  return `${r !== 0 && r < 0.1 ? r.toPrecision(2) : r.toFixed(2)}x`;
 }
 
 function measured(report: ScenarioReport, broker: BrokerResult['broker']): BrokerResult | undefined {
