@@ -104,6 +104,7 @@ export function qos(ch: Channel, m: MethodOf<'basic.qos'>): MethodResult {
   if (m.prefetchSize !== 0) return amqpError(540, `prefetch_size!=0 (${m.prefetchSize})`);
   if (m.global) {
     ch.globalPrefetch = m.prefetchCount;
+    if (m.prefetchCount === 0) liftGlobalLimit(ch);
     rebalanceGlobalCredit(ch);
   } else {
     ch.prefetchCount = m.prefetchCount;
@@ -212,6 +213,15 @@ export function rebalanceGlobalCredit(ch: Channel, reclaim = false): void {
   for (const [c, n] of grants) {
     c.granted += n;
     void c.queue.credit(ch.ownerId, c.tag, n, 'add');
+  }
+}
+
+/** qos(global, 0) = unlimited: consumers that took credit from the channel get all they want. */
+function liftGlobalLimit(ch: Channel): void {
+  for (const c of ch.consumers.values()) {
+    if (!c.global || c.noAck) continue;
+    c.granted = limits.unlimitedCredit;
+    void c.queue.credit(ch.ownerId, c.tag, limits.unlimitedCredit, 'set');
   }
 }
 

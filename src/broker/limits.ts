@@ -26,6 +26,8 @@ export const limits = {
   framesPerTurnMax: 4096,
   /** How often a channel with global prefetch moves credit parked on consumers of empty queues. */
   globalCreditSweepIntervalMs: 50,
+  /** Credit standing for "no limit" for consumers in granted credit mode. */
+  unlimitedCredit: 1_000_000_000,
   /** Credit a no-ack consumer gets at a time; refilled at half while the socket keeps up. */
   noAckCreditBatch: 512,
   /** Bytes queued for a client's socket above which no-ack consumers get no more credit until it drains. */

@@ -172,6 +172,8 @@ describe('publishing and consuming', () => {
     expect(s1.messageCount + s2.messageCount).toBe(16);
     ch.ack([...a.messages, ...b.messages].at(-1)!, true);
     await until(() => a.messages.length + b.messages.length === 8);
+    await ch.prefetch(0, true); // no global limit any more: everything flows
+    await until(() => a.messages.length + b.messages.length === 20);
     await ch.close();
   });
 
