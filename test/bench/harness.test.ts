@@ -142,6 +142,7 @@ describe('report', () => {
     expect(table).toMatch(/publish msg\/s\s+3,000\s+6,000\s+0\.50x/);
     expect(table).toMatch(/p99 ms \(full\)\s+5\.00\s+5\.00\s+1\.00x/);
     expect(ratio(1, 0)).toBe('-');
+    expect(ratio(0.8, 172)).toBe('0.0047x');
   });
   it('shows a skipped broker with its reason and no ratio', () => {
     const skipped: ScenarioReport = { ...report, results: [{ ...result('espresso', 0), skipped: 'no cluster mode yet' }, result('rabbitmq', 6000)] };
