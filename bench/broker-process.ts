@@ -27,9 +27,12 @@ const live = new Set<BrokerHandle>();
 export function register(handle: BrokerHandle): BrokerHandle {
   live.add(handle);
   const stop = handle.stop;
-  handle.stop = async () => {
+  // Ctrl-C and the runner's own cleanup may both stop a broker: the second call waits for the first.
+  let stopping: Promise<void> | undefined;
+  handle.stop = () => {
     live.delete(handle);
-    await stop();
+    stopping ??= stop();
+    return stopping;
   };
   return handle;
 }

@@ -154,6 +154,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const list = args.scenarios.map((n) => findScenario(n)).filter((s): s is Scenario => s !== undefined);
   const commit = gitCommit(); // at the start: the code that ran, whatever is committed meanwhile
   const workDir = mkdtempSync(join(tmpdir(), 'espresso-bench-'));
+  workDirs.push(workDir);
   log(`machine: ${machine()}; work dir ${workDir}`);
   const byBroker = new Map<BrokerName, Map<string, BrokerResult>>();
   if (args.brokers.includes('espresso')) espressoBuildProblem = await ensureEspressoBuilt(args.build, log);
@@ -175,13 +176,19 @@ async function main(argv: readonly string[]): Promise<number> {
   return lost > 0 ? 1 : 0;
 }
 
+/** Removed on every exit path, after the brokers using them stopped. */
+const workDirs: string[] = [];
+
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     if (stopping) return;
     stopping = true;
     process.stderr.write(`bench: ${signal}: stopping the brokers this run started\n`);
-    void stopAll(true).finally(() => process.exit(130));
+    void stopAll(true).finally(() => {
+      for (const d of workDirs) rmSync(d, { recursive: true, force: true });
+      process.exit(130);
+    });
   });
 }
 
