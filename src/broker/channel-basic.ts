@@ -80,6 +80,7 @@ function route(ch: Channel, m: BasicPublish, message: StoredMessage, headers: Fi
   const confirms = ch.confirms;
   if (confirms === null) {
     for (const q of queues) void q.enqueue(message);
+    for (const q of queues) ch.conn.notePublishTo(q);
     return;
   }
   const seq = confirms.publish(queues.length);
@@ -96,6 +97,7 @@ function route(ch: Channel, m: BasicPublish, message: StoredMessage, headers: Fi
       },
     );
   }
+  for (const q of queues) ch.conn.notePublishTo(q);
 }
 
 // ---- consumers -------------------------------------------------------------------------------

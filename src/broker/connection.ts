@@ -1,5 +1,6 @@
 // One AMQP connection: protocol header, start/tune/open handshake, heartbeats both ways, channel
-// table, connection.blocked under the memory alarm, close handshakes, and batched writes. Every
+// table, connection.blocked under the memory alarm, publisher flow control (publisher-flow.ts),
+// close handshakes, and batched writes. Every
 // protocol error of the connection becomes a close in `fail` (one place).
 
 import type { Socket } from 'node:net';
@@ -10,6 +11,8 @@ import { Channel } from './channel.js';
 import { amqpError, amqpErrorText, fromModel, type ProtocolError } from './errors.js';
 import { limits } from './limits.js';
 import type { NodeContext } from './node-context.js';
+import { PublisherFlow } from './publisher-flow.js';
+import type { QueueBackend } from './queue-backend.js';
 import {
   decodeMethod, encodeMethodFrame, FrameDecoder, FrameType, heartbeatFrame,
   isProtocolError as isCodecError, methodInfo, parseProtocolHeader, toFieldTable,
@@ -57,6 +60,8 @@ export class Connection {
   private blockedSent = false;
   private publishedSinceAlarm = false;
   private pausedFor = new Set<string>();
+  private readonly flow = new PublisherFlow();
+  private flowTimer: NodeJS.Timeout | undefined = undefined;
   frameMaxBytes: number = limits.frameBeforeTuneBytes;
   channelMax = 0;
   user = '';
@@ -124,7 +129,7 @@ export class Connection {
     if (this.draining) return;
     this.draining = true;
     let handled = 0;
-    while (this.backlogAt < this.backlog.length && handled < limits.framesPerTurnMax && this.state !== 'closed') {
+    while (this.backlogAt < this.backlog.length && handled < limits.framesPerTurnMax && this.state !== 'closed' && !this.flow.active) {
       const frame = this.backlog[this.backlogAt++]!;
       handled++;
       this.handleFrame(frame);
@@ -132,6 +137,11 @@ export class Connection {
     if (this.backlogAt >= this.backlog.length) {
       this.backlog = [];
       this.backlogAt = 0;
+      this.draining = false;
+      return;
+    }
+    if (this.flow.active) {
+      // The rest of the backlog waits for the queues to drain (resumeFromFlow drains it).
       this.draining = false;
       return;
     }
@@ -336,6 +346,8 @@ export class Connection {
       if (this.state === 'closed') return;
       if (!this.wroteSinceTick) this.send(heartbeatFrame);
       this.wroteSinceTick = false;
+      // While we are not reading (flow, alarm) the client's heartbeats wait unread in the socket.
+      if (this.pausedFor.size > 0) this.readAtMs = this.ctx.clock.nowMs();
       if (this.ctx.clock.nowMs() - this.readAtMs > sec * 2000) {
         this.logger.warn('missed heartbeats from client', { connection: this.id, timeoutSec: sec });
         this.state = 'closed';
@@ -368,6 +380,42 @@ export class Connection {
     if (!this.ctx.memoryAlarm) return;
     this.publishedSinceAlarm = true;
     this.pause('alarm');
+  }
+
+  // ---- publisher flow control --------------------------------------------------------------
+
+  /** True while this connection is not read because queues it published to are backed up. */
+  get inFlow(): boolean {
+    return this.flow.active;
+  }
+
+  /** Times this connection entered flow. */
+  get flowPauses(): number {
+    return this.flow.pauses;
+  }
+
+  /** A publish reached `queue`: if its consumers are falling behind, stop reading this connection. */
+  notePublishTo(queue: QueueBackend): void {
+    if (!this.flow.published(queue, (q) => this.consumes(q))) return;
+    this.pause('flow');
+    this.scheduleFlowRecheck();
+  }
+
+  private consumes(queue: QueueBackend): boolean {
+    for (const ch of this.channels.values()) {
+      for (const c of ch.consumers.values()) if (c.queue === queue) return true;
+    }
+    return false;
+  }
+
+  private scheduleFlowRecheck(): void {
+    this.flowTimer = setTimeout(() => {
+      this.flowTimer = undefined;
+      if (this.state === 'closed') return;
+      if (!this.flow.recheck()) return this.scheduleFlowRecheck();
+      this.resume('flow');
+      this.drain();
+    }, limits.flowRecheckIntervalMs);
   }
 
   // ---- output --------------------------------------------------------------------------------
@@ -437,6 +485,7 @@ export class Connection {
     this.sendMethod(0, { name: 'connection.close', replyCode: error.replyCode, replyText: error.replyText, classId, methodId });
     this.flush();
     this.pausedFor.clear();
+    this.flow.clear();
     this.socket.resume();
     this.timers.push(setTimeout(() => this.finish(), limits.closeOkTimeoutMs));
   }
@@ -458,6 +507,8 @@ export class Connection {
 
   private teardown(): void {
     this.state = 'closed';
+    if (this.flowTimer !== undefined) clearTimeout(this.flowTimer);
+    this.flow.clear();
     for (const t of this.timers) clearTimeout(t);
     this.timers = [];
     const channels = [...this.channels.values()];
