@@ -1,0 +1,359 @@
+// The group host: one node's Raft groups (a MultiRaft) on its real write-ahead log and transport,
+// driven by a wall-clock ticker and one Ready cycle per event-loop turn for all groups together.
+//
+// Cycle (setImmediate-scheduled when there is work, at most one in flight): ready() -> install
+// snapshots, write truncations, entries and hard states of every group to the WAL -> send
+// `messages` -> await wal.flush() (one write + one fdatasync) -> send `messagesAfterPersist` ->
+// apply committed entries, settle proposals, report leader changes -> advance() -> again while
+// hasReady() (up to cyclesPerTurnMax, then yield a turn). A failed flush is fatal (never retried).
+//
+// Restart: reopen the WAL (GroupHost.start on the same dataDir) and createGroup the same groups:
+// term, vote, log and commit come back from the WAL, and the apply callback is handed the committed
+// entries again FROM THE LAST SNAPSHOT (from index 1 when the group never snapshotted): the host keeps
+// no applied index of its own, so state machines rebuild from their snapshot plus the log.
+
+import { assert } from '../lib/assert.js';
+import { OperatingError, OperatingErrorCode } from '../lib/errors.js';
+import type { GroupId, LogIndex, NodeId, Term } from '../lib/ids.js';
+import { silentLogger, type Logger } from '../lib/log.js';
+import { SeededRandom, type Random } from '../lib/random.js';
+import { EntryType, MultiRaft, defaultRaftConfig, validateRaftConfig } from '../raft/index.js';
+import type { GroupReady, GroupStatus, HeartbeatItem, HeartbeatResponseItem, GroupMessage, Message, RaftConfig, Ready } from '../raft/index.js';
+import { WriteAheadLog, type StorageLimits, type WalStats } from '../storage/index.js';
+import { Lane, ProtoDecodeError, Transport } from '../transport/index.js';
+import { defaultGroupHostLimits, validateGroupHostLimits, type GroupHostLimits } from './limits.js';
+import { raftHardState, raftReader, walHardState } from './log-adapter.js';
+import { decodeRaftBatch, encodeMembershipBlob, encodeRaftBatch } from './raft-wire.js';
+
+export interface AppliedEntry {
+  readonly index: LogIndex;
+  readonly term: Term;
+  readonly data: Uint8Array;
+}
+
+/** Per-group callbacks, called in the apply phase of a cycle (after the flush). */
+export interface GroupHandlers {
+  /** Committed application entries in log order (a leader's empty no-op and config entries are skipped). */
+  apply(entry: AppliedEntry): void;
+  /** The group's known leader changed (null: none known now). */
+  leaderChange?(leader: NodeId | null, term: Term): void;
+  /** A snapshot from the leader replaced the log: rebuild the state machine from `data`. */
+  installSnapshot?(index: LogIndex, term: Term, data: Uint8Array): void;
+}
+
+export interface GroupHostOptions {
+  nodeId: NodeId;
+  dataDir: string;
+  /** Cluster port (port 0 picks one: read `host.port`). */
+  listen: { host: string; port: number };
+  secret: string;
+  logger?: Logger;
+  raft?: Partial<RaftConfig>;
+  limits?: Partial<GroupHostLimits>;
+  storageLimits?: Partial<StorageLimits>;
+  /** Election jitter; a seeded one by default. */
+  random?: Random;
+}
+
+export interface GroupHostStats {
+  cycles: number;
+  entriesPersisted: number;
+  entriesApplied: number;
+  batchesSent: number;
+  decodeErrors: number;
+}
+
+interface Pending {
+  term: Term;
+  resolve: (r: { index: LogIndex; term: Term }) => void;
+  reject: (e: Error) => void;
+}
+
+interface HostedGroup {
+  readonly id: GroupId;
+  readonly handlers: GroupHandlers;
+  readonly pending: Map<number, Pending>;
+  leader: NodeId | null;
+}
+
+type PeerBatch = { messages: GroupMessage[]; heartbeats: HeartbeatItem[]; heartbeatResponses: HeartbeatResponseItem[] };
+
+export class GroupHost {
+  private readonly groups = new Map<GroupId, HostedGroup>();
+  private readonly corrupted: ReadonlySet<GroupId>;
+  private readonly ticker: ReturnType<typeof setInterval>;
+  private scheduled = false;
+  private cycling: Promise<void> | undefined;
+  private closed = false;
+  private fatal: Error | undefined;
+  private readonly counters: GroupHostStats = { cycles: 0, entriesPersisted: 0, entriesApplied: 0, batchesSent: 0, decodeErrors: 0 };
+
+  private constructor(
+    readonly nodeId: NodeId,
+    private readonly raft: MultiRaft,
+    private readonly wal: WriteAheadLog,
+    private readonly transport: Transport,
+    private readonly limits: GroupHostLimits,
+    private readonly logger: Logger,
+  ) {
+    this.corrupted = new Set(wal.corruptedGroups());
+    if (this.corrupted.size > 0) {
+      logger.error('corrupted groups not hosted', { node: nodeId, groups: [...this.corrupted].join(',') });
+    }
+    transport.onMessage((from, lane, payload) => this.receive(from, lane, payload));
+    this.ticker = setInterval(() => {
+      this.raft.tick();
+      this.schedule();
+    }, limits.tickMs);
+  }
+
+  /** Opens (recovering) the WAL in dataDir/wal and starts the transport; no group is hosted yet. */
+  static async start(o: GroupHostOptions): Promise<GroupHost> {
+    const logger = (o.logger ?? silentLogger).child('group-host');
+    const config = { ...defaultRaftConfig, ...o.raft };
+    const limits = { ...defaultGroupHostLimits, ...o.limits };
+    const problems = [...validateRaftConfig(config), ...validateGroupHostLimits(limits)];
+    if (problems.length > 0) throw new OperatingError(OperatingErrorCode.BadConfig, `group host: ${problems.join('; ')}`);
+    const wal = await WriteAheadLog.open(`${o.dataDir}/wal`, { logger, limits: o.storageLimits ?? {} });
+    let transport: Transport;
+    try {
+      transport = await Transport.start({ nodeId: o.nodeId, listen: o.listen, secret: o.secret, logger });
+    } catch (e) {
+      await wal.close();
+      throw e;
+    }
+    const random = o.random ?? new SeededRandom(Math.floor(Math.random() * 2 ** 32));
+    return new GroupHost(o.nodeId, new MultiRaft(o.nodeId, config, random), wal, transport, limits, logger);
+  }
+
+  get port(): number {
+    return this.transport.port;
+  }
+
+  /** Keeps a stream to a peer node (host:port). */
+  addPeer(peer: NodeId, address: string): void {
+    this.transport.connect(peer, address);
+  }
+
+  /**
+   * Hosts a group whose bootstrap voters are `members` (the same list on every member). A group
+   * the WAL already holds resumes from it. Throws OperatingError Corrupted for a damaged group.
+   */
+  createGroup(id: GroupId, members: readonly NodeId[], handlers: GroupHandlers): void {
+    this.checkOpen();
+    assert(!this.groups.has(id), `group ${id} is already hosted`);
+    assert(members.includes(this.nodeId), `group ${id}: this node is not a member`);
+    if (this.corrupted.has(id)) {
+      throw new OperatingError(OperatingErrorCode.Corrupted, `group ${id}: its log is damaged; not hosted`, { group: id });
+    }
+    if (!this.wal.hasGroup(id)) this.wal.createGroup(id);
+    this.raft.addGroup(id, {
+      membership: { voters: [...members], learners: [] },
+      hardState: raftHardState(this.wal, id),
+      reader: raftReader(this.wal, id),
+    });
+    this.groups.set(id, { id, handlers, pending: new Map(), leader: null });
+    this.schedule();
+  }
+
+  /** Starts an election for the group now (bootstrapping faster than a timeout). */
+  campaign(id: GroupId): void {
+    this.raft.campaign(id);
+    this.schedule();
+  }
+
+  /**
+   * Proposes an entry; resolves once it is committed and applied here. Rejects with
+   * OperatingError NotLeader (details.leader: the known leader or '') if this node does not lead
+   * the group or the entry was lost to a new leader, Overloaded if the group is backed up.
+   */
+  propose(id: GroupId, data: Uint8Array): Promise<{ index: LogIndex; term: Term }> {
+    if (this.fatal !== undefined) return Promise.reject(this.fatal);
+    if (this.closed) return Promise.reject(new OperatingError(OperatingErrorCode.Closed, 'group host closed'));
+    assert(data.length > 0, 'an empty proposal would look like a leader no-op');
+    const g = this.groups.get(id);
+    if (g !== undefined && g.pending.size >= this.limits.pendingProposalsPerGroupMax) {
+      return Promise.reject(new OperatingError(OperatingErrorCode.Overloaded, `group ${id}: too many proposals pending`, { group: id }));
+    }
+    const r = this.raft.propose(id, data);
+    if (!r.ok || g === undefined) {
+      if (r.ok || r.reason === 'not_leader') return Promise.reject(notLeader(id, r.ok ? undefined : r.leaderHint));
+      return Promise.reject(new OperatingError(OperatingErrorCode.Overloaded, `group ${id}: proposal ${r.reason}${r.detail ? `: ${r.detail}` : ''}`, { group: id }));
+    }
+    const older = g.pending.get(r.index);
+    // A proposal of an earlier term at this index was truncated away by our own new term's log.
+    if (older !== undefined) older.reject(notLeader(id, this.nodeId));
+    this.schedule();
+    return new Promise((resolve, reject) => g.pending.set(r.index, { term: r.term, resolve, reject }));
+  }
+
+  leader(id: GroupId): NodeId | null {
+    return this.raft.status(id)?.leader ?? null;
+  }
+
+  status(id: GroupId): GroupStatus | null {
+    return this.raft.status(id);
+  }
+
+  stats(): GroupHostStats & { wal: WalStats } {
+    return { ...this.counters, wal: this.wal.stats() };
+  }
+
+  /** Stops ticking, finishes the cycle in flight, fails pending proposals, closes transport and WAL. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.ticker);
+    await this.cycling;
+    const err = new OperatingError(OperatingErrorCode.Closed, 'group host closed');
+    for (const g of this.groups.values()) this.failPending(g, err);
+    await this.transport.close();
+    await this.wal.close();
+  }
+
+  // ---- the Ready cycle ----
+
+  private schedule(): void {
+    if (this.scheduled || this.cycling !== undefined || this.closed || this.fatal !== undefined) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      if (this.closed || this.cycling !== undefined) return;
+      this.cycling = this.runCycles().finally(() => {
+        this.cycling = undefined;
+        if (this.raft.hasReady()) this.schedule();
+      });
+    });
+  }
+
+  private async runCycles(): Promise<void> {
+    try {
+      for (let n = 0; n < this.limits.cyclesPerTurnMax && this.fatal === undefined && this.raft.hasReady(); n++) {
+        await this.cycle(this.raft.ready());
+      }
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  private async cycle(r: Ready): Promise<void> {
+    this.counters.cycles++;
+    for (const gr of r.groups) {
+      if (gr.snapshot !== null && this.wal.hasGroup(gr.group)) await this.installSnapshot(gr);
+    }
+    for (const gr of r.groups) this.persist(gr);
+    this.send(r.messages);
+    await this.wal.flush();
+    this.send(r.messagesAfterPersist);
+    for (const gr of r.groups) this.applyGroup(gr);
+    this.raft.advance(r);
+  }
+
+  private async installSnapshot(gr: GroupReady): Promise<void> {
+    const s = gr.snapshot!;
+    await this.wal.installSnapshot(gr.group, { index: s.meta.index, term: s.meta.term, membership: encodeMembershipBlob(s.meta.membership) }, s.data);
+  }
+
+  private persist(gr: GroupReady): void {
+    if (!this.wal.hasGroup(gr.group)) return; // removed while the Ready was built
+    if (gr.entries.length > 0) {
+      assert(gr.truncateFrom === null || gr.truncateFrom === gr.entries[0]!.index, 'truncation starts the new entries');
+      this.wal.append(gr.group, gr.entries);
+      this.counters.entriesPersisted += gr.entries.length;
+    } else if (gr.truncateFrom !== null) {
+      this.wal.truncateSuffix(gr.group, gr.truncateFrom);
+    }
+    if (gr.hardState !== null) this.wal.setHardState(gr.group, walHardState(gr.hardState));
+  }
+
+  private applyGroup(gr: GroupReady): void {
+    const g = this.groups.get(gr.group);
+    if (g === undefined) return;
+    if (gr.snapshot !== null) {
+      const at = gr.snapshot.meta.index;
+      g.handlers.installSnapshot?.(at, gr.snapshot.meta.term, gr.snapshot.data);
+      // Proposals the snapshot covers were decided elsewhere; this node cannot tell which won.
+      for (const [i, p] of g.pending) {
+        if (i > at) continue;
+        g.pending.delete(i);
+        p.reject(notLeader(g.id, this.raft.status(g.id)?.leader ?? undefined));
+      }
+    }
+    for (const e of gr.committedEntries) {
+      if (e.type === EntryType.Normal && e.data.length > 0) {
+        g.handlers.apply({ index: e.index, term: e.term, data: e.data });
+        this.counters.entriesApplied++;
+      }
+      const p = g.pending.get(e.index);
+      if (p === undefined) continue;
+      g.pending.delete(e.index);
+      if (p.term === e.term) p.resolve({ index: e.index, term: e.term });
+      else p.reject(notLeader(g.id, this.raft.status(g.id)?.leader ?? undefined));
+    }
+    if (gr.softState !== null && gr.softState.leader !== g.leader) {
+      g.leader = gr.softState.leader;
+      g.handlers.leaderChange?.(g.leader, gr.softState.term);
+    }
+  }
+
+  // ---- transport ----
+
+  /** One RaftBatch per peer for these messages (heartbeat items of one kind merged). */
+  private send(messages: readonly Message[]): void {
+    if (messages.length === 0) return;
+    const byPeer = new Map<NodeId, PeerBatch>();
+    for (const m of messages) {
+      let b = byPeer.get(m.to);
+      if (b === undefined) byPeer.set(m.to, (b = { messages: [], heartbeats: [], heartbeatResponses: [] }));
+      if (m.type === 'heartbeat') b.heartbeats.push(...m.items);
+      else if (m.type === 'heartbeat-response') b.heartbeatResponses.push(...m.items);
+      else b.messages.push(m);
+    }
+    for (const [peer, b] of byPeer) {
+      // false: the peer is down or backed up; Raft retransmits, so the batch is simply dropped.
+      if (this.transport.send(peer, Lane.raft, encodeRaftBatch(b))) this.counters.batchesSent++;
+    }
+  }
+
+  private receive(from: NodeId, lane: Lane, payload: Uint8Array): void {
+    if (lane !== Lane.raft || this.closed || this.fatal !== undefined) return;
+    let messages: Message[];
+    try {
+      messages = decodeRaftBatch(payload, from, this.nodeId);
+    } catch (e) {
+      if (!(e instanceof ProtoDecodeError)) throw e;
+      this.counters.decodeErrors++;
+      this.logger.warn('dropped a malformed raft batch', { node: this.nodeId, from, error: e.message });
+      return;
+    }
+    for (const m of messages) this.raft.step(m);
+    this.schedule();
+  }
+
+  // ---- failure ----
+
+  /** A failed write or fsync stops the host: nothing is retried, pending proposals fail. */
+  private fail(e: unknown): void {
+    const err = e instanceof Error ? e : new Error(String(e));
+    this.fatal = err;
+    clearInterval(this.ticker);
+    this.logger.error('group host stopped', { node: this.nodeId, error: err.message });
+    for (const g of this.groups.values()) this.failPending(g, err);
+  }
+
+  private failPending(g: HostedGroup, err: Error): void {
+    for (const p of g.pending.values()) p.reject(err);
+    g.pending.clear();
+  }
+
+  private checkOpen(): void {
+    if (this.fatal !== undefined) throw this.fatal;
+    if (this.closed) throw new OperatingError(OperatingErrorCode.Closed, 'group host closed');
+  }
+}
+
+function notLeader(id: GroupId, hint: NodeId | undefined): OperatingError {
+  return new OperatingError(OperatingErrorCode.NotLeader, `not the leader of group ${id}${hint ? `; try ${hint}` : ''}`, {
+    group: id, leader: hint ?? '',
+  });
+}
