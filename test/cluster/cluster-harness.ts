@@ -45,6 +45,13 @@ export class Harness {
     return g;
   }
 
+  /** Hosts group `name` on some running nodes only (the members are still all three). */
+  createGroupOn(name: string, nodes: readonly NodeId[]): GroupId {
+    const g = groupId(name);
+    for (const id of nodes) this.host(this.hosts.get(id)!, id, g);
+    return g;
+  }
+
   recreateGroups(): void {
     for (const g of this.groupsCreated) for (const [id, h] of this.hosts) this.host(h, id, g);
   }

@@ -1,7 +1,10 @@
 // The group host on three real nodes (loopback transports, WALs in temp dirs): elections,
 // replication in one order everywhere, group commit across many groups, leader failover, restart.
 
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/lib/log.js';
 import { isOperatingError, OperatingErrorCode } from '../../src/lib/errors.js';
 import type { GroupId, NodeId } from '../../src/lib/ids.js';
 import { Harness, ids, text } from './cluster-harness.js';
@@ -101,6 +104,13 @@ describe('group host', () => {
 
     await h.startAll();
     h.recreateGroups();
+    // Term and commit come back from the WAL before any message is exchanged.
+    for (const id of ids) {
+      const s = h.hosts.get(id)!.status(g1)!;
+      expect(s.term).toBe(terms.get(id));
+      expect(s.commit).toBeGreaterThanOrEqual(31);
+      expect(s.lastIndex).toBeGreaterThanOrEqual(31);
+    }
     // Re-delivered from the start (no snapshot was taken): every committed entry comes back.
     await h.until(() => allApplied(h!, g1, 30) && allApplied(h!, g2, 1), 're-applied after restart');
     for (const id of ids) {
@@ -113,3 +123,54 @@ describe('group host', () => {
     for (const id of ids) expect(h.appliedOn(id, g2)).toEqual(['only']);
   });
 });
+
+describe('group host with a damaged log', () => {
+  it('does not host a group whose log is corrupted mid-way, logs an error naming it, and the other two carry on', async () => {
+    h = new Harness();
+    await h.startAll();
+    const g1 = h.createGroup('q1');
+    const g2 = h.createGroup('q2');
+    const bodies = Array.from({ length: 20 }, (_, i) => `q1-body-${i}-${'z'.repeat(40)}`);
+    await proposeAll(h, g1, bodies);
+    await proposeAll(h, g2, ['fine']);
+    await h.until(() => allApplied(h!, g1, 20) && allApplied(h!, g2, 1), 'applied before damage');
+    await h.closeAll();
+    flipByteOf(join(h.root, 'n1', 'wal'), bodies[3]!);
+
+    const lines: string[] = [];
+    const logger = createLogger({ sink: (l) => lines.push(l), clock: { nowMs: () => 0 }, level: 'error', component: 'test' });
+    await h.startAll({ logger });
+    const n1 = ids[0]!;
+    const errors = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['level'] === 'error');
+    expect(errors.some((l) => String(l['groups']).split(',').includes('q1') && l['node'] === n1)).toBe(true);
+    let refused: unknown;
+    try {
+      h.createGroupOn('q1', [n1]);
+    } catch (e) {
+      refused = e;
+    }
+    expect(isOperatingError(refused, OperatingErrorCode.Corrupted)).toBe(true);
+    h.createGroupOn('q1', ids.slice(1));
+    h.createGroupOn('q2', ids);
+    await proposeAll(h, g1, ['after-damage']);
+    await h.until(() => allApplied(h!, g1, 21, ids.slice(1)), 'q1 on the two intact hosts');
+    for (const id of ids.slice(1)) expect(h.appliedOn(id, g1)).toEqual([...bodies, 'after-damage']);
+    await proposeAll(h, g2, ['still']);
+    await h.until(() => allApplied(h!, g2, 2), 'q2 everywhere');
+  });
+});
+
+/** Flips one byte inside the stored body `text` in whichever WAL segment of `dir` holds it. */
+function flipByteOf(dir: string, body: string): void {
+  const needle = Buffer.from(body);
+  for (const name of readdirSync(dir).filter((n) => n.endsWith('.wal'))) {
+    const file = join(dir, name);
+    const bytes = readFileSync(file);
+    const at = bytes.indexOf(needle);
+    if (at < 0) continue;
+    bytes[at + 5] = bytes[at + 5]! ^ 0x5a;
+    writeFileSync(file, bytes);
+    return;
+  }
+  throw new Error(`body not found in ${dir}`);
+}
