@@ -18,7 +18,7 @@ import type { GroupId, LogIndex, NodeId, Term } from '../lib/ids.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { SeededRandom, type Random } from '../lib/random.js';
 import { EntryType, MultiRaft, defaultRaftConfig, validateRaftConfig } from '../raft/index.js';
-import type { GroupReady, GroupStatus, HeartbeatItem, HeartbeatResponseItem, GroupMessage, Message, RaftConfig, Ready } from '../raft/index.js';
+import type { ConfChange, GroupReady, GroupStatus, ProposeResult, HeartbeatItem, HeartbeatResponseItem, GroupMessage, Message, RaftConfig, Ready } from '../raft/index.js';
 import { WriteAheadLog, type StorageLimits, type WalStats } from '../storage/index.js';
 import { Lane, ProtoDecodeError, Transport } from '../transport/index.js';
 import { defaultGroupHostLimits, validateGroupHostLimits, type GroupHostLimits } from './limits.js';
@@ -142,7 +142,7 @@ export class GroupHost {
   createGroup(id: GroupId, members: readonly NodeId[], handlers: GroupHandlers): void {
     this.checkOpen();
     assert(!this.groups.has(id), `group ${id} is already hosted`);
-    assert(members.includes(this.nodeId), `group ${id}: this node is not a member`);
+    // A node joining later as a learner starts from the same bootstrap members, without itself.
     if (this.corrupted.has(id)) {
       throw new OperatingError(OperatingErrorCode.Corrupted, `group ${id}: its log is damaged; not hosted`, { group: id });
     }
@@ -168,23 +168,54 @@ export class GroupHost {
    * the group or the entry was lost to a new leader, Overloaded if the group is backed up.
    */
   propose(id: GroupId, data: Uint8Array): Promise<{ index: LogIndex; term: Term }> {
+    assert(data.length > 0, 'an empty proposal would look like a leader no-op');
+    return this.submit(id, () => this.raft.propose(id, data));
+  }
+
+  /**
+   * Proposes a membership change (one at a time; Promote once the learner caught up); resolves
+   * when the config entry is committed here. The new member's node must createGroup(id, <the same
+   * bootstrap members>) to receive the log. Errors as propose, plus BadConfig for an invalid change.
+   */
+  proposeConfChange(id: GroupId, change: ConfChange): Promise<{ index: LogIndex; term: Term }> {
+    return this.submit(id, () => this.raft.proposeConfChange(id, change));
+  }
+
+  /** Hands leadership to voter `to` once it has the whole log; throws NotLeader here otherwise. */
+  transferLeadership(id: GroupId, to: NodeId): void {
+    this.checkOpen();
+    const r = this.raft.transferLeadership(id, to);
+    this.schedule();
+    if (!r.ok) throw refusal(id, r);
+  }
+
+  private submit(id: GroupId, f: () => ProposeResult): Promise<{ index: LogIndex; term: Term }> {
     if (this.fatal !== undefined) return Promise.reject(this.fatal);
     if (this.closed) return Promise.reject(new OperatingError(OperatingErrorCode.Closed, 'group host closed'));
-    assert(data.length > 0, 'an empty proposal would look like a leader no-op');
     const g = this.groups.get(id);
-    if (g !== undefined && g.pending.size >= this.limits.pendingProposalsPerGroupMax) {
+    if (g === undefined) return Promise.reject(notLeader(id, undefined));
+    if (g.pending.size >= this.limits.pendingProposalsPerGroupMax) {
       return Promise.reject(new OperatingError(OperatingErrorCode.Overloaded, `group ${id}: too many proposals pending`, { group: id }));
     }
-    const r = this.raft.propose(id, data);
-    if (!r.ok || g === undefined) {
-      if (r.ok || r.reason === 'not_leader') return Promise.reject(notLeader(id, r.ok ? undefined : r.leaderHint));
-      return Promise.reject(new OperatingError(OperatingErrorCode.Overloaded, `group ${id}: proposal ${r.reason}${r.detail ? `: ${r.detail}` : ''}`, { group: id }));
-    }
+    const r = f();
+    if (!r.ok) return Promise.reject(refusal(id, r));
     const older = g.pending.get(r.index);
     // A proposal of an earlier term at this index was truncated away by our own new term's log.
     if (older !== undefined) older.reject(notLeader(id, this.nodeId));
     this.schedule();
     return new Promise((resolve, reject) => g.pending.set(r.index, { term: r.term, resolve, reject }));
+  }
+
+  /** Stops hosting the group and drops its log (pending proposals fail with Closed). */
+  removeGroup(id: GroupId): void {
+    this.checkOpen();
+    const g = this.groups.get(id);
+    if (g === undefined) return;
+    this.groups.delete(id);
+    this.raft.removeGroup(id);
+    if (this.wal.hasGroup(id)) this.wal.removeGroup(id);
+    this.failPending(g, new OperatingError(OperatingErrorCode.Closed, `group ${id} removed from this node`, { group: id }));
+    this.schedule();
   }
 
   leader(id: GroupId): NodeId | null {
@@ -349,6 +380,15 @@ export class GroupHost {
   private checkOpen(): void {
     if (this.fatal !== undefined) throw this.fatal;
     if (this.closed) throw new OperatingError(OperatingErrorCode.Closed, 'group host closed');
+  }
+}
+
+function refusal(id: GroupId, r: Extract<ProposeResult, { ok: false }>): OperatingError {
+  const detail = r.detail !== undefined ? `: ${r.detail}` : '';
+  switch (r.reason) {
+    case 'not_leader': return notLeader(id, r.leaderHint);
+    case 'invalid': return new OperatingError(OperatingErrorCode.BadConfig, `group ${id}: refused${detail}`, { group: id });
+    default: return new OperatingError(OperatingErrorCode.Overloaded, `group ${id}: ${r.reason.replace('_', ' ')}${detail}; retry later`, { group: id });
   }
 }
 

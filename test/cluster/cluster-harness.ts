@@ -45,10 +45,10 @@ export class Harness {
     return g;
   }
 
-  /** Hosts group `name` on some running nodes only (the members are still all three). */
-  createGroupOn(name: string, nodes: readonly NodeId[]): GroupId {
+  /** Hosts group `name` on some running nodes only, with these bootstrap members (default all three). */
+  createGroupOn(name: string, nodes: readonly NodeId[], members: readonly NodeId[] = ids): GroupId {
     const g = groupId(name);
-    for (const id of nodes) this.host(this.hosts.get(id)!, id, g);
+    for (const id of nodes) this.host(this.hosts.get(id)!, id, g, members);
     return g;
   }
 
@@ -56,10 +56,10 @@ export class Harness {
     for (const g of this.groupsCreated) for (const [id, h] of this.hosts) this.host(h, id, g);
   }
 
-  private host(h: GroupHost, id: NodeId, g: GroupId): void {
+  private host(h: GroupHost, id: NodeId, g: GroupId, members: readonly NodeId[] = ids): void {
     const log: string[] = [];
     this.applied.get(id)!.set(g, log);
-    h.createGroup(g, ids, {
+    h.createGroup(g, members, {
       apply: (e) => {
         log.push(decoder.decode(e.data));
         this.notify();
