@@ -74,6 +74,8 @@ interface HostedGroup {
   readonly handlers: GroupHandlers;
   readonly pending: Map<number, Pending>;
   leader: NodeId | null;
+  /** At or above the last config entry of the log (conservative: the whole log after a restart). */
+  configIndex: number;
 }
 
 type PeerBatch = { messages: GroupMessage[]; heartbeats: HeartbeatItem[]; heartbeatResponses: HeartbeatResponseItem[] };
@@ -147,12 +149,17 @@ export class GroupHost {
       throw new OperatingError(OperatingErrorCode.Corrupted, `group ${id}: its log is damaged; not hosted`, { group: id });
     }
     if (!this.wal.hasGroup(id)) this.wal.createGroup(id);
+    const snap = this.wal.snapshotMeta(id);
+    if (snap !== undefined) {
+      // Restart: the state machine starts from the snapshot; the log after it is applied again.
+      handlers.installSnapshot?.(snap.index, snap.term, this.wal.readSnapshot(id)!);
+    }
     this.raft.addGroup(id, {
       membership: { voters: [...members], learners: [] },
       hardState: raftHardState(this.wal, id),
       reader: raftReader(this.wal, id),
     });
-    this.groups.set(id, { id, handlers, pending: new Map(), leader: null });
+    this.groups.set(id, { id, handlers, pending: new Map(), leader: null, configIndex: this.wal.lastIndex(id) });
     this.schedule();
   }
 
@@ -178,7 +185,12 @@ export class GroupHost {
    * bootstrap members>) to receive the log. Errors as propose, plus BadConfig for an invalid change.
    */
   proposeConfChange(id: GroupId, change: ConfChange): Promise<{ index: LogIndex; term: Term }> {
-    return this.submit(id, () => this.raft.proposeConfChange(id, change));
+    const g = this.groups.get(id);
+    return this.submit(id, () => {
+      const r = this.raft.proposeConfChange(id, change);
+      if (r.ok && g !== undefined) g.configIndex = Math.max(g.configIndex, r.index);
+      return r;
+    });
   }
 
   /** Hands leadership to voter `to` once it has the whole log; throws NotLeader here otherwise. */
@@ -204,6 +216,29 @@ export class GroupHost {
     if (older !== undefined) older.reject(notLeader(id, this.nodeId));
     this.schedule();
     return new Promise((resolve, reject) => g.pending.set(r.index, { term: r.term, resolve, reject }));
+  }
+
+  /**
+   * Records the application's snapshot `data` of its state as of `index` (<= applied here), then
+   * lets the log before it go: followers that fall behind get the snapshot, and a restart applies
+   * from it. Refused (Overloaded, retry later) while a config entry above `index` may be in the
+   * log (after a restart: while `index` is below the log's end at restart).
+   */
+  async saveSnapshot(id: GroupId, index: LogIndex, data: Uint8Array): Promise<void> {
+    this.checkOpen();
+    const s = this.raft.status(id);
+    assert(s !== null, `group ${id} is not hosted`);
+    assert(index <= s.applied, `group ${id}: snapshot at ${index} above applied ${s.applied}`);
+    const t = this.raft.entryTerm(id, index);
+    assert(t !== undefined, `group ${id}: no entry ${index} to snapshot at`);
+    if (this.groups.get(id)!.configIndex > index) {
+      throw new OperatingError(OperatingErrorCode.Overloaded, `group ${id}: membership change in flight; snapshot later`, { group: id });
+    }
+    const meta = { index, term: t, membership: s.membership };
+    await this.wal.saveSnapshot(id, { index, term: t, membership: encodeMembershipBlob(s.membership) }, data);
+    if (!this.groups.has(id) || this.closed) return;
+    this.raft.compact(id, meta);
+    this.wal.setLive(id, (index + 1) as LogIndex);
   }
 
   /** Stops hosting the group and drops its log (pending proposals fail with Closed). */
@@ -290,6 +325,8 @@ export class GroupHost {
     if (gr.entries.length > 0) {
       assert(gr.truncateFrom === null || gr.truncateFrom === gr.entries[0]!.index, 'truncation starts the new entries');
       this.wal.append(gr.group, gr.entries);
+      const g = this.groups.get(gr.group);
+      for (const e of gr.entries) if (e.type === EntryType.ConfChange && g !== undefined) g.configIndex = Math.max(g.configIndex, e.index);
       this.counters.entriesPersisted += gr.entries.length;
     } else if (gr.truncateFrom !== null) {
       this.wal.truncateSuffix(gr.group, gr.truncateFrom);

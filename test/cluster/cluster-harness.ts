@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GroupHost } from '../../src/cluster/group-host.js';
 import type { GroupHostOptions } from '../../src/cluster/group-host.js';
-import type { GroupId, NodeId } from '../../src/lib/ids.js';
+import type { GroupId, LogIndex, NodeId } from '../../src/lib/ids.js';
 import { groupId, nodeId } from '../../src/lib/ids.js';
 import { SeededRandom } from '../../src/lib/random.js';
 
@@ -19,6 +19,9 @@ export class Harness {
   hosts = new Map<NodeId, GroupHost>();
   /** Applied payloads per node per group, as strings, in apply order. */
   applied = new Map<NodeId, Map<GroupId, string[]>>();
+  /** Last applied index and snapshot installs per node and group. */
+  lastApplied = new Map<string, number>();
+  snapshotsInstalled = new Map<string, number>();
   private waiters: Array<{ cond: () => boolean; resolve: () => void }> = [];
   private groupsCreated: GroupId[] = [];
 
@@ -62,10 +65,24 @@ export class Harness {
     h.createGroup(g, members, {
       apply: (e) => {
         log.push(decoder.decode(e.data));
+        this.lastApplied.set(`${id}/${g}`, e.index);
+        this.notify();
+      },
+      // The state machine is the list of payloads; a snapshot is that list as JSON.
+      installSnapshot: (index, _term, data) => {
+        log.splice(0, log.length, ...(JSON.parse(decoder.decode(data)) as string[]));
+        this.lastApplied.set(`${id}/${g}`, index);
+        this.snapshotsInstalled.set(`${id}/${g}`, (this.snapshotsInstalled.get(`${id}/${g}`) ?? 0) + 1);
         this.notify();
       },
       leaderChange: () => this.notify(),
     });
+  }
+
+  /** Snapshots node `id`'s state of `g` at the last entry it applied. */
+  async snapshot(id: NodeId, g: GroupId): Promise<void> {
+    const index = this.lastApplied.get(`${id}/${g}`)!;
+    await this.hosts.get(id)!.saveSnapshot(g, index as LogIndex, new TextEncoder().encode(JSON.stringify(this.appliedOn(id, g))));
   }
 
   appliedOn(id: NodeId, g: GroupId): string[] {

@@ -167,6 +167,41 @@ describe('group host membership and leadership', () => {
   });
 });
 
+describe('group host snapshots', () => {
+  it('a host that missed compacted entries catches up from the leader\'s snapshot, and a restart applies from the snapshot', async () => {
+    h = new Harness();
+    await h.startAll();
+    const g = h.createGroup('q1');
+    const first = Array.from({ length: 30 }, (_, i) => `a${i}`);
+    await proposeAll(h, g, first);
+    await h.until(() => allApplied(h!, g, 30), 'all applied');
+    const lagging = ids.find((id) => id !== h!.leaderOf(g)!.nodeId)!;
+    const others = ids.filter((id) => id !== lagging);
+    await h.close(lagging);
+    const second = Array.from({ length: 20 }, (_, i) => `b${i}`);
+    await proposeAll(h, g, second);
+    await h.until(() => allApplied(h!, g, 50, others), 'the two applied');
+    for (const id of others) await h.snapshot(id, g);
+    for (const id of others) expect(h.hosts.get(id)!.status(g)!.firstIndex).toBeGreaterThan(40);
+
+    await h.startAll({}, [lagging]);
+    h.createGroupOn('q1', [lagging]);
+    await proposeAll(h, g, ['after']);
+    await h.until(() => allApplied(h!, g, 51), 'the lagging host caught up');
+    const expected = [...first, ...second, 'after'];
+    for (const id of ids) expect(h.appliedOn(id, g)).toEqual(expected);
+    expect(h.snapshotsInstalled.get(`${lagging}/${g}`)).toBe(1);
+
+    await h.closeAll();
+    await h.startAll();
+    h.recreateGroups();
+    await h.until(() => allApplied(h!, g, 51), 're-applied after restart');
+    for (const id of ids) expect(h.appliedOn(id, g)).toEqual(expected);
+    // Every host now starts from a snapshot: the leader's two and the lagging host's installed one.
+    for (const id of ids) expect(h.snapshotsInstalled.get(`${id}/${g}`)).toBeGreaterThanOrEqual(1);
+  });
+});
+
 describe('group host with a damaged log', () => {
   it('does not host a group whose log is corrupted mid-way, logs an error naming it, and the other two carry on', async () => {
     h = new Harness();
