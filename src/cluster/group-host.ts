@@ -294,7 +294,7 @@ export class GroupHost {
 
   private async runCycles(): Promise<void> {
     try {
-      for (let n = 0; n < this.limits.cyclesPerTurnMax && this.fatal === undefined && this.raft.hasReady(); n++) {
+      for (let n = 0; n < this.limits.cyclesPerTurnMax && this.fatal === undefined && !this.closed && this.raft.hasReady(); n++) {
         await this.cycle(this.raft.ready());
       }
     } catch (e) {
@@ -400,7 +400,10 @@ export class GroupHost {
 
   // ---- failure ----
 
-  /** A failed write or fsync stops the host: nothing is retried, pending proposals fail. */
+  /**
+   * A failed write or fsync stops the host: nothing is retried, pending proposals fail. A handler
+   * that throws stops it too (its state machine no longer matches the log).
+   */
   private fail(e: unknown): void {
     const err = e instanceof Error ? e : new Error(String(e));
     this.fatal = err;

@@ -1,0 +1,27 @@
+// The cluster layer's public surface (so far: the group host and the Raft wire codec).
+//
+// API
+// - GroupHost.start({ nodeId, dataDir, listen: { host, port }, secret, logger?, raft?: Partial<RaftConfig>,
+//   limits?: Partial<GroupHostLimits>, storageLimits?, random? }): Promise<GroupHost>
+//   opens (recovering) the WAL in `${dataDir}/wal`, starts the transport (port 0: read `host.port`) and
+//   a ticker of limits.tickMs (10 ms: with raft defaults a 100-200 ms election timeout, 20 ms heartbeats).
+//   Corrupted groups (wal.corruptedGroups()) are logged at error level and never hosted.
+// - host.addPeer(node, 'host:port')
+// - host.createGroup(id, bootstrapMembers, { apply(entry), leaderChange?(leader, term), installSnapshot?(index, term, data) })
+//   same bootstrap members on every node that ever hosts the group (a later learner too). A group
+//   the WAL holds resumes: installSnapshot(snapshot) first if there is one, then every committed
+//   entry after it is applied again (from index 1 without a snapshot). Throws Corrupted for a damaged log.
+// - host.propose(id, data): Promise<{ index, term }> resolved once committed AND applied here;
+//   rejects OperatingError NotLeader (details.leader = hint or ''), Overloaded, Closed.
+//   host.proposeConfChange(id, { kind: ConfChangeKind.AddLearner|Promote|Remove, node }) likewise.
+//   host.transferLeadership(id, to), host.campaign(id), host.removeGroup(id)
+// - host.saveSnapshot(id, index <= applied, data): Promise<void>  lets the log before it go.
+// - host.leader(id), host.status(id): GroupStatus | null, host.stats(): GroupHostStats & { wal }, host.close()
+// - encodeRaftBatch / decodeRaftBatch: proto/raft.proto RaftBatch <-> src/raft Message objects.
+
+export { GroupHost } from './group-host.js';
+export type { AppliedEntry, GroupHandlers, GroupHostOptions, GroupHostStats } from './group-host.js';
+export { defaultGroupHostLimits, validateGroupHostLimits } from './limits.js';
+export type { GroupHostLimits } from './limits.js';
+export { decodeRaftBatch, encodeRaftBatch, encodeMembershipBlob, decodeMembership } from './raft-wire.js';
+export type { RaftBatchOut } from './raft-wire.js';
