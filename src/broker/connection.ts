@@ -408,14 +408,17 @@ export class Connection {
     return false;
   }
 
-  private scheduleFlowRecheck(): void {
+  /** Looks again after `delayMs`; the delay doubles (bounded) while the queues do not move. */
+  private scheduleFlowRecheck(delayMs: number = limits.flowRecheckIntervalMs): void {
     this.flowTimer = setTimeout(() => {
       this.flowTimer = undefined;
       if (this.state === 'closed') return;
-      if (!this.flow.recheck()) return this.scheduleFlowRecheck();
+      const seen = this.flow.recheck();
+      if (seen === 'moving') return this.scheduleFlowRecheck();
+      if (seen === 'stalled') return this.scheduleFlowRecheck(Math.min(delayMs * 2, limits.flowRecheckIntervalMaxMs));
       this.resume('flow');
       this.drain();
-    }, limits.flowRecheckIntervalMs);
+    }, delayMs);
   }
 
   // ---- output --------------------------------------------------------------------------------

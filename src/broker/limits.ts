@@ -42,6 +42,8 @@ export const limits = {
   flowReadyLowMessages: 500,
   /** How often a connection in flow re-checks the queues holding it. */
   flowRecheckIntervalMs: 1,
+  /** Longest gap between re-checks while the holding queues do not move (a consumer stuck for good). */
+  flowRecheckIntervalMaxMs: 50,
   /** Share of the machine's memory that, as RSS, blocks publishing connections (RabbitMQ's 0.6). */
   memoryHighWatermarkFraction: 0.6,
   /** How often the memory alarm samples RSS. */

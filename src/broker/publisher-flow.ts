@@ -20,6 +20,7 @@ export function hasDrained(stats: QueueStats): boolean {
 /** The queues holding one connection in flow. */
 export class PublisherFlow {
   private readonly holding = new Set<QueueBackend>();
+  private lastReady = Number.POSITIVE_INFINITY;
   /** Times this connection entered flow (for metrics and tests). */
   pauses = 0;
 
@@ -33,20 +34,36 @@ export class PublisherFlow {
    * also stop reading the acks that drain the queue.
    */
   published(queue: QueueBackend, consumedHere: (queue: QueueBackend) => boolean): boolean {
-    if (this.holding.has(queue) || !isBackedUp(queue.stats()) || consumedHere(queue)) return false;
+    if (this.holding.has(queue)) return false;
+    const stats = queue.stats();
+    if (!isBackedUp(stats) || consumedHere(queue)) return false;
     const entered = this.holding.size === 0;
     this.holding.add(queue);
     if (entered) this.pauses++;
+    this.lastReady = (entered ? 0 : this.lastReady) + stats.messagesReady;
     return entered;
   }
 
-  /** Forgets queues that have drained; true when none holds the connection any more. */
-  recheck(): boolean {
-    for (const q of [...this.holding]) if (hasDrained(q.stats())) this.holding.delete(q);
-    return this.holding.size === 0;
+  /**
+   * Forgets queues that have drained. 'drained': none holds the connection any more;
+   * 'moving': the holding queues' ready total fell since the last look; 'stalled': it did not
+   * (the caller looks less often, so a consumer stuck for good costs few wake-ups).
+   */
+  recheck(): 'drained' | 'moving' | 'stalled' {
+    let ready = 0;
+    for (const q of [...this.holding]) {
+      const stats = q.stats();
+      if (hasDrained(stats)) this.holding.delete(q);
+      else ready += stats.messagesReady;
+    }
+    if (this.holding.size === 0) return 'drained';
+    const moving = ready < this.lastReady;
+    this.lastReady = ready;
+    return moving ? 'moving' : 'stalled';
   }
 
   clear(): void {
     this.holding.clear();
+    this.lastReady = Number.POSITIVE_INFINITY;
   }
 }
