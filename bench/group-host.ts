@@ -82,5 +82,6 @@ async function leaderOf(hosts: GroupHost[], g: GroupId): Promise<GroupHost> {
   throw new Error(`no leader for ${g}`);
 }
 
+await run(1, 1);
 await run(1, 256);
 await run(50, 32);

@@ -6,6 +6,8 @@
 // `messages` -> await wal.flush() (one write + one fdatasync) -> send `messagesAfterPersist` ->
 // apply committed entries, settle proposals, report leader changes -> advance() -> again while
 // hasReady() (up to cyclesPerTurnMax, then yield a turn). A failed flush is fatal (never retried).
+// A hard state that changes only the commit index is not synced on its own: it rides with the next
+// synced write or close, so after a crash commit may restart lower (safe: the leader re-teaches it).
 //
 // Restart: reopen the WAL (GroupHost.start on the same dataDir) and createGroup the same groups:
 // term, vote, log and commit come back from the WAL, and the apply callback is handed the committed
@@ -18,7 +20,7 @@ import type { GroupId, LogIndex, NodeId, Term } from '../lib/ids.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { SeededRandom, type Random } from '../lib/random.js';
 import { EntryType, MultiRaft, defaultRaftConfig, validateRaftConfig } from '../raft/index.js';
-import type { ConfChange, GroupReady, GroupStatus, ProposeResult, HeartbeatItem, HeartbeatResponseItem, GroupMessage, Message, RaftConfig, Ready } from '../raft/index.js';
+import type { ConfChange, GroupReady, HardState, GroupStatus, ProposeResult, HeartbeatItem, HeartbeatResponseItem, GroupMessage, Message, RaftConfig, Ready } from '../raft/index.js';
 import { WriteAheadLog, type StorageLimits, type WalStats } from '../storage/index.js';
 import { Lane, ProtoDecodeError, Transport } from '../transport/index.js';
 import { defaultGroupHostLimits, validateGroupHostLimits, type GroupHostLimits } from './limits.js';
@@ -82,6 +84,8 @@ type PeerBatch = { messages: GroupMessage[]; heartbeats: HeartbeatItem[]; heartb
 
 export class GroupHost {
   private readonly groups = new Map<GroupId, HostedGroup>();
+  /** Commit-only hard states not yet written (see persist). */
+  private readonly deferredCommits = new Map<GroupId, HardState>();
   private readonly corrupted: ReadonlySet<GroupId>;
   private readonly ticker: ReturnType<typeof setInterval>;
   private scheduled = false;
@@ -248,6 +252,7 @@ export class GroupHost {
     if (g === undefined) return;
     this.groups.delete(id);
     this.raft.removeGroup(id);
+    this.deferredCommits.delete(id);
     if (this.wal.hasGroup(id)) this.wal.removeGroup(id);
     this.failPending(g, new OperatingError(OperatingErrorCode.Closed, `group ${id} removed from this node`, { group: id }));
     this.schedule();
@@ -271,6 +276,7 @@ export class GroupHost {
     this.closed = true;
     clearInterval(this.ticker);
     await this.cycling;
+    if (this.fatal === undefined) this.writeDeferredCommits(); // wal.close() flushes them
     const err = new OperatingError(OperatingErrorCode.Closed, 'group host closed');
     for (const g of this.groups.values()) this.failPending(g, err);
     await this.transport.close();
@@ -307,7 +313,10 @@ export class GroupHost {
     for (const gr of r.groups) {
       if (gr.snapshot !== null && this.wal.hasGroup(gr.group)) await this.installSnapshot(gr);
     }
-    for (const gr of r.groups) this.persist(gr);
+    let durable = false;
+    for (const gr of r.groups) durable = this.persist(gr) || durable;
+    // Deferred commit indexes ride along for free when this cycle syncs anyway.
+    if (durable) this.writeDeferredCommits();
     this.send(r.messages);
     await this.wal.flush();
     this.send(r.messagesAfterPersist);
@@ -320,8 +329,10 @@ export class GroupHost {
     await this.wal.installSnapshot(gr.group, { index: s.meta.index, term: s.meta.term, membership: encodeMembershipBlob(s.meta.membership) }, s.data);
   }
 
-  private persist(gr: GroupReady): void {
-    if (!this.wal.hasGroup(gr.group)) return; // removed while the Ready was built
+  /** Buffers one group's writes; true when they need this cycle's fdatasync. */
+  private persist(gr: GroupReady): boolean {
+    if (!this.wal.hasGroup(gr.group)) return false; // removed while the Ready was built
+    let durable = true;
     if (gr.entries.length > 0) {
       assert(gr.truncateFrom === null || gr.truncateFrom === gr.entries[0]!.index, 'truncation starts the new entries');
       this.wal.append(gr.group, gr.entries);
@@ -330,8 +341,26 @@ export class GroupHost {
       this.counters.entriesPersisted += gr.entries.length;
     } else if (gr.truncateFrom !== null) {
       this.wal.truncateSuffix(gr.group, gr.truncateFrom);
+    } else {
+      durable = gr.snapshot !== null;
     }
-    if (gr.hardState !== null) this.wal.setHardState(gr.group, walHardState(gr.hardState));
+    const hs = gr.hardState;
+    if (hs === null) return durable;
+    const old = this.wal.hardState(gr.group);
+    if (!durable && hs.term === old.term && (hs.vote ?? '') === old.vote) {
+      // Commit only: nothing waits for it to be durable (a restart learns commit from the
+      // leader), so it costs no fdatasync of its own: written with the next synced write or at close.
+      this.deferredCommits.set(gr.group, hs);
+      return false;
+    }
+    this.deferredCommits.delete(gr.group);
+    this.wal.setHardState(gr.group, walHardState(hs));
+    return true;
+  }
+
+  private writeDeferredCommits(): void {
+    for (const [id, hs] of this.deferredCommits) if (this.wal.hasGroup(id)) this.wal.setHardState(id, walHardState(hs));
+    this.deferredCommits.clear();
   }
 
   private applyGroup(gr: GroupReady): void {
