@@ -1,6 +1,7 @@
 // Everything one node's connections share: configuration, logger, clock, the metadata client,
-// the live queues, the direct reply-to registry and the memory alarm state.
+// the live queues, the direct reply-to registry, the memory alarm state and the node's group host.
 
+import type { GroupHost } from '../cluster/index.js';
 import type { Logger } from '../lib/log.js';
 import type { Clock } from '../lib/random.js';
 import { createMetadataState } from '../model/index.js';
@@ -8,6 +9,7 @@ import { hashPassword } from './auth.js';
 import type { BrokerConfig } from './config.js';
 import { DirectReplyRegistry } from './direct-reply-to.js';
 import { LocalMetadataClient, type MetadataClient } from './metadata-client.js';
+import type { FlowParty } from './publisher-flow.js';
 import { deadLetterSinkFor } from './publish.js';
 import { QueueRegistry } from './queue-registry.js';
 
@@ -19,17 +21,36 @@ export interface NodeContext {
   readonly metadata: MetadataClient;
   readonly queues: QueueRegistry;
   readonly replies: DirectReplyRegistry;
+  /** The node's Raft groups (null when the broker runs without a cluster, as in broker unit tests). */
+  readonly groupHost: GroupHost | null;
   /** True while RSS is above the watermark: publishers are blocked. */
   memoryAlarm: boolean;
+  /** Connections not being read because queues they publish to are backed up (publisher-flow.ts). */
+  readonly inFlow: Set<FlowParty>;
   connectionCount: () => number;
   shutdown(): void;
 }
 
+/** A node's cluster parts, built (async) by the composition root before the broker starts. */
+export interface NodeCluster {
+  readonly groupHost: GroupHost;
+  readonly metadata: MetadataClient;
+}
+
+// startBroker hands createNodeContext only the config record, so the cluster parts travel keyed by
+// that record; a config without them gets in-memory metadata and no group host.
+const clusters = new WeakMap<BrokerConfig, NodeCluster>();
+
+/** Makes the context built from `config` use this group host and metadata client. */
+export function attachCluster(config: BrokerConfig, cluster: NodeCluster): void {
+  clusters.set(config, cluster);
+}
+
 export function createNodeContext(config: BrokerConfig, logger: Logger, clock: Clock): NodeContext {
-  const state = createMetadataState({
+  const cluster = clusters.get(config);
+  const metadata = cluster?.metadata ?? new LocalMetadataClient(createMetadataState({
     users: [{ name: config.defaultUser, passwordHash: hashPassword(config.defaultPass), tags: ['administrator'] }],
-  });
-  const metadata = new LocalMetadataClient(state);
+  }));
   let context: NodeContext | undefined;
   const queues = new QueueRegistry(metadata, clock, logger.child('queue'), (vhost) => deadLetterSinkFor(() => context!, vhost));
   context = {
@@ -40,7 +61,9 @@ export function createNodeContext(config: BrokerConfig, logger: Logger, clock: C
     metadata,
     queues,
     replies: new DirectReplyRegistry(),
+    groupHost: cluster?.groupHost ?? null,
     memoryAlarm: false,
+    inFlow: new Set(),
     connectionCount: () => 0,
     shutdown: () => queues.closeAll(),
   };

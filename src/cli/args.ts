@@ -1,12 +1,11 @@
 // Splits argv into flags for one command, against that command's option table. Accepts
 // `--flag value` and `--flag=value`; anything unknown is a usage error naming the fix.
 
-import type { BrokerConfig } from '../broker/config.js';
 import { ConfigError, ExitCode } from './config-loader.js';
-import type { OptionSpec } from './options.js';
+import type { OptionSpec, ServerConfig } from './options.js';
 
 export interface ParsedArgs {
-  flags: Partial<Record<keyof BrokerConfig, string>>;
+  flags: Partial<Record<keyof ServerConfig, string>>;
   configFile: string | undefined;
   help: boolean;
 }

@@ -2,8 +2,8 @@
 // variables, then flags (later wins). Every bad value becomes a ConfigError naming where it came from.
 
 import { readFileSync } from 'node:fs';
-import { defaultBrokerConfig, type BrokerConfig } from '../broker/config.js';
-import { serverOptions, type OptionSpec } from './options.js';
+import { defaultBrokerConfig } from '../broker/config.js';
+import { defaultClusterSettings, serverOptions, type OptionSpec, type ServerConfig } from './options.js';
 
 export const ExitCode = {
   Ok: 0,
@@ -75,11 +75,11 @@ export interface ConfigSources {
   configFile: string | undefined;
   env: Record<string, string | undefined>;
   /** Flag values by config key, already split from argv. */
-  flags: Partial<Record<keyof BrokerConfig, string>>;
+  flags: Partial<Record<keyof ServerConfig, string>>;
 }
 
-export function loadConfig(sources: ConfigSources): BrokerConfig {
-  const config: Mutable = { ...defaultBrokerConfig };
+export function loadConfig(sources: ConfigSources): ServerConfig {
+  const config: Mutable = { ...defaultBrokerConfig, ...defaultClusterSettings };
   if (sources.configFile !== undefined) {
     const file = readConfigFile(sources.configFile);
     const known = new Map(serverOptions.map((o) => [o.key as string, o]));
@@ -108,5 +108,5 @@ export function loadConfig(sources: ConfigSources): BrokerConfig {
       throw e instanceof ConfigError ? new ConfigError(e.message, ExitCode.Usage) : e;
     }
   }
-  return config as unknown as BrokerConfig;
+  return config as unknown as ServerConfig;
 }

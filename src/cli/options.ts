@@ -3,10 +3,25 @@
 
 import type { BrokerConfig } from '../broker/config.js';
 
+/** The node's cluster settings (the group host), next to the broker's own. */
+export interface ClusterSettings {
+  /** Port of the Raft transport on 127.0.0.1; -1 = the AMQP port + 10000, 0 = any free port. */
+  clusterPort: number;
+  /** Node id in the cluster; '' = derived from the node name. */
+  nodeId: string;
+  /** Shared secret of the cluster transport; '' = a random one kept in the data directory. */
+  clusterSecret: string;
+}
+
+export const defaultClusterSettings: ClusterSettings = { clusterPort: -1, nodeId: '', clusterSecret: '' };
+
+/** Everything `espresso server` is configured with. */
+export type ServerConfig = BrokerConfig & ClusterSettings;
+
 export type OptionKind = 'int' | 'string' | 'level' | 'list';
 
 export interface OptionSpec {
-  key: keyof BrokerConfig;
+  key: keyof ServerConfig;
   flag: string;
   env: string;
   kind: OptionKind;
@@ -32,5 +47,8 @@ export const serverOptions: readonly OptionSpec[] = [
   { key: 'memoryHighWatermarkBytes', flag: '--memory-high-watermark', env: 'ESPRESSO_MEMORY_HIGH_WATERMARK_BYTES', kind: 'int', min: 0, max: Number.MAX_SAFE_INTEGER, help: 'RSS in bytes above which publishers are blocked (0 = off)' },
   { key: 'defaultUser', flag: '--default-user', env: 'ESPRESSO_DEFAULT_USER', kind: 'string', help: 'user created on start' },
   { key: 'defaultPass', flag: '--default-pass', env: 'ESPRESSO_DEFAULT_PASS', kind: 'string', help: 'password of the default user' },
+  { key: 'clusterPort', flag: '--cluster-port', env: 'ESPRESSO_CLUSTER_PORT', kind: 'int', min: -1, max: 65535, help: 'Raft transport port (-1 = AMQP port + 10000, 0 = any free port)' },
+  { key: 'nodeId', flag: '--node-id', env: 'ESPRESSO_NODE_ID', kind: 'string', help: 'node id in the cluster (default: from --node-name)' },
+  { key: 'clusterSecret', flag: '--cluster-secret', env: 'ESPRESSO_CLUSTER_SECRET', kind: 'string', help: 'cluster transport secret (default: random, kept in the data dir)' },
   { key: 'loopbackUsers', flag: '--loopback-users', env: 'ESPRESSO_LOOPBACK_USERS', kind: 'list', help: 'comma-separated users allowed only from loopback' },
 ];

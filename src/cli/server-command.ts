@@ -1,5 +1,6 @@
 // `espresso server`: builds the configuration, creates the data directory, the real clock and the
-// stdout logger, starts the broker and stops it cleanly on SIGINT/SIGTERM.
+// stdout logger, starts the node's group host and the broker on it, and stops both cleanly on
+// SIGINT/SIGTERM.
 
 import { mkdirSync, accessSync, constants } from 'node:fs';
 import { resolve } from 'node:path';
@@ -9,11 +10,12 @@ import { startBroker, type BrokerServer } from '../broker/server.js';
 import { ConfigError, ExitCode, loadConfig } from './config-loader.js';
 import { parseArgs } from './args.js';
 import { serverHelp } from './help.js';
-import { serverOptions } from './options.js';
+import { serverOptions, type ServerConfig } from './options.js';
+import { startNodeCluster, type StartedCluster } from './node-cluster.js';
 
 const realClock = { nowMs: () => Date.now() };
 
-export function buildServerConfig(argv: readonly string[], env: Record<string, string | undefined>): BrokerConfig | 'help' {
+export function buildServerConfig(argv: readonly string[], env: Record<string, string | undefined>): ServerConfig | 'help' {
   const args = parseArgs('server', argv, serverOptions);
   if (args.help) return 'help';
   return loadConfig({ configFile: args.configFile ?? env['ESPRESSO_CONFIG'], env, flags: args.flags });
@@ -61,16 +63,31 @@ export async function runServer(argv: readonly string[], env: Record<string, str
     component: 'espresso',
     base: { node: config.nodeName },
   });
-  const broker = await listen(config, logger);
-  logger.info('node started', { bind: config.bind, port: broker.port, dataDir: resolve(config.dataDir) });
+  const cluster = await startNodeCluster(config, logger);
+  let broker: BrokerServer;
+  try {
+    broker = await listen(cluster.brokerConfig, logger);
+  } catch (e) {
+    await cluster.close();
+    throw e;
+  }
+  logger.info('node started', {
+    bind: config.bind, port: broker.port, clusterPort: cluster.groupHost.port, nodeId: cluster.nodeId, dataDir: resolve(config.dataDir),
+  });
   await new Promise<void>((done) => {
     const stop = (signal: string): void => {
       logger.info('stopping', { signal });
-      void broker.close().then(done);
+      void stopNode(broker, cluster).then(done);
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
   logger.info('node stopped');
   return ExitCode.Ok;
+}
+
+/** The broker first (no client waits on a closed group), then the metadata group and the group host. */
+async function stopNode(broker: BrokerServer, cluster: StartedCluster): Promise<void> {
+  await broker.close();
+  await cluster.close();
 }
