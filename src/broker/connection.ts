@@ -398,10 +398,11 @@ export class Connection {
   notePublishTo(queue: QueueBackend): void {
     if (!this.flow.published(queue, (q) => this.consumes(q))) return;
     this.pause('flow');
+    this.ctx.inFlow.add(this);
     this.scheduleFlowRecheck();
   }
 
-  private consumes(queue: QueueBackend): boolean {
+  consumes(queue: QueueBackend): boolean {
     for (const ch of this.channels.values()) {
       for (const c of ch.consumers.values()) if (c.queue === queue) return true;
     }
@@ -415,10 +416,28 @@ export class Connection {
       if (this.state === 'closed') return;
       const seen = this.flow.recheck();
       if (seen === 'moving') return this.scheduleFlowRecheck();
-      if (seen === 'stalled') return this.scheduleFlowRecheck(Math.min(delayMs * 2, limits.flowRecheckIntervalMaxMs));
-      this.resume('flow');
+      if (seen === 'stalled' && !this.heldByPeerInFlow()) {
+        return this.scheduleFlowRecheck(Math.min(delayMs * 2, limits.flowRecheckIntervalMaxMs));
+      }
+      this.leaveFlow();
       this.drain();
     }, delayMs);
+  }
+
+  /**
+   * A stalled queue consumed by a connection that is itself in flow may be waiting for acks
+   * queued behind that connection's publishes, while that connection waits for ours: let this
+   * one through (it is held again at its next publish to a backed-up queue, after its acks).
+   */
+  private heldByPeerInFlow(): boolean {
+    for (const other of this.ctx.inFlow) if (other !== this && this.flow.heldBy(other)) return true;
+    return false;
+  }
+
+  private leaveFlow(): void {
+    this.flow.clear();
+    this.ctx.inFlow.delete(this);
+    this.resume('flow');
   }
 
   // ---- output --------------------------------------------------------------------------------
@@ -489,6 +508,7 @@ export class Connection {
     this.flush();
     this.pausedFor.clear();
     this.flow.clear();
+    this.ctx.inFlow.delete(this);
     this.socket.resume();
     this.timers.push(setTimeout(() => this.finish(), limits.closeOkTimeoutMs));
   }
@@ -512,6 +532,7 @@ export class Connection {
     this.state = 'closed';
     if (this.flowTimer !== undefined) clearTimeout(this.flowTimer);
     this.flow.clear();
+    this.ctx.inFlow.delete(this);
     for (const t of this.timers) clearTimeout(t);
     this.timers = [];
     const channels = [...this.channels.values()];

@@ -17,6 +17,12 @@ export function hasDrained(stats: QueueStats): boolean {
   return stats.consumers === 0 || stats.messagesReady <= limits.flowReadyLowMessages;
 }
 
+/** A connection in flow, as the other connections of the node see it. */
+export interface FlowParty {
+  /** Does this connection consume from `queue`? */
+  consumes(queue: QueueBackend): boolean;
+}
+
 /** The queues holding one connection in flow. */
 export class PublisherFlow {
   private readonly holding = new Set<QueueBackend>();
@@ -60,6 +66,12 @@ export class PublisherFlow {
     const moving = ready < this.lastReady;
     this.lastReady = ready;
     return moving ? 'moving' : 'stalled';
+  }
+
+  /** Is any holding queue consumed by `party`? */
+  heldBy(party: FlowParty): boolean {
+    for (const q of this.holding) if (party.consumes(q)) return true;
+    return false;
   }
 
   clear(): void {

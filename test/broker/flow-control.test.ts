@@ -83,6 +83,28 @@ describe('publisher flow control', () => {
     expect(await depth(observer, queue)).toBe(0);
   });
 
+  it('two connections that each consume what the other publishes do not hold each other for good', async () => {
+    const [a, b, observer] = [await open(), await open(), await open()];
+    await observer.assertQueue('flow.ab', { durable: false });
+    await observer.assertQueue('flow.ba', { durable: false });
+    const counts = { a: 0, b: 0 };
+    for (const [ch, queue, key] of [[a, 'flow.ba', 'a'], [b, 'flow.ab', 'b']] as const) {
+      await ch.prefetch(10);
+      await ch.consume(queue, (m) => {
+        if (m === null) return;
+        counts[key]++;
+        ch.ack(m); // the ack queues behind this connection's own publishes
+      });
+    }
+    const total = 3 * high;
+    const body = Buffer.alloc(8 * 1024, 1);
+    for (let i = 0; i < total; i++) {
+      a.publish('', 'flow.ab', body);
+      b.publish('', 'flow.ba', body);
+    }
+    await until(() => counts.a === total && counts.b === total, 30_000, 'both queues to be consumed');
+  });
+
   it('never holds a publisher to a queue without consumers: the backlog grows past the limit', async () => {
     const publisher = await open();
     const confirmed = await (opened.at(-1)!).createConfirmChannel();
