@@ -23,7 +23,7 @@ import { EntryType, MultiRaft, defaultRaftConfig, validateRaftConfig } from '../
 import type { ConfChange, GroupReady, HardState, GroupStatus, ProposeResult, HeartbeatItem, HeartbeatResponseItem, GroupMessage, Message, RaftConfig, Ready } from '../raft/index.js';
 import { WriteAheadLog, type StorageLimits, type WalStats } from '../storage/index.js';
 import { Lane, ProtoDecodeError, Transport } from '../transport/index.js';
-import { defaultGroupHostLimits, validateGroupHostLimits, type GroupHostLimits } from './limits.js';
+import { defaultGroupHostLimits, hostRaftTiming, validateGroupHostLimits, type GroupHostLimits } from './limits.js';
 import { raftHardState, raftReader, walHardState } from './log-adapter.js';
 import { decodeRaftBatch, encodeMembershipBlob, encodeRaftBatch } from './raft-wire.js';
 
@@ -116,7 +116,7 @@ export class GroupHost {
   /** Opens (recovering) the WAL in dataDir/wal and starts the transport; no group is hosted yet. */
   static async start(o: GroupHostOptions): Promise<GroupHost> {
     const logger = (o.logger ?? silentLogger).child('group-host');
-    const config = { ...defaultRaftConfig, ...o.raft };
+    const config = { ...defaultRaftConfig, ...hostRaftTiming, ...o.raft };
     const limits = { ...defaultGroupHostLimits, ...o.limits };
     const problems = [...validateRaftConfig(config), ...validateGroupHostLimits(limits)];
     if (problems.length > 0) throw new OperatingError(OperatingErrorCode.BadConfig, `group host: ${problems.join('; ')}`);

@@ -2,8 +2,8 @@
 
 export interface GroupHostLimits {
   /**
-   * Wall-clock length of one Raft tick. With src/raft's defaults (electionTimeoutTicks 10,
-   * heartbeatIntervalTicks 2) 10 ms gives a 100-200 ms election timeout and 20 ms heartbeats.
+   * Wall-clock length of one Raft tick. With the host's Raft timing below (electionTimeoutTicks 50,
+   * heartbeatIntervalTicks 5), 20 ms gives a 1-2 s election timeout and 100 ms heartbeats.
    */
   readonly tickMs: number;
   /** Proposals waiting for their commit per group; more are refused with Overloaded. */
@@ -13,7 +13,7 @@ export interface GroupHostLimits {
 }
 
 export const defaultGroupHostLimits: GroupHostLimits = {
-  tickMs: 10,
+  tickMs: 20,
   pendingProposalsPerGroupMax: 100_000,
   cyclesPerTurnMax: 8,
 };
@@ -25,3 +25,12 @@ export function validateGroupHostLimits(l: GroupHostLimits): string[] {
   }
   return problems;
 }
+
+/**
+ * Raft timing on real processes. Heartbeats leave in the next Ready, so a slow fdatasync or an
+ * event-loop stall delays them: on a 2-core machine shared by three nodes, fsync and GC pauses of
+ * 100+ ms happen, and a 100-200 ms election timeout made leaders flap (one bench run saw 500 leader
+ * changes in 50 groups). An election timeout of 1-2 s stays above those stalls (raft-pitfalls.md:
+ * election timeout above p99.9 fsync latency) and still fails over "within a few seconds".
+ */
+export const hostRaftTiming = { electionTimeoutTicks: 50, heartbeatIntervalTicks: 5 } as const;
