@@ -1,0 +1,73 @@
+// The server's cluster settings as an operator meets them: --cluster-port (default AMQP port +
+// 10000), --node-id, the cluster secret from flag/env or kept in the data dir, and their errors.
+
+import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError, ExitCode } from '../../src/cli/config-loader.js';
+import { clusterPortOf, clusterSecretOf } from '../../src/cli/node-cluster.js';
+import { buildServerConfig } from '../../src/cli/server-command.js';
+import type { ServerConfig } from '../../src/cli/options.js';
+
+const root = new URL('../../', import.meta.url).pathname;
+const tsxLoader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
+const tmp = mkdtempSync(join(tmpdir(), 'espresso-cluster-opts-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function config(argv: string[], env: Record<string, string> = {}): ServerConfig {
+  const c = buildServerConfig(argv, env);
+  if (c === 'help') throw new Error('unexpected help');
+  return c;
+}
+
+describe('cluster options', () => {
+  it('puts the cluster port at the AMQP port + 10000 unless told, and any free port with --port 0', () => {
+    expect(clusterPortOf(config(['--port', '5673']))).toBe(15673);
+    expect(clusterPortOf(config(['--port', '5673', '--cluster-port', '7000']))).toBe(7000);
+    expect(clusterPortOf(config(['--port', '0']))).toBe(0);
+    expect(clusterPortOf(config(['--port', '5673'], { ESPRESSO_CLUSTER_PORT: '0' }))).toBe(0);
+    let err: unknown;
+    try {
+      clusterPortOf(config(['--port', '60000']));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).message).toContain('--cluster-port');
+  });
+
+  it('takes the secret from the flag or ESPRESSO_CLUSTER_SECRET, else generates one and keeps it private', () => {
+    const dir = join(tmp, 'secret');
+    mkdirSync(dir);
+    expect(clusterSecretOf(config(['--data-dir', dir, '--cluster-secret', 'from-flag']))).toBe('from-flag');
+    expect(clusterSecretOf(config(['--data-dir', dir], { ESPRESSO_CLUSTER_SECRET: 'from-env' }))).toBe('from-env');
+    const generated = clusterSecretOf(config(['--data-dir', dir]));
+    expect(generated).toMatch(/^[0-9a-f]{64}$/);
+    expect(clusterSecretOf(config(['--data-dir', dir]))).toBe(generated);
+    expect(readFileSync(join(dir, 'cluster-secret'), 'utf8').trim()).toBe(generated);
+    expect(statSync(join(dir, 'cluster-secret')).mode & 0o077).toBe(0);
+  });
+
+  it('shows the new flags in the help', () => {
+    const r = spawnSync(process.execPath, ['--import', tsxLoader, join(root, 'src/cli/main.ts'), 'server', '--help'], { cwd: tmp, encoding: 'utf8', timeout: 30_000 });
+    expect(r.status).toBe(0);
+    for (const flag of ['--cluster-port', '--node-id', '--cluster-secret', 'ESPRESSO_CLUSTER_SECRET']) expect(r.stdout).toContain(flag);
+  });
+
+  it('reports a cluster port in use with exit 69 and names the flag to change', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve()));
+    const port = (blocker.address() as { port: number }).port;
+    const r = spawnSync(process.execPath, [
+      '--import', tsxLoader, join(root, 'src/cli/main.ts'), 'server', '--port', '0', '--cluster-port', String(port), '--data-dir', join(tmp, 'busy'),
+    ], { cwd: tmp, encoding: 'utf8', timeout: 30_000 });
+    blocker.close();
+    expect(r.status).toBe(ExitCode.Unavailable);
+    expect(r.stderr).toContain(`cluster port ${port}`);
+    expect(r.stderr).toContain('--cluster-port');
+  });
+});
