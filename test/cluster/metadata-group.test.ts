@@ -147,6 +147,19 @@ describe('metadata group on one node', () => {
     expect(lookupExchange(node.metadata.state, '/', 'x')).toBeDefined();
   });
 
+  it('creates the default user only on a new group: a deleted guest stays deleted after a restart', async () => {
+    const dir = tempDir();
+    let node = await startNode(dir);
+    expect((await node.metadata.apply({ kind: 'addUser', name: 'admin', passwordHash: hashPassword('pw'), tags: ['administrator'] })).ok).toBe(true);
+    expect((await node.metadata.apply({ kind: 'setPermissions', user: 'admin', vhost: '/', configure: '.*', write: '.*', read: '.*' })).ok).toBe(true);
+    expect((await node.metadata.apply({ kind: 'deleteUser', name: 'guest' })).ok).toBe(true);
+    await stopNode(node);
+    node = await startNode(dir);
+    await expect(amqp.connect(url(node))).rejects.toThrow(/ACCESS_REFUSED|403/);
+    const admin = await amqp.connect(url(node, 'admin:pw'));
+    await admin.close();
+  });
+
   it('snapshots keep the log bounded over many declares, and a restart restores from the snapshot', async () => {
     const dir = tempDir();
     let node = await startNode(dir, 50);
