@@ -57,7 +57,8 @@ export function createNodeContext(config: BrokerConfig, logger: Logger, clock: C
     config,
     logger,
     clock,
-    nodeId: config.nodeName,
+    // Queues record their home node by this id, so it must be the cluster id when there is a cluster.
+    nodeId: cluster?.groupHost.nodeId ?? config.nodeName,
     metadata,
     queues,
     replies: new DirectReplyRegistry(),

@@ -36,7 +36,7 @@ async function startNode(dir: string, snapshotEveryEntries = 1000): Promise<Node
     defaultUser: { name: 'guest', passwordHash: hashPassword('guest'), tags: ['administrator'] },
     snapshotEveryEntries,
   });
-  const config: BrokerConfig = { ...defaultBrokerConfig, port: 0, memoryHighWatermarkBytes: 0, nodeName: self, dataDir: dir };
+  const config: BrokerConfig = { ...defaultBrokerConfig, port: 0, memoryHighWatermarkBytes: 0, nodeName: 'espresso@other-name', dataDir: dir };
   attachCluster(config, { groupHost: host, metadata });
   const broker = await startBroker(config, { logger: silentLogger, clock: { nowMs: () => Date.now() } });
   const node = { host, metadata, broker };
