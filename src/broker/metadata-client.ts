@@ -1,5 +1,6 @@
-// The broker's narrow door to metadata: apply a command (async: the cluster will commit it through
-// the replicated metadata group) and read the applied state (sync: every node routes locally).
+// The broker's narrow door to metadata: apply a command (async: the server commits it through the
+// replicated metadata group, cluster/metadata-group.ts) and read the applied state (sync: every node
+// routes locally). The in-memory client here serves broker tests that run without a group host.
 
 import { applyMetadata, type MetadataCommand, type MetadataResult, type MetadataState } from '../model/index.js';
 
