@@ -1,0 +1,259 @@
+// The compact binary form of a replicated queue's log entries (one queue command each, stamped with
+// the leader's time and the proposer's id) and of its snapshots (queue state plus live bodies).
+//
+// Entry: op u8 | timeMs f64 | proposer u32 | seq u32 | op-specific fields. Op numbers are persisted:
+// they only grow at the end. Strings are u16 length + UTF-8; ids are f64 (exact up to 2^53).
+
+import { assert } from '../lib/assert.js';
+import { encodeBasicProperties } from '../amqp/content.js';
+import { readBasicProperties, type BasicProperties } from '../amqp/generated-methods.js';
+import { Reader } from '../amqp/wire.js';
+import type { MessageProperties, StoredMessage } from '../broker/queue-backend.js';
+import type { Command, DownScope, MsgId, Owner, QueueSnapshot } from '../queue/index.js';
+import { shortStringBytesMax } from './replicated-queue-limits.js';
+
+export enum QueueOp {
+  enqueue = 1,
+  register = 2,
+  cancel = 3,
+  credit = 4,
+  settle = 5,
+  return = 6,
+  discard = 7,
+  down = 8,
+  purge = 9,
+  get = 10,
+  tick = 11,
+  touch = 12,
+  delete = 13,
+  /** A node's queue edge (re)started as leader: holders of its earlier incarnations go down. */
+  leaderStart = 14,
+}
+
+/**
+ * Commands as the log carries them. cancel and credit name the consumer by channel and tag (the
+ * key is only known once the register is applied); leaderStart carries the node and incarnation.
+ */
+export type LogCommand =
+  | { readonly type: 'enqueue'; readonly priority: number; readonly ttlMs: number | null; readonly message: StoredMessage }
+  | Exclude<Command, { type: 'enqueue' } | { type: 'cancel' } | { type: 'credit' } | { type: 'config' }>
+  | { readonly type: 'cancel'; readonly channel: string; readonly tag: string }
+  | { readonly type: 'credit'; readonly channel: string; readonly tag: string; readonly credit: number; readonly mode: 'add' | 'set' }
+  | { readonly type: 'leaderStart'; readonly node: string; readonly incarnation: string };
+
+export interface EntryHeader {
+  readonly timeMs: number;
+  readonly proposer: number;
+  readonly seq: number;
+}
+
+const headerBytes = 17;
+const scopes: readonly DownScope[] = ['channel', 'connection', 'node'];
+
+/** A growable buffer writer (one allocation per entry in the common case). */
+class Out {
+  buf: Buffer;
+  pos = 0;
+  constructor(sizeHint: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(64, sizeHint));
+  }
+  private room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+  u8(v: number): void { this.room(1); this.buf.writeUInt8(v, this.pos); this.pos += 1; }
+  u32(v: number): void { this.room(4); this.buf.writeUInt32BE(v >>> 0, this.pos); this.pos += 4; }
+  i32(v: number): void { this.room(4); this.buf.writeInt32BE(v | 0, this.pos); this.pos += 4; }
+  f64(v: number): void { this.room(8); this.buf.writeDoubleBE(v, this.pos); this.pos += 8; }
+  str(s: string): void {
+    const n = Buffer.byteLength(s);
+    assert(n <= shortStringBytesMax, 'strings in queue commands are short');
+    this.room(2 + n);
+    this.buf.writeUInt16BE(n, this.pos);
+    this.buf.write(s, this.pos + 2);
+    this.pos += 2 + n;
+  }
+  bytes(b: Uint8Array): void {
+    this.u32(b.length);
+    this.room(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+  done(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+/** A cursor over one entry or snapshot; a bad entry is a bug (it passed our own encoder and a CRC). */
+class In {
+  pos = 0;
+  constructor(readonly buf: Buffer) {}
+  private need(n: number): void {
+    assert(this.pos + n <= this.buf.length, 'queue log entry truncated');
+  }
+  u8(): number { this.need(1); return this.buf.readUInt8(this.pos++); }
+  u32(): number { this.need(4); const v = this.buf.readUInt32BE(this.pos); this.pos += 4; return v; }
+  i32(): number { this.need(4); const v = this.buf.readInt32BE(this.pos); this.pos += 4; return v; }
+  f64(): number { this.need(8); const v = this.buf.readDoubleBE(this.pos); this.pos += 8; return v; }
+  str(): string {
+    this.need(2);
+    const n = this.buf.readUInt16BE(this.pos);
+    this.need(2 + n);
+    const s = this.buf.toString('utf8', this.pos + 2, this.pos + 2 + n);
+    this.pos += 2 + n;
+    return s;
+  }
+  /** A copy: the entry buffer may be a view into a larger WAL read that must not stay pinned. */
+  bytes(): Buffer {
+    const n = this.u32();
+    this.need(n);
+    const b = Buffer.from(this.buf.subarray(this.pos, this.pos + n));
+    this.pos += n;
+    return b;
+  }
+}
+
+function writeOwner(o: Out, owner: Owner): void {
+  o.str(owner.node);
+  o.str(owner.connection);
+  o.str(owner.channel);
+}
+
+function readOwner(i: In): Owner {
+  return { node: i.str(), connection: i.str(), channel: i.str() };
+}
+
+function writeMessage(o: Out, m: StoredMessage): void {
+  o.str(m.exchange);
+  o.str(m.routingKey);
+  o.bytes(m.rawProperties ?? encodeBasicProperties(m.properties as BasicProperties));
+  o.bytes(m.body);
+}
+
+/** Properties are decoded from the raw bytes once, and the raw bytes kept for byte-exact relay. */
+function readMessage(i: In): StoredMessage {
+  const exchange = i.str();
+  const routingKey = i.str();
+  const rawProperties = i.bytes();
+  const r = new Reader(rawProperties, 0, rawProperties.length);
+  const properties = readBasicProperties(r.short(), r) as MessageProperties;
+  return { exchange, routingKey, properties, rawProperties, body: i.bytes() };
+}
+
+function opOf(c: LogCommand): QueueOp {
+  return QueueOp[c.type];
+}
+
+export function encodeEntry(c: LogCommand, h: EntryHeader): Buffer {
+  const o = new Out(c.type === 'enqueue' ? headerBytes + 64 + c.message.body.length + (c.message.rawProperties?.length ?? 64) : 128);
+  o.u8(opOf(c));
+  o.f64(h.timeMs);
+  o.u32(h.proposer);
+  o.u32(h.seq);
+  switch (c.type) {
+    case 'enqueue':
+      o.u8(c.priority);
+      o.f64(c.ttlMs ?? -1);
+      writeMessage(o, c.message);
+      break;
+    case 'register':
+      writeOwner(o, c.owner);
+      o.str(c.tag);
+      o.u8(c.creditMode === 'auto' ? 0 : 1);
+      o.u32(c.prefetch);
+      o.i32(c.priority);
+      o.u8(c.noAck ? 1 : 0);
+      break;
+    case 'cancel': o.str(c.channel); o.str(c.tag); break;
+    case 'credit': o.str(c.channel); o.str(c.tag); o.u32(c.credit); o.u8(c.mode === 'add' ? 0 : 1); break;
+    case 'settle': case 'return': case 'discard':
+      o.str(c.channel);
+      o.u32(c.msgIds.length);
+      for (const id of c.msgIds) o.f64(id);
+      break;
+    case 'down': o.u8(scopes.indexOf(c.scope)); o.str(c.id); break;
+    case 'get': writeOwner(o, c.owner); o.u8(c.noAck ? 1 : 0); break;
+    case 'leaderStart': o.str(c.node); o.str(c.incarnation); break;
+    case 'purge': case 'tick': case 'touch': case 'delete': break;
+  }
+  return o.done();
+}
+
+function readIds(i: In): MsgId[] {
+  const n = i.u32();
+  const ids: MsgId[] = [];
+  for (let k = 0; k < n; k++) ids.push(i.f64());
+  return ids;
+}
+
+export function decodeEntry(data: Uint8Array): { header: EntryHeader; command: LogCommand } {
+  const i = new In(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  const op = i.u8() as QueueOp;
+  const header = { timeMs: i.f64(), proposer: i.u32(), seq: i.u32() };
+  return { header, command: readCommand(i, op) };
+}
+
+function readCommand(i: In, op: QueueOp): LogCommand {
+  switch (op) {
+    case QueueOp.enqueue: {
+      const priority = i.u8();
+      const ttl = i.f64();
+      return { type: 'enqueue', priority, ttlMs: ttl < 0 ? null : ttl, message: readMessage(i) };
+    }
+    case QueueOp.register:
+      return {
+        type: 'register', owner: readOwner(i), tag: i.str(), creditMode: i.u8() === 0 ? 'auto' : 'granted',
+        prefetch: i.u32(), priority: i.i32(), noAck: i.u8() === 1,
+      };
+    case QueueOp.cancel: return { type: 'cancel', channel: i.str(), tag: i.str() };
+    case QueueOp.credit: return { type: 'credit', channel: i.str(), tag: i.str(), credit: i.u32(), mode: i.u8() === 0 ? 'add' : 'set' };
+    case QueueOp.settle: return { type: 'settle', channel: i.str(), msgIds: readIds(i) };
+    case QueueOp.return: return { type: 'return', channel: i.str(), msgIds: readIds(i) };
+    case QueueOp.discard: return { type: 'discard', channel: i.str(), msgIds: readIds(i) };
+    case QueueOp.down: {
+      const scope = scopes[i.u8()];
+      assert(scope !== undefined, 'down scope is known');
+      return { type: 'down', scope, id: i.str() };
+    }
+    case QueueOp.get: return { type: 'get', owner: readOwner(i), noAck: i.u8() === 1 };
+    case QueueOp.leaderStart: return { type: 'leaderStart', node: i.str(), incarnation: i.str() };
+    case QueueOp.purge: return { type: 'purge' };
+    case QueueOp.tick: return { type: 'tick' };
+    case QueueOp.touch: return { type: 'touch' };
+    case QueueOp.delete: return { type: 'delete' };
+  }
+  assert(false, `unknown queue log op ${String(op)}`);
+}
+
+/**
+ * Snapshot: u32 JSON length | JSON of the queue state | u32 count | (f64 id, message) per live body.
+ * Bodies ride in the snapshot for now, because the log before it is let go; reading them back from
+ * the WAL's live ranges instead (so a snapshot stays small for deep queues) comes next.
+ */
+export function encodeSnapshot(state: QueueSnapshot, bodies: ReadonlyMap<MsgId, StoredMessage>): Buffer {
+  const json = Buffer.from(JSON.stringify(state));
+  let size = 8 + json.length;
+  for (const m of bodies.values()) size += 64 + m.body.length + (m.rawProperties?.length ?? 64);
+  const o = new Out(size);
+  o.bytes(json);
+  o.u32(bodies.size);
+  for (const [id, m] of bodies) {
+    o.f64(id);
+    writeMessage(o, m);
+  }
+  return o.done();
+}
+
+export function decodeSnapshot(data: Uint8Array): { state: QueueSnapshot; bodies: Map<MsgId, StoredMessage> } {
+  const i = new In(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  const state = JSON.parse(i.bytes().toString('utf8')) as QueueSnapshot;
+  const bodies = new Map<MsgId, StoredMessage>();
+  const n = i.u32();
+  for (let k = 0; k < n; k++) {
+    const id = i.f64();
+    bodies.set(id, readMessage(i));
+  }
+  return { state, bodies };
+}

@@ -1,0 +1,460 @@
+// A durable queue as a Raft group on the node's GroupHost: every call is a log command, the pure
+// queue machine (src/queue/) is driven from the committed log on every replica, and only the
+// leader's node carries out effects (deliveries to consumers connected here, timers, dead letters).
+//
+// Promises resolve after the command is committed (fdatasync on a majority) and applied here, so an
+// enqueue's 'ok' is a publisher confirm. Time comes from the leader's clock stamped in each entry.
+// Bodies live in the enqueue entries and, for now, in memory by message id (= entry index) and in
+// snapshots; reading them back from the WAL for deep queues comes next.
+
+import { assert } from '../lib/assert.js';
+import { OperatingError, OperatingErrorCode } from '../lib/errors.js';
+import { logIndex, type GroupId, type NodeId } from '../lib/ids.js';
+import type { Clock } from '../lib/random.js';
+import { apply, counters, createQueueState, restore, snapshot, deadLetter, type Command, type ConsumerKey, type DeadLetterReason, type Effect, type FieldValues, type MsgId, type Owner, type QueueConfig, type QueueState, queueLimits } from '../queue/index.js';
+import type { ConsumeRequest, DeadLetterSink, DeliverySink, DownScope, EnqueueOutcome, GetResponse, QueueBackend, QueueEvent, QueueStats, StoredMessage } from '../broker/queue-backend.js';
+import type { AppliedEntry, GroupHost } from './group-host.js';
+import { decodeEntry, decodeSnapshot, encodeEntry, encodeSnapshot, type LogCommand } from './replicated-queue-codec.js';
+import { snapshotEveryEntriesMin, waitingCallsMax } from './replicated-queue-limits.js';
+
+export interface QueueTimers {
+  set(fn: () => void, delayMs: number): unknown;
+  clear(handle: unknown): void;
+}
+
+const realTimers: QueueTimers = {
+  set: (fn, delayMs) => {
+    const t = setTimeout(fn, delayMs);
+    t.unref();
+    return t;
+  },
+  clear: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
+export interface ReplicatedQueueOptions {
+  readonly name: string;
+  readonly groupId: GroupId;
+  readonly host: GroupHost;
+  /** Bootstrap voters (default: this node alone: a 1-replica group that still fsyncs). */
+  readonly members?: readonly NodeId[];
+  /** The broker's node name, as in Owner.node of the requests. */
+  readonly node: string;
+  /** Unique per process start: holders of earlier incarnations go down when this one leads. */
+  readonly incarnation: string;
+  readonly config: QueueConfig;
+  readonly clock: Clock;
+  readonly deadLetterExchange: string | null;
+  readonly deadLetterRoutingKey: string | null;
+  readonly onDeadLetter: DeadLetterSink;
+  readonly fieldValues: FieldValues;
+  readonly timers?: QueueTimers;
+  readonly snapshotEveryEntries?: number;
+}
+
+interface LocalConsumer {
+  readonly tag: string;
+  readonly owner: Owner;
+  readonly sink: DeliverySink;
+}
+
+/** What applying one of our own proposals produced for its caller. */
+interface Waiter {
+  enqueue: EnqueueOutcome;
+  get: GetResponse | null;
+  count: number;
+  readonly consumer?: LocalConsumer;
+}
+
+/** `expiration` (validated by the broker): ms, or null if absent/invalid. */
+function parseExpiration(expiration: string | undefined): number | null {
+  if (expiration === undefined || !/^\d+$/.test(expiration)) return null;
+  return Math.min(Number(expiration), queueLimits.durationMsMax);
+}
+
+const tagKey = (channel: string, tag: string): string => `${channel}\u0000${tag}`;
+
+export class ReplicatedQueue implements QueueBackend {
+  readonly name: string;
+  private state: QueueState;
+  private bodies = new Map<MsgId, StoredMessage>();
+  /** Replicated: consumer key by channel + tag (checked against state.holders before use). */
+  private keyByTag = new Map<string, ConsumerKey>();
+  /** Consumers connected to this node, with their sinks. */
+  private readonly consumers = new Map<ConsumerKey, LocalConsumer>();
+  private readonly waiters = new Map<number, Waiter>();
+  private readonly waiting: Array<() => void> = [];
+  private readonly listeners = new Set<(event: QueueEvent) => void>();
+  private readonly timers: QueueTimers;
+  private readonly proposer = (Math.random() * 2 ** 32) >>> 0;
+  private seq = 0;
+  private leading = false;
+  /** Our leaderStart is in the log: new commands may follow it. */
+  private started = false;
+  private closed = false;
+  private timer: unknown = undefined;
+  private sinceSnapshot = 0;
+  private snapshotting = false;
+
+  constructor(private readonly options: ReplicatedQueueOptions) {
+    this.name = options.name;
+    this.timers = options.timers ?? realTimers;
+    this.state = createQueueState({ ...options.config, deadLetter: options.deadLetterExchange !== null }, 0);
+    const members = options.members ?? [options.host.nodeId];
+    options.host.createGroup(options.groupId, members, {
+      apply: (e) => this.applyEntry(e),
+      leaderChange: (leader) => this.leaderChange(leader),
+      installSnapshot: (_i, _t, data) => this.install(data),
+    });
+    if (members.length === 1 && members[0] === options.host.nodeId) options.host.campaign(options.groupId);
+  }
+
+  get leader(): boolean {
+    return this.leading;
+  }
+
+  enqueue(message: StoredMessage): Promise<EnqueueOutcome> {
+    const p = message.properties;
+    const priority = typeof p.priority === 'number' ? Math.max(0, Math.min(255, Math.floor(p.priority))) : 0;
+    return this.call({ type: 'enqueue', priority, ttlMs: parseExpiration(p.expiration), message }, (w) => w.enqueue);
+  }
+
+  consume(request: ConsumeRequest, sink: DeliverySink): Promise<void> {
+    const consumer = { tag: request.consumerTag, owner: request.owner, sink };
+    return this.call({
+      type: 'register', owner: this.incarnated(request.owner), tag: request.consumerTag, creditMode: request.creditMode,
+      prefetch: request.prefetch, priority: request.priority, noAck: request.noAck,
+    }, () => undefined, consumer);
+  }
+
+  cancel(channel: string, consumerTag: string): Promise<void> {
+    const key = this.keyByTag.get(tagKey(channel, consumerTag));
+    if (key !== undefined && this.consumers.get(key)?.tag === consumerTag) this.consumers.delete(key);
+    return this.call({ type: 'cancel', channel, tag: consumerTag }, () => undefined);
+  }
+
+  credit(channel: string, consumerTag: string, credit: number, mode: 'add' | 'set'): Promise<void> {
+    return this.call({ type: 'credit', channel, tag: consumerTag, credit, mode }, () => undefined);
+  }
+
+  settle(channel: string, msgIds: readonly MsgId[]): Promise<void> {
+    return this.inChunks(msgIds, (msgIds) => ({ type: 'settle', channel, msgIds }));
+  }
+
+  requeue(channel: string, msgIds: readonly MsgId[]): Promise<void> {
+    return this.inChunks(msgIds, (msgIds) => ({ type: 'return', channel, msgIds }));
+  }
+
+  discard(channel: string, msgIds: readonly MsgId[]): Promise<void> {
+    return this.inChunks(msgIds, (msgIds) => ({ type: 'discard', channel, msgIds }));
+  }
+
+  get(owner: Owner, noAck: boolean): Promise<GetResponse | null> {
+    return this.call({ type: 'get', owner: this.incarnated(owner), noAck }, (w) => w.get);
+  }
+
+  purge(): Promise<number> {
+    return this.call({ type: 'purge' }, (w) => w.count);
+  }
+
+  /** Deletes the queue for good: the delete is committed, then the group and its log go. */
+  async delete(): Promise<number> {
+    const count = await this.call({ type: 'delete' }, (w) => w.count);
+    this.close();
+    try {
+      this.options.host.removeGroup(this.options.groupId);
+    } catch {
+      // The host is closing: the group goes with it; its log is deleted with the queue's metadata.
+    }
+    return count;
+  }
+
+  down(scope: DownScope, id: string): Promise<void> {
+    for (const [key, c] of [...this.consumers]) {
+      const o = c.owner;
+      if ((scope === 'channel' ? o.channel : scope === 'connection' ? o.connection : o.node) === id) this.consumers.delete(key);
+    }
+    return this.call({ type: 'down', scope, id: scope === 'node' ? this.incarnatedNode(id) : id }, () => undefined);
+  }
+
+  touch(): void {
+    this.call({ type: 'touch' }, () => undefined).catch(() => undefined);
+  }
+
+  /** Stops this node's edge of the queue (timers, waiting calls) without deleting anything. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.setTimer(null);
+    // Waiting calls see `closed` and reject; proposals in flight settle with the host.
+    for (const run of this.waiting.splice(0)) run();
+    this.consumers.clear();
+  }
+
+  stats(): QueueStats {
+    const c = counters(this.state);
+    return { messagesReady: c.ready, messagesUnacked: c.unacked, bytesReady: c.readyBytes, bytesUnacked: c.unackedBytes, consumers: c.consumers };
+  }
+
+  /** Bodies held in memory (ready + unacked). For metrics and tests. */
+  get bodiesHeld(): number {
+    return this.bodies.size;
+  }
+
+  onEvent(listener: (event: QueueEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
+  }
+
+  // ---- proposing ----
+
+  private incarnatedNode(node: string): string {
+    return `${node}#${this.options.incarnation}`;
+  }
+
+  private incarnated(owner: Owner): Owner {
+    return { node: this.incarnatedNode(owner.node), connection: owner.connection, channel: owner.channel };
+  }
+
+  private inChunks(ids: readonly MsgId[], make: (chunk: readonly MsgId[]) => LogCommand): Promise<void> {
+    const max = queueLimits.idsPerCommandMax;
+    if (ids.length <= max) return this.call(make(ids), () => undefined);
+    const parts: Array<Promise<void>> = [];
+    for (let i = 0; i < ids.length; i += max) parts.push(this.call(make(ids.slice(i, i + max)), () => undefined));
+    return Promise.all(parts).then(() => undefined);
+  }
+
+  /**
+   * Proposes at once when our leaderStart is in the log (calls pipeline: the host batches a turn's
+   * proposals into one fdatasync), else waits for leadership in call order.
+   */
+  private call<T>(command: LogCommand, result: (w: Waiter) => T, consumer?: LocalConsumer): Promise<T> {
+    if (this.closed) return Promise.reject(new OperatingError(OperatingErrorCode.Closed, `queue '${this.name}' closed on this node`));
+    return new Promise<T>((resolve, reject) => {
+      const run = (): void => {
+        if (this.closed) return reject(new OperatingError(OperatingErrorCode.Closed, `queue '${this.name}' closed on this node`));
+        const seq = (this.seq = (this.seq + 1) >>> 0);
+        const waiter: Waiter = consumer === undefined ? { enqueue: 'ok', get: null, count: 0 } : { enqueue: 'ok', get: null, count: 0, consumer };
+        this.waiters.set(seq, waiter);
+        let data: Uint8Array;
+        try {
+          data = encodeEntry(command, { timeMs: this.options.clock.nowMs(), proposer: this.proposer, seq });
+        } catch (e) {
+          // Properties the codec cannot encode: this call fails, never the host's cycle it may run in.
+          this.waiters.delete(seq);
+          return reject(e instanceof Error ? e : new Error(String(e)));
+        }
+        this.options.host.propose(this.options.groupId, data).then(
+          () => {
+            this.waiters.delete(seq);
+            resolve(result(waiter));
+          },
+          (e: unknown) => {
+            this.waiters.delete(seq);
+            reject(e instanceof Error ? e : new Error(String(e)));
+          },
+        );
+      };
+      if (this.started) return run();
+      if (this.waiting.length >= waitingCallsMax) {
+        return reject(new OperatingError(OperatingErrorCode.Overloaded, `queue '${this.name}': no leader yet and too many calls waiting`));
+      }
+      this.waiting.push(run);
+    });
+  }
+
+  private leaderChange(leader: NodeId | null): void {
+    const leading = leader === this.options.host.nodeId;
+    if (leading === this.leading) return;
+    this.leading = leading;
+    this.started = false;
+    if (!leading || this.closed) return this.setTimer(null);
+    // First in our term's log: earlier incarnations' holders go down, so nothing of ours mixes with them.
+    const start: LogCommand = { type: 'leaderStart', node: this.options.node, incarnation: this.options.incarnation };
+    const data = encodeEntry(start, { timeMs: this.options.clock.nowMs(), proposer: this.proposer, seq: 0 });
+    this.options.host.propose(this.options.groupId, data).catch(() => undefined);
+    this.started = true;
+    this.setTimer(this.state.timerAtMs);
+    for (const run of this.waiting.splice(0)) run();
+  }
+
+  // ---- applying ----
+
+  private applyEntry(entry: AppliedEntry): void {
+    // A snapshot saved just before a crash may be newer than the log start the host replays from.
+    if (entry.index <= this.state.lastIndex) return;
+    const { header, command } = decodeEntry(entry.data);
+    const waiter = header.proposer === this.proposer ? this.waiters.get(header.seq) : undefined;
+    const index = entry.index as number;
+    if (command.type === 'leaderStart') {
+      this.applyLeaderStart(command.node, command.incarnation, index, header.timeMs);
+    } else {
+      const c = this.toQueueCommand(command, index, waiter);
+      if (c === null) {
+        // A cancel or credit for a consumer that is gone: the index still advances.
+        this.run({ type: 'touch' }, index, header.timeMs, undefined);
+      } else {
+        this.run(c, index, header.timeMs, waiter);
+      }
+    }
+    this.maybeSnapshot(index);
+  }
+
+  private toQueueCommand(command: Exclude<LogCommand, { type: 'leaderStart' }>, index: number, waiter: Waiter | undefined): Command | null {
+    switch (command.type) {
+      case 'enqueue':
+        this.bodies.set(index, command.message);
+        return { type: 'enqueue', sizeBytes: command.message.body.length, priority: command.priority, ttlMs: command.ttlMs };
+      case 'register':
+        this.keyByTag.set(tagKey(command.owner.channel, command.tag), index);
+        if (waiter?.consumer !== undefined) this.consumers.set(index, waiter.consumer);
+        return command;
+      case 'cancel':
+      case 'credit': {
+        const key = this.keyByTag.get(tagKey(command.channel, command.tag));
+        if (key === undefined || !this.state.holders.has(key)) return null;
+        if (command.type === 'cancel') {
+          this.keyByTag.delete(tagKey(command.channel, command.tag));
+          return { type: 'cancel', consumerKey: key };
+        }
+        return { type: 'credit', consumerKey: key, credit: command.credit, mode: command.mode };
+      }
+      default:
+        return command;
+    }
+  }
+
+  /**
+   * Downs every holder of this node's earlier incarnations, then a touch; all but the last get
+   * fractional indexes between the previous entry and this one (apply needs increasing indexes).
+   */
+  private applyLeaderStart(node: string, incarnation: string, index: number, timeMs: number): void {
+    const prefix = `${node}#`;
+    const mine = `${prefix}${incarnation}`;
+    const old = new Set<string>();
+    for (const h of this.state.holders.values()) if (h.owner.node.startsWith(prefix) && h.owner.node !== mine) old.add(h.owner.node);
+    const downs = [...old].sort();
+    downs.forEach((id, k) => this.run({ type: 'down', scope: 'node', id }, index - 1 + (k + 1) / (downs.length + 1), timeMs, undefined));
+    this.run({ type: 'touch' }, index, timeMs, undefined);
+  }
+
+  private run(command: Command, index: number, timeMs: number, waiter: Waiter | undefined): void {
+    const effects = apply(this.state, command, { index, timeMs });
+    for (const effect of effects) this.carryOut(effect, waiter, timeMs);
+  }
+
+  private carryOut(effect: Effect, waiter: Waiter | undefined, timeMs: number): void {
+    switch (effect.type) {
+      case 'deliver': return this.deliver(effect.consumerKey, effect.msgId, effect.redelivered, effect.deliveryCount);
+      case 'enqueueResult':
+        if (effect.outcome === 'rejected') this.bodies.delete(effect.msgId);
+        if (waiter !== undefined) waiter.enqueue = effect.outcome === 'accepted' ? 'ok' : 'rejected';
+        return;
+      case 'deadLetter': return this.deadLetter(effect.msgIds, effect.reason, timeMs);
+      case 'dropped':
+        for (const id of effect.msgIds) this.bodies.delete(id);
+        return;
+      case 'consumerCancelled': return this.serverCancel(effect.consumerKey, effect.reason);
+      case 'timer': return this.leading ? this.setTimer(effect.atMs) : undefined;
+      case 'queueExpired': return this.gone('expired');
+      case 'deleted':
+        if (waiter !== undefined) waiter.count = effect.count;
+        return this.gone('deleted');
+      case 'getResult': {
+        const message = this.bodies.get(effect.msgId);
+        assert(message !== undefined, 'a message handed out has its body');
+        if (waiter !== undefined) {
+          waiter.get = { msgId: effect.msgId, message, redelivered: effect.redelivered, deliveryCount: effect.deliveryCount, messageCount: effect.remaining };
+        }
+        return;
+      }
+      case 'getEmpty': return;
+      case 'purged':
+        if (waiter !== undefined) waiter.count = effect.count;
+        return;
+    }
+  }
+
+  /** Leader only, and only to sinks on this node (consumers elsewhere come with mesh routing). */
+  private deliver(key: ConsumerKey, msgId: MsgId, redelivered: boolean, deliveryCount: number): void {
+    if (!this.leading) return;
+    const consumer = this.consumers.get(key);
+    if (consumer === undefined) return;
+    const message = this.bodies.get(msgId);
+    assert(message !== undefined, 'a message handed out has its body');
+    consumer.sink({ consumerTag: consumer.tag, msgId, message, redelivered, deliveryCount });
+  }
+
+  /** Every replica releases the bodies; the leader republishes them (at least once across failover). */
+  private deadLetter(msgIds: readonly MsgId[], reason: DeadLetterReason, timeMs: number): void {
+    const exchange = this.options.deadLetterExchange;
+    for (const id of msgIds) {
+      const message = this.bodies.get(id);
+      assert(message !== undefined, 'a dead-lettered message has its body');
+      this.bodies.delete(id);
+      if (exchange === null || !this.leading) continue;
+      const { expiration, headers: oldHeaders, ...rest } = message.properties;
+      const death = { queue: this.name, reason, exchange: message.exchange, routingKey: message.routingKey, expiration, timeMs };
+      const out = deadLetter(oldHeaders, death, { routingKey: this.options.deadLetterRoutingKey }, this.options.fieldValues);
+      const republished: StoredMessage = { exchange: message.exchange, routingKey: message.routingKey, properties: { ...rest, headers: out.headers }, body: message.body };
+      this.options.onDeadLetter({ queue: this.name, reason, exchange, routingKeys: out.routingKeys, message: republished });
+    }
+  }
+
+  private serverCancel(key: ConsumerKey, reason: 'timeout' | 'deleted' | 'limit'): void {
+    const consumer = this.consumers.get(key);
+    if (consumer === undefined) return;
+    this.consumers.delete(key);
+    this.emit({ type: 'consumerCancelled', channel: consumer.owner.channel, consumerTag: consumer.tag, reason });
+  }
+
+  private gone(reason: 'expired' | 'deleted'): void {
+    this.bodies.clear();
+    this.setTimer(null);
+    if (this.leading || reason === 'deleted') this.emit({ type: 'queueDeleted', reason });
+  }
+
+  private setTimer(atMs: number | null): void {
+    if (this.timer !== undefined) this.timers.clear(this.timer);
+    this.timer = undefined;
+    if (atMs === null || this.closed || !this.leading) return;
+    const delayMs = Math.min(Math.max(0, atMs - this.options.clock.nowMs()), queueLimits.durationMsMax);
+    this.timer = this.timers.set(() => {
+      this.timer = undefined;
+      // The firing is a command: its time is the leader's, replicated with it.
+      this.call({ type: 'tick' }, () => undefined).catch(() => undefined);
+    }, delayMs);
+  }
+
+  private emit(event: QueueEvent): void {
+    for (const listener of [...this.listeners]) listener(event);
+  }
+
+  // ---- snapshots ----
+
+  private maybeSnapshot(index: number): void {
+    this.sinceSnapshot++;
+    const every = Math.max(this.options.snapshotEveryEntries ?? snapshotEveryEntriesMin, 2 * (this.state.ready + this.state.unacked));
+    if (this.sinceSnapshot < every || this.snapshotting || this.closed) return;
+    this.sinceSnapshot = 0;
+    this.snapshotting = true;
+    const data = encodeSnapshot(snapshot(this.state), this.bodies);
+    // After this cycle's advance(): the host takes snapshots only at or below its applied index.
+    queueMicrotask(() => {
+      this.options.host.saveSnapshot(this.options.groupId, logIndex(index), data)
+        .catch(() => undefined) // refused while a config change is in flight, or closing: next time
+        .finally(() => { this.snapshotting = false; });
+    });
+  }
+
+  private install(data: Uint8Array): void {
+    const { state, bodies } = decodeSnapshot(data);
+    this.state = restore(state);
+    this.bodies = bodies;
+    this.keyByTag = new Map();
+    for (const h of this.state.holders.values()) {
+      if (h.status !== 'get' && h.status !== 'cancelled') this.keyByTag.set(tagKey(h.owner.channel, h.tag), h.key);
+    }
+    for (const key of [...this.consumers.keys()]) if (!this.state.holders.has(key)) this.consumers.delete(key);
+    this.sinceSnapshot = 0;
+  }
+}
