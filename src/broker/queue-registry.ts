@@ -1,15 +1,36 @@
 // The node's live queues by vhost and name: creates a backend when metadata says a queue exists,
 // drops it when metadata deletes it, and routes queue events (server-side cancels, x-expires) to
-// channels and back to metadata.
+// channels and back to metadata. With a group host, durable, non-exclusive, non-auto-delete queues
+// are ReplicatedQueues (a Raft group each); the rest, and every queue without a host, are LocalQueues.
 
+import { randomBytes } from 'node:crypto';
+import type { GroupHost } from '../cluster/group-host.js';
+import { ReplicatedQueue } from '../cluster/replicated-queue.js';
+import { groupId, type GroupId } from '../lib/ids.js';
 import type { Logger } from '../lib/log.js';
 import type { Clock } from '../lib/random.js';
 import { queueSettings, type QueueRecord } from '../model/index.js';
-import { defaultQueueConfig } from '../queue/index.js';
+import { defaultQueueConfig, type QueueConfig } from '../queue/index.js';
 import { LocalQueue } from './local-queue.js';
 import type { MetadataClient } from './metadata-client.js';
 import type { DeadLetterSink, QueueBackend, QueueEvent } from './queue-backend.js';
 import { wireFieldValues } from './field-values.js';
+
+/**
+ * This process's incarnation: consumers registered in replicated queues carry it, so the next start
+ * of the node can return the messages they held (they are gone with the process).
+ */
+const incarnation = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+
+/** The Raft group of a replicated queue: no '/' or NUL from user names reaches the group id. */
+export function queueGroupId(vhost: string, name: string): GroupId {
+  return groupId(`q.${encodeURIComponent(vhost)}.${encodeURIComponent(name)}`);
+}
+
+/** Queues that are replicated when the node has a group host. */
+export function isReplicated(record: QueueRecord): boolean {
+  return record.durable && !record.autoDelete && record.exclusiveOwner === null;
+}
 
 /** What a channel exposes so queue events can reach it. */
 export interface CancelTarget {
@@ -28,7 +49,14 @@ export class QueueRegistry {
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly deadLetterSink: (vhost: string) => DeadLetterSink,
+    /** The node's Raft groups; null (broker tests without a cluster): every queue is local. */
+    private groupHost: GroupHost | null = null,
   ) {}
+
+  /** Durable queues created from now on are replicated on this host (see the constructor). */
+  attachGroupHost(host: GroupHost | null): void {
+    this.groupHost = host;
+  }
 
   private key(vhost: string, name: string): string {
     return `${vhost}\u0000${name}`;
@@ -49,18 +77,26 @@ export class QueueRegistry {
       overflow: s.overflow, deadLetter: s.deadLetter, maxPriority: s.maxPriority,
       singleActiveConsumer: s.singleActiveConsumer, deliveryLimit: s.deliveryLimit, consumerTimeoutMs: s.consumerTimeoutMs,
     };
-    const queue = new LocalQueue({
-      name: record.name,
-      config,
-      clock: this.clock,
-      deadLetterExchange: s?.deadLetterExchange ?? null,
-      deadLetterRoutingKey: s?.deadLetterRoutingKey ?? null,
-      onDeadLetter: this.deadLetterSink(record.vhost),
-      fieldValues: wireFieldValues,
-    });
+    const queue = this.create(record, config, s?.deadLetterExchange ?? null, s?.deadLetterRoutingKey ?? null);
     this.queues.set(key, queue);
     queue.onEvent((event) => this.onEvent(record, queue, event));
     return queue;
+  }
+
+  private create(record: QueueRecord, config: QueueConfig, dlx: string | null, dlrk: string | null): QueueBackend {
+    const common = {
+      name: record.name, config, clock: this.clock, deadLetterExchange: dlx, deadLetterRoutingKey: dlrk,
+      onDeadLetter: this.deadLetterSink(record.vhost), fieldValues: wireFieldValues,
+    };
+    const host = this.groupHost;
+    if (host === null || !isReplicated(record)) return new LocalQueue(common);
+    const members = record.replicas.length > 0 ? record.replicas : [host.nodeId];
+    if (!members.includes(host.nodeId)) {
+      // Forwarding to a queue led elsewhere comes with mesh routing; until then it is served here.
+      this.logger.warn('replicated queue has no replica on this node; serving it locally', { vhost: record.vhost, queue: record.name });
+      return new LocalQueue(common);
+    }
+    return new ReplicatedQueue({ ...common, groupId: queueGroupId(record.vhost, record.name), host, members, node: host.nodeId, incarnation });
   }
 
   private onEvent(record: QueueRecord, queue: QueueBackend, event: QueueEvent): void {
@@ -77,7 +113,8 @@ export class QueueRegistry {
       if (r.ok) this.dropDeleted(r.deletedQueues);
     });
     this.queues.delete(this.key(record.vhost, record.name));
-    void queue;
+    // A replicated queue's machine is already deleted; this drops its group and log.
+    if (queue instanceof ReplicatedQueue) void queue.delete().catch(() => undefined);
   }
 
   /** Metadata deleted these queues: delete their backends (which cancel their consumers). */
@@ -90,13 +127,17 @@ export class QueueRegistry {
       this.queues.delete(key);
       this.exclusiveConsumer.delete(q);
       messages += q.stats().messagesReady;
-      void q.delete();
+      void q.delete().catch((e: unknown) => this.logger.warn('queue delete failed', { vhost: r.vhost, queue: r.name, error: String(e) }));
     }
     return messages;
   }
 
+  /** Node shutdown: local queues die with the node; replicated ones stop here and keep their log. */
   closeAll(): void {
-    for (const q of this.queues.values()) void q.delete();
+    for (const q of this.queues.values()) {
+      if (q instanceof ReplicatedQueue) q.close();
+      else void q.delete();
+    }
     this.queues.clear();
   }
 }
