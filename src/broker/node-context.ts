@@ -37,17 +37,8 @@ export interface NodeCluster {
   readonly metadata: MetadataClient;
 }
 
-// startBroker hands createNodeContext only the config record, so the cluster parts travel keyed by
-// that record; a config without them gets in-memory metadata and no group host.
-const clusters = new WeakMap<BrokerConfig, NodeCluster>();
-
-/** Makes the context built from `config` use this group host and metadata client. */
-export function attachCluster(config: BrokerConfig, cluster: NodeCluster): void {
-  clusters.set(config, cluster);
-}
-
-export function createNodeContext(config: BrokerConfig, logger: Logger, clock: Clock): NodeContext {
-  const cluster = clusters.get(config);
+/** Without `cluster` (broker unit tests), metadata lives in memory and there is no group host. */
+export function createNodeContext(config: BrokerConfig, logger: Logger, clock: Clock, cluster?: NodeCluster): NodeContext {
   const metadata = cluster?.metadata ?? new LocalMetadataClient(createMetadataState({
     users: [{ name: config.defaultUser, passwordHash: hashPassword(config.defaultPass), tags: ['administrator'] }],
   }));

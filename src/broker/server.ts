@@ -8,13 +8,15 @@ import type { BrokerConfig } from './config.js';
 import { Connection } from './connection.js';
 import { limits } from './limits.js';
 import { startMemoryAlarm, type MemoryAlarm } from './memory-alarm.js';
-import { createNodeContext, type NodeContext } from './node-context.js';
+import { createNodeContext, type NodeCluster, type NodeContext } from './node-context.js';
 
 export interface BrokerDeps {
   logger: Logger;
   clock: Clock;
   /** RSS source for the memory alarm (tests pass a fake one). */
   readRssBytes?: () => number;
+  /** The node's group host and replicated metadata; without them metadata lives in memory. */
+  cluster?: NodeCluster;
 }
 
 export interface BrokerServer {
@@ -28,7 +30,7 @@ export interface BrokerServer {
 
 export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promise<BrokerServer> {
   const logger = deps.logger.child('broker');
-  const context = createNodeContext(config, logger, deps.clock);
+  const context = createNodeContext(config, logger, deps.clock, deps.cluster);
   const connections = new Set<Connection>();
   let connectionSeq = 0;
   const server: Server = createServer({ noDelay: true, pauseOnConnect: false }, (socket: Socket) => {

@@ -5,7 +5,6 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashPassword } from '../broker/auth.js';
-import { attachCluster } from '../broker/node-context.js';
 import type { BrokerConfig } from '../broker/config.js';
 import { GroupHost } from '../cluster/index.js';
 import { ReplicatedMetadataClient } from '../cluster/metadata-group.js';
@@ -21,7 +20,7 @@ export interface StartedCluster {
   readonly nodeId: NodeId;
   readonly groupHost: GroupHost;
   readonly metadata: ReplicatedMetadataClient;
-  /** The config record to start the broker with: its context uses this group host and metadata. */
+  /** The config record to start the broker with (hand this cluster to startBroker beside it). */
   readonly brokerConfig: BrokerConfig;
   close(): Promise<void>;
 }
@@ -87,7 +86,6 @@ export async function startNodeCluster(config: ServerConfig, logger: Logger): Pr
     throw e;
   }
   const brokerConfig: BrokerConfig = { ...config };
-  attachCluster(brokerConfig, { groupHost, metadata });
   return {
     nodeId,
     groupHost,

@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { createLogger, type Logger } from '../lib/log.js';
 import type { BrokerConfig } from '../broker/config.js';
 import { startBroker, type BrokerServer } from '../broker/server.js';
+import type { NodeCluster } from '../broker/node-context.js';
 import { ConfigError, ExitCode, loadConfig } from './config-loader.js';
 import { parseArgs } from './args.js';
 import { serverHelp } from './help.js';
@@ -34,9 +35,9 @@ function prepareDataDir(dir: string): void {
   }
 }
 
-async function listen(config: BrokerConfig, logger: Logger): Promise<BrokerServer> {
+async function listen(config: BrokerConfig, cluster: NodeCluster, logger: Logger): Promise<BrokerServer> {
   try {
-    return await startBroker(config, { logger, clock: realClock });
+    return await startBroker(config, { logger, clock: realClock, cluster });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') {
@@ -66,7 +67,7 @@ export async function runServer(argv: readonly string[], env: Record<string, str
   const cluster = await startNodeCluster(config, logger);
   let broker: BrokerServer;
   try {
-    broker = await listen(cluster.brokerConfig, logger);
+    broker = await listen(cluster.brokerConfig, cluster, logger);
   } catch (e) {
     await cluster.close();
     throw e;

@@ -9,7 +9,6 @@ import amqp from 'amqplib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../src/broker/auth.js';
 import { defaultBrokerConfig, type BrokerConfig } from '../../src/broker/config.js';
-import { attachCluster } from '../../src/broker/node-context.js';
 import { startBroker, type BrokerServer } from '../../src/broker/server.js';
 import { GroupHost } from '../../src/cluster/index.js';
 import { ReplicatedMetadataClient } from '../../src/cluster/metadata-group.js';
@@ -37,8 +36,7 @@ async function startNode(dir: string, snapshotEveryEntries = 1000): Promise<Node
     snapshotEveryEntries,
   });
   const config: BrokerConfig = { ...defaultBrokerConfig, port: 0, memoryHighWatermarkBytes: 0, nodeName: 'espresso@other-name', dataDir: dir };
-  attachCluster(config, { groupHost: host, metadata });
-  const broker = await startBroker(config, { logger: silentLogger, clock: { nowMs: () => Date.now() } });
+  const broker = await startBroker(config, { logger: silentLogger, clock: { nowMs: () => Date.now() }, cluster: { groupHost: host, metadata } });
   const node = { host, metadata, broker };
   running.push(node);
   return node;
