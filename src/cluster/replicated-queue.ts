@@ -127,6 +127,7 @@ export class ReplicatedQueue implements QueueBackend {
   }
 
   cancel(channel: string, consumerTag: string): Promise<void> {
+    if (this.closed) return Promise.resolve();
     const key = this.keyByTag.get(tagKey(channel, consumerTag));
     if (key !== undefined && this.consumers.get(key)?.tag === consumerTag) this.consumers.delete(key);
     return this.call({ type: 'cancel', channel, tag: consumerTag }, () => undefined);
@@ -169,6 +170,8 @@ export class ReplicatedQueue implements QueueBackend {
   }
 
   down(scope: DownScope, id: string): Promise<void> {
+    // After close (node shutdown) the consumers are gone with the node; the next incarnation returns their messages.
+    if (this.closed) return Promise.resolve();
     for (const [key, c] of [...this.consumers]) {
       const o = c.owner;
       if ((scope === 'channel' ? o.channel : scope === 'connection' ? o.connection : o.node) === id) this.consumers.delete(key);
@@ -314,6 +317,8 @@ export class ReplicatedQueue implements QueueBackend {
         if (key === undefined || !this.state.holders.has(key)) return null;
         if (command.type === 'cancel') {
           this.keyByTag.delete(tagKey(command.channel, command.tag));
+          // Also when the cancel was called before its register was applied: no delivery after it.
+          this.consumers.delete(key);
           return { type: 'cancel', consumerKey: key };
         }
         return { type: 'credit', consumerKey: key, credit: command.credit, mode: command.mode };
