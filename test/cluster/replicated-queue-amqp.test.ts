@@ -9,6 +9,7 @@ import amqp from 'amqplib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../src/broker/auth.js';
 import { defaultBrokerConfig } from '../../src/broker/config.js';
+import { queueGroupId } from '../../src/broker/queue-registry.js';
 import { startBroker, type BrokerServer } from '../../src/broker/server.js';
 import { GroupHost } from '../../src/cluster/group-host.js';
 import { ReplicatedMetadataClient } from '../../src/cluster/metadata-group.js';
@@ -106,6 +107,41 @@ describe('durable queues over AMQP are replicated', () => {
     const seen = new Set(first.map((m) => m.content.toString()));
     expect(got.filter((m) => seen.has(m.content.toString())).every((m) => m.fields.redelivered)).toBe(true);
     expect(got.find((m) => m.content.toString() === 'm20')!.properties.headers).toMatchObject({ i: 20 });
+    await conn.close();
+  });
+
+  it('serves basic.get, nack with requeue, purge, TTL dead-lettering and delete through the log', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'espresso-rqa-'));
+    roots.push(dir);
+    const node = await start(dir);
+    const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${node.broker.port}`);
+    const ch = await conn.createConfirmChannel();
+    await ch.assertQueue('dead', { durable: true });
+    await ch.assertQueue('work', { durable: true, arguments: { 'x-message-ttl': 50, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': 'dead' } });
+    await ch.assertQueue('plain', { durable: true });
+    expect(node.broker.context.queues.get('/', 'work')).toBeInstanceOf(ReplicatedQueue);
+    ch.sendToQueue('plain', Buffer.from('a'), { persistent: true });
+    ch.sendToQueue('plain', Buffer.from('b'), { persistent: true });
+    await ch.waitForConfirms();
+    const a = await ch.get('plain');
+    expect(a && a.content.toString()).toBe('a');
+    ch.nack(a as amqp.GetMessage, false, true);
+    const again = await ch.get('plain', { noAck: true });
+    expect(again && again.content.toString()).toBe('a');
+    expect(again && again.fields.redelivered).toBe(true);
+    expect((await ch.purgeQueue('plain')).messageCount).toBe(1);
+
+    // Expiry runs on the leader's timer, whose firing is a tick command in the log.
+    ch.sendToQueue('work', Buffer.from('late'), { persistent: true });
+    await ch.waitForConfirms();
+    const dead = node.broker.context.queues.get('/', 'dead')!;
+    await until(() => dead.stats().messagesReady === 1, 5000, 'dead-lettered message');
+    const d = await ch.get('dead', { noAck: true });
+    expect(d && d.content.toString()).toBe('late');
+    expect(JSON.stringify(d && d.properties.headers)).toContain('expired');
+
+    expect((await ch.deleteQueue('dead')).messageCount).toBe(0);
+    await until(() => node.host.status(queueGroupId('/', 'dead')) === null, 5000, 'the queue group removed');
     await conn.close();
   });
 });
