@@ -297,6 +297,7 @@ export class ReplicatedQueue implements QueueBackend {
         this.run({ type: 'touch' }, index, header.timeMs, undefined);
       } else {
         this.run(c, index, header.timeMs, waiter);
+        if (c.type === 'down') this.forgetEndedTags();
       }
     }
     this.maybeSnapshot(index);
@@ -340,6 +341,12 @@ export class ReplicatedQueue implements QueueBackend {
     const downs = [...old].sort();
     downs.forEach((id, k) => this.run({ type: 'down', scope: 'node', id }, index - 1 + (k + 1) / (downs.length + 1), timeMs, undefined));
     this.run({ type: 'touch' }, index, timeMs, undefined);
+    if (downs.length > 0) this.forgetEndedTags();
+  }
+
+  /** Tags of consumers a down ended (rare, so a scan): keeps keyByTag bounded by live holders. */
+  private forgetEndedTags(): void {
+    for (const [tag, key] of this.keyByTag) if (!this.state.holders.has(key)) this.keyByTag.delete(tag);
   }
 
   private run(command: Command, index: number, timeMs: number, waiter: Waiter | undefined): void {
