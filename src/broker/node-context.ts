@@ -43,7 +43,7 @@ export function createNodeContext(config: BrokerConfig, logger: Logger, clock: C
     users: [{ name: config.defaultUser, passwordHash: hashPassword(config.defaultPass), tags: ['administrator'] }],
   }));
   let context: NodeContext | undefined;
-  const queues = new QueueRegistry(metadata, clock, logger.child('queue'), (vhost) => deadLetterSinkFor(() => context!, vhost));
+  const queues = new QueueRegistry(metadata, clock, logger.child('queue'), (vhost) => deadLetterSinkFor(() => context!, vhost), cluster?.groupHost ?? null);
   context = {
     config,
     logger,
@@ -59,5 +59,7 @@ export function createNodeContext(config: BrokerConfig, logger: Logger, clock: C
     connectionCount: () => 0,
     shutdown: () => queues.closeAll(),
   };
+  const recovered = queues.recoverReplicated();
+  if (recovered > 0) logger.info('replicated queues recovering', { queues: recovered });
   return context;
 }

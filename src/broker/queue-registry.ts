@@ -9,7 +9,7 @@ import { ReplicatedQueue } from '../cluster/replicated-queue.js';
 import { groupId, type GroupId } from '../lib/ids.js';
 import type { Logger } from '../lib/log.js';
 import type { Clock } from '../lib/random.js';
-import { queueSettings, type QueueRecord } from '../model/index.js';
+import { listQueues, listVhosts, queueSettings, type QueueRecord } from '../model/index.js';
 import { defaultQueueConfig, type QueueConfig } from '../queue/index.js';
 import { LocalQueue } from './local-queue.js';
 import type { MetadataClient } from './metadata-client.js';
@@ -56,6 +56,23 @@ export class QueueRegistry {
   /** Durable queues created from now on are replicated on this host (see the constructor). */
   attachGroupHost(host: GroupHost | null): void {
     this.groupHost = host;
+  }
+
+  /**
+   * Starts every replicated queue metadata knows, so each replays its log as the node boots rather
+   * than on first use (a passive declare right after a restart then sees the recovered messages).
+   */
+  recoverReplicated(): number {
+    if (this.groupHost === null) return 0;
+    let started = 0;
+    for (const vhost of listVhosts(this.metadata.state)) {
+      for (const record of listQueues(this.metadata.state, vhost)) {
+        if (!isReplicated(record) || this.get(vhost, record.name) !== undefined) continue;
+        this.ensure(record);
+        started++;
+      }
+    }
+    return started;
   }
 
   private key(vhost: string, name: string): string {

@@ -164,6 +164,10 @@ export class GroupHost {
       reader: raftReader(this.wal, id),
     });
     this.groups.set(id, { id, handlers, pending: new Map(), leader: null, configIndex: this.wal.lastIndex(id) });
+    // A group whose only voter is this node (every queue of a one-node cluster) needs no election
+    // timeout: nobody else can lead it, and waiting 1-2 s would hold its clients after a restart.
+    const voters = this.raft.status(id)?.membership.voters ?? [];
+    if (voters.length === 1 && voters[0] === this.nodeId) this.raft.campaign(id);
     this.schedule();
   }
 
