@@ -79,7 +79,7 @@ function route(ch: Channel, m: BasicPublish, message: StoredMessage, headers: Fi
   }
   const confirms = ch.confirms;
   if (confirms === null) {
-    for (const q of queues) void q.enqueue(message);
+    for (const q of queues) ch.background(q.enqueue(message), 'publish', q);
     for (const q of queues) ch.conn.notePublishTo(q);
     return;
   }
@@ -200,7 +200,7 @@ function topUpNoAck(ch: Channel, c: Consumer): void {
   const add = limits.noAckCreditBatch - c.granted;
   if (add <= 0) return;
   c.granted += add;
-  void c.queue.credit(ch.ownerId, c.tag, add, 'add');
+  ch.background(c.queue.credit(ch.ownerId, c.tag, add, 'add'), 'credit', c.queue);
 }
 
 /**
@@ -214,7 +214,7 @@ export function rebalanceGlobalCredit(ch: Channel, reclaim = false): void {
   const grants = distributeGlobalCredit([...ch.consumers.values()], ch.globalPrefetch, ch.globalUnacked, ch.creditCursor++);
   for (const [c, n] of grants) {
     c.granted += n;
-    void c.queue.credit(ch.ownerId, c.tag, n, 'add');
+    ch.background(c.queue.credit(ch.ownerId, c.tag, n, 'add'), 'credit', c.queue);
   }
 }
 
@@ -223,7 +223,7 @@ function liftGlobalLimit(ch: Channel): void {
   for (const c of ch.consumers.values()) {
     if (!c.global || c.noAck) continue;
     c.granted = limits.unlimitedCredit;
-    void c.queue.credit(ch.ownerId, c.tag, limits.unlimitedCredit, 'set');
+    ch.background(c.queue.credit(ch.ownerId, c.tag, limits.unlimitedCredit, 'set'), 'credit', c.queue);
   }
 }
 
@@ -234,7 +234,7 @@ function reclaimIdleCredit(ch: Channel): void {
   for (const c of global) {
     if (c.granted === 0 || c.queue.stats().messagesReady > 0) continue;
     c.granted = 0;
-    void c.queue.credit(ch.ownerId, c.tag, 0, 'set');
+    ch.background(c.queue.credit(ch.ownerId, c.tag, 0, 'set'), 'credit', c.queue);
   }
 }
 
@@ -315,13 +315,13 @@ function take(ch: Channel, tag: number, multiple: boolean): UnackedEntry[] | Pro
 export function ack(ch: Channel, tag: number, multiple: boolean): void | ProtocolError {
   const entries = take(ch, tag, multiple);
   if (!Array.isArray(entries)) return entries;
-  for (const [q, ids] of byQueue(entries)) void q.settle(ch.ownerId, ids);
+  for (const [q, ids] of byQueue(entries)) ch.background(q.settle(ch.ownerId, ids), 'ack', q);
 }
 
 export function reject(ch: Channel, tag: number, multiple: boolean, requeue: boolean): void | ProtocolError {
   const entries = take(ch, tag, multiple);
   if (!Array.isArray(entries)) return entries;
-  for (const [q, ids] of byQueue(entries)) void (requeue ? q.requeue(ch.ownerId, ids) : q.discard(ch.ownerId, ids));
+  for (const [q, ids] of byQueue(entries)) ch.background(requeue ? q.requeue(ch.ownerId, ids) : q.discard(ch.ownerId, ids), 'reject', q);
 }
 
 /** In a transaction, acks/nacks/rejects wait for commit (and are checked then). */
@@ -339,7 +339,7 @@ export function recover(ch: Channel, requeue: boolean, sync: boolean): void | Pr
   const entries = ch.unacked.takeAll();
   for (const c of ch.consumers.values()) c.unacked = 0;
   ch.globalUnacked = 0;
-  for (const [q, ids] of byQueue(entries)) void q.requeue(ch.ownerId, ids);
+  for (const [q, ids] of byQueue(entries)) ch.background(q.requeue(ch.ownerId, ids), 'recover', q);
   if (sync) ch.reply({ name: 'basic.recover-ok' });
   queueMicrotask(() => rebalanceGlobalCredit(ch));
 }

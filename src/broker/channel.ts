@@ -262,9 +262,21 @@ export class Channel {
     this.consumers.clear();
     this.unacked.takeAll();
     for (const q of this.touched) {
-      void q.down('channel', this.ownerId).then(() => (consumed.has(q) ? autoDeleteIfUnused(this.ctx, this.vhost, q) : undefined));
+      this.background(q.down('channel', this.ownerId).then(() => (consumed.has(q) ? autoDeleteIfUnused(this.ctx, this.vhost, q) : undefined)), 'channel down', q);
     }
     this.touched.clear();
+  }
+
+  /**
+   * Runs a queue operation nobody waits for (acks, returns, the channel's down). A replicated queue
+   * rejects when its group loses its leader or the node shuts down: the operation is then void, and
+   * its messages come back through the queue's own recovery, so a rejection is logged, not thrown
+   * (an unhandled rejection would take the whole node down).
+   */
+  background(op: Promise<unknown>, what: string, q: QueueBackend): void {
+    op.catch((e: unknown) => {
+      this.ctx.logger.warn('queue operation failed', { what, queue: q.name, channel: this.ownerId, error: e instanceof Error ? e.message : String(e) });
+    });
   }
 
   serverCancel(consumerTag: string): void {

@@ -39,7 +39,8 @@ export function deadLetterSinkFor(ctx: () => NodeContext, vhost: string): DeadLe
         if (seen.has(q)) continue;
         seen.add(q);
         if (isDeadLetterCycle(dl.message.properties.headers, q.name, wireFieldValues)) continue;
-        void q.enqueue(dl.message);
+        // Dead-lettering is at most once here (as RabbitMQ's classic queues): a refused copy is dropped.
+        q.enqueue(dl.message).catch(() => undefined);
       }
     }
   };

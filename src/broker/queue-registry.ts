@@ -153,7 +153,7 @@ export class QueueRegistry {
   closeAll(): void {
     for (const q of this.queues.values()) {
       if (q instanceof ReplicatedQueue) q.close();
-      else void q.delete();
+      else q.delete().catch(() => undefined);
     }
     this.queues.clear();
   }
