@@ -8,26 +8,16 @@ import type { Clock } from '../lib/random.js';
 import { deadLetter, type FieldValues } from '../queue/dead-letter.js';
 import { apply, counters, createQueueState, type Command, type ConsumerKey, type DeadLetterReason, type Effect, type MsgId, type QueueConfig, type QueueState } from '../queue/index.js';
 import { durationMsMax, idsPerCommandMax } from '../queue/limits.js';
+import { parseExpiration } from '../queue/expiration.js';
+import { realTimers, type QueueTimers } from '../cluster/queue-timers.js';
 import {
   statsFromCounters,
   type ConsumeRequest, type DeadLetterSink, type DeliverySink, type DownScope, type EnqueueOutcome,
   type GetResponse, type Owner, type QueueBackend, type QueueEvent, type QueueStats, type StoredMessage,
 } from './queue-backend.js';
 
-/** The timer functions the queue uses (real ones by default; tests may drive their own). */
-export interface Timers {
-  set(fn: () => void, delayMs: number): unknown;
-  clear(handle: unknown): void;
-}
-
-export const realTimers: Timers = {
-  set: (fn, delayMs) => {
-    const t = setTimeout(fn, delayMs);
-    t.unref(); // a pending expiry must not keep the process alive
-    return t;
-  },
-  clear: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-};
+/** The timer functions the queue uses (kept under this name for the broker's tests). */
+export type Timers = QueueTimers;
 
 export interface LocalQueueOptions {
   readonly name: string;
@@ -55,12 +45,6 @@ interface Outcome {
   enqueue: EnqueueOutcome;
   get: GetResponse | null;
   count: number;
-}
-
-/** Parses the `expiration` property (validated by the broker): ms, or null if absent/invalid. */
-export function parseExpiration(expiration: string | undefined): number | null {
-  if (expiration === undefined || !/^\d+$/.test(expiration)) return null;
-  return Math.min(Number(expiration), durationMsMax);
 }
 
 export class LocalQueue implements QueueBackend {

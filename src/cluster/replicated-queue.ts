@@ -11,25 +11,12 @@ import { assert } from '../lib/assert.js';
 import { OperatingError, OperatingErrorCode } from '../lib/errors.js';
 import { logIndex, type GroupId, type NodeId } from '../lib/ids.js';
 import type { Clock } from '../lib/random.js';
-import { apply, counters, createQueueState, restore, snapshot, deadLetter, type Command, type ConsumerKey, type DeadLetterReason, type Effect, type FieldValues, type MsgId, type Owner, type QueueConfig, type QueueState, queueLimits } from '../queue/index.js';
+import { apply, counters, createQueueState, restore, snapshot, deadLetter, type Command, type ConsumerKey, type DeadLetterReason, type Effect, type FieldValues, type MsgId, type Owner, type QueueConfig, type QueueState, queueLimits, parseExpiration } from '../queue/index.js';
 import type { ConsumeRequest, DeadLetterSink, DeliverySink, DownScope, EnqueueOutcome, GetResponse, QueueBackend, QueueEvent, QueueStats, StoredMessage } from '../broker/queue-backend.js';
 import type { AppliedEntry, GroupHost } from './group-host.js';
 import { decodeEntry, decodeSnapshot, encodeEntry, encodeSnapshot, type LogCommand } from './replicated-queue-codec.js';
 import { snapshotEveryEntriesMin, waitingCallsMax } from './replicated-queue-limits.js';
-
-export interface QueueTimers {
-  set(fn: () => void, delayMs: number): unknown;
-  clear(handle: unknown): void;
-}
-
-const realTimers: QueueTimers = {
-  set: (fn, delayMs) => {
-    const t = setTimeout(fn, delayMs);
-    t.unref();
-    return t;
-  },
-  clear: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-};
+import { realTimers, type QueueTimers } from './queue-timers.js';
 
 export interface ReplicatedQueueOptions {
   readonly name: string;
@@ -63,12 +50,6 @@ interface Waiter {
   get: GetResponse | null;
   count: number;
   readonly consumer?: LocalConsumer;
-}
-
-/** `expiration` (validated by the broker): ms, or null if absent/invalid. */
-function parseExpiration(expiration: string | undefined): number | null {
-  if (expiration === undefined || !/^\d+$/.test(expiration)) return null;
-  return Math.min(Number(expiration), queueLimits.durationMsMax);
 }
 
 const tagKey = (channel: string, tag: string): string => `${channel}\u0000${tag}`;
