@@ -98,7 +98,8 @@ export class GroupHost {
     readonly nodeId: NodeId,
     private readonly raft: MultiRaft,
     private readonly wal: WriteAheadLog,
-    private readonly transport: Transport,
+    /** The node's transport, shared with rpc and gossip (one stream per peer for every layer). */
+    readonly transport: Transport,
     private readonly limits: GroupHostLimits,
     private readonly logger: Logger,
   ) {

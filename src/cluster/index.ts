@@ -17,6 +17,8 @@
 //   host.transferLeadership(id, to), host.campaign(id), host.removeGroup(id)
 // - host.saveSnapshot(id, index <= applied, data): Promise<void>  lets the log before it go.
 // - host.leader(id), host.status(id): GroupStatus | null, host.stats(): GroupHostStats & { wal }, host.close()
+// - new ClusterRpc(host.transport, logger): call(peer, method, payload, timeoutMs?) / handle(method, fn),
+//   notify(peer, method, payload, lane?) / onNotify(method, fn): named calls between nodes (src/cluster/rpc.ts).
 // - encodeRaftBatch / decodeRaftBatch: proto/raft.proto RaftBatch <-> src/raft Message objects.
 
 export { GroupHost } from './group-host.js';
@@ -25,3 +27,5 @@ export { defaultGroupHostLimits, validateGroupHostLimits } from './limits.js';
 export type { GroupHostLimits } from './limits.js';
 export { decodeRaftBatch, encodeRaftBatch, encodeMembershipBlob, decodeMembership } from './raft-wire.js';
 export type { RaftBatchOut } from './raft-wire.js';
+export { ClusterRpc, defaultRpcLimits } from './rpc.js';
+export type { RpcHandler, NotifyHandler, RpcLimits, RpcStats } from './rpc.js';
