@@ -1,6 +1,6 @@
 // espresso for side-by-side runs: builds it if asked (or if dist/ is missing), starts a single
-// node (`node dist/src/cli/main.js server --port P --data-dir D`) or, once the build has cluster
-// flags (issue 8: --node-id --cluster-port --join), three nodes on loopback; stops exactly those.
+// node (`node dist/src/cli/main.js server --port P --data-dir D`) or three nodes on loopback that
+// bootstrap one cluster from the same --seeds list; stops exactly those.
 
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
@@ -27,7 +27,7 @@ export async function ensureEspressoBuilt(force: boolean, log: (line: string) =>
 export async function clusterUnsupported(): Promise<string | undefined> {
   const help = await run(process.execPath, [mainJs, 'server', '--help'], { timeoutMs: 20_000 });
   const text = help.stdout + help.stderr;
-  const missing = ['--node-id', '--cluster-port', '--join'].filter((f) => !text.includes(f));
+  const missing = ['--node-id', '--cluster-port', '--seeds'].filter((f) => !text.includes(f));
   return missing.length === 0 ? undefined : `this build's 'espresso server' has no ${missing.join(', ')} yet (cluster mode is issue 8)`;
 }
 
@@ -56,8 +56,8 @@ function nodeArgs(topology: 'single' | 'cluster', i: number, port: number, dataD
   const base = ['--port', String(port), '--bind', '127.0.0.1', '--data-dir', dataDir, '--log-level', 'warn', '--node-name', `bench${i + 1}`,
     '--memory-high-watermark', String(memoryHighWatermarkBytes)];
   if (topology === 'single') return base;
-  const peers = clusterPorts.map((p) => `127.0.0.1:${clusterPeerPort(p)}`).join(',');
-  return [...base, '--node-id', String(i + 1), '--cluster-port', String(clusterPeerPort(port)), '--join', peers];
+  const seeds = clusterPorts.map((p, k) => `bench${k + 1}@127.0.0.1:${clusterPeerPort(p)}`).join(',');
+  return [...base, '--node-id', `bench${i + 1}`, '--cluster-port', String(clusterPeerPort(port)), '--cluster-secret', 'espresso-bench', '--seeds', seeds];
 }
 
 export async function startEspresso(topology: 'single' | 'cluster', workDir: string, log: (line: string) => void): Promise<BrokerHandle> {
