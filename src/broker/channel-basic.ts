@@ -7,6 +7,7 @@ import type { Channel, MethodResult } from './channel.js';
 import { ConfirmTracker } from './confirms.js';
 import { distributeGlobalCredit, type Consumer } from './consumer.js';
 import { replyToPrefix, replyToQueue } from './direct-reply-to.js';
+import { withDeliveryCount } from './delivery-headers.js';
 import { amqpError, fromModel, type ProtocolError } from './errors.js';
 import type { NodeContext } from './node-context.js';
 import { targetQueues } from './publish.js';
@@ -184,7 +185,7 @@ function deliver(ch: Channel, c: Consumer, d: Delivery): void {
   ch.sendContent({
     name: 'basic.deliver', consumerTag: c.tag, deliveryTag: tag, redelivered: d.redelivered,
     exchange: d.message.exchange, routingKey: d.message.routingKey,
-  }, d.message);
+  }, withDeliveryCount(d.message, d.deliveryCount));
 }
 
 function topUpNoAck(ch: Channel, c: Consumer): void {
@@ -290,7 +291,7 @@ export async function get(ch: Channel, m: MethodOf<'basic.get'>): Promise<void |
   ch.sendContent({
     name: 'basic.get-ok', deliveryTag: tag, redelivered: r.redelivered, exchange: r.message.exchange,
     routingKey: r.message.routingKey, messageCount: r.messageCount,
-  }, r.message);
+  }, withDeliveryCount(r.message, r.deliveryCount));
 }
 
 // ---- acknowledgements ------------------------------------------------------------------------
