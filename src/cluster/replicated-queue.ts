@@ -36,12 +36,25 @@ export interface ReplicatedQueueOptions {
   readonly fieldValues: FieldValues;
   readonly timers?: QueueTimers;
   readonly snapshotEveryEntries?: number;
+  /**
+   * Mesh routing: the consumer of a holder whose sink is not registered here (it consumes through
+   * another node, or registered through another leader before a failover), by the holder's
+   * incarnated node, channel and tag; undefined = nobody to deliver to on this node.
+   */
+  readonly resolveConsumer?: (holderNode: string, channel: string, tag: string) => RemoteConsumer | undefined;
+}
+
+/** Where a consumer registered elsewhere gets its deliveries and server-side cancels. */
+export interface RemoteConsumer {
+  readonly sink: DeliverySink;
+  cancelled(reason: 'timeout' | 'deleted' | 'limit'): void;
 }
 
 interface LocalConsumer {
   readonly tag: string;
   readonly owner: Owner;
   readonly sink: DeliverySink;
+  readonly cancelled?: (reason: 'timeout' | 'deleted' | 'limit') => void;
 }
 
 /** What applying one of our own proposals produced for its caller. */
@@ -53,6 +66,12 @@ interface Waiter {
 }
 
 const tagKey = (channel: string, tag: string): string => `${channel}\u0000${tag}`;
+
+/** A holder's node without its incarnation ('n1#abc' -> 'n1'). */
+export function plainNode(incarnated: string): string {
+  const at = incarnated.lastIndexOf('#');
+  return at < 0 ? incarnated : incarnated.slice(0, at);
+}
 
 export class ReplicatedQueue implements QueueBackend {
   readonly name: string;
@@ -86,11 +105,23 @@ export class ReplicatedQueue implements QueueBackend {
       leaderChange: (leader) => this.leaderChange(leader),
       installSnapshot: (_i, _t, data) => this.install(data),
     });
-    if (members.length === 1 && members[0] === options.host.nodeId) options.host.campaign(options.groupId);
+    // Only the preferred leader (first member) campaigns at once, and only for a new group: the
+    // others wait for its heartbeats (or their election timeout if it is gone).
+    const fresh = (options.host.status(options.groupId)?.term ?? 0) === 0;
+    if (members[0] === options.host.nodeId && (members.length === 1 || fresh)) options.host.campaign(options.groupId);
   }
 
   get leader(): boolean {
     return this.leading;
+  }
+
+  /** True once this node leads and its leaderStart is proposed: calls go straight into the log. */
+  get ready(): boolean {
+    return this.started && !this.closed;
+  }
+
+  get groupId(): GroupId {
+    return this.options.groupId;
   }
 
   enqueue(message: StoredMessage): Promise<EnqueueOutcome> {
@@ -99,10 +130,14 @@ export class ReplicatedQueue implements QueueBackend {
     return this.call({ type: 'enqueue', priority, ttlMs: parseExpiration(p.expiration), message }, (w) => w.enqueue);
   }
 
-  consume(request: ConsumeRequest, sink: DeliverySink): Promise<void> {
-    const consumer = { tag: request.consumerTag, owner: request.owner, sink };
+  /**
+   * `sink` null: the consumer is on another node (mesh routing), reached through resolveConsumer.
+   * `incarnation`: the consumer's node's (its own node's by default).
+   */
+  consume(request: ConsumeRequest, sink: DeliverySink | null, incarnation = this.options.incarnation): Promise<void> {
+    const consumer = sink === null ? undefined : { tag: request.consumerTag, owner: request.owner, sink };
     return this.call({
-      type: 'register', owner: this.incarnated(request.owner), tag: request.consumerTag, creditMode: request.creditMode,
+      type: 'register', owner: this.incarnated(request.owner, incarnation), tag: request.consumerTag, creditMode: request.creditMode,
       prefetch: request.prefetch, priority: request.priority, noAck: request.noAck,
     }, () => undefined, consumer);
   }
@@ -130,8 +165,8 @@ export class ReplicatedQueue implements QueueBackend {
     return this.inChunks(msgIds, (msgIds) => ({ type: 'discard', channel, msgIds }));
   }
 
-  get(owner: Owner, noAck: boolean): Promise<GetResponse | null> {
-    return this.call({ type: 'get', owner: this.incarnated(owner), noAck }, (w) => w.get);
+  get(owner: Owner, noAck: boolean, incarnation = this.options.incarnation): Promise<GetResponse | null> {
+    return this.call({ type: 'get', owner: this.incarnated(owner, incarnation), noAck }, (w) => w.get);
   }
 
   purge(): Promise<number> {
@@ -150,14 +185,40 @@ export class ReplicatedQueue implements QueueBackend {
     return count;
   }
 
-  down(scope: DownScope, id: string): Promise<void> {
+  down(scope: DownScope, id: string, incarnation = this.options.incarnation): Promise<void> {
     // After close (node shutdown) the consumers are gone with the node; the next incarnation returns their messages.
     if (this.closed) return Promise.resolve();
     for (const [key, c] of [...this.consumers]) {
       const o = c.owner;
       if ((scope === 'channel' ? o.channel : scope === 'connection' ? o.connection : o.node) === id) this.consumers.delete(key);
     }
-    return this.call({ type: 'down', scope, id: scope === 'node' ? this.incarnatedNode(id) : id }, () => undefined);
+    return this.call({ type: 'down', scope, id: scope === 'node' ? this.incarnatedNode(id, incarnation) : id }, () => undefined);
+  }
+
+  /**
+   * Leader only: returns the messages of `node`'s consumers of every incarnation but `keep` (null:
+   * all of them: the node is gone), one committed down per incarnation found.
+   */
+  downStale(node: string, keep: string | null): Promise<void> {
+    const prefix = `${node}#`;
+    const stale = new Set<string>();
+    for (const h of this.state.holders.values()) {
+      if (h.owner.node.startsWith(prefix) && h.owner.node !== `${prefix}${keep ?? ''}`) stale.add(h.owner.node);
+    }
+    if (stale.size === 0) return Promise.resolve();
+    for (const [key] of [...this.consumers]) if (stale.has(this.holderNode(key) ?? '')) this.consumers.delete(key);
+    return Promise.all([...stale].sort().map((id) => this.call({ type: 'down', scope: 'node', id }, () => undefined))).then(() => undefined);
+  }
+
+  /** The plain node ids (without incarnation) of every holder, for the mesh's liveness checks. */
+  holderNodes(): Set<string> {
+    const out = new Set<string>();
+    for (const h of this.state.holders.values()) out.add(plainNode(h.owner.node));
+    return out;
+  }
+
+  private holderNode(key: ConsumerKey): string | undefined {
+    return this.state.holders.get(key)?.owner.node;
   }
 
   touch(): void {
@@ -191,12 +252,12 @@ export class ReplicatedQueue implements QueueBackend {
 
   // ---- proposing ----
 
-  private incarnatedNode(node: string): string {
-    return `${node}#${this.options.incarnation}`;
+  private incarnatedNode(node: string, incarnation = this.options.incarnation): string {
+    return `${node}#${incarnation}`;
   }
 
-  private incarnated(owner: Owner): Owner {
-    return { node: this.incarnatedNode(owner.node), connection: owner.connection, channel: owner.channel };
+  private incarnated(owner: Owner, incarnation: string): Owner {
+    return { node: this.incarnatedNode(owner.node, incarnation), connection: owner.connection, channel: owner.channel };
   }
 
   private inChunks(ids: readonly MsgId[], make: (chunk: readonly MsgId[]) => LogCommand): Promise<void> {
@@ -216,6 +277,7 @@ export class ReplicatedQueue implements QueueBackend {
     return new Promise<T>((resolve, reject) => {
       const run = (): void => {
         if (this.closed) return reject(new OperatingError(OperatingErrorCode.Closed, `queue '${this.name}' closed on this node`));
+        if (!this.started) return reject(this.notLeader(this.options.host.leader(this.options.groupId)));
         const seq = (this.seq = (this.seq + 1) >>> 0);
         const waiter: Waiter = consumer === undefined ? { enqueue: 'ok', get: null, count: 0 } : { enqueue: 'ok', get: null, count: 0, consumer };
         this.waiters.set(seq, waiter);
@@ -239,6 +301,8 @@ export class ReplicatedQueue implements QueueBackend {
         );
       };
       if (this.started) return run();
+      const leader = this.options.host.leader(this.options.groupId);
+      if (leader !== null && leader !== this.options.host.nodeId) return reject(this.notLeader(leader));
       if (this.waiting.length >= waitingCallsMax) {
         return reject(new OperatingError(OperatingErrorCode.Overloaded, `queue '${this.name}': no leader yet and too many calls waiting`));
       }
@@ -246,8 +310,16 @@ export class ReplicatedQueue implements QueueBackend {
     });
   }
 
+  private notLeader(leader: NodeId | null): OperatingError {
+    return new OperatingError(OperatingErrorCode.NotLeader, `queue '${this.name}' is led by ${leader ?? 'no node yet'}`, { leader: leader ?? '' });
+  }
+
   private leaderChange(leader: NodeId | null): void {
     const leading = leader === this.options.host.nodeId;
+    if (!leading && leader !== null) {
+      // Another node leads: calls waiting for a leader fail NotLeader (the mesh retries them there).
+      for (const run of this.waiting.splice(0)) run();
+    }
     if (leading === this.leading) return;
     this.leading = leading;
     this.started = false;
@@ -367,10 +439,10 @@ export class ReplicatedQueue implements QueueBackend {
     }
   }
 
-  /** Leader only, and only to sinks on this node (consumers elsewhere come with mesh routing). */
+  /** Leader only: to sinks registered here, else to the consumer's node (resolveConsumer). */
   private deliver(key: ConsumerKey, msgId: MsgId, redelivered: boolean, deliveryCount: number): void {
     if (!this.leading) return;
-    const consumer = this.consumers.get(key);
+    const consumer = this.consumers.get(key) ?? this.resolve(key);
     if (consumer === undefined) return;
     const message = this.bodies.get(msgId);
     assert(message !== undefined, 'a message handed out has its body');
@@ -393,10 +465,23 @@ export class ReplicatedQueue implements QueueBackend {
     }
   }
 
+  /** A consumer registered elsewhere (or through a previous leader), cached until it ends. */
+  private resolve(key: ConsumerKey): LocalConsumer | undefined {
+    const h = this.state.holders.get(key);
+    if (h === undefined || this.options.resolveConsumer === undefined) return undefined;
+    const remote = this.options.resolveConsumer(h.owner.node, h.owner.channel, h.tag);
+    if (remote === undefined) return undefined;
+    const owner = { node: plainNode(h.owner.node), connection: h.owner.connection, channel: h.owner.channel };
+    const consumer: LocalConsumer = { tag: h.tag, owner, sink: remote.sink, cancelled: (reason) => remote.cancelled(reason) };
+    this.consumers.set(key, consumer);
+    return consumer;
+  }
+
   private serverCancel(key: ConsumerKey, reason: 'timeout' | 'deleted' | 'limit'): void {
-    const consumer = this.consumers.get(key);
+    const consumer = this.consumers.get(key) ?? (this.leading ? this.resolve(key) : undefined);
     if (consumer === undefined) return;
     this.consumers.delete(key);
+    if (consumer.cancelled !== undefined) return consumer.cancelled(reason);
     this.emit({ type: 'consumerCancelled', channel: consumer.owner.channel, consumerTag: consumer.tag, reason });
   }
 
