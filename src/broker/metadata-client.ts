@@ -6,6 +6,11 @@ import { applyMetadata, type MetadataCommand, type MetadataResult, type Metadata
 
 export interface MetadataClient {
   apply(command: MetadataCommand): Promise<MetadataResult>;
+  /**
+   * Read barrier for not-found paths: resolves once this node applied what the cluster had
+   * committed when asked, so a name another node just confirmed is visible here.
+   */
+  sync(): Promise<void>;
   /** The applied state, for routing and lookups with the model's query functions. */
   readonly state: MetadataState;
 }
@@ -16,5 +21,10 @@ export class LocalMetadataClient implements MetadataClient {
 
   apply(command: MetadataCommand): Promise<MetadataResult> {
     return Promise.resolve(applyMetadata(this.state, command));
+  }
+
+  /** One node: everything committed is applied already. */
+  sync(): Promise<void> {
+    return Promise.resolve();
   }
 }

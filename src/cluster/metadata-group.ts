@@ -1,61 +1,68 @@
-// The metadata group: vhosts, users, permissions, exchanges, bindings, queues and policies as one
-// Raft group ('meta') on the node's group host, with the applied model state kept on every member.
+// The metadata group: vhosts, users, permissions, exchanges, bindings, queues, policies and the node
+// registry as one Raft group ('meta') over up to 5 voters, with the applied state kept on every member.
 //
-// Every change is a log entry; a member applies committed entries in order to its own copy and
-// routes from it. An entry is JSON: {t:'cmd', o: origin, s: seq, c: serializableCommand} or
-// {t:'start', node, user}. origin+seq let the proposing client pick the result of ITS entry at
-// the index it landed (the state may have moved between the local check and the commit).
-// A 'start' entry is proposed each time a node starts hosting the group: applied, it creates the
-// default user the first time ever (a new group) and drops the starting node's non-durable and
-// exclusive queues (their owners did not survive the restart). Passive declares read only, so
-// they are answered from the local state without a log entry. Every `snapshotEveryEntries` the
-// state is saved as a snapshot so the log stays bounded; a restart installs it and replays the rest.
+// Every change is a log entry (metadata-entries.ts); a member applies committed entries in order to
+// its own copy and routes from it. Only the leader proposes: a change made on another node is
+// forwarded to it over ClusterRpc ('meta.apply'), which answers {index, result}; the caller returns
+// the result once it applied that index itself, so a client's declare-ok means "visible here" and,
+// with sync() on not-found paths, visible everywhere at once. origin+seq let the leader pick the
+// result of ITS entry at the index it landed. A 'start' entry is proposed each time a node starts
+// hosting the group: applied, it creates the default user the first time ever, drops the starting
+// node's non-durable and exclusive queues, and records the node in the registry. Passive declares
+// read only. Every `snapshotEveryEntries` the state is saved as a snapshot so the log stays bounded.
+// The leader also keeps the group's membership following the registry: registered nodes become
+// learners, learners that caught up become voters while there are fewer than `votersMax`.
 
 import { randomBytes } from 'node:crypto';
-import { OperatingError, OperatingErrorCode } from '../lib/errors.js';
+import { OperatingError, OperatingErrorCode, isOperatingError } from '../lib/errors.js';
 import { assert } from '../lib/assert.js';
 import { groupId, type GroupId, type LogIndex, type NodeId } from '../lib/ids.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import {
-  applyMetadata, createMetadataState, listQueues, listVhosts, modelError, ReplyCode, restoreMetadata,
-  serializableCommand, snapshotMetadata, type MetadataCommand, type MetadataResult, type MetadataSnapshot,
-  type MetadataState,
+  applyMetadata, createMetadataState, listQueues, listVhosts, lookupExchange, lookupQueue, modelError, ReplyCode,
+  restoreMetadata, serializableCommand, snapshotMetadata, type MetadataCommand, type MetadataResult, type MetadataState,
 } from '../model/index.js';
+import { ConfChangeKind, type ConfChange } from '../raft/index.js';
 import type { MetadataClient } from '../broker/metadata-client.js';
 import type { AppliedEntry, GroupHost } from './group-host.js';
+import {
+  decodeEntry, decodeJson, encodeEntry, encodeJson, MetaMethod,
+  type ApplyAnswer, type ClusterNode, type DefaultUser, type Entry, type JoinAnswer, type SnapshotData,
+} from './metadata-entries.js';
+import type { ClusterRpc } from './rpc.js';
+
+export type { ClusterNode, DefaultUser } from './metadata-entries.js';
 
 export const metadataGroupId: GroupId = groupId('meta');
 
-export interface DefaultUser {
-  readonly name: string;
-  readonly passwordHash: string;
-  readonly tags: readonly string[];
-}
-
 export interface MetadataGroupOptions {
   groupHost: GroupHost;
-  /** Bootstrap voters (the same list on every member); [self] on a single node. */
+  /** Bootstrap voters (the same list on every node that ever hosts the group); [self] on a single node. */
   members: readonly NodeId[];
   /** Created by the first 'start' entry of a new group only. */
   defaultUser: DefaultUser;
   logger?: Logger;
+  /** Forwarding to the leader; without it only a node that leads can change metadata (one node). */
+  rpc?: ClusterRpc;
+  /** This node's registry record, written by its start entry. */
+  self?: ClusterNode;
   /** Entries applied between snapshots. */
   snapshotEveryEntries?: number;
   /** How long start() waits for the group to elect a leader and apply the start entry. */
   startTimeoutMs?: number;
+  /** How long a change waits for a leader, its answer and its local apply. */
+  forwardTimeoutMs?: number;
 }
 
-export const metadataGroupDefaults = { snapshotEveryEntries: 1000, startTimeoutMs: 10_000 } as const;
-
-type Entry =
-  | { t: 'cmd'; o: string; s: number; c: MetadataCommand }
-  | { t: 'start'; node: NodeId; user: DefaultUser };
-
-interface SnapshotData {
-  v: 1;
-  bootstrapped: boolean;
-  model: MetadataSnapshot;
-}
+export const metadataGroupDefaults = {
+  snapshotEveryEntries: 1000, startTimeoutMs: 10_000, forwardTimeoutMs: 10_000,
+  /** Voters of the metadata group at most; more nodes stay learners (they still hold a full copy). */
+  votersMax: 5,
+  /** How often the leader compares membership with the registry. */
+  membershipCheckMs: 200,
+  /** Pause before asking again when no leader is known or it cannot be reached. */
+  retryPauseMs: 50,
+} as const;
 
 export interface MetadataGroupStats {
   appliedIndex: number;
@@ -63,14 +70,17 @@ export interface MetadataGroupStats {
   snapshots: number;
   /** Entries in the group's log now (last - first + 1). */
   logEntries: number;
+  /** Changes this node sent to the leader, and the bytes of those requests and their answers. */
+  forwarded: number;
+  forwardedBytes: number;
 }
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+interface AppliedWaiter { index: number; deadlineMs: number; resolve: () => void; reject: (e: Error) => void }
 
 export class ReplicatedMetadataClient implements MetadataClient {
   private current: MetadataState = createMetadataState();
   private bootstrapped = false;
+  private registry = new Map<NodeId, ClusterNode>();
   private appliedIndex = 0;
   private snapshotIndex = 0;
   private snapshots = 0;
@@ -82,18 +92,31 @@ export class ReplicatedMetadataClient implements MetadataClient {
   private readonly waiting = new Set<number>();
   private readonly results = new Map<number, MetadataResult>();
   private readonly leaderWatchers = new Set<() => void>();
+  private readonly appliedListeners = new Set<() => void>();
+  private readonly appliedWaiters = new Set<AppliedWaiter>();
+  private pollTimer: ReturnType<typeof setInterval> | undefined;
+  private membershipTimer: ReturnType<typeof setInterval> | undefined;
+  private confChanging = false;
+  private forwarded = 0;
+  private forwardedBytes = 0;
 
   private constructor(
     private readonly host: GroupHost,
     private readonly logger: Logger,
     private readonly snapshotEveryEntries: number,
+    private readonly bootstrap: readonly NodeId[],
+    private readonly rpc: ClusterRpc | undefined,
+    private readonly forwardTimeoutMs: number,
   ) {}
 
-  /** Hosts (or resumes) the group, waits for a leader here and commits this node's start entry. */
+  /** Hosts (or resumes) the group, waits for a leader and commits this node's start entry. */
   static async start(o: MetadataGroupOptions): Promise<ReplicatedMetadataClient> {
     const every = o.snapshotEveryEntries ?? metadataGroupDefaults.snapshotEveryEntries;
     assert(Number.isInteger(every) && every >= 1, 'snapshotEveryEntries must be a positive integer');
-    const client = new ReplicatedMetadataClient(o.groupHost, (o.logger ?? silentLogger).child('metadata'), every);
+    const client = new ReplicatedMetadataClient(
+      o.groupHost, (o.logger ?? silentLogger).child('metadata'), every, [...o.members], o.rpc,
+      o.forwardTimeoutMs ?? metadataGroupDefaults.forwardTimeoutMs,
+    );
     o.groupHost.createGroup(metadataGroupId, o.members, {
       apply: (e) => client.onApply(e),
       installSnapshot: (index, _term, data) => client.onInstallSnapshot(index, data),
@@ -101,11 +124,29 @@ export class ReplicatedMetadataClient implements MetadataClient {
         for (const w of client.leaderWatchers) w();
       },
     });
+    if (o.rpc !== undefined) client.serve(o.rpc);
+    client.membershipTimer = setInterval(() => client.checkMembership(), metadataGroupDefaults.membershipCheckMs);
     if (o.members.length === 1 && o.members[0] === o.groupHost.nodeId) o.groupHost.campaign(metadataGroupId);
-    await client.waitForLeader(o.startTimeoutMs ?? metadataGroupDefaults.startTimeoutMs);
-    await client.host.propose(metadataGroupId, encodeEntry({ t: 'start', node: o.groupHost.nodeId, user: o.defaultUser }));
-    client.logger.info('metadata group started', { index: client.appliedIndex, snapshotIndex: client.snapshotIndex });
+    const entry: Entry = { t: 'start', node: o.groupHost.nodeId, user: o.defaultUser, ...(o.self !== undefined ? { info: o.self } : {}) };
+    try {
+      const timeoutMs = o.startTimeoutMs ?? metadataGroupDefaults.startTimeoutMs;
+      const { i } = await client.onLeader<{ i: number }>(MetaMethod.start, entry, () => client.proposeAsLeader(entry), timeoutMs);
+      await client.waitApplied(i, timeoutMs);
+    } catch (e) {
+      client.stopTimers();
+      throw e;
+    }
+    client.logger.info('metadata group started', { index: client.appliedIndex, snapshotIndex: client.snapshotIndex, leader: client.leader() });
     return client;
+  }
+
+  /**
+   * Asks a member of a running cluster (`via`) to add this node: the leader records `self` in the
+   * registry and adds it as a learner. Answers the group's bootstrap members (to host it with) and
+   * the registry. Used before start() by a node started with --join.
+   */
+  static async requestJoin(rpc: ClusterRpc, via: NodeId, self: ClusterNode, timeoutMs = 15_000): Promise<JoinAnswer> {
+    return decodeJson<JoinAnswer>(await rpc.call(via, MetaMethod.join, encodeJson(self), timeoutMs));
   }
 
   /** The applied state (replaced wholesale when a snapshot is installed: read it each time). */
@@ -113,25 +154,72 @@ export class ReplicatedMetadataClient implements MetadataClient {
     return this.current;
   }
 
+  /** The node registry, sorted by id. */
+  nodes(): readonly ClusterNode[] {
+    return [...this.registry.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /** Called synchronously after each applied entry or installed snapshot; returns an unsubscribe. */
+  onApplied(listener: () => void): () => void {
+    this.appliedListeners.add(listener);
+    return () => this.appliedListeners.delete(listener);
+  }
+
+  /** The group's leader as this node knows it. */
+  leader(): NodeId | null {
+    return this.host.leader(metadataGroupId);
+  }
+
+  /** Voters and learners of the group as of this node's log. */
+  membership(): { voters: readonly NodeId[]; learners: readonly NodeId[] } {
+    return this.host.status(metadataGroupId)?.membership ?? { voters: [], learners: [] };
+  }
+
   async apply(command: MetadataCommand): Promise<MetadataResult> {
-    if (isReadOnly(command)) return applyMetadata(this.current, command);
+    if (isReadOnly(command)) {
+      const r = applyMetadata(this.current, command);
+      if (r.ok || r.replyCode !== ReplyCode.NotFound) return r;
+      await this.sync(); // declared on another node a moment ago?
+      return applyMetadata(this.current, command);
+    }
     if (this.closed) return unavailable('the node is shutting down');
-    const seq = ++this.seq;
-    this.waiting.add(seq);
+    const sc = serializableCommand(command);
     try {
-      await this.host.propose(metadataGroupId, encodeEntry({ t: 'cmd', o: this.origin, s: seq, c: serializableCommand(command) }));
+      const a = await this.onLeader<ApplyAnswer>(MetaMethod.apply, { c: sc }, () => this.applyAsLeader(sc), this.forwardTimeoutMs);
+      await this.waitApplied(a.i, this.forwardTimeoutMs);
+      return this.localized(a.r);
     } catch (e) {
-      this.waiting.delete(seq);
-      this.results.delete(seq);
-      this.logger.warn('metadata change not committed', { kind: command.kind, error: e instanceof Error ? e.message : String(e) });
+      if (!isOperatingError(e)) throw e;
+      this.logger.warn('metadata change not committed', { kind: command.kind, error: e.message });
       return unavailable('the metadata change was not committed; retry');
     }
-    // propose resolves only after the entry was applied here, so its result is waiting.
-    const result = this.results.get(seq);
-    this.waiting.delete(seq);
-    this.results.delete(seq);
-    assert(result !== undefined, `metadata entry ${seq} resolved without being applied`);
-    return result;
+  }
+
+  /**
+   * Read barrier: returns once this node applied everything the leader had committed when asked,
+   * so whatever a client anywhere saw confirmed is visible here. Gives up quietly (the caller then
+   * answers from what it has) when no leader answers within the forward timeout.
+   */
+  async sync(): Promise<void> {
+    if (this.closed) return;
+    try {
+      const a = await this.onLeader<{ i: number }>(MetaMethod.commit, {}, () => Promise.resolve(this.commitAsLeader()), this.forwardTimeoutMs);
+      await this.waitApplied(a.i, this.forwardTimeoutMs);
+    } catch (e) {
+      if (!isOperatingError(e)) throw e;
+      this.logger.debug('metadata sync gave up', { error: e.message });
+    }
+  }
+
+  /** Records a node and makes it a learner (ctl add-node); done by the leader wherever asked. */
+  addNode(info: ClusterNode): Promise<JoinAnswer> {
+    return this.onLeader<JoinAnswer>(MetaMethod.join, info, () => this.joinAsLeader(info), this.forwardTimeoutMs);
+  }
+
+  /** Drops a node from the registry and the group (ctl forget-node); refusals are BadConfig. */
+  async forgetNode(node: NodeId): Promise<void> {
+    const p = { node, via: this.host.nodeId };
+    await this.onLeader<object>(MetaMethod.forget, p, () => this.forgetAsLeader(p.node, p.via), this.forwardTimeoutMs);
   }
 
   stats(): MetadataGroupStats {
@@ -141,13 +229,239 @@ export class ReplicatedMetadataClient implements MetadataClient {
       snapshotIndex: this.snapshotIndex,
       snapshots: this.snapshots,
       logEntries: s === null ? 0 : s.lastIndex - s.firstIndex + 1,
+      forwarded: this.forwarded,
+      forwardedBytes: this.forwardedBytes,
     };
   }
 
   /** Stops proposing and waits for a snapshot in flight (the group host is closed by its owner). */
   async close(): Promise<void> {
     this.closed = true;
+    this.stopTimers();
+    const err = new OperatingError(OperatingErrorCode.Closed, 'metadata group closed');
+    for (const w of this.appliedWaiters) w.reject(err);
+    this.appliedWaiters.clear();
     await this.snapshotting;
+  }
+
+  // ---- the leader's side ----
+
+  private serve(rpc: ClusterRpc): void {
+    rpc.handle(MetaMethod.apply, async (_from, p) => {
+      this.requireLeader();
+      return encodeJson(await this.applyAsLeader(decodeJson<{ c: MetadataCommand }>(p).c));
+    });
+    rpc.handle(MetaMethod.start, async (_from, p) => {
+      this.requireLeader();
+      const entry = decodeJson<Entry>(p);
+      if (entry.t !== 'start') throw new OperatingError(OperatingErrorCode.BadConfig, 'meta.start: not a start entry');
+      return encodeJson(await this.proposeAsLeader(entry));
+    });
+    rpc.handle(MetaMethod.commit, () => {
+      this.requireLeader();
+      return encodeJson(this.commitAsLeader());
+    });
+    rpc.handle(MetaMethod.join, async (_from, p) => encodeJson(await this.addNode(decodeJson<ClusterNode>(p))));
+    rpc.handle(MetaMethod.forget, async (_from, p) => {
+      const { node, via } = decodeJson<{ node: NodeId; via: NodeId }>(p);
+      return encodeJson(await this.onLeader<object>(MetaMethod.forget, { node, via }, () => this.forgetAsLeader(node, via), this.forwardTimeoutMs));
+    });
+  }
+
+  /** Proposes a (serializable) command here; its result as applied at its index. */
+  private async applyAsLeader(c: MetadataCommand): Promise<ApplyAnswer> {
+    if (this.closed) throw new OperatingError(OperatingErrorCode.Closed, 'the node is shutting down');
+    const seq = ++this.seq;
+    this.waiting.add(seq);
+    try {
+      const { index } = await this.host.propose(metadataGroupId, encodeEntry({ t: 'cmd', o: this.origin, s: seq, c }));
+      // propose resolves only after the entry was applied here, so its result is waiting.
+      const result = this.results.get(seq);
+      assert(result !== undefined, `metadata entry ${seq} resolved without being applied`);
+      return { i: index, r: result };
+    } finally {
+      this.waiting.delete(seq);
+      this.results.delete(seq);
+    }
+  }
+
+  private async proposeAsLeader(entry: Entry): Promise<{ i: number }> {
+    const { index } = await this.host.propose(metadataGroupId, encodeEntry(entry));
+    return { i: index };
+  }
+
+  private commitAsLeader(): { i: number } {
+    return { i: this.host.status(metadataGroupId)?.commit ?? 0 };
+  }
+
+  private async joinAsLeader(info: ClusterNode): Promise<JoinAnswer> {
+    const known = this.registry.get(info.id);
+    const fresh = info.amqpAddress !== '' || known === undefined;
+    if (fresh && !sameNode(known, info)) await this.proposeAsLeader({ t: 'join', info });
+    const m = this.membership();
+    if (!m.voters.includes(info.id) && !m.learners.includes(info.id)) await this.changeMembership({ kind: ConfChangeKind.AddLearner, node: info.id });
+    this.logger.info('node joined the registry', { member: info.id, clusterAddress: info.clusterAddress });
+    return { bootstrap: [...this.bootstrap], nodes: [...this.nodes()] };
+  }
+
+  private async forgetAsLeader(node: NodeId, via: NodeId): Promise<object> {
+    const m = this.membership();
+    const member = m.voters.includes(node) || m.learners.includes(node);
+    if (!this.registry.has(node) && !member) return {};
+    const refuse = (why: string): never => {
+      throw new OperatingError(OperatingErrorCode.BadConfig, `cannot forget ${node}: ${why}`, { node });
+    };
+    if (node === via) refuse('it is the node this request came through; ask another node');
+    if (m.voters.includes(node) && m.voters.length === 1) refuse('it is the last voter of the metadata group');
+    if (node === this.host.nodeId) {
+      // A leader does not remove itself: hand the group to the most caught-up other voter first.
+      const to = this.bestOtherVoter();
+      if (to === null) refuse('no other voter has the whole log yet; retry in a moment');
+      this.host.transferLeadership(metadataGroupId, to!);
+      throw new OperatingError(OperatingErrorCode.NotLeader, `handing the metadata group to ${to!} before forgetting ${node}`, { leader: to! });
+    }
+    if (this.registry.has(node)) await this.proposeAsLeader({ t: 'forget', node });
+    if (member) await this.changeMembership({ kind: ConfChangeKind.Remove, node });
+    this.logger.info('node forgotten', { member: node });
+    return {};
+  }
+
+  private bestOtherVoter(): NodeId | null {
+    const s = this.host.status(metadataGroupId);
+    if (s === null) return null;
+    let best: { node: NodeId; match: number } | null = null;
+    for (const r of s.replicas) {
+      if (r.node === this.host.nodeId || !s.membership.voters.includes(r.node)) continue;
+      if (r.match >= s.lastIndex && (best === null || r.match > best.match)) best = r;
+    }
+    return best?.node ?? null;
+  }
+
+  /** One membership change at a time (Raft allows no more). */
+  private async changeMembership(change: ConfChange): Promise<void> {
+    if (this.confChanging) throw new OperatingError(OperatingErrorCode.Overloaded, 'a metadata membership change is in flight; retry');
+    this.confChanging = true;
+    try {
+      await this.host.proposeConfChange(metadataGroupId, change);
+      this.logger.info('metadata membership changed', { change: changeName(change.kind), member: change.node });
+    } finally {
+      this.confChanging = false;
+    }
+  }
+
+  /** On the leader: registered nodes become learners; caught-up learners voters while below votersMax. */
+  private checkMembership(): void {
+    const s = this.host.status(metadataGroupId);
+    if (s === null || s.role !== 'leader' || this.confChanging || this.closed) return;
+    const { voters, learners } = s.membership;
+    let change: ConfChange | null = null;
+    for (const l of learners) {
+      const caughtUp = (s.replicas.find((r) => r.node === l)?.match ?? 0) >= s.commit;
+      if (this.registry.has(l) && voters.length < metadataGroupDefaults.votersMax && caughtUp) change = { kind: ConfChangeKind.Promote, node: l };
+    }
+    for (const n of this.registry.keys()) {
+      if (change === null && !voters.includes(n) && !learners.includes(n)) change = { kind: ConfChangeKind.AddLearner, node: n };
+    }
+    if (change === null) return;
+    this.changeMembership(change).catch((e: unknown) => {
+      if (!isOperatingError(e)) throw e;
+      this.logger.debug('metadata membership change deferred', { member: change.node, error: e.message });
+    });
+  }
+
+  private requireLeader(): void {
+    if (this.closed) throw new OperatingError(OperatingErrorCode.Closed, 'the node is shutting down');
+    const leader = this.leader();
+    if (leader === this.host.nodeId) return;
+    throw new OperatingError(OperatingErrorCode.NotLeader, `not the metadata leader${leader !== null ? `; try ${leader}` : ''}`, { leader: leader ?? '' });
+  }
+
+  // ---- the caller's side ----
+
+  /**
+   * Runs `local` if this node leads the group, else calls `method` on the leader; on NotLeader or
+   * Unreachable waits for a (new) leader and tries again until `timeoutMs` is spent.
+   */
+  private async onLeader<T>(method: string, payload: unknown, local: () => Promise<T>, timeoutMs: number): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    for (let remaining = timeoutMs; remaining > 0; remaining = deadline - Date.now()) {
+      const leader = this.leader();
+      try {
+        if (leader === this.host.nodeId) return await local();
+        if (leader !== null && this.rpc !== undefined) return await this.forward<T>(leader, method, payload, remaining);
+      } catch (e) {
+        if (!isOperatingError(e, OperatingErrorCode.NotLeader) && !isOperatingError(e, OperatingErrorCode.Unreachable)) throw e;
+        last = e;
+      }
+      await this.leaderOrPause(Math.min(remaining, metadataGroupDefaults.retryPauseMs));
+    }
+    if (last instanceof OperatingError) throw last;
+    throw new OperatingError(OperatingErrorCode.NotLeader, `metadata group: no leader within ${timeoutMs} ms`, { leader: '' });
+  }
+
+  private async forward<T>(leader: NodeId, method: string, payload: unknown, timeoutMs: number): Promise<T> {
+    const request = encodeJson(payload);
+    const answer = await this.rpc!.call(leader, method, request, timeoutMs);
+    this.forwarded++;
+    this.forwardedBytes += request.length + answer.length;
+    return decodeJson<T>(answer);
+  }
+
+  private leaderOrPause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.leaderWatchers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.leaderWatchers.add(done);
+    });
+  }
+
+  /** The leader's records for a result: this node's own (same contents, its applied copy). */
+  private localized(r: MetadataResult): MetadataResult {
+    if (!r.ok) return r;
+    const queue = r.queue === undefined ? undefined : lookupQueue(this.current, r.queue.vhost, r.queue.name) ?? r.queue;
+    const exchange = r.exchange === undefined ? undefined : lookupExchange(this.current, r.exchange.vhost, r.exchange.name) ?? r.exchange;
+    return { ...r, ...(queue !== undefined ? { queue } : {}), ...(exchange !== undefined ? { exchange } : {}) };
+  }
+
+  private appliedAt(): number {
+    return Math.max(this.appliedIndex, this.host.status(metadataGroupId)?.applied ?? 0);
+  }
+
+  /** Resolves once this node applied `index` (leader no-ops and config entries count via the host). */
+  private waitApplied(index: number, timeoutMs: number): Promise<void> {
+    if (this.appliedAt() >= index) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.appliedWaiters.add({ index, deadlineMs: Date.now() + timeoutMs, resolve, reject });
+      // Entries the host applies without telling us (no-ops, config) are seen by this poll.
+      this.pollTimer ??= setInterval(() => this.checkApplied(), 10);
+    });
+  }
+
+  private checkApplied(): void {
+    const at = this.appliedAt();
+    const now = Date.now();
+    for (const w of this.appliedWaiters) {
+      if (at >= w.index) w.resolve();
+      else if (now >= w.deadlineMs) w.reject(new OperatingError(OperatingErrorCode.Timeout, `metadata entry ${w.index} not applied here in time (at ${at})`));
+      else continue;
+      this.appliedWaiters.delete(w);
+    }
+    if (this.appliedWaiters.size === 0 && this.pollTimer !== undefined) {
+      clearInterval(this.pollTimer);
+      this.pollTimer = undefined;
+    }
+  }
+
+  private stopTimers(): void {
+    if (this.pollTimer !== undefined) clearInterval(this.pollTimer);
+    if (this.membershipTimer !== undefined) clearInterval(this.membershipTimer);
+    this.pollTimer = undefined;
+    this.membershipTimer = undefined;
   }
 
   // ---- the state machine (called by the group host in its apply phase) ----
@@ -158,11 +472,22 @@ export class ReplicatedMetadataClient implements MetadataClient {
     if (entry.t === 'cmd') {
       const result = applyMetadata(this.current, entry.c);
       if (entry.o === this.origin && this.waiting.has(entry.s)) this.results.set(entry.s, result);
-    } else {
+    } else if (entry.t === 'start') {
       this.applyStart(entry.node, entry.user);
+      if (entry.info !== undefined) this.registry.set(entry.info.id, entry.info);
+    } else if (entry.t === 'join') {
+      this.registry.set(entry.info.id, entry.info);
+    } else {
+      this.registry.delete(entry.node);
     }
     this.appliedIndex = e.index;
     if (this.appliedIndex - this.snapshotIndex >= this.snapshotEveryEntries) this.snapshotSoon();
+    this.afterApply();
+  }
+
+  private afterApply(): void {
+    for (const l of this.appliedListeners) l();
+    if (this.appliedWaiters.size > 0) this.checkApplied();
   }
 
   private applyStart(node: NodeId, user: DefaultUser): void {
@@ -185,12 +510,14 @@ export class ReplicatedMetadataClient implements MetadataClient {
   }
 
   private onInstallSnapshot(index: LogIndex, data: Uint8Array): void {
-    const snap = JSON.parse(decoder.decode(data)) as SnapshotData;
+    const snap = decodeJson<SnapshotData>(data);
     assert(snap.v === 1, `metadata snapshot version ${String(snap.v)} is not known`);
     this.current = restoreMetadata(snap.model);
     this.bootstrapped = snap.bootstrapped;
+    this.registry = new Map((snap.nodes ?? []).map((n) => [n.id, n]));
     this.appliedIndex = index;
     this.snapshotIndex = index;
+    this.afterApply();
   }
 
   /** After this apply phase (the host's applied index catches up at advance), save a snapshot. */
@@ -207,9 +534,9 @@ export class ReplicatedMetadataClient implements MetadataClient {
     const status = this.host.status(metadataGroupId);
     const index = this.appliedIndex as LogIndex;
     if (this.closed || status === null || status.applied < index) return; // next apply tries again
-    const data: SnapshotData = { v: 1, bootstrapped: this.bootstrapped, model: snapshotMetadata(this.current) };
+    const data: SnapshotData = { v: 1, bootstrapped: this.bootstrapped, model: snapshotMetadata(this.current), nodes: [...this.registry.values()] };
     try {
-      await this.host.saveSnapshot(metadataGroupId, index, encoder.encode(JSON.stringify(data)));
+      await this.host.saveSnapshot(metadataGroupId, index, encodeJson(data));
       this.snapshotIndex = index;
       this.snapshots++;
     } catch (e) {
@@ -217,26 +544,6 @@ export class ReplicatedMetadataClient implements MetadataClient {
       if (!(e instanceof OperatingError)) throw e;
       this.logger.debug('metadata snapshot deferred', { index, error: e.message });
     }
-  }
-
-  private waitForLeader(timeoutMs: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const check = (): void => {
-        if (this.host.leader(metadataGroupId) === null) return;
-        done();
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new OperatingError(OperatingErrorCode.NotLeader, `metadata group: no leader within ${timeoutMs} ms`, { leader: '' }));
-      }, timeoutMs);
-      const done = (): void => {
-        clearTimeout(timer);
-        this.leaderWatchers.delete(check);
-      };
-      this.leaderWatchers.add(check);
-      check();
-    });
   }
 }
 
@@ -248,12 +555,10 @@ function unavailable(why: string): MetadataResult {
   return modelError(ReplyCode.InternalError, why);
 }
 
-function encodeEntry(e: Entry): Uint8Array {
-  return encoder.encode(JSON.stringify(e));
+function sameNode(a: ClusterNode | undefined, b: ClusterNode): boolean {
+  return a !== undefined && a.clusterAddress === b.clusterAddress && a.amqpAddress === b.amqpAddress && a.version === b.version;
 }
 
-function decodeEntry(data: Uint8Array): Entry {
-  const e = JSON.parse(decoder.decode(data)) as Entry;
-  assert(e.t === 'cmd' || e.t === 'start', 'metadata log entry of unknown type');
-  return e;
+function changeName(kind: ConfChange['kind']): string {
+  return kind === ConfChangeKind.AddLearner ? 'add-learner' : kind === ConfChangeKind.Promote ? 'promote' : 'remove';
 }
