@@ -48,8 +48,10 @@ function storedMessage(ch: Channel, m: BasicPublish, header: ContentHeader, body
   return { exchange: m.exchange, routingKey: m.routingKey, properties: props as StoredMessage['properties'], rawProperties: raw, body };
 }
 
-export function publish(ch: Channel, m: BasicPublish, header: ContentHeader, body: Buffer): MethodResult {
+export function publish(ch: Channel, m: BasicPublish, header: ContentHeader, body: Buffer, synced = false): MethodResult {
   const x = checkPublish(ch.ctx.metadata.state, ch.user, ch.vhost, m.exchange);
+  // Not found here may be declared elsewhere a moment ago: catch up with the cluster, look again.
+  if (isModelError(x) && x.replyCode === 404 && !synced) return ch.ctx.metadata.sync().then(() => publish(ch, m, header, body, true));
   if (isModelError(x)) return fromModel(x);
   const bad = checkProperties(ch, header.properties);
   if (bad !== null) return bad;
@@ -124,13 +126,21 @@ function consumerPriority(args: FieldTable, queue: string, vhost: string): numbe
   return n;
 }
 
+/** The queue a consume/get reads; one that is not found here is looked up again after a sync. */
+async function queueToRead(ch: Channel, queueName: string): Promise<ReturnType<typeof checkQueueAccess>> {
+  const record = checkQueueAccess(ch.ctx.metadata.state, ch.user, ch.vhost, queueName, ch.connectionRef, 'read');
+  if (!isModelError(record) || record.replyCode !== 404) return record;
+  await ch.ctx.metadata.sync();
+  return checkQueueAccess(ch.ctx.metadata.state, ch.user, ch.vhost, queueName, ch.connectionRef, 'read');
+}
+
 export async function consume(ch: Channel, m: MethodOf<'basic.consume'>): Promise<void | ProtocolError> {
   const queueName = m.queue === '' ? ch.lastQueue : m.queue;
   if (queueName === replyToQueue) return consumeReplyTo(ch, m);
   const tag = m.consumerTag === '' ? ch.newConsumerTag() : m.consumerTag;
   if (ch.consumers.has(tag) || tag === ch.replyConsumerTag) return amqpError(530, `attempt to reuse consumer tag '${tag}'`);
   if (queueName === '') return amqpError(404, 'no previously declared queue');
-  const record = checkQueueAccess(ch.ctx.metadata.state, ch.user, ch.vhost, queueName, ch.connectionRef, 'read');
+  const record = await queueToRead(ch, queueName);
   if (isModelError(record)) return fromModel(record);
   const priority = consumerPriority(m.arguments, queueName, ch.vhost);
   if (typeof priority !== 'number') return priority;
@@ -280,7 +290,7 @@ export async function autoDeleteIfUnused(ctx: NodeContext, vhost: string, queue:
 export async function get(ch: Channel, m: MethodOf<'basic.get'>): Promise<void | ProtocolError> {
   const queueName = m.queue === '' ? ch.lastQueue : m.queue;
   if (queueName === '') return amqpError(404, 'no previously declared queue');
-  const record = checkQueueAccess(ch.ctx.metadata.state, ch.user, ch.vhost, queueName, ch.connectionRef, 'read');
+  const record = await queueToRead(ch, queueName);
   if (isModelError(record)) return fromModel(record);
   const queue = ch.ctx.queues.ensure(record);
   ch.touched.add(queue);
