@@ -23,7 +23,7 @@ import { EntryType, MultiRaft, defaultRaftConfig, validateRaftConfig } from '../
 import type { ConfChange, GroupReady, HardState, GroupStatus, ProposeResult, HeartbeatItem, HeartbeatResponseItem, GroupMessage, Message, RaftConfig, Ready } from '../raft/index.js';
 import { WriteAheadLog, type StorageLimits, type WalStats } from '../storage/index.js';
 import { Lane, ProtoDecodeError, Transport } from '../transport/index.js';
-import { defaultGroupHostLimits, hostRaftTiming, validateGroupHostLimits, type GroupHostLimits } from './limits.js';
+import { defaultGroupHostLimits, hostRaftTiming, validateGroupHostLimits, walCompactIntervalMs, type GroupHostLimits } from './limits.js';
 import { raftHardState, raftReader, walHardState } from './log-adapter.js';
 import { decodeRaftBatch, encodeMembershipBlob, encodeRaftBatch } from './raft-wire.js';
 
@@ -91,6 +91,8 @@ export class GroupHost {
   private scheduled = false;
   private cycling: Promise<void> | undefined;
   private closed = false;
+  private compacting = false;
+  private compactedAtMs = -Infinity;
   private fatal: Error | undefined;
   private readonly counters: GroupHostStats = { cycles: 0, entriesPersisted: 0, entriesApplied: 0, batchesSent: 0, decodeErrors: 0 };
 
@@ -231,9 +233,11 @@ export class GroupHost {
    * Records the application's snapshot `data` of its state as of `index` (<= applied here), then
    * lets the log before it go: followers that fall behind get the snapshot, and a restart applies
    * from it. Refused (Overloaded, retry later) while a config entry above `index` may be in the
-   * log (after a restart: while `index` is below the log's end at restart).
+   * log (after a restart: while `index` is below the log's end at restart). Entries at or below
+   * `index` named in `keep` stay readable with readEntry (a queue's live bodies) until the next
+   * snapshot; a snapshot sent to a follower carries them, so its readEntry finds them too.
    */
-  async saveSnapshot(id: GroupId, index: LogIndex, data: Uint8Array): Promise<void> {
+  async saveSnapshot(id: GroupId, index: LogIndex, data: Uint8Array, keep: Iterable<number> = []): Promise<void> {
     this.checkOpen();
     const s = this.raft.status(id);
     assert(s !== null, `group ${id} is not hosted`);
@@ -247,7 +251,39 @@ export class GroupHost {
     await this.wal.saveSnapshot(id, { index, term: t, membership: encodeMembershipBlob(s.membership) }, data);
     if (!this.groups.has(id) || this.closed) return;
     this.raft.compact(id, meta);
-    this.wal.setLive(id, (index + 1) as LogIndex);
+    this.wal.setLive(id, (index + 1) as LogIndex, keep as Iterable<LogIndex>);
+    this.compactSoon();
+  }
+
+  /**
+   * The data of a retained entry of the group (in the Raft range, or kept below the last snapshot),
+   * read synchronously (from the WAL's cache or one pread); undefined if the log no longer has it.
+   */
+  readEntry(id: GroupId, index: LogIndex): Uint8Array | undefined {
+    if (!this.wal.hasGroup(id)) return undefined;
+    return this.wal.entry(id, index)?.data;
+  }
+
+  /** Lets go of segments no group needs any more (one compaction at a time; a failure stops the host). */
+  private compactSoon(): void {
+    const nowMs = performance.now();
+    if (this.compacting || this.closed || this.fatal !== undefined || nowMs - this.compactedAtMs < walCompactIntervalMs) return;
+    this.compacting = true;
+    this.compactedAtMs = nowMs;
+    let done: Promise<unknown>;
+    try {
+      done = this.wal.compact();
+    } catch {
+      this.compacting = false; // the WAL failed: the next flush stops the host
+      return;
+    }
+    done.then(
+      () => { this.compacting = false; },
+      (e: unknown) => {
+        this.compacting = false;
+        if (!this.closed) this.fail(e);
+      },
+    );
   }
 
   /** Stops hosting the group and drops its log (pending proposals fail with Closed). */

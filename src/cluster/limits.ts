@@ -34,3 +34,10 @@ export function validateGroupHostLimits(l: GroupHostLimits): string[] {
  * election timeout above p99.9 fsync latency) and still fails over "within a few seconds".
  */
 export const hostRaftTiming = { electionTimeoutTicks: 50, heartbeatIntervalTicks: 5 } as const;
+
+/**
+ * The host compacts the WAL (rewrites sparse segments, deletes dead ones) after a snapshot, at most
+ * once per this many milliseconds: a compaction reads whole sparse segments and checkpoints every
+ * group's live range, so it must not run after every snapshot of a busy node.
+ */
+export const walCompactIntervalMs = 1000;

@@ -1,5 +1,5 @@
 // The compact binary form of a replicated queue's log entries (one queue command each, stamped with
-// the leader's time and the proposer's id) and of its snapshots (queue state plus live bodies).
+// the leader's time and the proposer's id) and of its snapshots (queue state plus the bodies that are in no log).
 //
 // Entry: op u8 | timeMs f64 | proposer u32 | seq u32 | op-specific fields. Op numbers are persisted:
 // they only grow at the end. Strings are u16 length + UTF-8; ids are f64 (exact up to 2^53).
@@ -195,6 +195,14 @@ export function decodeEntry(data: Uint8Array): { header: EntryHeader; command: L
   return { header, command: readCommand(i, op) };
 }
 
+/** The message of an enqueue entry (a body read back from the log); undefined for any other entry. */
+export function decodeEnqueuedMessage(data: Uint8Array): StoredMessage | undefined {
+  const i = new In(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  if (i.u8() !== QueueOp.enqueue) return undefined;
+  i.pos = headerBytes + 1 + 8; // header, priority u8, ttlMs f64
+  return readMessage(i);
+}
+
 function readCommand(i: In, op: QueueOp): LogCommand {
   switch (op) {
     case QueueOp.enqueue: {
@@ -228,9 +236,10 @@ function readCommand(i: In, op: QueueOp): LogCommand {
 }
 
 /**
- * Snapshot: u32 JSON length | JSON of the queue state | u32 count | (f64 id, message) per live body.
- * Bodies ride in the snapshot for now, because the log before it is let go; reading them back from
- * the WAL's live ranges instead (so a snapshot stays small for deep queues) comes next.
+ * Snapshot: u32 JSON length | JSON of the queue state | u32 count | (f64 id, message) per carried
+ * body. The state names every live id; only bodies in no log are carried (see body-store.ts), the
+ * others stay in the WAL as kept entries. Bytes after the bodies are ignored (a snapshot received
+ * from the leader has the WAL's trailer of kept entries there).
  */
 export function encodeSnapshot(state: QueueSnapshot, bodies: ReadonlyMap<MsgId, StoredMessage>): Buffer {
   const json = Buffer.from(JSON.stringify(state));
@@ -256,4 +265,13 @@ export function decodeSnapshot(data: Uint8Array): { state: QueueSnapshot; bodies
     bodies.set(id, readMessage(i));
   }
   return { state, bodies };
+}
+
+/** Every live message id of a snapshot's state: ready (returns and levels) and checked out. */
+export function liveIdsOf(state: QueueSnapshot): MsgId[] {
+  const ids: MsgId[] = [];
+  for (const t of state.returns) ids.push(t[0]);
+  for (const level of state.levels) for (const t of level) ids.push(t[0]);
+  for (const h of state.holders) for (const [t] of h.checkedOut) ids.push(t[0]);
+  return ids;
 }

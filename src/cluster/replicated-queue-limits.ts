@@ -11,3 +11,17 @@ export const snapshotEveryEntriesMin = 4096;
 
 /** Consumer tags and owner ids are AMQP short strings; anything longer is a bug in the caller. */
 export const shortStringBytesMax = 65_535;
+
+/**
+ * Bodies of the replicated queues of one node kept in memory, together (a shared budget). Past it
+ * the oldest resident bodies are dropped and read back from their enqueue entry in the WAL when
+ * needed; bodies that exist only in memory (from a snapshot whose log is gone) never count and
+ * never go.
+ */
+export const bodyBudgetBytesDefault = 64 * 1024 * 1024;
+
+/** What one resident body costs beyond its body and property bytes (objects, map slot, queue slot). */
+export const bodyOverheadBytes = 256;
+
+/** Stale slots (bodies deleted before eviction reached them) the budget's FIFO tolerates before it is compacted. */
+export const bodyFifoSlackSlots = 4096;

@@ -4,8 +4,8 @@
 //
 // Promises resolve after the command is committed (fdatasync on a majority) and applied here, so an
 // enqueue's 'ok' is a publisher confirm. Time comes from the leader's clock stamped in each entry.
-// Bodies live in the enqueue entries and, for now, in memory by message id (= entry index) and in
-// snapshots; reading them back from the WAL for deep queues comes next.
+// Bodies live in the enqueue entries; a BodyStore keeps up to a node-wide budget of them in memory by
+// message id (= entry index) and reads the rest back from the WAL (see body-store.ts for the scheme).
 
 import { assert } from '../lib/assert.js';
 import { OperatingError, OperatingErrorCode } from '../lib/errors.js';
@@ -14,7 +14,8 @@ import type { Clock } from '../lib/random.js';
 import { apply, counters, createQueueState, restore, snapshot, deadLetter, type Command, type ConsumerKey, type DeadLetterReason, type Effect, type FieldValues, type MsgId, type Owner, type QueueConfig, type QueueState, queueLimits, parseExpiration } from '../queue/index.js';
 import type { ConsumeRequest, DeadLetterSink, DeliverySink, DownScope, EnqueueOutcome, GetResponse, QueueBackend, QueueEvent, QueueStats, StoredMessage } from '../broker/queue-backend.js';
 import type { AppliedEntry, GroupHost } from './group-host.js';
-import { decodeEntry, decodeSnapshot, encodeEntry, encodeSnapshot, type LogCommand } from './replicated-queue-codec.js';
+import { decodeEnqueuedMessage, decodeEntry, decodeSnapshot, encodeEntry, encodeSnapshot, liveIdsOf, type LogCommand } from './replicated-queue-codec.js';
+import { BodyStore, sharedBodyBudget, type BodyBudget } from './body-store.js';
 import { snapshotEveryEntriesMin, waitingCallsMax } from './replicated-queue-limits.js';
 import { realTimers, type QueueTimers } from './queue-timers.js';
 
@@ -36,6 +37,8 @@ export interface ReplicatedQueueOptions {
   readonly fieldValues: FieldValues;
   readonly timers?: QueueTimers;
   readonly snapshotEveryEntries?: number;
+  /** Memory budget for bodies (default: one shared by every queue on this host, bodyBudgetBytesDefault). */
+  readonly bodyBudget?: BodyBudget;
   /**
    * Mesh routing: the consumer of a holder whose sink is not registered here (it consumes through
    * another node, or registered through another leader before a failover), by the holder's
@@ -76,7 +79,7 @@ export function plainNode(incarnated: string): string {
 export class ReplicatedQueue implements QueueBackend {
   readonly name: string;
   private state: QueueState;
-  private bodies = new Map<MsgId, StoredMessage>();
+  private readonly bodies: BodyStore;
   /** Replicated: consumer key by channel + tag (checked against state.holders before use). */
   private keyByTag = new Map<string, ConsumerKey>();
   /** Consumers connected to this node, with their sinks. */
@@ -99,6 +102,10 @@ export class ReplicatedQueue implements QueueBackend {
     this.name = options.name;
     this.timers = options.timers ?? realTimers;
     this.state = createQueueState({ ...options.config, deadLetter: options.deadLetterExchange !== null }, 0);
+    this.bodies = new BodyStore(options.bodyBudget ?? sharedBodyBudget(options.host), (id) => {
+      const data = options.host.readEntry(options.groupId, logIndex(id));
+      return data === undefined ? undefined : decodeEnqueuedMessage(data);
+    });
     const members = options.members ?? [options.host.nodeId];
     options.host.createGroup(options.groupId, members, {
       apply: (e) => this.applyEntry(e),
@@ -240,9 +247,14 @@ export class ReplicatedQueue implements QueueBackend {
     return { messagesReady: c.ready, messagesUnacked: c.unacked, bytesReady: c.readyBytes, bytesUnacked: c.unackedBytes, consumers: c.consumers };
   }
 
-  /** Bodies held in memory (ready + unacked). For metrics and tests. */
+  /** Live bodies (ready + unacked), in memory or in the log. For metrics and tests. */
   get bodiesHeld(): number {
     return this.bodies.size;
+  }
+
+  /** Bodies read back from the log so far (evicted from memory before they were needed). */
+  get bodiesReadBack(): number {
+    return this.bodies.loads;
   }
 
   onEvent(listener: (event: QueueEvent) => void): () => void {
@@ -515,10 +527,12 @@ export class ReplicatedQueue implements QueueBackend {
     if (this.sinceSnapshot < every || this.snapshotting || this.closed) return;
     this.sinceSnapshot = 0;
     this.snapshotting = true;
-    const data = encodeSnapshot(snapshot(this.state), this.bodies);
+    // Bodies stay in the log (kept entries); the snapshot carries only those in no log.
+    const data = encodeSnapshot(snapshot(this.state), this.bodies.pinned());
+    const keep = this.bodies.keep();
     // After this cycle's advance(): the host takes snapshots only at or below its applied index.
     queueMicrotask(() => {
-      this.options.host.saveSnapshot(this.options.groupId, logIndex(index), data)
+      this.options.host.saveSnapshot(this.options.groupId, logIndex(index), data, keep)
         .catch(() => undefined) // refused while a config change is in flight, or closing: next time
         .finally(() => { this.snapshotting = false; });
     });
@@ -527,7 +541,7 @@ export class ReplicatedQueue implements QueueBackend {
   private install(data: Uint8Array): void {
     const { state, bodies } = decodeSnapshot(data);
     this.state = restore(state);
-    this.bodies = bodies;
+    this.bodies.restore(liveIdsOf(state), bodies);
     this.keyByTag = new Map();
     for (const h of this.state.holders.values()) {
       if (h.status !== 'get' && h.status !== 'cancelled') this.keyByTag.set(tagKey(h.owner.channel, h.tag), h.key);
