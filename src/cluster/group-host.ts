@@ -307,6 +307,13 @@ export class GroupHost {
     return this.raft.status(id);
   }
 
+  /** How many hosted groups this node leads now (the load gossip and ctl show). */
+  leaderCount(): number {
+    let n = 0;
+    for (const id of this.groups.keys()) if (this.raft.status(id)?.leader === this.nodeId) n++;
+    return n;
+  }
+
   stats(): GroupHostStats & { wal: WalStats } {
     return { ...this.counters, wal: this.wal.stats() };
   }
