@@ -1,11 +1,12 @@
 // The group-commit writer of the write-ahead log: the segment files, the batch being built and
 // the one in flight (each written with one write and one fdatasync, plus one synced `level`
-// batch when it carries registry changes), and the live bytes of every segment.
+// batch when it carries registry changes), and the live bytes of every segment. A failed write
+// is cut off and retried with backoff under a write alarm; a failed fdatasync stops the log.
 
-import { closeSync, fdatasync, ftruncateSync, openSync, unlinkSync, write } from 'node:fs';
+import { closeSync, openSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { assert } from '../lib/assert.js';
-import type { OperatingError } from '../lib/errors.js';
+import { OperatingError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { fsyncDir, segmentFileName } from './files.js';
 import { fsError } from './fs-errors.js';
@@ -14,6 +15,14 @@ import type { StorageLimits } from './limits.js';
 import type { MetaOp, MetaStore } from './meta-store.js';
 import { encodeRecord, headerBytes, type RecordType } from './record.js';
 import type { Segment } from './segment.js';
+import type { WalIo } from './wal-io.js';
+
+/** How the writer reaches the disk and whom it tells when writes start failing or recover. */
+export interface WriterHooks {
+  io: WalIo;
+  /** The write alarm changed: the failure being retried, or undefined once a retry succeeded. */
+  onAlarm(failure: OperatingError | undefined): void;
+}
 
 export class GroupCommit implements LiveAccounting {
   readonly segments = new Map<number, Segment>();
@@ -24,6 +33,14 @@ export class GroupCommit implements LiveAccounting {
   /** The batch `inflight` is writing: a flush with nothing new buffered waits for its outcome. */
   private inflightBatch: Batch | undefined;
   private failed: OperatingError | undefined;
+  /** The write failure being retried (the disk refuses writes now); undefined when healthy. */
+  private alarm: OperatingError | undefined;
+  /** Ends the backoff pause early (close). */
+  private wake: (() => void) | undefined;
+  /** Set by close (or a failed level write): a failed write is final from then on. */
+  private stopping = false;
+  /** The next segment could not be created: the head keeps growing until it can. */
+  private rollFailing = false;
   private counters = { batches: 0, fsyncs: 0, recordsWritten: 0, bytesWritten: 0 };
 
   constructor(
@@ -33,6 +50,7 @@ export class GroupCommit implements LiveAccounting {
     private readonly logger: Logger,
     /** Called when a batch reached the file (bodies may leave the cache). */
     private readonly onWritten: () => void,
+    private readonly hooks: WriterHooks,
   ) {}
 
   added(segment: number, recordBytes: number): void {
@@ -72,6 +90,17 @@ export class GroupCommit implements LiveAccounting {
 
   failure(): OperatingError | undefined {
     return this.failed;
+  }
+
+  /** The write failure being retried (disk full, permission denied, I/O error), if any. */
+  writeAlarm(): OperatingError | undefined {
+    return this.alarm;
+  }
+
+  /** Makes the next failed write final and ends a retry pause now (close must not wait for space). */
+  stopRetrying(): void {
+    this.stopping = true;
+    this.wake?.();
   }
 
   /** Resolves once no batch is in flight, whatever its outcome. */
@@ -152,7 +181,7 @@ export class GroupCommit implements LiveAccounting {
   private batchFor(bytes: number, g?: GroupLog): Batch {
     let b = this.pending;
     if (b === undefined) {
-      if (this.head.size >= this.limits.segmentBytesTarget) this.head = this.createSegment(this.head.id + 1, g);
+      if (this.head.size >= this.limits.segmentBytesTarget) this.rollHead(g);
       const buf = this.freeBuffers.pop() ?? Buffer.allocUnsafe(batchBytesInitial);
       let resolve!: () => void;
       let reject!: (e: unknown) => void;
@@ -182,6 +211,30 @@ export class GroupCommit implements LiveAccounting {
     const s: Segment = { id, path, fd, size: 0, written: 0, liveBytes: 0, supersedes: false, fresh: true };
     this.segments.set(id, s);
     return s;
+  }
+
+  /**
+   * Starts the next segment. If it cannot be created (directory full or read-only) the head
+   * keeps taking batches, which loses nothing; the roll is tried again with the next batch.
+   */
+  private rollHead(g: GroupLog | undefined): void {
+    const id = this.head.id + 1;
+    const path = join(this.dir, segmentFileName(id));
+    let fd: number;
+    try {
+      fd = openSync(path, 'w+');
+    } catch (e) {
+      if (!this.rollFailing) {
+        const err = fsError(e, 'create segment', path, g === undefined ? [] : [g.id]);
+        this.logger.error('wal.segment_roll_failed', { code: err.code, error: err.message, file: path, keptSegment: this.head.path });
+      }
+      this.rollFailing = true;
+      return;
+    }
+    if (this.rollFailing) this.logger.info('wal.segment_roll_recovered', { file: path });
+    this.rollFailing = false;
+    this.head = { id, path, fd, size: 0, written: 0, liveBytes: 0, supersedes: false, fresh: true };
+    this.segments.set(id, this.head);
   }
 
   private startBatch(): void {
@@ -214,29 +267,90 @@ export class GroupCommit implements LiveAccounting {
   private async runBatch(b: Batch): Promise<void> {
     const groups = [...b.groups].map((g) => g.id);
     const metaWrite = this.meta.write(b.metaOps).catch((e: unknown) => {
+      // LevelDB keeps a failed synced write as a sticky error: nothing to retry, the log stops.
+      this.stopRetrying();
       throw fsError((e as { cause?: unknown }).cause ?? e, 'write level batch', join(this.dir, 'meta'), groups);
     });
     const walWrite = b.used === 0 ? Promise.resolve() : this.writeBatchToSegment(b, groups);
-    await Promise.all([walWrite, metaWrite]);
+    const [w, m] = await Promise.allSettled([walWrite, metaWrite]);
+    if (m.status === 'rejected') throw m.reason;
+    if (w.status === 'rejected') throw w.reason;
   }
 
   private async writeBatchToSegment(b: Batch, groups: string[]): Promise<void> {
     const s = b.segment;
+    await this.writeWithRetries(b, groups);
     try {
-      let done = 0;
-      while (done < b.used) done += await writeAt(s.fd, b.buf, done, b.used - done, b.fileOffset + done);
-      s.written = b.fileOffset + b.used;
-      this.onWritten();
       if (s.fresh) { fsyncDir(this.dir); s.fresh = false; }
-      await datasync(s.fd);
+      await this.hooks.io.datasync(s.fd);
       this.counters.fsyncs++;
     } catch (e) {
-      // Cut what may have reached the file so the segment ends at the last good batch; the log
-      // then refuses all writes (fsync failures are not retried) until reopened and recovered.
-      try { ftruncateSync(s.fd, b.fileOffset); } catch { /* the error below says why already */ }
+      // Not retried (the fsyncgate lesson): after a failed fdatasync the kernel may have dropped
+      // the dirty pages and marked them clean, so a second fdatasync could succeed with the data
+      // not on disk. Cut the batch off and stop the log; a restart recovers what is really there.
+      try { this.hooks.io.truncate(s.fd, b.fileOffset); } catch { /* the error below says why already */ }
       s.written = Math.min(s.written, b.fileOffset);
-      throw fsError(e, 'append', s.path, groups);
+      const err = fsError(e, 'fdatasync', s.path, groups);
+      throw new OperatingError(err.code, `${err.message}; not retried: the kernel may have dropped the unwritten pages, ` +
+        'so a retry could report success for data that is not on disk; the log stops until the node restarts and recovers', err.details);
     }
+  }
+
+  /**
+   * Writes the batch; a failed attempt is cut off the file and retried with backoff under the
+   * write alarm (flush waits, nothing acknowledged is touched). Gives up after writeRetriesMax
+   * attempts or once close began.
+   */
+  private async writeWithRetries(b: Batch, groups: string[]): Promise<void> {
+    const startedMs = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      const failure = await this.tryWrite(b, groups);
+      if (failure === undefined) break;
+      if (this.stopping || attempt >= this.limits.writeRetriesMax) throw failure;
+      const raised = this.alarm === undefined;
+      this.alarm = failure;
+      if (raised) {
+        this.logger.error('wal.write_blocked', { code: failure.code, error: failure.message, retryInMs: this.limits.writeRetryDelayMsMin });
+        this.hooks.onAlarm(failure);
+      }
+      await this.pause(Math.min(this.limits.writeRetryDelayMsMax, this.limits.writeRetryDelayMsMin * 2 ** Math.min(attempt, 30)));
+    }
+    if (this.alarm === undefined) return;
+    this.logger.info('wal.write_recovered', { file: b.segment.path, blockedMs: Date.now() - startedMs });
+    this.alarm = undefined;
+    this.hooks.onAlarm(undefined);
+  }
+
+  /** One attempt at the batch's bytes; on failure cuts the segment back to where the batch starts. */
+  private async tryWrite(b: Batch, groups: string[]): Promise<OperatingError | undefined> {
+    const s = b.segment;
+    try {
+      let done = 0;
+      while (done < b.used) {
+        const n = await this.hooks.io.write(s.fd, b.buf, done, b.used - done, b.fileOffset + done);
+        if (!(n > 0)) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
+        done += n;
+      }
+    } catch (e) {
+      // A retry writes the whole batch at the same offset; cutting first means a crash meanwhile
+      // finds the segment ending at the last good batch, not at a torn one.
+      try {
+        this.hooks.io.truncate(s.fd, b.fileOffset);
+      } catch (t) {
+        this.logger.warn('wal.truncate_failed', { file: s.path, offset: b.fileOffset, error: String(t) });
+      }
+      return fsError(e, 'append', s.path, groups);
+    }
+    s.written = b.fileOffset + b.used;
+    this.onWritten();
+    return undefined;
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { this.wake = undefined; resolve(); }, ms);
+      this.wake = () => { clearTimeout(timer); this.wake = undefined; resolve(); };
+    });
   }
 
   /** Stops all writes with `e` (the first failure wins). */
@@ -271,15 +385,3 @@ interface Batch {
 
 const batchBytesInitial = 1024 * 1024;
 const batchBufferKeepBytesMax = 16 * 1024 * 1024;
-
-function writeAt(fd: number, buf: Buffer, offset: number, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    write(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n)));
-  });
-}
-
-function datasync(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    fdatasync(fd, (err) => (err ? reject(err) : resolve()));
-  });
-}

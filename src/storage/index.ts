@@ -14,6 +14,9 @@
 //   wal.setLive(g, from, keep) whenever the state machine's live set shrinks; now and then await wal.compact()
 //   await wal.saveSnapshot(g, meta, data) (own snapshot; log untouched) / installSnapshot (replaces the log)
 //   wal.corruptedGroups() (must not vote or serve), wal.failure() (writes stopped), wal.stats(), await wal.close()
+//   wal.writeAlarm(): a failed write being retried with backoff (disk full, permission denied, EIO):
+//     the batch was cut off the segment, flush() waits, options.onWriteAlarm tells the node to
+//     block publishers; a failed fdatasync is never retried (the log stops: wal.failure()).
 //
 // Hard state travels in the log, in the same fdatasync as the entries it goes with. A new term or
 // vote (elections: rare) is also put in `level` with sync: true by the same flush, which resolves
@@ -29,3 +32,4 @@ export type { CompactionReport, LogEntry, LogReader, RecoveryReport, SnapshotMet
 export type { HardState } from './group-log.js';
 export { defaultStorageLimits, validateStorageLimits, type StorageLimits } from './limits.js';
 export { crc32c } from './crc32c.js';
+export { nodeWalIo, type WalIo } from './wal-io.js';

@@ -20,6 +20,13 @@ export interface StorageLimits {
   rewriteBytesPerCompactMax: number;
   /** Upper bound on groups per node (numeric ids are u32; this bounds the maps). */
   groupsMax: number;
+  /** A batch whose write failed (disk full, permission denied, I/O error) is retried after this
+   * delay, doubling per attempt up to writeRetryDelayMsMax; flush() waits meanwhile. */
+  writeRetryDelayMsMin: number;
+  writeRetryDelayMsMax: number;
+  /** Failed attempts of one batch before the log gives up and stops (as for a failed fdatasync);
+   * with the default delays about a week of retrying. */
+  writeRetriesMax: number;
 }
 
 export const defaultStorageLimits: StorageLimits = {
@@ -30,6 +37,9 @@ export const defaultStorageLimits: StorageLimits = {
   rewriteAfterSegments: 2,
   rewriteBytesPerCompactMax: 64 * 1024 * 1024,
   groupsMax: 1_000_000,
+  writeRetryDelayMsMin: 100,
+  writeRetryDelayMsMax: 5_000,
+  writeRetriesMax: 120_000,
 };
 
 /** Problems with a limits object, in words; empty when it is usable. */
@@ -40,6 +50,9 @@ export function validateStorageLimits(l: StorageLimits): string[] {
   if (!(l.cacheBytesMax >= 0)) problems.push(`cacheBytesMax must be >= 0, got ${l.cacheBytesMax}`);
   if (!(l.rewriteLiveRatioMax >= 0 && l.rewriteLiveRatioMax <= 1)) problems.push(`rewriteLiveRatioMax must be in [0, 1], got ${l.rewriteLiveRatioMax}`);
   if (!(Number.isInteger(l.rewriteAfterSegments) && l.rewriteAfterSegments >= 1)) problems.push(`rewriteAfterSegments must be an integer >= 1, got ${l.rewriteAfterSegments}`);
+  if (!(Number.isSafeInteger(l.writeRetryDelayMsMin) && l.writeRetryDelayMsMin >= 1)) problems.push(`writeRetryDelayMsMin must be an integer >= 1, got ${l.writeRetryDelayMsMin}`);
+  if (!(Number.isSafeInteger(l.writeRetryDelayMsMax) && l.writeRetryDelayMsMax >= l.writeRetryDelayMsMin)) problems.push(`writeRetryDelayMsMax must be an integer >= writeRetryDelayMsMin, got ${l.writeRetryDelayMsMax}`);
+  if (!(Number.isSafeInteger(l.writeRetriesMax) && l.writeRetriesMax >= 0)) problems.push(`writeRetriesMax must be an integer >= 0, got ${l.writeRetriesMax}`);
   if (l.recordPayloadBytesMax >= 2 ** 32 - 64) problems.push('recordPayloadBytesMax must fit a u32 length');
   return problems;
 }

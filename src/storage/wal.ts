@@ -18,6 +18,8 @@ import { metaKey, MetaStore, type MetaContents, type MetaOp, type PersistedSnaps
 import { decodeRecord, headerBytes, newDecoded, RecordType } from './record.js';
 import { mergeHardState, readWhole, replaySegment } from './recovery.js';
 import type { Segment } from './segment.js';
+import { fillTrailer, planTrailer, splitTrailer, type KeptEntry, type TrailerPlan } from './snapshot-trailer.js';
+import { nodeWalIo, type WalIo } from './wal-io.js';
 
 export interface LogEntry {
   index: LogIndex;
@@ -48,6 +50,14 @@ export interface LogReader {
 export interface WalOptions {
   limits?: Partial<StorageLimits>;
   logger?: Logger;
+  /** The file calls on segments; the real ones by default (tests inject failures here). */
+  io?: WalIo;
+  /**
+   * Called when writes start failing (disk full, permission denied, I/O error: `failure` names the
+   * file and the groups of the batch, which is retried with backoff while flush() waits) and, with
+   * undefined, when a retry succeeded: on changes only. The node raises its disk alarm on this.
+   */
+  onWriteAlarm?: (failure: OperatingError | undefined) => void;
 }
 
 export interface RecoveryReport {
@@ -90,6 +100,8 @@ export class WriteAheadLog {
   private readonly snapshots = new Map<number, PersistedSnapshot>();
   private readonly hardStateDirty = new Set<GroupLog>();
   private readonly liveDirty = new Set<GroupLog>();
+  /** Per group (numeric id): the kept entries its current snapshot is sent with, by snapshot index. */
+  private readonly trailers = new Map<number, { index: number; plan: TrailerPlan | null }>();
   private readonly cache: BodyCache;
   private readonly writer: GroupCommit;
   private nextNum = 1;
@@ -102,8 +114,12 @@ export class WriteAheadLog {
     private readonly meta: MetaStore,
     private readonly limits: StorageLimits,
     private readonly logger: Logger,
+    options: WalOptions,
   ) {
-    this.writer = new GroupCommit(dir, meta, limits, logger, () => this.cache.evict());
+    this.writer = new GroupCommit(dir, meta, limits, logger, () => this.cache.evict(), {
+      io: options.io ?? nodeWalIo,
+      onAlarm: (failure) => options.onWriteAlarm?.(failure),
+    });
     this.cache = new BodyCache(limits.cacheBytesMax, (s, o) => this.writer.isWritten(s, o));
   }
 
@@ -124,7 +140,7 @@ export class WriteAheadLog {
     } catch (e) {
       throw fsError((e as { cause?: unknown }).cause ?? e, 'open level store', join(dir, 'meta'), []);
     }
-    const wal = new WriteAheadLog(dir, meta, limits, logger);
+    const wal = new WriteAheadLog(dir, meta, limits, logger, options);
     await wal.recover();
     return wal;
   }
@@ -150,6 +166,7 @@ export class WriteAheadLog {
     this.groupsByNum.delete(g.num);
     this.hardStateDirty.delete(g);
     this.liveDirty.delete(g);
+    this.trailers.delete(g.num);
     const ops = this.writer.metaOps();
     ops.push({ type: 'put', key: metaKey.group(g.num), value: { id, num: g.num, removed: true } });
     for (const key of [metaKey.hardState(g.num), metaKey.snapshot(g.num), metaKey.live(g.num)]) ops.push({ type: 'del', key });
@@ -288,6 +305,7 @@ export class WriteAheadLog {
     const g = this.group(id);
     g.setLive(Math.max(from, g.firstIndex), new Set<number>(keep));
     this.liveDirty.add(g);
+    this.trailers.delete(g.num);
   }
 
   /** Rewrites live records of old sparse segments, then deletes segments no group needs. */
@@ -306,17 +324,31 @@ export class WriteAheadLog {
     await this.writeSnapshot(g, meta, data, []);
   }
 
-  /** Installs a snapshot received from the leader: recorded, then the group's log is discarded. */
-  async installSnapshot(id: GroupId, meta: SnapshotMeta, data: Uint8Array): Promise<void> {
+  /**
+   * Installs a snapshot received from the leader (as snapshotChunk sent it): recorded, then the
+   * group's log is discarded; the kept entries that came after the snapshot's bytes become this
+   * log's kept entries below it. Returns the snapshot's own bytes (what the state machine restores).
+   */
+  async installSnapshot(id: GroupId, meta: SnapshotMeta, data: Uint8Array): Promise<Uint8Array> {
     this.checkWritable();
     const g = this.group(id);
-    const live = { from: meta.index + 1, prevTerm: meta.term, keep: [] };
-    await this.writeSnapshot(g, meta, data, [{ type: 'put', key: metaKey.live(g.num), value: live }]);
-    if (this.groupsByNum.get(g.num) !== g) return; // removed meanwhile
+    const { snapshot, entries } = splitTrailer(data);
+    for (const e of entries) assert(e.index <= meta.index, `group ${id}: kept entry ${e.index} above snapshot ${meta.index}`);
+    const live = { from: meta.index + 1, prevTerm: meta.term, keep: entries.map((e) => e.index) };
+    await this.writeSnapshot(g, meta, snapshot, [{ type: 'put', key: metaKey.live(g.num), value: live }]);
+    if (this.groupsByNum.get(g.num) !== g) return snapshot; // removed meanwhile
+    this.trailers.delete(g.num);
     const loc = this.writer.writeRecord(g, RecordType.Reset, meta.index, meta.term, undefined);
     this.writer.segments.get(loc.segment)!.supersedes = true;
     g.reset(meta.index, meta.term);
+    // After the Reset record: replay places them below the new first index, as kept entries.
+    for (const e of entries) {
+      const at = this.writer.writeRecord(g, RecordType.Relocated, e.index, e.term, e.data, e.kind);
+      g.placeSparse(e.index, at);
+      this.cache.add(g, e.index, e.data, at.segment, at.offset);
+    }
     await this.flush();
+    return snapshot;
   }
 
   snapshotMeta(id: GroupId): SnapshotMeta | undefined {
@@ -337,15 +369,48 @@ export class WriteAheadLog {
     }
   }
 
-  /** Bytes [offset, offset + maxBytes) of the group's snapshot at `index`, read synchronously
-   * (the leader streams it to a follower in chunks); undefined if that snapshot is not the current one. */
+  /**
+   * Bytes [offset, offset + maxBytes) of what the group's snapshot at `index` is sent as, read
+   * synchronously (the leader streams it to a follower in chunks): the snapshot file, then a
+   * trailer of the entries the log retains at or below `index` (kept entries: see
+   * snapshot-trailer.ts; none for most groups). Undefined if that snapshot is not the current one.
+   */
   snapshotChunk(id: GroupId, index: LogIndex, offset: number, maxBytes: number): { data: Uint8Array; done: boolean } | undefined {
     const g = this.group(id);
     const s = this.snapshots.get(g.num);
     if (s === undefined || s.index !== index) return undefined;
-    const path = join(this.dir, 'snapshots', s.file);
-    const n = Math.max(0, Math.min(maxBytes, s.bytes - offset));
+    const plan = this.trailerOf(g, s.index);
+    const total = s.bytes + (plan?.bytes ?? 0);
+    const n = Math.max(0, Math.min(maxBytes, total - offset));
     const data = Buffer.allocUnsafe(n);
+    const fromFile = Math.max(0, Math.min(n, s.bytes - offset));
+    if (fromFile > 0) this.readSnapshotBytes(g, s, offset, data, fromFile);
+    if (plan !== null && n > fromFile) {
+      fillTrailer(plan, offset + fromFile - s.bytes, offset + n - s.bytes, data, fromFile, (i) => this.keptEntry(g, i));
+    }
+    return { data, done: offset + n >= total };
+  }
+
+  /** The kept entries (every retained entry at or below the snapshot point) in index order. */
+  private trailerOf(g: GroupLog, index: number): TrailerPlan | null {
+    const cached = this.trailers.get(g.num);
+    if (cached !== undefined && cached.index === index) return cached.plan;
+    const entries: Array<[number, number]> = [];
+    for (const [i, loc] of g.locations()) if (i <= index) entries.push([i, loc.bytes]);
+    entries.sort((a, b) => a[0] - b[0]);
+    const plan = planTrailer(entries);
+    this.trailers.set(g.num, { index, plan });
+    return plan;
+  }
+
+  private keptEntry(g: GroupLog, index: number): KeptEntry {
+    const loc = g.locate(index);
+    if (loc === undefined) assert(false, `group ${g.id}: kept entry ${index} is gone while its snapshot is sent`);
+    return { index, term: loc.term, kind: loc.kind, data: this.body(g, index, loc) };
+  }
+
+  private readSnapshotBytes(g: GroupLog, s: PersistedSnapshot, offset: number, data: Buffer, n: number): void {
+    const path = join(this.dir, 'snapshots', s.file);
     let fd: number | undefined;
     try {
       fd = openSync(path, 'r');
@@ -361,7 +426,6 @@ export class WriteAheadLog {
     } finally {
       if (fd !== undefined) closeSync(fd);
     }
-    return { data, done: offset + n >= s.bytes };
   }
 
   // ---- health and stats ----
@@ -375,9 +439,14 @@ export class WriteAheadLog {
     return this.group(id).corruption;
   }
 
-  /** The write failure that stopped the log (disk full, permission denied, I/O error), if any. */
+  /** The write failure that stopped the log (a failed fdatasync or level write, or retries exhausted), if any. */
   failure(): OperatingError | undefined {
     return this.writer.failure();
+  }
+
+  /** The write failure being retried now (flushes wait for it), if any. */
+  writeAlarm(): OperatingError | undefined {
+    return this.writer.writeAlarm();
   }
 
   stats(): WalStats {
@@ -387,7 +456,10 @@ export class WriteAheadLog {
   async close(): Promise<void> {
     if (this.closed) return;
     try {
+      // Close does not wait for free space: what a failing write still holds was never acknowledged.
+      this.writer.stopRetrying();
       await this.compacting?.catch(() => {});
+      await this.writer.settled();
       if (this.writer.failure() === undefined) {
         await this.flush();
         await this.writeCheckpoint(this.checkpointOps()); // a clean restart recovers exact live ranges

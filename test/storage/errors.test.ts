@@ -1,5 +1,6 @@
-// Disk full and permission denied: the failing writes are rejected with an OperatingError that
-// names the file and the groups, later writes are refused, and what was durable stays intact.
+// Disk full and permission denied on real files: a failing write waits under the write alarm
+// (naming the file and the groups) and what was durable stays intact; a segment that cannot be
+// created leaves the log on its current one. Injected failures: write-failures.test.ts.
 
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmdirSync, symlinkSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isOperatingError, OperatingErrorCode, type OperatingError } from '../../src/lib/errors.js';
 import { logIndex } from '../../src/lib/ids.js';
+import { createLogger } from '../../src/lib/log.js';
 import { WriteAheadLog } from '../../src/storage/index.js';
 import { gid, makeEntries, tempDir } from './helpers.js';
 
@@ -48,27 +50,33 @@ describe('configuration', () => {
 });
 
 describe('write errors', () => {
-  it('rejects the flush with DiskFull naming the segment and the groups, then refuses writes; acked data survives', async () => {
+  it('waits under the write alarm while the kernel answers ENOSPC, naming the segment and the groups; close does not wait; acked data survives', async () => {
     const t = tempDir('diskfull');
     cleanups.push(t.remove);
-    let wal = await WriteAheadLog.open(t.dir, { limits });
+    let raise!: (e: OperatingError) => void;
+    const raised = new Promise<OperatingError>((resolve) => { raise = resolve; });
+    let wal = await WriteAheadLog.open(t.dir, {
+      limits: { ...limits, writeRetryDelayMsMin: 1, writeRetryDelayMsMax: 4 },
+      onWriteAlarm: (e) => { if (e !== undefined) raise(e); },
+    });
     await fillHead(wal);
     // The next segment is /dev/full: the kernel answers ENOSPC to every write.
     const next = join(t.dir, String(wal.stats().segments + 1).padStart(16, '0') + '.wal');
     symlinkSync('/dev/full', next);
     wal.append(gid(2), makeEntries('q2', 1, 3, 1, 100));
-    let error: OperatingError | undefined;
     const first = wal.flush();
     const again = wal.flush(); // nothing new buffered: must share the outcome, not resolve early
-    await first.catch((e: OperatingError) => { error = e; });
-    await expect(again).rejects.toBe(error);
+    const error = await raised;
     expect(isOperatingError(error, OperatingErrorCode.DiskFull)).toBe(true);
-    expect(error!.message).toContain(next);
-    expect(error!.message).toContain('q2');
-    expect(wal.failure()).toBe(error);
-    expect(() => wal.append(gid(1), makeEntries('q1', 11, 1, 1))).toThrow(/ENOSPC/);
-    await expect(wal.flush()).rejects.toBe(error);
-    await wal.close();
+    expect(error.message).toContain(next);
+    expect(error.message).toContain('q2');
+    expect(wal.writeAlarm()).toBe(error);
+    expect(wal.failure()).toBeUndefined(); // retrying, not stopped
+    wal.append(gid(1), makeEntries('q1', 11, 1, 1)); // still accepted: it waits with the batch
+    await wal.close(); // gives up the retries instead of waiting for space
+    const outcome = await first.then(() => undefined, (e: unknown) => e);
+    expect(isOperatingError(outcome, OperatingErrorCode.DiskFull)).toBe(true);
+    await expect(again).rejects.toBe(outcome);
 
     wal = await WriteAheadLog.open(t.dir, { limits });
     expect(wal.corruptedGroups()).toEqual([]);
@@ -78,19 +86,33 @@ describe('write errors', () => {
     await wal.close();
   });
 
-  it.skipIf(!immutableDirsWork())('reports PermissionDenied naming the file when a new segment cannot be created', async () => {
+  it.skipIf(!immutableDirsWork())('keeps appending to the current segment when a new one cannot be created, says so naming the file, and rolls once it can', async () => {
     const t = tempDir('perm');
     cleanups.push(t.remove);
-    const wal = await WriteAheadLog.open(t.dir, { limits });
+    const lines: string[] = [];
+    const logger = createLogger({ sink: (l) => lines.push(l), clock: { nowMs: () => 0 }, level: 'info', component: 'test' });
+    let wal = await WriteAheadLog.open(t.dir, { limits, logger });
     await fillHead(wal);
+    const segments = wal.stats().segments;
     execFileSync('chattr', ['+i', t.dir]);
-    cleanups.unshift(() => execFileSync('chattr', ['-i', t.dir]));
-    let error: unknown;
-    try { wal.append(gid(2), makeEntries('q2', 1, 1, 1)); } catch (e) { error = e; }
-    expect(isOperatingError(error, OperatingErrorCode.PermissionDenied)).toBe(true);
-    expect((error as Error).message).toContain(t.dir);
-    expect((error as Error).message).toContain('q2');
-    await expect(wal.flush()).rejects.toBe(error);
+    const unlock = (): void => { execFileSync('chattr', ['-i', t.dir]); };
+    cleanups.unshift(unlock);
+    wal.append(gid(2), makeEntries('q2', 1, 1, 1));
+    await wal.flush();
+    expect(wal.stats().segments).toBe(segments);
+    const line = lines.find((l) => l.includes('wal.segment_roll_failed'));
+    expect(line).toBeDefined();
+    expect(line).toContain(t.dir);
+    expect(line).toContain('q2');
+    expect(line).toContain('E_PERMISSION_DENIED');
+    unlock();
+    wal.append(gid(2), makeEntries('q2', 2, 1, 1));
+    await wal.flush();
+    expect(wal.stats().segments).toBe(segments + 1);
+    await wal.close();
+
+    wal = await WriteAheadLog.open(t.dir, { limits });
+    expect(wal.lastIndex(gid(2))).toBe(2);
     await wal.close();
   });
 });
