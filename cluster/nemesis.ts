@@ -1,0 +1,229 @@
+// The nemesis: fault operations on a ClusterHarness, each of which injects one fault, holds it, heals
+// it and returns a record of what it did and when (for the checker's availability and the chart).
+// Leaders are preferred as targets when `espresso ctl cluster-status` names one; else a node at random.
+
+import { execFile } from 'node:child_process';
+import { openSync, readSync, writeSync, closeSync, statSync, truncateSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { NemesisOp } from './checker.js';
+import type { ClusterHarness } from './harness.js';
+import { passFault } from './link-proxy.js';
+
+const root = new URL('../', import.meta.url).pathname;
+const tsxLoader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
+
+export type NemesisName =
+  | 'kill-leader' | 'pause' | 'partition-majority' | 'isolate-leader' | 'one-way'
+  | 'flaky-links' | 'rolling-restart' | 'disk-truncate' | 'disk-bitflip' | 'membership';
+
+export const allNemeses: readonly NemesisName[] = [
+  'kill-leader', 'pause', 'partition-majority', 'isolate-leader', 'one-way',
+  'flaky-links', 'rolling-restart', 'disk-truncate', 'disk-bitflip', 'membership',
+];
+
+export interface NemesisContext {
+  harness: ClusterHarness;
+  random: () => number;
+  /** How long a fault is held before it heals. */
+  holdMs: number;
+  log: (line: string) => void;
+}
+
+export interface NemesisResult extends NemesisOp {
+  /** Set when the operation could not run as meant (what happened instead, and why). */
+  skipped?: string;
+  /** Problems the operation saw (a node that did not come back, ...). */
+  problems: string[];
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function pick<T>(items: readonly T[], random: () => number): T {
+  if (items.length === 0) throw new Error('pick from nothing');
+  return items[Math.floor(random() * items.length)]!;
+}
+
+/** Runs `espresso ctl ...` against a node's cluster port; resolves with stdout (or rejects with stderr). */
+export function ctl(h: ClusterHarness, via: string, args: readonly string[], timeoutMs = 10_000): Promise<string> {
+  const argv = [
+    '--import', tsxLoader, join(root, 'src/cli/main.ts'), 'ctl',
+    '--cluster-address', `127.0.0.1:${h.node(via).clusterPort}`, '--cluster-secret', h.secret, ...args,
+  ];
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, argv, { timeout: timeoutMs, cwd: h.dir }, (err, stdout, stderr) => {
+      if (err !== null) reject(new Error(`ctl ${args.join(' ')} via ${via}: ${stderr.trim() || err.message}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+/** The metadata leader as `ctl cluster-status` on a running node reports it, if it does. */
+export async function findLeader(h: ClusterHarness): Promise<string | undefined> {
+  const running = h.nodes.filter((n) => n.state === 'running');
+  for (const n of running.slice(0, 2)) {
+    try {
+      const out = await ctl(h, n.id, ['cluster-status'], 8_000);
+      const m = /leader[^\n]*?\b(n\d+)\b/i.exec(out);
+      if (m?.[1] !== undefined && h.nodes.some((x) => x.id === m[1])) return m[1];
+    } catch {
+      // ctl missing or that node is unwell: try the next one, then fall back to chance.
+    }
+  }
+  return undefined;
+}
+
+async function leaderOrRandom(c: NemesisContext): Promise<{ id: string; how: string }> {
+  const leader = await findLeader(c.harness);
+  if (leader !== undefined && c.harness.node(leader).state === 'running') return { id: leader, how: 'leader' };
+  const running = c.harness.nodes.filter((n) => n.state === 'running').map((n) => n.id);
+  return { id: pick(running, c.random), how: 'random (no leader known)' };
+}
+
+/** Starts a node again; a node that does not come back is a finding, not a crash of the run. */
+async function restart(c: NemesisContext, id: string, problems: string[]): Promise<void> {
+  try {
+    await c.harness.startNode(id);
+  } catch (e) {
+    problems.push(`${id} did not come back: ${(e as Error).message.split('\n')[0]}`);
+    c.log(`${id} did not come back: ${(e as Error).message}`);
+  }
+}
+
+/** Damages a stopped node's newest WAL segment: cut its tail, or flip bits in its second half. */
+export function damageWal(h: ClusterHarness, id: string, how: 'truncate' | 'bitflip', random: () => number): string {
+  const segments = h.walSegments(id);
+  const file = segments[segments.length - 1];
+  if (file === undefined) return 'no WAL segment to damage';
+  const size = statSync(file).size;
+  if (how === 'truncate') {
+    const keep = Math.floor(size * (0.5 + 0.45 * random()));
+    truncateSync(file, keep);
+    return `truncated ${file.split('/').pop()} from ${size} to ${keep} bytes`;
+  }
+  const fd = openSync(file, 'r+');
+  const flips: number[] = [];
+  try {
+    for (let i = 0; i < 8; i++) {
+      const at = Math.floor(size / 2 + random() * (size / 2 - 1));
+      const b = Buffer.alloc(1);
+      readSync(fd, b, 0, 1, at);
+      b[0] = b[0]! ^ (1 << Math.floor(random() * 8));
+      writeSync(fd, b, 0, 1, at);
+      flips.push(at);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return `flipped 8 bits of ${file.split('/').pop()} (${size} bytes) at ${flips.sort((a, b) => a - b).join(',')}`;
+}
+
+/** Runs one operation: inject, hold, heal. Always heals, whatever happened in between. */
+export async function runNemesis(name: NemesisName, c: NemesisContext): Promise<NemesisResult> {
+  const h = c.harness;
+  const startMs = Date.now();
+  const problems: string[] = [];
+  const result = (target: string, extra: Partial<NemesisResult> = {}): NemesisResult =>
+    ({ name, target, startMs, endMs: Date.now(), problems, ...extra });
+  const ids = h.nodes.map((n) => n.id);
+  switch (name) {
+    case 'kill-leader': {
+      const t = await leaderOrRandom(c);
+      await h.kill(t.id);
+      await sleep(c.holdMs);
+      await restart(c, t.id, problems);
+      return result(`${t.id} (${t.how})`);
+    }
+    case 'pause': {
+      const t = await leaderOrRandom(c);
+      h.pause(t.id);
+      await sleep(c.holdMs);
+      h.resume(t.id);
+      return result(`${t.id} (${t.how})`);
+    }
+    case 'partition-majority': {
+      if (ids.length < 2) return result('-', { skipped: 'one node: nothing to partition' });
+      const shuffled = [...ids].sort(() => c.random() - 0.5);
+      const minority = shuffled.slice(0, Math.floor((ids.length - 1) / 2) || 1);
+      const majority = shuffled.filter((x) => !minority.includes(x));
+      h.partition(minority, majority);
+      await sleep(c.holdMs);
+      h.heal();
+      return result(`${minority.join(',')} | ${majority.join(',')}`);
+    }
+    case 'isolate-leader': {
+      if (ids.length < 2) return result('-', { skipped: 'one node: nothing to isolate' });
+      const t = await leaderOrRandom(c);
+      h.partition([t.id], ids.filter((x) => x !== t.id));
+      await sleep(c.holdMs);
+      h.heal();
+      return result(`${t.id} (${t.how})`);
+    }
+    case 'one-way': {
+      if (ids.length < 2) return result('-', { skipped: 'one node: no links' });
+      // The target hears everyone but nobody hears it (a leader that cannot reach its followers).
+      const t = await leaderOrRandom(c);
+      for (const o of ids) if (o !== t.id) h.setLinkFault(t.id, o, { ...passFault, stall: true });
+      await sleep(c.holdMs);
+      h.heal();
+      return result(`${t.id} -/-> others (${t.how})`);
+    }
+    case 'flaky-links': {
+      if (ids.length < 2) return result('-', { skipped: 'one node: no links' });
+      // Every link delayed 20-60 ms and resetting on 1 chunk in 200: lossy, slow, but connected.
+      for (const a of ids) {
+        for (const b of ids) {
+          if (a !== b) h.setLinkFault(a, b, { stall: false, delayMs: 20 + Math.floor(c.random() * 40), resetProbability: 0.005 });
+        }
+      }
+      await sleep(c.holdMs);
+      h.heal();
+      return result('all links');
+    }
+    case 'rolling-restart': {
+      for (const id of ids) {
+        await h.kill(id);
+        await restart(c, id, problems);
+      }
+      return result(ids.join(','));
+    }
+    case 'disk-truncate':
+    case 'disk-bitflip': {
+      if (ids.length < 3) return result('-', { skipped: 'disk faults need a majority of healthy nodes (3+ nodes)' });
+      const leader = await findLeader(h);
+      const t = pick(ids.filter((x) => x !== leader && h.node(x).state === 'running'), c.random);
+      await h.kill(t);
+      const what = damageWal(h, t, name === 'disk-truncate' ? 'truncate' : 'bitflip', c.random);
+      c.log(`${t}: ${what}`);
+      await restart(c, t, problems);
+      await sleep(c.holdMs);
+      return result(`${t}: ${what}`);
+    }
+    case 'membership':
+      return membership(c, startMs, problems);
+  }
+}
+
+/** forget-node then add-node of a follower while the load runs (needs `espresso ctl`). */
+async function membership(c: NemesisContext, startMs: number, problems: string[]): Promise<NemesisResult> {
+  const h = c.harness;
+  const ids = h.nodes.map((n) => n.id);
+  const base = { name: 'membership', startMs, problems };
+  if (ids.length < 3) return { ...base, target: '-', endMs: Date.now(), skipped: 'membership changes need 3+ nodes' };
+  const leader = await findLeader(h);
+  const t = pick(ids.filter((x) => x !== leader), c.random);
+  const via = ids.find((x) => x !== t && h.node(x).state === 'running') ?? ids[0]!;
+  try {
+    await ctl(h, via, ['forget-node', t]);
+    await h.kill(t);
+    await sleep(c.holdMs);
+    await ctl(h, via, ['add-node', `${t}@127.0.0.1:${h.node(t).clusterPort}`]);
+    await restart(c, t, problems);
+    return { ...base, target: `${t} forgotten and added back via ${via}`, endMs: Date.now() };
+  } catch (e) {
+    if (h.node(t).state === 'stopped') await restart(c, t, problems);
+    return { ...base, target: t, endMs: Date.now(), skipped: `ctl failed: ${(e as Error).message.split('\n')[0]}` };
+  }
+}
