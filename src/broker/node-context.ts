@@ -2,6 +2,10 @@
 // the live queues, the direct reply-to registry, the memory alarm state and the node's group host.
 
 import type { GroupHost } from '../cluster/index.js';
+import { withPlacement } from '../cluster/placement.js';
+import { QueueMesh } from '../cluster/queue-service.js';
+import { ClusterRpc } from '../cluster/rpc.js';
+import type { NodeId } from '../lib/ids.js';
 import type { Logger } from '../lib/log.js';
 import type { Clock } from '../lib/random.js';
 import { createMetadataState } from '../model/index.js';
@@ -11,7 +15,7 @@ import { DirectReplyRegistry } from './direct-reply-to.js';
 import { LocalMetadataClient, type MetadataClient } from './metadata-client.js';
 import type { FlowParty } from './publisher-flow.js';
 import { deadLetterSinkFor } from './publish.js';
-import { QueueRegistry } from './queue-registry.js';
+import { incarnation, QueueRegistry } from './queue-registry.js';
 
 export interface NodeContext {
   readonly config: BrokerConfig;
@@ -35,15 +39,42 @@ export interface NodeContext {
 export interface NodeCluster {
   readonly groupHost: GroupHost;
   readonly metadata: MetadataClient;
+  /**
+   * The node's one ClusterRpc on groupHost.transport (two on one transport would answer each
+   * other's methods); created here when the cluster side has none.
+   */
+  readonly rpc?: ClusterRpc;
+}
+
+/** What the cluster's metadata client offers beyond MetadataClient (duck-typed: optional). */
+interface ClusterMetadataExtras {
+  nodes?: () => ReadonlyArray<{ readonly id: NodeId }>;
+  onApplied?: (listener: () => void) => () => void;
+}
+
+/** The queue mesh of a node with a cluster, and the metadata client with placement on declares. */
+function meshOf(cluster: NodeCluster, logger: Logger): { mesh: QueueMesh; metadata: MetadataClient; extras: ClusterMetadataExtras } {
+  const host = cluster.groupHost;
+  const rpc = cluster.rpc ?? new ClusterRpc(host.transport, logger.child('rpc'));
+  const mesh = new QueueMesh({ host, rpc, incarnation, logger: logger.child('mesh') });
+  const extras = cluster.metadata as MetadataClient & ClusterMetadataExtras;
+  const nodes = (): readonly NodeId[] => (typeof extras.nodes === 'function' ? extras.nodes().map((n) => n.id) : [host.nodeId]);
+  return { mesh, metadata: withPlacement(cluster.metadata, nodes, mesh.limits.defaultReplicas), extras };
 }
 
 /** Without `cluster` (broker unit tests), metadata lives in memory and there is no group host. */
 export function createNodeContext(config: BrokerConfig, logger: Logger, clock: Clock, cluster?: NodeCluster): NodeContext {
-  const metadata = cluster?.metadata ?? new LocalMetadataClient(createMetadataState({
+  const meshed = cluster === undefined ? undefined : meshOf(cluster, logger);
+  const metadata = meshed?.metadata ?? new LocalMetadataClient(createMetadataState({
     users: [{ name: config.defaultUser, passwordHash: hashPassword(config.defaultPass), tags: ['administrator'] }],
   }));
   let context: NodeContext | undefined;
   const queues = new QueueRegistry(metadata, clock, logger.child('queue'), (vhost) => deadLetterSinkFor(() => context!, vhost), cluster?.groupHost ?? null);
+  if (meshed !== undefined) {
+    queues.attachMesh(meshed.mesh);
+    // Every node in a queue's replica set hosts its group once the declare is applied here.
+    if (typeof meshed.extras.onApplied === 'function') meshed.extras.onApplied(() => queues.reconcileSoon());
+  }
   context = {
     config,
     logger,

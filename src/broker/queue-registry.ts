@@ -2,11 +2,16 @@
 // drops it when metadata deletes it, and routes queue events (server-side cancels, x-expires) to
 // channels and back to metadata. With a group host, durable, non-exclusive, non-auto-delete queues
 // are ReplicatedQueues (a Raft group each); the rest, and every queue without a host, are LocalQueues.
+// With a QueueMesh (a cluster), channels get MeshQueues that route to the queue's leader wherever it
+// is, and the replicas this node hosts follow metadata: reconcile() creates the group on every node
+// in a queue's replica set when its declare is applied, and retires it when the queue is deleted.
 
 import { randomBytes } from 'node:crypto';
 import type { GroupHost } from '../cluster/group-host.js';
+import { MeshQueue } from '../cluster/mesh-queue.js';
+import type { QueueMesh } from '../cluster/queue-service.js';
 import { ReplicatedQueue } from '../cluster/replicated-queue.js';
-import { groupId, type GroupId } from '../lib/ids.js';
+import { groupId, type GroupId, type NodeId } from '../lib/ids.js';
 import type { Logger } from '../lib/log.js';
 import type { Clock } from '../lib/random.js';
 import { listQueues, listVhosts, queueSettings, type QueueRecord } from '../model/index.js';
@@ -20,7 +25,7 @@ import { wireFieldValues } from './field-values.js';
  * This process's incarnation: consumers registered in replicated queues carry it, so the next start
  * of the node can return the messages they held (they are gone with the process).
  */
-const incarnation = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+export const incarnation = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
 
 /** The Raft group of a replicated queue: no '/' or NUL from user names reaches the group id. */
 export function queueGroupId(vhost: string, name: string): GroupId {
@@ -43,6 +48,10 @@ export class QueueRegistry {
   readonly channels = new Map<string, CancelTarget>();
   /** Queues with an exclusive consumer, and the channel holding it. */
   readonly exclusiveConsumer = new Map<QueueBackend, string>();
+  /** With a mesh: the replicas of replicated queues hosted on this node, by queue key. */
+  private readonly replicas = new Map<string, ReplicatedQueue>();
+  private reconcileScheduled = false;
+  private mesh: QueueMesh | null = null;
 
   constructor(
     private readonly metadata: MetadataClient,
@@ -58,12 +67,21 @@ export class QueueRegistry {
     this.groupHost = host;
   }
 
+  /** Replicated queues are reached through the mesh from now on (call before any queue is used). */
+  attachMesh(mesh: QueueMesh): void {
+    this.mesh = mesh;
+  }
+
   /**
    * Starts every replicated queue metadata knows, so each replays its log as the node boots rather
    * than on first use (a passive declare right after a restart then sees the recovered messages).
    */
   recoverReplicated(): number {
     if (this.groupHost === null) return 0;
+    if (this.mesh !== null) {
+      this.reconcile();
+      return this.replicas.size;
+    }
     let started = 0;
     for (const vhost of listVhosts(this.metadata.state)) {
       for (const record of listQueues(this.metadata.state, vhost)) {
@@ -88,16 +106,124 @@ export class QueueRegistry {
     const key = this.key(record.vhost, record.name);
     const existing = this.queues.get(key);
     if (existing !== undefined) return existing;
+    const queue = this.mesh !== null && this.groupHost !== null && isReplicated(record)
+      ? this.meshQueue(record, this.mesh)
+      : this.createOwn(record);
+    this.queues.set(key, queue);
+    queue.onEvent((event) => this.onEvent(record, queue, event));
+    return queue;
+  }
+
+  private configOf(record: QueueRecord): { config: QueueConfig; dlx: string | null; dlrk: string | null } {
     const s = queueSettings(this.metadata.state, record.vhost, record.name);
     const config = s === undefined ? defaultQueueConfig : {
       messageTtlMs: s.messageTtlMs, expiresMs: s.expiresMs, maxLength: s.maxLength, maxLengthBytes: s.maxLengthBytes,
       overflow: s.overflow, deadLetter: s.deadLetter, maxPriority: s.maxPriority,
       singleActiveConsumer: s.singleActiveConsumer, deliveryLimit: s.deliveryLimit, consumerTimeoutMs: s.consumerTimeoutMs,
     };
-    const queue = this.create(record, config, s?.deadLetterExchange ?? null, s?.deadLetterRoutingKey ?? null);
-    this.queues.set(key, queue);
-    queue.onEvent((event) => this.onEvent(record, queue, event));
-    return queue;
+    return { config, dlx: s?.deadLetterExchange ?? null, dlrk: s?.deadLetterRoutingKey ?? null };
+  }
+
+  private meshQueue(record: QueueRecord, mesh: QueueMesh): MeshQueue {
+    const { vhost, name } = record;
+    // The replica set as metadata has it now (placement may move it); the declare's as a fallback.
+    const replicas = (): readonly NodeId[] => this.metadata.state.vhosts.get(vhost)?.queues.get(name)?.record.replicas ?? record.replicas;
+    if (record.replicas.includes(mesh.nodeId) && !this.replicas.has(this.key(vhost, name))) this.startReplica(record, mesh);
+    return new MeshQueue(mesh, vhost, name, replicas);
+  }
+
+  /**
+   * Makes the replicas hosted here match metadata: a group for every replicated queue whose replica
+   * set names this node, none for queues deleted (or moved away). Called after metadata applies.
+   */
+  reconcile(): void {
+    const mesh = this.mesh;
+    if (mesh === null || this.groupHost === null) return;
+    const wanted = new Set<string>();
+    for (const vhost of listVhosts(this.metadata.state)) {
+      for (const record of listQueues(this.metadata.state, vhost)) {
+        if (!isReplicated(record) || !record.replicas.includes(mesh.nodeId)) continue;
+        const key = this.key(record.vhost, record.name);
+        wanted.add(key);
+        if (!this.replicas.has(key)) this.startReplica(record, mesh);
+      }
+    }
+    for (const [key, q] of [...this.replicas]) if (!wanted.has(key)) this.retire(key, q, mesh);
+  }
+
+  /** Coalesces the reconciles of one apply phase (many entries) into one, after it. */
+  reconcileSoon(): void {
+    if (this.reconcileScheduled) return;
+    this.reconcileScheduled = true;
+    queueMicrotask(() => {
+      this.reconcileScheduled = false;
+      this.reconcile();
+    });
+  }
+
+  private startReplica(record: QueueRecord, mesh: QueueMesh): void {
+    const host = this.groupHost;
+    if (host === null) return;
+    const { config, dlx, dlrk } = this.configOf(record);
+    let q: ReplicatedQueue;
+    try {
+      q = new ReplicatedQueue({
+        name: record.name, config, clock: this.clock, deadLetterExchange: dlx, deadLetterRoutingKey: dlrk,
+        onDeadLetter: this.deadLetterSink(record.vhost), fieldValues: wireFieldValues,
+        groupId: queueGroupId(record.vhost, record.name), host, members: record.replicas, node: host.nodeId, incarnation,
+        resolveConsumer: mesh.resolverFor(record.vhost, record.name),
+      });
+    } catch (e) {
+      // A damaged log (Corrupted): the other replicas carry the queue; this node serves it through them.
+      this.logger.error('replica not started', { vhost: record.vhost, queue: record.name, error: String(e) });
+      return;
+    }
+    this.replicas.set(this.key(record.vhost, record.name), q);
+    mesh.addReplica(record.vhost, record.name, q);
+    q.onEvent((event) => {
+      if (event.type === 'queueDeleted' && event.reason === 'expired') this.expire(record);
+    });
+  }
+
+  /** The queue left metadata: the leader commits its delete (cancelling its consumers), then every replica drops its group. */
+  private retire(key: string, q: ReplicatedQueue, mesh: QueueMesh): void {
+    const host = this.groupHost;
+    this.replicas.delete(key);
+    mesh.removeReplica(this.vhostOf(key), q.name, q);
+    const drop = (): void => {
+      clearTimeout(timer);
+      off();
+      q.close();
+      try {
+        host?.removeGroup(q.groupId);
+      } catch {
+        // removed already by the committed delete, or the host is closing
+      }
+    };
+    const off = q.onEvent((event) => {
+      if (event.type === 'queueDeleted') setImmediate(drop);
+    });
+    const timer = setTimeout(drop, mesh.limits.retireGraceMs);
+    if (q.leader) q.delete().then(drop, drop);
+  }
+
+  private vhostOf(key: string): string {
+    return key.slice(0, key.indexOf('\u0000'));
+  }
+
+  private expire(record: QueueRecord): void {
+    this.logger.info('queue expired', { vhost: record.vhost, queue: record.name });
+    void this.metadata.apply({
+      kind: 'deleteQueue', vhost: record.vhost, name: record.name, ifUnused: false, ifEmpty: false,
+      consumerCount: 0, messageCount: 0, connection: null,
+    }).then((r) => {
+      if (r.ok) this.dropDeleted(r.deletedQueues);
+    });
+  }
+
+  private createOwn(record: QueueRecord): QueueBackend {
+    const { config, dlx, dlrk } = this.configOf(record);
+    return this.create(record, config, dlx, dlrk);
   }
 
   private create(record: QueueRecord, config: QueueConfig, dlx: string | null, dlrk: string | null): QueueBackend {
@@ -146,6 +272,7 @@ export class QueueRegistry {
       messages += q.stats().messagesReady;
       void q.delete().catch((e: unknown) => this.logger.warn('queue delete failed', { vhost: r.vhost, queue: r.name, error: String(e) }));
     }
+    if (this.mesh !== null) this.reconcileSoon();
     return messages;
   }
 
@@ -153,8 +280,11 @@ export class QueueRegistry {
   closeAll(): void {
     for (const q of this.queues.values()) {
       if (q instanceof ReplicatedQueue) q.close();
-      else q.delete().catch(() => undefined);
+      else if (!(q instanceof MeshQueue)) q.delete().catch(() => undefined);
     }
+    for (const q of this.replicas.values()) q.close();
+    this.replicas.clear();
+    this.mesh?.close();
     this.queues.clear();
   }
 }

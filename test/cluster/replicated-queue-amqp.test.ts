@@ -13,7 +13,7 @@ import { queueGroupId } from '../../src/broker/queue-registry.js';
 import { startBroker, type BrokerServer } from '../../src/broker/server.js';
 import { GroupHost } from '../../src/cluster/group-host.js';
 import { ReplicatedMetadataClient } from '../../src/cluster/metadata-group.js';
-import { ReplicatedQueue } from '../../src/cluster/replicated-queue.js';
+import { MeshQueue } from '../../src/cluster/mesh-queue.js';
 import { nodeId } from '../../src/lib/ids.js';
 import { silentLogger } from '../../src/lib/log.js';
 import { until } from '../broker/helpers.js';
@@ -60,7 +60,8 @@ describe('durable queues over AMQP are replicated', () => {
     let conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${node.broker.port}`);
     const pub = await conn.createConfirmChannel();
     await pub.assertQueue('jobs', { durable: true });
-    expect(node.broker.context.queues.get('/', 'jobs')).toBeInstanceOf(ReplicatedQueue);
+    expect(node.broker.context.queues.get('/', 'jobs')).toBeInstanceOf(MeshQueue);
+    expect(node.host.status(queueGroupId('/', 'jobs'))?.role).toBe('leader');
     for (let i = 0; i < 100; i++) pub.sendToQueue('jobs', Buffer.from(`m${i}`), { persistent: true, headers: { i } });
     await pub.waitForConfirms();
     const sub = await conn.createChannel();
@@ -119,7 +120,8 @@ describe('durable queues over AMQP are replicated', () => {
     await ch.assertQueue('dead', { durable: true });
     await ch.assertQueue('work', { durable: true, arguments: { 'x-message-ttl': 50, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': 'dead' } });
     await ch.assertQueue('plain', { durable: true });
-    expect(node.broker.context.queues.get('/', 'work')).toBeInstanceOf(ReplicatedQueue);
+    expect(node.broker.context.queues.get('/', 'work')).toBeInstanceOf(MeshQueue);
+    expect(node.host.status(queueGroupId('/', 'work'))?.role).toBe('leader');
     ch.sendToQueue('plain', Buffer.from('a'), { persistent: true });
     ch.sendToQueue('plain', Buffer.from('b'), { persistent: true });
     await ch.waitForConfirms();

@@ -1,0 +1,146 @@
+// The QueueBackend a channel gets for a replicated queue on any node: every call is routed to the
+// queue's leader (this node's replica when it leads, else the leader's node over rpc) by the
+// node's QueueMesh; the consumer's sink is registered here, so deliveries find it whichever node
+// leads, before and after a failover, without the client consuming again.
+
+import type {
+  ConsumeRequest, DeliverySink, DownScope, EnqueueOutcome, GetResponse, MsgId, Owner, QueueBackend, QueueEvent, QueueStats, StoredMessage,
+} from '../broker/queue-backend.js';
+import type { NodeId } from '../lib/ids.js';
+import { parseExpiration, queueLimits } from '../queue/index.js';
+import type { CallResult } from './queue-wire.js';
+import type { ForwardedCommand, QueueMesh } from './queue-service.js';
+
+export class MeshQueue implements QueueBackend {
+  private readonly listeners = new Set<(event: QueueEvent) => void>();
+  /** Counters from the last answer, for nodes that host no replica of the queue. */
+  private lastStats: QueueStats = { messagesReady: 0, messagesUnacked: 0, bytesReady: 0, bytesUnacked: 0, consumers: 0 };
+  /** Consumer tags registered through this backend, by channel (to drop their sinks on down). */
+  private readonly tags = new Map<string, Set<string>>();
+
+  constructor(
+    private readonly mesh: QueueMesh,
+    readonly vhost: string,
+    readonly name: string,
+    /** The queue's replica set as metadata has it now (first = preferred leader). */
+    private readonly replicas: () => readonly NodeId[],
+  ) {}
+
+  enqueue(message: StoredMessage): Promise<EnqueueOutcome> {
+    const p = message.properties;
+    const priority = typeof p.priority === 'number' ? Math.max(0, Math.min(255, Math.floor(p.priority))) : 0;
+    return this.run({ type: 'enqueue', priority, ttlMs: parseExpiration(p.expiration), message }).then((r) => (r.kind === 'enqueue' ? r.outcome : 'ok'));
+  }
+
+  consume(request: ConsumeRequest, sink: DeliverySink): Promise<void> {
+    const channel = request.owner.channel;
+    const tag = request.consumerTag;
+    this.mesh.registerSink(this.vhost, this.name, channel, tag, {
+      sink,
+      cancelled: (reason) => {
+        this.forget(channel, tag);
+        this.emit({ type: 'consumerCancelled', channel, consumerTag: tag, reason });
+      },
+    });
+    let set = this.tags.get(channel);
+    if (set === undefined) this.tags.set(channel, (set = new Set()));
+    set.add(tag);
+    const register: ForwardedCommand = {
+      type: 'register', owner: request.owner, tag, creditMode: request.creditMode, prefetch: request.prefetch,
+      priority: request.priority, noAck: request.noAck,
+    };
+    return this.run(register).then(() => undefined, (e: unknown) => {
+      this.forget(channel, tag);
+      throw e;
+    });
+  }
+
+  cancel(channel: string, consumerTag: string): Promise<void> {
+    this.forget(channel, consumerTag);
+    return this.run({ type: 'cancel', channel, tag: consumerTag }).then(() => undefined);
+  }
+
+  credit(channel: string, consumerTag: string, credit: number, mode: 'add' | 'set'): Promise<void> {
+    return this.run({ type: 'credit', channel, tag: consumerTag, credit, mode }).then(() => undefined);
+  }
+
+  settle(channel: string, msgIds: readonly MsgId[]): Promise<void> {
+    return this.chunked(msgIds, (ids) => ({ type: 'settle', channel, msgIds: ids }));
+  }
+
+  requeue(channel: string, msgIds: readonly MsgId[]): Promise<void> {
+    return this.chunked(msgIds, (ids) => ({ type: 'return', channel, msgIds: ids }));
+  }
+
+  discard(channel: string, msgIds: readonly MsgId[]): Promise<void> {
+    return this.chunked(msgIds, (ids) => ({ type: 'discard', channel, msgIds: ids }));
+  }
+
+  get(owner: Owner, noAck: boolean): Promise<GetResponse | null> {
+    return this.run({ type: 'get', owner, noAck }).then((r) => (r.kind === 'get' ? r.response : null));
+  }
+
+  purge(): Promise<number> {
+    return this.run({ type: 'purge' }).then((r) => (r.kind === 'count' ? r.count : 0));
+  }
+
+  /**
+   * Metadata deleted the queue: every node's registry retires its replica (the leader commits the
+   * delete, which cancels every consumer wherever it is). Here: the count, and this edge forgets.
+   */
+  delete(): Promise<number> {
+    const count = this.stats().messagesReady;
+    for (const [channel, set] of [...this.tags]) for (const tag of [...set]) this.forget(channel, tag);
+    return Promise.resolve(count);
+  }
+
+  down(scope: DownScope, id: string): Promise<void> {
+    for (const [channel, set] of [...this.tags]) {
+      const node = channel.slice(0, channel.indexOf('/'));
+      if (scope === 'channel' ? channel === id : scope === 'node' ? node === id : channel.startsWith(`${node}/${id}/`)) {
+        for (const tag of [...set]) this.forget(channel, tag);
+      }
+    }
+    return this.run({ type: 'down', scope, id }).then(() => undefined);
+  }
+
+  touch(): void {
+    this.run({ type: 'touch' }).catch(() => undefined);
+  }
+
+  stats(): QueueStats {
+    return this.mesh.replica(this.vhost, this.name)?.stats() ?? this.lastStats;
+  }
+
+  onEvent(listener: (event: QueueEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
+  }
+
+  /** The local replica's own events (x-expires ran out, deleted): the registry acts on them. */
+  emit(event: QueueEvent): void {
+    for (const l of [...this.listeners]) l(event);
+  }
+
+  private forget(channel: string, tag: string): void {
+    this.mesh.unregisterSink(this.vhost, this.name, channel, tag);
+    const set = this.tags.get(channel);
+    set?.delete(tag);
+    if (set?.size === 0) this.tags.delete(channel);
+  }
+
+  private run(command: ForwardedCommand): Promise<CallResult> {
+    return this.mesh.route(this.vhost, this.name, this.replicas, command).then((a) => {
+      this.lastStats = a.stats;
+      return a.result;
+    });
+  }
+
+  private chunked(ids: readonly MsgId[], make: (ids: readonly MsgId[]) => ForwardedCommand): Promise<void> {
+    const max = queueLimits.idsPerCommandMax;
+    if (ids.length <= max) return this.run(make(ids)).then(() => undefined);
+    const parts: Array<Promise<unknown>> = [];
+    for (let i = 0; i < ids.length; i += max) parts.push(this.run(make(ids.slice(i, i + max))));
+    return Promise.all(parts).then(() => undefined);
+  }
+}

@@ -1,0 +1,278 @@
+// Mesh routing of replicated queues on one node: the replicas hosted here, the consumers connected
+// here (their sinks), the rpc handlers a queue's leader serves for other nodes, and the retry loop
+// that takes a call to whichever node leads the queue now.
+//
+// A call from node X for a queue led by node L: X's MeshQueue -> route() -> rpc 'q.call' to L ->
+// L's ReplicatedQueue proposes it -> committed on a majority and applied on L -> answer. Deliveries:
+// L's queue resolves each holder's consumer (resolveFor): a sink here, or an rpc notify 'q.deliver'
+// over Lane.delivery to the holder's node, which hands it to the sink of (queue, channel, tag).
+// Consumers of a node that went away: a sweep on every leader downs the holders of nodes the
+// transport has reported down for nodeDownGraceMs, and of incarnations other than the one a node
+// announced in its 'q.hello' (it restarted). Their messages return redelivered.
+
+import { OperatingError, OperatingErrorCode, isOperatingError } from '../lib/errors.js';
+import type { NodeId } from '../lib/ids.js';
+import type { Logger } from '../lib/log.js';
+import type { DeliverySink } from '../broker/queue-backend.js';
+import type { GroupHost } from './group-host.js';
+import { defaultMeshLimits, type MeshLimits } from './mesh-limits.js';
+import { plainNode, type RemoteConsumer, type ReplicatedQueue } from './replicated-queue.js';
+import type { LogCommand } from './replicated-queue-codec.js';
+import type { ClusterRpc } from './rpc.js';
+import {
+  decodeAnswer, decodeCall, decodeCancel, decodeDelivery, decodeHello, encodeAnswer, encodeCall, encodeCancel,
+  encodeDelivery, encodeHello, meshMethods, type CallAnswer, type CallResult, type QueueCall,
+} from './queue-wire.js';
+
+export interface QueueMeshOptions {
+  readonly host: GroupHost;
+  readonly rpc: ClusterRpc;
+  /** This process's incarnation (the same string the node's replicated queues are given). */
+  readonly incarnation: string;
+  readonly logger: Logger;
+  readonly limits?: Partial<MeshLimits>;
+}
+
+/** A consumer connected to this node. */
+export interface MeshSink {
+  readonly sink: DeliverySink;
+  cancelled(reason: 'timeout' | 'deleted' | 'limit'): void;
+}
+
+export type ForwardedCommand = Exclude<LogCommand, { type: 'leaderStart' } | { type: 'tick' }>;
+
+const queueKey = (vhost: string, name: string): string => `${vhost}\u0000${name}`;
+const sinkKey = (vhost: string, name: string, channel: string, tag: string): string => `${vhost}\u0000${name}\u0000${channel}\u0000${tag}`;
+
+export class QueueMesh {
+  readonly nodeId: NodeId;
+  readonly incarnation: string;
+  readonly limits: MeshLimits;
+  private readonly replicas = new Map<string, ReplicatedQueue>();
+  private readonly sinks = new Map<string, MeshSink>();
+  /** Last leader a replica named for a queue this node does not host. */
+  private readonly hints = new Map<string, NodeId>();
+  private readonly incarnations = new Map<string, string>();
+  private readonly downSince = new Map<string, number>();
+  private readonly sweeping = new Set<string>();
+  private readonly sweepTimer: ReturnType<typeof setInterval>;
+  private closed = false;
+
+  constructor(private readonly o: QueueMeshOptions) {
+    this.nodeId = o.host.nodeId;
+    this.incarnation = o.incarnation;
+    this.limits = { ...defaultMeshLimits, ...o.limits };
+    o.rpc.handle(meshMethods.call, (from, payload) => this.serve(from, payload));
+    o.rpc.onNotify(meshMethods.deliver, (_from, payload) => this.onDeliver(payload));
+    o.rpc.onNotify(meshMethods.cancelled, (_from, payload) => this.onCancelled(payload));
+    o.rpc.onNotify(meshMethods.hello, (from, payload) => this.sawIncarnation(from, decodeHello(payload)));
+    const transport = o.host.transport;
+    transport.onPeerState((peer, state) => {
+      if (state === 'up') {
+        this.downSince.delete(peer);
+        o.rpc.notify(peer, meshMethods.hello, encodeHello(this.incarnation));
+      } else if (!this.downSince.has(peer)) {
+        this.downSince.set(peer, Date.now());
+      }
+    });
+    for (const [peer, s] of transport.stats()) if (s.up) o.rpc.notify(peer, meshMethods.hello, encodeHello(this.incarnation));
+    this.sweepTimer = setInterval(() => this.sweep(), this.limits.sweepIntervalMs);
+    this.sweepTimer.unref?.();
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.sweepTimer);
+  }
+
+  // ---- replicas and sinks of this node ----
+
+  addReplica(vhost: string, name: string, queue: ReplicatedQueue): void {
+    this.replicas.set(queueKey(vhost, name), queue);
+  }
+
+  removeReplica(vhost: string, name: string, queue: ReplicatedQueue): void {
+    if (this.replicas.get(queueKey(vhost, name)) === queue) this.replicas.delete(queueKey(vhost, name));
+  }
+
+  replica(vhost: string, name: string): ReplicatedQueue | undefined {
+    return this.replicas.get(queueKey(vhost, name));
+  }
+
+  /** Every replica hosted here, for list-queues. */
+  replicaList(): Array<{ vhost: string; name: string; queue: ReplicatedQueue }> {
+    return [...this.replicas].map(([k, queue]) => {
+      const at = k.indexOf('\u0000');
+      return { vhost: k.slice(0, at), name: k.slice(at + 1), queue };
+    });
+  }
+
+  registerSink(vhost: string, name: string, channel: string, tag: string, sink: MeshSink): void {
+    this.sinks.set(sinkKey(vhost, name, channel, tag), sink);
+  }
+
+  unregisterSink(vhost: string, name: string, channel: string, tag: string): void {
+    this.sinks.delete(sinkKey(vhost, name, channel, tag));
+  }
+
+  /** For a ReplicatedQueue's resolveConsumer: where the holder (node#incarnation, channel, tag) consumes. */
+  resolverFor(vhost: string, name: string): (holderNode: string, channel: string, tag: string) => RemoteConsumer | undefined {
+    return (holderNode, channel, tag) => {
+      const node = plainNode(holderNode);
+      const incarnation = holderNode.slice(node.length + 1);
+      if (node === this.nodeId) return incarnation === this.incarnation ? this.sinks.get(sinkKey(vhost, name, channel, tag)) : undefined;
+      const peer = node as NodeId;
+      return {
+        sink: (d) => {
+          this.o.rpc.notify(peer, meshMethods.deliver, encodeDelivery({
+            vhost, queue: name, incarnation, channel, consumerTag: d.consumerTag, msgId: d.msgId,
+            redelivered: d.redelivered, deliveryCount: d.deliveryCount, message: d.message,
+          }));
+        },
+        cancelled: (reason) => {
+          this.o.rpc.notify(peer, meshMethods.cancelled, encodeCancel({ vhost, queue: name, incarnation, channel, consumerTag: tag, reason }));
+        },
+      };
+    };
+  }
+
+  // ---- routing ----
+
+  /**
+   * Runs `command` on the queue's leader, wherever it is: here when this node leads (or hosts a
+   * replica and no leader is known yet: the replica waits for one), else over rpc. NotLeader,
+   * Unreachable and Timeout are retried on the leader named or found next until routeTimeoutMs.
+   * The first attempt is made synchronously, so calls leave in call order.
+   */
+  async route(vhost: string, name: string, replicas: () => readonly NodeId[], command: ForwardedCommand): Promise<CallAnswer> {
+    const key = queueKey(vhost, name);
+    const deadline = Date.now() + this.limits.routeTimeoutMs;
+    let delayMs = this.limits.retryDelayMsMin;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.attempt(key, vhost, name, replicas, command, attempt);
+      } catch (e) {
+        if (!isOperatingError(e) || !retryable(e.code) || this.closed) throw e;
+        if (Date.now() + delayMs > deadline) {
+          throw new OperatingError(OperatingErrorCode.Unreachable, `queue '${name}' in vhost '${vhost}': no leader reachable within ${this.limits.routeTimeoutMs} ms (${e.message})`);
+        }
+        const hint = e.code === OperatingErrorCode.NotLeader ? e.details['leader'] : undefined;
+        if (typeof hint === 'string' && hint !== '' && hint !== this.hints.get(key)) {
+          this.hints.set(key, hint as NodeId);
+          continue; // a fresh hint: go there at once
+        }
+        this.hints.delete(key);
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        delayMs = Math.min(delayMs * 2, this.limits.retryDelayMsMax);
+      }
+    }
+  }
+
+  private attempt(key: string, vhost: string, name: string, replicas: () => readonly NodeId[], command: ForwardedCommand, attempt: number): Promise<CallAnswer> {
+    const local = this.replicas.get(key);
+    const leader = local !== undefined ? this.o.host.leader(local.groupId) : null;
+    if (local !== undefined && (leader === this.nodeId || leader === null)) {
+      return this.runLocal(local, command, this.incarnation).then((result) => ({ result, stats: local.stats() }));
+    }
+    const members = replicas().filter((n) => n !== this.nodeId);
+    const target = leader ?? this.hints.get(key) ?? members[attempt % Math.max(1, members.length)];
+    if (target === undefined || target === this.nodeId) {
+      return Promise.reject(new OperatingError(OperatingErrorCode.NotLeader, `queue '${name}': no replica known`, { leader: '' }));
+    }
+    const payload = encodeCall({ vhost, queue: name, incarnation: this.incarnation, command });
+    return this.o.rpc.call(target, meshMethods.call, payload, this.limits.callTimeoutMs).then(decodeAnswer);
+  }
+
+  /** Leader side of 'q.call'. */
+  private async serve(from: NodeId, payload: Uint8Array): Promise<Uint8Array> {
+    const call: QueueCall = decodeCall(payload);
+    this.sawIncarnation(from, call.incarnation);
+    const local = this.replicas.get(queueKey(call.vhost, call.queue));
+    if (local === undefined || this.o.host.leader(local.groupId) !== this.nodeId) {
+      const leader = local === undefined ? '' : this.o.host.leader(local.groupId) ?? '';
+      throw new OperatingError(OperatingErrorCode.NotLeader, `queue '${call.queue}' is not led by ${this.nodeId}`, { leader });
+    }
+    if (call.command.type === 'leaderStart' || call.command.type === 'tick') {
+      throw new OperatingError(OperatingErrorCode.BadConfig, `queue command ${call.command.type} is not forwarded`);
+    }
+    const result = await this.runLocal(local, call.command, call.incarnation);
+    return encodeAnswer({ result, stats: local.stats() });
+  }
+
+  /** One command on a replica here; consumers are always reached through resolveConsumer. */
+  private async runLocal(q: ReplicatedQueue, c: ForwardedCommand, incarnation: string): Promise<CallResult> {
+    switch (c.type) {
+      case 'enqueue': return { kind: 'enqueue', outcome: await q.enqueue(c.message) };
+      case 'register':
+        await q.consume({ owner: c.owner, consumerTag: c.tag, noAck: c.noAck, creditMode: c.creditMode, prefetch: c.prefetch, priority: c.priority }, null, incarnation);
+        return { kind: 'void' };
+      case 'cancel': await q.cancel(c.channel, c.tag); return { kind: 'void' };
+      case 'credit': await q.credit(c.channel, c.tag, c.credit, c.mode); return { kind: 'void' };
+      case 'settle': await q.settle(c.channel, c.msgIds); return { kind: 'void' };
+      case 'return': await q.requeue(c.channel, c.msgIds); return { kind: 'void' };
+      case 'discard': await q.discard(c.channel, c.msgIds); return { kind: 'void' };
+      case 'down': await q.down(c.scope, c.id, incarnation); return { kind: 'void' };
+      case 'get': return { kind: 'get', response: await q.get(c.owner, c.noAck, incarnation) };
+      case 'purge': return { kind: 'count', count: await q.purge() };
+      case 'delete': return { kind: 'count', count: await q.delete() };
+      case 'touch': q.touch(); return { kind: 'void' };
+    }
+  }
+
+  // ---- consumer side ----
+
+  private onDeliver(payload: Uint8Array): void {
+    const d = decodeDelivery(payload);
+    // For an earlier life of this node, or a consumer gone already: its holder is downed, the message returns.
+    if (d.incarnation !== this.incarnation) return;
+    const s = this.sinks.get(sinkKey(d.vhost, d.queue, d.channel, d.consumerTag));
+    s?.sink({ consumerTag: d.consumerTag, msgId: d.msgId, message: d.message, redelivered: d.redelivered, deliveryCount: d.deliveryCount });
+  }
+
+  private onCancelled(payload: Uint8Array): void {
+    const c = decodeCancel(payload);
+    if (c.incarnation !== this.incarnation) return;
+    const key = sinkKey(c.vhost, c.queue, c.channel, c.consumerTag);
+    const s = this.sinks.get(key);
+    this.sinks.delete(key);
+    s?.cancelled(c.reason);
+  }
+
+  // ---- consumers of nodes that went away ----
+
+  private sawIncarnation(node: NodeId, incarnation: string): void {
+    if (this.incarnations.get(node) === incarnation) return;
+    this.incarnations.set(node, incarnation);
+    this.sweep();
+  }
+
+  /** On every queue led here: down holders of gone nodes and of incarnations a node left behind. */
+  private sweep(): void {
+    if (this.closed) return;
+    const now = Date.now();
+    const transport = this.o.host.transport;
+    for (const [key, q] of this.replicas) {
+      if (!q.ready) continue;
+      for (const node of q.holderNodes()) {
+        if (node === this.nodeId) continue; // leaderStart downs this node's earlier incarnations
+        let keep: string | null | undefined;
+        if (!transport.isUp(node as NodeId)) {
+          const since = this.downSince.get(node) ?? now;
+          if (!this.downSince.has(node)) this.downSince.set(node, now);
+          if (now - since >= this.limits.nodeDownGraceMs) keep = null;
+        }
+        if (keep === undefined) keep = this.incarnations.get(node);
+        if (keep === undefined) continue; // up, and its incarnation not known yet: its hello comes
+        const job = `${key}\u0000${node}`;
+        if (this.sweeping.has(job)) continue;
+        this.sweeping.add(job);
+        q.downStale(node, keep).catch((e: unknown) => this.o.logger.debug('down of a gone node deferred', { node, error: String(e) }))
+          .finally(() => this.sweeping.delete(job));
+      }
+    }
+  }
+}
+
+function retryable(code: OperatingErrorCode): boolean {
+  return code === OperatingErrorCode.NotLeader || code === OperatingErrorCode.Unreachable || code === OperatingErrorCode.Timeout;
+}

@@ -1,0 +1,228 @@
+// The bytes of mesh routing between nodes: a queue call forwarded to the leader's node, its answer
+// (with the queue's counters, so nodes without a replica can answer queue.declare-ok), deliveries
+// and server-side cancels streamed back to the consumer's node, and a node's incarnation hello.
+//
+// Commands travel as replicated-queue log entries (the same codec, header unused), so a forwarded
+// call is exactly what the leader would log. Strings are u16 length + UTF-8, numbers f64.
+
+import { assert } from '../lib/assert.js';
+import type { GetResponse, QueueStats, StoredMessage } from '../broker/queue-backend.js';
+import { decodeEntry, encodeEntry, type LogCommand } from './replicated-queue-codec.js';
+
+export const meshMethods = {
+  call: 'q.call',
+  deliver: 'q.deliver',
+  cancelled: 'q.cancelled',
+  hello: 'q.hello',
+  listQueues: 'ctl.list-queues',
+} as const;
+
+export interface QueueCall {
+  readonly vhost: string;
+  readonly queue: string;
+  /** The calling node's incarnation (consumers and gets are held under it). */
+  readonly incarnation: string;
+  readonly command: LogCommand;
+}
+
+export type CallResult =
+  | { readonly kind: 'void' }
+  | { readonly kind: 'enqueue'; readonly outcome: 'ok' | 'rejected' }
+  | { readonly kind: 'get'; readonly response: GetResponse | null }
+  | { readonly kind: 'count'; readonly count: number };
+
+export interface CallAnswer {
+  readonly result: CallResult;
+  readonly stats: QueueStats;
+}
+
+export interface MeshDelivery {
+  readonly vhost: string;
+  readonly queue: string;
+  /** The consumer's incarnation: a restarted node drops deliveries meant for its previous life. */
+  readonly incarnation: string;
+  readonly channel: string;
+  readonly consumerTag: string;
+  readonly msgId: number;
+  readonly redelivered: boolean;
+  readonly deliveryCount: number;
+  readonly message: StoredMessage;
+}
+
+export interface MeshCancel {
+  readonly vhost: string;
+  readonly queue: string;
+  readonly incarnation: string;
+  readonly channel: string;
+  readonly consumerTag: string;
+  readonly reason: 'timeout' | 'deleted' | 'limit';
+}
+
+const reasons = ['timeout', 'deleted', 'limit'] as const;
+const noHeader = { timeMs: 0, proposer: 0, seq: 0 };
+
+class Out {
+  private buf: Buffer;
+  private pos = 0;
+  constructor(sizeHint: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(64, sizeHint));
+  }
+  private room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+  u8(v: number): this { this.room(1); this.buf.writeUInt8(v, this.pos); this.pos += 1; return this; }
+  f64(v: number): this { this.room(8); this.buf.writeDoubleBE(v, this.pos); this.pos += 8; return this; }
+  str(s: string): this {
+    const n = Buffer.byteLength(s);
+    assert(n <= 0xffff, 'mesh strings are short');
+    this.room(2 + n);
+    this.buf.writeUInt16BE(n, this.pos);
+    this.buf.write(s, this.pos + 2);
+    this.pos += 2 + n;
+    return this;
+  }
+  bytes(b: Uint8Array): this {
+    this.f64(b.length);
+    this.room(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+    return this;
+  }
+  done(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+/** A malformed mesh payload from an authenticated peer is a bug on one side: WireError, not a crash. */
+export class MeshWireError extends Error {
+  override readonly name = 'MeshWireError';
+}
+
+class In {
+  private pos = 0;
+  private readonly buf: Buffer;
+  constructor(data: Uint8Array) {
+    this.buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  }
+  private need(n: number): void {
+    if (this.pos + n > this.buf.length) throw new MeshWireError('mesh payload truncated');
+  }
+  u8(): number { this.need(1); return this.buf.readUInt8(this.pos++); }
+  f64(): number { this.need(8); const v = this.buf.readDoubleBE(this.pos); this.pos += 8; return v; }
+  str(): string {
+    this.need(2);
+    const n = this.buf.readUInt16BE(this.pos);
+    this.need(2 + n);
+    const s = this.buf.toString('utf8', this.pos + 2, this.pos + 2 + n);
+    this.pos += 2 + n;
+    return s;
+  }
+  bytes(): Uint8Array {
+    const n = this.f64();
+    if (!Number.isSafeInteger(n) || n < 0) throw new MeshWireError('mesh payload: bad length');
+    this.need(n);
+    const b = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return b;
+  }
+}
+
+function writeMessage(o: Out, m: StoredMessage): void {
+  o.bytes(encodeEntry({ type: 'enqueue', priority: 0, ttlMs: null, message: m }, noHeader));
+}
+
+function readMessage(i: In): StoredMessage {
+  const { command } = decodeEntry(i.bytes());
+  if (command.type !== 'enqueue') throw new MeshWireError('mesh payload: expected a message');
+  return command.message;
+}
+
+export function encodeCall(c: QueueCall): Buffer {
+  const cmd = encodeEntry(c.command, noHeader);
+  return new Out(cmd.length + 64).str(c.vhost).str(c.queue).str(c.incarnation).bytes(cmd).done();
+}
+
+export function decodeCall(data: Uint8Array): QueueCall {
+  const i = new In(data);
+  const vhost = i.str();
+  const queue = i.str();
+  const incarnation = i.str();
+  return { vhost, queue, incarnation, command: decodeEntry(i.bytes()).command };
+}
+
+export function encodeAnswer(a: CallAnswer): Buffer {
+  const s = a.stats;
+  const o = new Out(128).f64(s.messagesReady).f64(s.messagesUnacked).f64(s.bytesReady).f64(s.bytesUnacked).f64(s.consumers);
+  const r = a.result;
+  switch (r.kind) {
+    case 'void': return o.u8(0).done();
+    case 'enqueue': return o.u8(1).u8(r.outcome === 'ok' ? 1 : 0).done();
+    case 'count': return o.u8(2).f64(r.count).done();
+    case 'get': {
+      const g = r.response;
+      if (g === null) return o.u8(3).done();
+      o.u8(4).f64(g.msgId).u8(g.redelivered ? 1 : 0).f64(g.deliveryCount).f64(g.messageCount);
+      writeMessage(o, g.message);
+      return o.done();
+    }
+  }
+}
+
+export function decodeAnswer(data: Uint8Array): CallAnswer {
+  const i = new In(data);
+  const stats: QueueStats = { messagesReady: i.f64(), messagesUnacked: i.f64(), bytesReady: i.f64(), bytesUnacked: i.f64(), consumers: i.f64() };
+  const kind = i.u8();
+  switch (kind) {
+    case 0: return { stats, result: { kind: 'void' } };
+    case 1: return { stats, result: { kind: 'enqueue', outcome: i.u8() === 1 ? 'ok' : 'rejected' } };
+    case 2: return { stats, result: { kind: 'count', count: i.f64() } };
+    case 3: return { stats, result: { kind: 'get', response: null } };
+    case 4: {
+      const msgId = i.f64();
+      const redelivered = i.u8() === 1;
+      const deliveryCount = i.f64();
+      const messageCount = i.f64();
+      return { stats, result: { kind: 'get', response: { msgId, redelivered, deliveryCount, messageCount, message: readMessage(i) } } };
+    }
+    default: throw new MeshWireError(`mesh answer of unknown kind ${kind}`);
+  }
+}
+
+export function encodeDelivery(d: MeshDelivery): Buffer {
+  const o = new Out(d.message.body.length + (d.message.rawProperties?.length ?? 64) + 160);
+  o.str(d.vhost).str(d.queue).str(d.incarnation).str(d.channel).str(d.consumerTag);
+  o.f64(d.msgId).u8(d.redelivered ? 1 : 0).f64(d.deliveryCount);
+  writeMessage(o, d.message);
+  return o.done();
+}
+
+export function decodeDelivery(data: Uint8Array): MeshDelivery {
+  const i = new In(data);
+  return {
+    vhost: i.str(), queue: i.str(), incarnation: i.str(), channel: i.str(), consumerTag: i.str(),
+    msgId: i.f64(), redelivered: i.u8() === 1, deliveryCount: i.f64(), message: readMessage(i),
+  };
+}
+
+export function encodeCancel(c: MeshCancel): Buffer {
+  return new Out(128).str(c.vhost).str(c.queue).str(c.incarnation).str(c.channel).str(c.consumerTag).u8(reasons.indexOf(c.reason)).done();
+}
+
+export function decodeCancel(data: Uint8Array): MeshCancel {
+  const i = new In(data);
+  const c = { vhost: i.str(), queue: i.str(), incarnation: i.str(), channel: i.str(), consumerTag: i.str() };
+  const reason = reasons[i.u8()];
+  if (reason === undefined) throw new MeshWireError('mesh cancel of unknown reason');
+  return { ...c, reason };
+}
+
+export function encodeHello(incarnation: string): Buffer {
+  return new Out(64).str(incarnation).done();
+}
+
+export function decodeHello(data: Uint8Array): string {
+  return new In(data).str();
+}
