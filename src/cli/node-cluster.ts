@@ -1,5 +1,6 @@
 // The node's cluster side as the server command builds it: the cluster secret (given or kept in the
-// data directory), the group host on <data-dir>/raft, and its hand-over to the broker's context.
+// data directory), the group host on <data-dir>/raft, the metadata group over the --seeds voters (or
+// the cluster --join made this node part of), rpc, gossip, links to every registered node, and ctl.
 
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -7,22 +8,47 @@ import { join } from 'node:path';
 import { hashPassword } from '../broker/auth.js';
 import type { BrokerConfig } from '../broker/config.js';
 import { GroupHost } from '../cluster/index.js';
-import { ReplicatedMetadataClient } from '../cluster/metadata-group.js';
+import { withRemoteNode } from '../cluster/control-client.js';
+import { reportLoad, serveControl } from '../cluster/control-service.js';
+import { decodeJson, encodeJson, MetaMethod, type JoinAnswer } from '../cluster/metadata-entries.js';
+import { ReplicatedMetadataClient, metadataGroupDefaults, type ClusterNode } from '../cluster/metadata-group.js';
+import { ClusterRpc } from '../cluster/rpc.js';
+import { isOperatingError } from '../lib/errors.js';
 import { nodeId as toNodeId, type NodeId } from '../lib/ids.js';
 import type { Logger } from '../lib/log.js';
+import { GossipService, type Seed } from '../membership/index.js';
 import { ConfigError, ExitCode } from './config-loader.js';
 import type { ServerConfig } from './options.js';
 
 const secretFile = 'cluster-secret';
+/** What a node that joined keeps, to host the metadata group again after a restart. */
+const membershipFile = 'cluster.json';
 const clusterPortOffset = 10_000;
+export const espressoVersion = '0.1.0';
+const joinTimeoutMs = 15_000;
 
 export interface StartedCluster {
   readonly nodeId: NodeId;
   readonly groupHost: GroupHost;
   readonly metadata: ReplicatedMetadataClient;
+  /** Calls between nodes over the group host's transport (one instance per node). */
+  readonly rpc: ClusterRpc;
+  /** Liveness of the other nodes; undefined on a one-node cluster. */
+  readonly gossip: GossipService | undefined;
   /** The config record to start the broker with (hand this cluster to startBroker beside it). */
   readonly brokerConfig: BrokerConfig;
   close(): Promise<void>;
+}
+
+export interface SeedAddress {
+  id: NodeId;
+  /** host:port of its cluster port, as this node dials it. */
+  address: string;
+}
+
+interface SavedMembership {
+  bootstrap: NodeId[];
+  peers: SeedAddress[];
 }
 
 /** -1 = the AMQP port + 10000 (any free port when AMQP's is 0 too). */
@@ -53,18 +79,51 @@ export function clusterSecretOf(config: ServerConfig): string {
   return secret;
 }
 
+/** id@host:port, one per seed; ids unique. */
+export function parseSeeds(list: readonly string[]): SeedAddress[] {
+  const out: SeedAddress[] = [];
+  for (const s of list) {
+    const a = parseNodeAddress(s, '--seeds');
+    if (a.id === undefined) throw new ConfigError(`--seeds entry '${s}' needs a node id: ID@HOST:PORT`, ExitCode.Usage);
+    if (out.some((o) => o.id === a.id)) throw new ConfigError(`--seeds lists node '${a.id}' twice`, ExitCode.Usage);
+    out.push({ id: a.id, address: a.address });
+  }
+  return out;
+}
+
+/** [id@]host:port. */
+export function parseNodeAddress(s: string, flag: string): { id: NodeId | undefined; address: string } {
+  const m = /^(?:([^@\s]+)@)?([^@:\s]+:\d{1,5})$/.exec(s.trim());
+  if (m === null) throw new ConfigError(`${flag}: '${s}' is not [ID@]HOST:PORT`, ExitCode.Usage);
+  return { id: m[1] === undefined ? undefined : toNodeId(m[1]), address: m[2]! };
+}
+
+/** The metadata voters a --seeds list bootstraps: the first 5 ids, sorted. */
+export function seedVoters(seeds: readonly SeedAddress[]): NodeId[] {
+  return seeds.map((s) => s.id).sort().slice(0, metadataGroupDefaults.votersMax);
+}
+
 export async function startNodeCluster(config: ServerConfig, logger: Logger): Promise<StartedCluster> {
   const nodeId = toNodeId(config.nodeId !== '' ? config.nodeId : config.nodeName);
-  const port = clusterPortOf(config);
-  let groupHost: GroupHost;
+  const seeds = parseSeeds(config.seeds);
+  if (seeds.length > 0 && !seeds.some((s) => s.id === nodeId)) {
+    throw new ConfigError(`--seeds does not list this node's id '${nodeId}'; give every node the same list, this one included (or set --node-id)`, ExitCode.Config);
+  }
+  if (seeds.length > 0 && config.join !== '') throw new ConfigError('give --seeds (form a cluster) or --join (join one), not both', ExitCode.Usage);
+  const secret = clusterSecretOf(config);
+  const groupHost = await startGroupHost(config, nodeId, secret, logger);
   try {
-    groupHost = await GroupHost.start({
-      nodeId,
-      dataDir: join(config.dataDir, 'raft'),
-      listen: { host: '127.0.0.1', port },
-      secret: clusterSecretOf(config),
-      logger,
-    });
+    return await formCluster(config, nodeId, seeds, secret, groupHost, logger);
+  } catch (e) {
+    await groupHost.close();
+    throw e;
+  }
+}
+
+async function startGroupHost(config: ServerConfig, nodeId: NodeId, secret: string, logger: Logger): Promise<GroupHost> {
+  const port = clusterPortOf(config);
+  try {
+    return await GroupHost.start({ nodeId, dataDir: join(config.dataDir, 'raft'), listen: { host: '127.0.0.1', port }, secret, logger });
   } catch (e) {
     if (e instanceof ConfigError) throw e;
     const text = e instanceof Error ? e.message : String(e);
@@ -73,27 +132,111 @@ export async function startNodeCluster(config: ServerConfig, logger: Logger): Pr
     }
     throw e;
   }
+}
+
+async function formCluster(
+  config: ServerConfig, nodeId: NodeId, seeds: readonly SeedAddress[], secret: string, groupHost: GroupHost, logger: Logger,
+): Promise<StartedCluster> {
+  const rpc = new ClusterRpc(groupHost.transport, logger.child('rpc'));
+  const bindHost = config.bind === '0.0.0.0' || config.bind === '::' ? '127.0.0.1' : config.bind;
+  const self: ClusterNode = { id: nodeId, clusterAddress: `127.0.0.1:${groupHost.port}`, amqpAddress: `${bindHost}:${config.port}`, version: espressoVersion };
+  const pinned = new Map(seeds.filter((s) => s.id !== nodeId).map((s) => [s.id, s.address]));
+  const link = linker(groupHost, nodeId, pinned);
+  for (const [id, address] of pinned) groupHost.addPeer(id, address);
+  const { members, gossipSeeds } = await membersToHost(config, nodeId, seeds, secret, self, link, logger);
+  const meta = { amqpAddress: self.amqpAddress, clusterAddress: self.clusterAddress, load: 0, version: espressoVersion, leaders: {} };
+  const gossip = gossipSeeds.length === 0 ? undefined : new GossipService({
+    transport: groupHost.transport, meta, logger: logger.child('gossip'),
+    seeds: gossipSeeds.map((s): Seed => ({ nodeId: s.id, clusterAddress: s.address })),
+  });
   let metadata: ReplicatedMetadataClient;
   try {
     metadata = await ReplicatedMetadataClient.start({
-      groupHost,
-      members: [nodeId],
+      groupHost, members, rpc, self, logger,
       defaultUser: { name: config.defaultUser, passwordHash: hashPassword(config.defaultPass), tags: ['administrator'] },
-      logger,
+      onApplied: (c) => link(c.nodes()),
     });
   } catch (e) {
-    await groupHost.close();
+    gossip?.stop();
+    rpc.close();
     throw e;
   }
-  const brokerConfig: BrokerConfig = { ...config };
+  const deps = { metadata, groupHost, gossip, self };
+  serveControl(rpc, deps);
+  const stopLoad = gossip === undefined ? () => {} : reportLoad(gossip, deps, meta);
   return {
-    nodeId,
-    groupHost,
-    metadata,
-    brokerConfig,
+    nodeId, groupHost, metadata, rpc, gossip, brokerConfig: { ...config },
     close: async () => {
+      stopLoad();
+      gossip?.stop();
+      rpc.close();
       await metadata.close();
       await groupHost.close();
     },
   };
+}
+
+/** Keeps a stream to every registered node: at its --seeds address when it has one, else its own. */
+function linker(groupHost: GroupHost, self: NodeId, pinned: ReadonlyMap<NodeId, string>): (nodes: readonly ClusterNode[]) => void {
+  const linked = new Map<NodeId, string>();
+  return (nodes) => {
+    for (const n of nodes) {
+      const address = pinned.get(n.id) ?? n.clusterAddress;
+      if (n.id === self || address === '' || linked.get(n.id) === address) continue;
+      linked.set(n.id, address);
+      groupHost.addPeer(n.id, address);
+    }
+    for (const id of [...linked.keys()]) {
+      if (pinned.has(id) || nodes.some((n) => n.id === id)) continue;
+      linked.delete(id);
+      groupHost.transport.disconnect(id);
+    }
+  };
+}
+
+/** The metadata group's bootstrap members for this node, and whom gossip starts from. */
+async function membersToHost(
+  config: ServerConfig, nodeId: NodeId, seeds: readonly SeedAddress[], secret: string, self: ClusterNode,
+  link: (nodes: readonly ClusterNode[]) => void, logger: Logger,
+): Promise<{ members: NodeId[]; gossipSeeds: SeedAddress[] }> {
+  if (seeds.length > 0) return { members: seedVoters(seeds), gossipSeeds: [...seeds] };
+  const saved = readMembership(config.dataDir);
+  if (saved !== undefined) {
+    link(saved.peers.map((p) => ({ id: p.id, clusterAddress: p.address, amqpAddress: '', version: '' })));
+    return { members: saved.bootstrap, gossipSeeds: saved.peers };
+  }
+  if (config.join === '') return { members: [nodeId], gossipSeeds: [] };
+  const { via, answer } = await requestJoin(config.join, secret, self, logger);
+  link(answer.nodes);
+  const peers = answer.nodes.filter((n) => n.id !== nodeId).map((n) => ({ id: n.id, address: n.clusterAddress }));
+  writeMembership(config.dataDir, { bootstrap: answer.bootstrap, peers });
+  logger.info('joined the cluster', { via, bootstrap: answer.bootstrap.join(','), nodes: answer.nodes.length });
+  return { members: answer.bootstrap, gossipSeeds: peers };
+}
+
+/** Asks the node at --join (through a transient peer that learns its id) to add this node. */
+async function requestJoin(target: string, secret: string, self: ClusterNode, logger: Logger): Promise<{ via: NodeId; answer: JoinAnswer }> {
+  const { address } = parseNodeAddress(target, '--join');
+  try {
+    return await withRemoteNode({ address, secret, timeoutMs: joinTimeoutMs }, async (call, via) => ({
+      via, answer: decodeJson<JoinAnswer>(await call(MetaMethod.join, encodeJson(self))),
+    }));
+  } catch (e) {
+    if (!isOperatingError(e)) throw e;
+    logger.error('cannot join the cluster', { address, reason: e.message, code: e.code });
+    throw new ConfigError(`cannot join the cluster at ${address}: ${e.message}`, ExitCode.Unavailable);
+  }
+}
+
+function readMembership(dataDir: string): SavedMembership | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dataDir, membershipFile), 'utf8')) as SavedMembership;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new ConfigError(`cannot read '${join(dataDir, membershipFile)}': ${(e as Error).message}`, ExitCode.Config);
+  }
+}
+
+function writeMembership(dataDir: string, m: SavedMembership): void {
+  writeFileSync(join(dataDir, membershipFile), `${JSON.stringify(m)}\n`);
 }

@@ -11,9 +11,17 @@ export interface ClusterSettings {
   nodeId: string;
   /** Shared secret of the cluster transport; '' = a random one kept in the data directory. */
   clusterSecret: string;
+  /**
+   * The cluster to bootstrap: id@host:port of every node, the same list on each (the first 5 ids
+   * sorted are the metadata voters). This node dials each at the address given here, always.
+   * Empty: a one-node cluster (or the one --join or an earlier join made it part of).
+   */
+  seeds: readonly string[];
+  /** host:port (or id@host:port) of any node of a running cluster to join; '' = none. */
+  join: string;
 }
 
-export const defaultClusterSettings: ClusterSettings = { clusterPort: -1, nodeId: '', clusterSecret: '' };
+export const defaultClusterSettings: ClusterSettings = { clusterPort: -1, nodeId: '', clusterSecret: '', seeds: [], join: '' };
 
 /** Everything `espresso server` is configured with. */
 export type ServerConfig = BrokerConfig & ClusterSettings;
@@ -50,5 +58,7 @@ export const serverOptions: readonly OptionSpec[] = [
   { key: 'clusterPort', flag: '--cluster-port', env: 'ESPRESSO_CLUSTER_PORT', kind: 'int', min: -1, max: 65535, help: 'Raft transport port (-1 = AMQP port + 10000, 0 = any free port)' },
   { key: 'nodeId', flag: '--node-id', env: 'ESPRESSO_NODE_ID', kind: 'string', help: 'node id in the cluster (default: from --node-name)' },
   { key: 'clusterSecret', flag: '--cluster-secret', env: 'ESPRESSO_CLUSTER_SECRET', kind: 'string', help: 'cluster transport secret (default: random, kept in the data dir)' },
+  { key: 'seeds', flag: '--seeds', env: 'ESPRESSO_SEEDS', kind: 'list', help: 'id@host:port of every node of the cluster to form (same list on each)' },
+  { key: 'join', flag: '--join', env: 'ESPRESSO_JOIN', kind: 'string', help: 'host:port (or id@host:port) of a node of a running cluster to join' },
   { key: 'loopbackUsers', flag: '--loopback-users', env: 'ESPRESSO_LOOPBACK_USERS', kind: 'list', help: 'comma-separated users allowed only from loopback' },
 ];

@@ -52,6 +52,8 @@ export interface MetadataGroupOptions {
   startTimeoutMs?: number;
   /** How long a change waits for a leader, its answer and its local apply. */
   forwardTimeoutMs?: number;
+  /** A first onApplied listener, there from the first entry replayed at start (e.g. dialing the registry). */
+  onApplied?: (client: ReplicatedMetadataClient) => void;
 }
 
 export const metadataGroupDefaults = {
@@ -117,6 +119,8 @@ export class ReplicatedMetadataClient implements MetadataClient {
       o.groupHost, (o.logger ?? silentLogger).child('metadata'), every, [...o.members], o.rpc,
       o.forwardTimeoutMs ?? metadataGroupDefaults.forwardTimeoutMs,
     );
+    const first = o.onApplied;
+    if (first !== undefined) client.onApplied(() => first(client));
     o.groupHost.createGroup(metadataGroupId, o.members, {
       apply: (e) => client.onApply(e),
       installSnapshot: (index, _term, data) => client.onInstallSnapshot(index, data),

@@ -37,6 +37,8 @@ export class GossipService {
   private readonly handlers: MemberChangeHandler[] = [];
   private timer: NodeJS.Timeout | undefined;
   private readonly addresses = new Map<NodeId, string>();
+  /** Seeds are dialed at the address configured for them, never at one learned from gossip. */
+  private readonly pinned = new Set<NodeId>();
 
   constructor(options: GossipServiceOptions) {
     this.transport = options.transport;
@@ -50,6 +52,7 @@ export class GossipService {
     for (const s of options.seeds) {
       if (s.nodeId === this.transport.nodeId) continue;
       this.addresses.set(s.nodeId, s.clusterAddress);
+      this.pinned.add(s.nodeId);
       this.transport.connect(s.nodeId, s.clusterAddress);
     }
     const seeds = options.seeds.map((s) => s.nodeId);
@@ -118,7 +121,8 @@ export class GossipService {
   private publishChanges(): void {
     for (const c of this.swim.takeChanges()) {
       const address = c.meta?.clusterAddress;
-      if (c.status !== 'dead' && address !== undefined && address !== '' && this.addresses.get(c.nodeId) !== address) {
+      const learnable = !this.pinned.has(c.nodeId) && this.addresses.get(c.nodeId) !== address;
+      if (c.status !== 'dead' && address !== undefined && address !== '' && learnable) {
         this.addresses.set(c.nodeId, address);
         this.transport.connect(c.nodeId, address);
       }
@@ -133,7 +137,7 @@ export class GossipService {
     for (const m of this.swim.view()) {
       const address = m.meta?.clusterAddress;
       if (m.nodeId === this.transport.nodeId || address === undefined || address === '') continue;
-      if (this.addresses.get(m.nodeId) === address) continue;
+      if (this.addresses.get(m.nodeId) === address || this.pinned.has(nodeId(m.nodeId))) continue;
       this.addresses.set(m.nodeId, address);
       this.transport.connect(nodeId(m.nodeId), address);
     }

@@ -1,0 +1,140 @@
+// Reaching a node from outside its cluster (ctl) or before joining it: a transient transport peer
+// with the cluster secret that learns the node's id from its cluster port, then calls one of its
+// rpc methods on the control lane.
+//
+// The id is learned from the node's handshake refusal: a dial that proves the secret but names the
+// wrong id is refused with "dialed node id ? but this is <id>" (transport/streams.ts); a wrong
+// secret is refused as such. Only a holder of the secret learns the id.
+
+import { randomBytes } from 'node:crypto';
+import { OperatingError, OperatingErrorCode } from '../lib/errors.js';
+import { nodeId, type NodeId } from '../lib/ids.js';
+import { silentLogger, type LogFields, type Logger } from '../lib/log.js';
+import { Lane, Transport } from '../transport/index.js';
+import { ClusterRpc } from './rpc.js';
+
+export interface RemoteNodeOptions {
+  /** host:port of the node's cluster port. */
+  address: string;
+  secret: string;
+  /** For reaching the node and for each call. */
+  timeoutMs?: number;
+  logger?: Logger;
+}
+
+export const remoteNodeDefaults = { timeoutMs: 5_000, pollMs: 20 } as const;
+
+/** A node's id asked of its cluster port through `transport` (any id of ours works). */
+export async function discoverNodeId(transport: Transport, address: string, refusals: RefusalLog, timeoutMs: number): Promise<NodeId> {
+  const probe = nodeId('?');
+  refusals.clear();
+  transport.connect(probe, address);
+  try {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const id = refusals.answer(address);
+      if (id !== undefined) return id;
+      await pause(remoteNodeDefaults.pollMs);
+    }
+    throw new OperatingError(OperatingErrorCode.Unreachable, `no espresso node answered at ${address} within ${timeoutMs} ms`, { address });
+  } finally {
+    transport.disconnect(probe);
+  }
+}
+
+/** Resolves once `peer` has an authenticated stream; Unreachable after `timeoutMs`. */
+export async function waitPeerUp(transport: Transport, peer: NodeId, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!transport.isUp(peer)) {
+    if (Date.now() >= deadline) throw new OperatingError(OperatingErrorCode.Unreachable, `node ${peer} did not accept a stream within ${timeoutMs} ms`, { peer });
+    await pause(remoteNodeDefaults.pollMs);
+  }
+}
+
+/**
+ * Runs `f` with an rpc client connected to the node at `address` (its id learned first), then
+ * closes the transient transport. Errors: Unreachable (nothing answers), PermissionDenied (the
+ * node refused our secret), Timeout, or the remote handler's error.
+ */
+export async function withRemoteNode<T>(o: RemoteNodeOptions, f: (call: RemoteCall, node: NodeId) => Promise<T>): Promise<T> {
+  const timeoutMs = o.timeoutMs ?? remoteNodeDefaults.timeoutMs;
+  const refusals = new RefusalLog(o.logger ?? silentLogger);
+  const self = nodeId(`ctl-${randomBytes(6).toString('hex')}`);
+  const transport = await Transport.start({ nodeId: self, listen: { host: '127.0.0.1', port: 0 }, secret: o.secret, logger: refusals });
+  const rpc = new ClusterRpc(transport, refusals);
+  try {
+    const node = await discoverNodeId(transport, o.address, refusals, timeoutMs);
+    transport.connect(node, o.address);
+    await waitPeerUp(transport, node, timeoutMs);
+    const call: RemoteCall = (method, payload) => rpc.call(node, method, payload, timeoutMs, Lane.control);
+    return await f(call, node);
+  } finally {
+    rpc.close();
+    await transport.close();
+  }
+}
+
+export type RemoteCall = (method: string, payload: Uint8Array) => Promise<Uint8Array>;
+
+/** One call to a node's rpc method from outside the cluster (ctl), e.g. 'ctl.list-queues'. */
+export function callNode(o: RemoteNodeOptions, method: string, payload: Uint8Array): Promise<Uint8Array> {
+  return withRemoteNode(o, (call) => call(method, payload));
+}
+
+/** A logger for the transient transport that remembers why the node refused or failed a dial. */
+export class RefusalLog implements Logger {
+  private lines: Array<{ event: string; fields: LogFields }> = [];
+  /** Lines kept between clears (a redialing probe adds one per attempt). */
+  private static readonly linesMax = 100;
+
+  constructor(private readonly inner: Logger) {}
+
+  clear(): void {
+    this.lines = [];
+  }
+
+  /** The id the node at `address` named, or a thrown error for a refusal that is final. */
+  answer(address: string): NodeId | undefined {
+    for (const { event, fields } of this.lines) {
+      const details = typeof fields['details'] === 'string' ? fields['details'] : '';
+      const named = /but this is (\S+)$/.exec(details);
+      if (named !== null) return nodeId(named[1]!);
+      if (/wrong cluster secret|did not prove the cluster secret/.test(details + event)) {
+        throw new OperatingError(OperatingErrorCode.PermissionDenied, `the node at ${address} refused our cluster secret (wrong --cluster-secret?)`, { address });
+      }
+      if (fields['code'] === 14) throw new OperatingError(OperatingErrorCode.Unreachable, `nothing answers at ${address} (is the node running, and is that its cluster port?)`, { address });
+    }
+    return undefined;
+  }
+
+  debug(event: string, fields?: LogFields): void {
+    this.keep(event, fields);
+    this.inner.debug(event, fields);
+  }
+
+  info(event: string, fields?: LogFields): void {
+    this.inner.info(event, fields);
+  }
+
+  warn(event: string, fields?: LogFields): void {
+    this.keep(event, fields);
+    this.inner.warn(event, fields);
+  }
+
+  error(event: string, fields?: LogFields): void {
+    this.keep(event, fields);
+    this.inner.error(event, fields);
+  }
+
+  private keep(event: string, fields: LogFields | undefined): void {
+    if (this.lines.length < RefusalLog.linesMax) this.lines.push({ event, fields: fields ?? {} });
+  }
+
+  child(): Logger {
+    return this;
+  }
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,108 @@
+// The ctl methods every node serves (cluster status, add-node, forget-node), and the load a node
+// spreads through gossip so that any node can tell how many groups each node leads.
+
+import { OperatingError, OperatingErrorCode } from '../lib/errors.js';
+import { nodeId, type NodeId } from '../lib/ids.js';
+import type { GossipService, MemberMeta, MemberStatus } from '../membership/index.js';
+import type { GroupHost } from './group-host.js';
+import { decodeJson, encodeJson } from './metadata-entries.js';
+import type { ClusterNode, ReplicatedMetadataClient } from './metadata-group.js';
+import type { ClusterRpc } from './rpc.js';
+
+export const CtlMethod = {
+  status: 'ctl.status',
+  addNode: 'ctl.add-node',
+  forgetNode: 'ctl.forget-node',
+  /** Served by the queue layer when it is there. */
+  listQueues: 'ctl.list-queues',
+} as const;
+
+export interface NodeStatus {
+  id: NodeId;
+  clusterAddress: string;
+  amqpAddress: string;
+  version: string;
+  /** From gossip, as the answering node sees it; 'unknown' when gossip never heard of it. */
+  status: MemberStatus | 'unknown';
+  /** Raft groups the node leads (from its gossip load); null when not known. */
+  groupsLed: number | null;
+  voter: boolean;
+  learner: boolean;
+}
+
+export interface ClusterStatus {
+  answeredBy: NodeId;
+  metaLeader: NodeId | null;
+  voters: readonly NodeId[];
+  learners: readonly NodeId[];
+  nodes: NodeStatus[];
+}
+
+export interface ControlDeps {
+  readonly metadata: ReplicatedMetadataClient;
+  readonly groupHost: GroupHost;
+  readonly gossip: GossipService | undefined;
+  readonly self: ClusterNode;
+}
+
+export function serveControl(rpc: ClusterRpc, d: ControlDeps): void {
+  rpc.handle(CtlMethod.status, () => encodeJson(clusterStatus(d)));
+  rpc.handle(CtlMethod.addNode, async (_from, p) => {
+    const { id, clusterAddress } = decodeJson<{ id: string; clusterAddress: string }>(p);
+    if (!/^[^@\s]+$/.test(id) || !/^[^:\s]+:\d+$/.test(clusterAddress)) {
+      throw new OperatingError(OperatingErrorCode.BadConfig, `add-node wants ID@HOST:PORT, got '${id}@${clusterAddress}'`);
+    }
+    await d.metadata.addNode({ id: nodeId(id), clusterAddress, amqpAddress: '', version: '' });
+    return encodeJson(clusterStatus(d));
+  });
+  rpc.handle(CtlMethod.forgetNode, async (_from, p) => {
+    await d.metadata.forgetNode(nodeId(decodeJson<{ id: string }>(p).id));
+    return encodeJson(clusterStatus(d));
+  });
+}
+
+/** The registry joined with gossip's view and the metadata group's membership, sorted by id. */
+export function clusterStatus(d: ControlDeps): ClusterStatus {
+  const { voters, learners } = d.metadata.membership();
+  const seen = new Map((d.gossip?.members() ?? []).map((m) => [m.nodeId, m]));
+  const byId = new Map<NodeId, NodeStatus>();
+  const put = (n: ClusterNode): void => {
+    const g = seen.get(n.id);
+    const self = n.id === d.self.id;
+    byId.set(n.id, {
+      id: n.id,
+      clusterAddress: n.clusterAddress,
+      amqpAddress: n.amqpAddress !== '' ? n.amqpAddress : g?.meta?.amqpAddress ?? '',
+      version: n.version !== '' ? n.version : g?.meta?.version ?? '',
+      status: self ? 'alive' : g?.status ?? 'unknown',
+      groupsLed: self ? d.groupHost.leaderCount() : g?.meta !== undefined && g.status !== 'dead' ? g.meta.load : null,
+      voter: voters.includes(n.id),
+      learner: learners.includes(n.id),
+    });
+  };
+  for (const n of d.metadata.nodes()) put(n);
+  put(d.self);
+  for (const m of seen.values()) {
+    if (byId.has(m.nodeId)) continue;
+    put({ id: m.nodeId, clusterAddress: m.meta?.clusterAddress ?? '', amqpAddress: m.meta?.amqpAddress ?? '', version: m.meta?.version ?? '' });
+  }
+  for (const v of [...voters, ...learners]) {
+    if (!byId.has(v)) put({ id: v, clusterAddress: '', amqpAddress: '', version: '' });
+  }
+  const nodes = [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return { answeredBy: d.self.id, metaLeader: d.metadata.leader(), voters, learners, nodes };
+}
+
+/** Every `everyMs`, spreads this node's led-group count and the meta leader when they changed. */
+export function reportLoad(gossip: GossipService, d: ControlDeps, base: MemberMeta, everyMs = 1_000): () => void {
+  let last = '';
+  const timer = setInterval(() => {
+    const leader = d.metadata.leader();
+    const meta: MemberMeta = { ...base, load: d.groupHost.leaderCount(), leaders: leader === null ? {} : { meta: leader } };
+    const key = `${meta.load}/${leader ?? ''}`;
+    if (key === last) return;
+    last = key;
+    gossip.setMeta(meta);
+  }, everyMs);
+  return () => clearInterval(timer);
+}
