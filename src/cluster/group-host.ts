@@ -358,8 +358,10 @@ export class GroupHost {
 
   private async cycle(r: Ready): Promise<void> {
     this.counters.cycles++;
+    // What each state machine restores from: the snapshot without the kept entries that rode with it.
+    const installed = new Map<GroupId, Uint8Array>();
     for (const gr of r.groups) {
-      if (gr.snapshot !== null && this.wal.hasGroup(gr.group)) await this.installSnapshot(gr);
+      if (gr.snapshot !== null && this.wal.hasGroup(gr.group)) installed.set(gr.group, await this.installSnapshot(gr));
     }
     let durable = false;
     for (const gr of r.groups) durable = this.persist(gr) || durable;
@@ -368,13 +370,13 @@ export class GroupHost {
     this.send(r.messages);
     await this.wal.flush();
     this.send(r.messagesAfterPersist);
-    for (const gr of r.groups) this.applyGroup(gr);
+    for (const gr of r.groups) this.applyGroup(gr, installed.get(gr.group));
     this.raft.advance(r);
   }
 
-  private async installSnapshot(gr: GroupReady): Promise<void> {
+  private async installSnapshot(gr: GroupReady): Promise<Uint8Array> {
     const s = gr.snapshot!;
-    await this.wal.installSnapshot(gr.group, { index: s.meta.index, term: s.meta.term, membership: encodeMembershipBlob(s.meta.membership) }, s.data);
+    return await this.wal.installSnapshot(gr.group, { index: s.meta.index, term: s.meta.term, membership: encodeMembershipBlob(s.meta.membership) }, s.data);
   }
 
   /** Buffers one group's writes; true when they need this cycle's fdatasync. */
@@ -411,12 +413,12 @@ export class GroupHost {
     this.deferredCommits.clear();
   }
 
-  private applyGroup(gr: GroupReady): void {
+  private applyGroup(gr: GroupReady, snapshotData: Uint8Array | undefined): void {
     const g = this.groups.get(gr.group);
     if (g === undefined) return;
     if (gr.snapshot !== null) {
       const at = gr.snapshot.meta.index;
-      g.handlers.installSnapshot?.(at, gr.snapshot.meta.term, gr.snapshot.data);
+      g.handlers.installSnapshot?.(at, gr.snapshot.meta.term, snapshotData ?? gr.snapshot.data);
       // Proposals the snapshot covers were decided elsewhere; this node cannot tell which won.
       for (const [i, p] of g.pending) {
         if (i > at) continue;
