@@ -5,7 +5,8 @@
 // snapshots, write truncations, entries and hard states of every group to the WAL -> send
 // `messages` -> await wal.flush() (one write + one fdatasync) -> send `messagesAfterPersist` ->
 // apply committed entries, settle proposals, report leader changes -> advance() -> again while
-// hasReady() (up to cyclesPerTurnMax, then yield a turn). A failed flush is fatal (never retried).
+// hasReady() (up to cyclesPerTurnMax, then yield a turn). A failed write waits in the WAL, which
+// retries it under the storage alarm; a flush that fails (fdatasync, level, retries exhausted) is fatal.
 // A hard state that changes only the commit index is not synced on its own: it rides with the next
 // synced write or close, so after a crash commit may restart lower (safe: the leader re-teaches it).
 //
@@ -21,7 +22,7 @@ import { silentLogger, type Logger } from '../lib/log.js';
 import { SeededRandom, type Random } from '../lib/random.js';
 import { EntryType, MultiRaft, defaultRaftConfig, validateRaftConfig } from '../raft/index.js';
 import type { ConfChange, GroupReady, HardState, GroupStatus, ProposeResult, HeartbeatItem, HeartbeatResponseItem, GroupMessage, Message, RaftConfig, Ready } from '../raft/index.js';
-import { WriteAheadLog, type StorageLimits, type WalStats } from '../storage/index.js';
+import { WriteAheadLog, type StorageLimits, type WalIo, type WalStats } from '../storage/index.js';
 import { Lane, ProtoDecodeError, Transport } from '../transport/index.js';
 import { defaultGroupHostLimits, hostRaftTiming, validateGroupHostLimits, walCompactIntervalMs, type GroupHostLimits } from './limits.js';
 import { raftHardState, raftReader, walHardState } from './log-adapter.js';
@@ -53,6 +54,8 @@ export interface GroupHostOptions {
   raft?: Partial<RaftConfig>;
   limits?: Partial<GroupHostLimits>;
   storageLimits?: Partial<StorageLimits>;
+  /** The WAL's file calls (tests inject disk failures here); the real ones by default. */
+  storageIo?: WalIo;
   /** Election jitter; a seeded one by default. */
   random?: Random;
 }
@@ -94,6 +97,7 @@ export class GroupHost {
   private compacting = false;
   private compactedAtMs = -Infinity;
   private fatal: Error | undefined;
+  private readonly storageAlarmListeners = new Set<(failure: OperatingError | null) => void>();
   private readonly counters: GroupHostStats = { cycles: 0, entriesPersisted: 0, entriesApplied: 0, batchesSent: 0, decodeErrors: 0 };
 
   private constructor(
@@ -123,7 +127,11 @@ export class GroupHost {
     const limits = { ...defaultGroupHostLimits, ...o.limits };
     const problems = [...validateRaftConfig(config), ...validateGroupHostLimits(limits)];
     if (problems.length > 0) throw new OperatingError(OperatingErrorCode.BadConfig, `group host: ${problems.join('; ')}`);
-    const wal = await WriteAheadLog.open(`${o.dataDir}/wal`, { logger, limits: o.storageLimits ?? {} });
+    // The host exists only once the WAL is open: the alarm reaches it through this relay.
+    const relay: { to?: (failure: OperatingError | undefined) => void } = {};
+    const wal = await WriteAheadLog.open(`${o.dataDir}/wal`, {
+      logger, limits: o.storageLimits ?? {}, onWriteAlarm: (failure) => relay.to?.(failure), ...(o.storageIo === undefined ? {} : { io: o.storageIo }),
+    });
     let transport: Transport;
     try {
       transport = await Transport.start({ nodeId: o.nodeId, listen: o.listen, secret: o.secret, logger });
@@ -132,7 +140,30 @@ export class GroupHost {
       throw e;
     }
     const random = o.random ?? new SeededRandom(Math.floor(Math.random() * 2 ** 32));
-    return new GroupHost(o.nodeId, new MultiRaft(o.nodeId, config, random), wal, transport, limits, logger);
+    const host = new GroupHost(o.nodeId, new MultiRaft(o.nodeId, config, random), wal, transport, limits, logger);
+    relay.to = (failure) => host.storageAlarmChanged(failure ?? null);
+    return host;
+  }
+
+  /**
+   * The write failure the WAL is retrying (disk full, permission denied, I/O error), or null.
+   * While it is raised every group's writes wait (flush does not complete), so proposals wait
+   * too, and past pendingProposalsPerGroupMax they are refused with DiskFull.
+   */
+  storageAlarm(): OperatingError | null {
+    return this.wal.writeAlarm() ?? null;
+  }
+
+  /** Calls `listener` whenever the storage alarm is raised (the failure) or cleared (null). */
+  onStorageAlarm(listener: (failure: OperatingError | null) => void): () => void {
+    this.storageAlarmListeners.add(listener);
+    return () => this.storageAlarmListeners.delete(listener);
+  }
+
+  private storageAlarmChanged(failure: OperatingError | null): void {
+    if (failure !== null) this.logger.error('storage alarm raised: writes of all groups wait', { node: this.nodeId, code: failure.code, error: failure.message });
+    else this.logger.info('storage alarm cleared', { node: this.nodeId });
+    for (const l of [...this.storageAlarmListeners]) l(failure);
   }
 
   get port(): number {
@@ -218,6 +249,10 @@ export class GroupHost {
     const g = this.groups.get(id);
     if (g === undefined) return Promise.reject(notLeader(id, undefined));
     if (g.pending.size >= this.limits.pendingProposalsPerGroupMax) {
+      const disk = this.wal.writeAlarm();
+      if (disk !== undefined) {
+        return Promise.reject(new OperatingError(OperatingErrorCode.DiskFull, `group ${id}: too many proposals wait for the disk: ${disk.message}`, { group: id }));
+      }
       return Promise.reject(new OperatingError(OperatingErrorCode.Overloaded, `group ${id}: too many proposals pending`, { group: id }));
     }
     const r = f();
