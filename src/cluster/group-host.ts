@@ -22,7 +22,7 @@ import { silentLogger, type Logger } from '../lib/log.js';
 import { SeededRandom, type Random } from '../lib/random.js';
 import { EntryType, MultiRaft, defaultRaftConfig, validateRaftConfig } from '../raft/index.js';
 import type { ConfChange, GroupReady, HardState, GroupStatus, ProposeResult, HeartbeatItem, HeartbeatResponseItem, GroupMessage, Message, RaftConfig, Ready } from '../raft/index.js';
-import { WriteAheadLog, type StorageLimits, type WalIo, type WalStats } from '../storage/index.js';
+import { WriteAheadLog, type CompactionReport, type StorageLimits, type WalIo, type WalStats } from '../storage/index.js';
 import { Lane, ProtoDecodeError, Transport } from '../transport/index.js';
 import { defaultGroupHostLimits, hostRaftTiming, validateGroupHostLimits, walCompactIntervalMs, type GroupHostLimits } from './limits.js';
 import { raftHardState, raftReader, walHardState } from './log-adapter.js';
@@ -297,6 +297,12 @@ export class GroupHost {
   readEntry(id: GroupId, index: LogIndex): Uint8Array | undefined {
     if (!this.wal.hasGroup(id)) return undefined;
     return this.wal.entry(id, index)?.data;
+  }
+
+  /** Compacts the WAL now (rewrites sparse segments, deletes dead ones): for operators and tests. */
+  compactLog(): Promise<CompactionReport> {
+    this.checkOpen();
+    return this.wal.compact();
   }
 
   /** Lets go of segments no group needs any more (one compaction at a time; a failure stops the host). */
