@@ -4,6 +4,8 @@
 
 import { ConfigError, ExitCode } from './config-loader.js';
 import { mainHelp } from './help.js';
+import { clusterUpHelp, runClusterUp } from './cluster-up.js';
+import { runCtl } from './ctl.js';
 import { runServer } from './server-command.js';
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -17,6 +19,12 @@ async function main(argv: readonly string[]): Promise<number> {
     return ExitCode.Ok;
   }
   if (command === 'server') return runServer(rest, process.env);
+  if (command === 'ctl') return runCtl(rest, process.env);
+  if (command === 'cluster') {
+    if (rest[0] === 'up') return runClusterUp(rest.slice(1), process.env);
+    process.stderr.write(clusterUpHelp);
+    return ExitCode.Usage;
+  }
   process.stderr.write(`espresso: unknown command '${command}'; run 'espresso --help' for the list of commands\n`);
   return ExitCode.Usage;
 }
