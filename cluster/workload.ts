@@ -137,7 +137,9 @@ export class Workload {
     for (let attempt = 0; this.producing; attempt++) {
       const url = this.o.urls[(index + attempt) % this.o.urls.length]!;
       try {
-        await this.produceOn(name, url, seqs, () => next++);
+        // AMQP orders one channel's publishes, not a reconnected application's: the order check
+        // is per connection (name#attempt); ids and seqs run on across connections.
+        await this.produceOn(name, `${name}#${attempt}`, url, seqs, () => next++);
       } catch (e) {
         this.o.log(`${name} on ${url}: ${(e as Error).message}`);
       }
@@ -148,7 +150,7 @@ export class Workload {
   }
 
   /** Publishes on one connection until it fails, a confirm is overdue, or producing stops. */
-  private async produceOn(name: string, url: string, seqs: Map<string, number>, counter: () => number): Promise<void> {
+  private async produceOn(name: string, session: string, url: string, seqs: Map<string, number>, counter: () => number): Promise<void> {
     const conn = await connectBounded(url, this.o.connectTimeoutMs);
     this.connections.add(conn);
     let failed: Error | undefined;
@@ -171,7 +173,7 @@ export class Workload {
         const seq = seqs.get(queue) ?? 0;
         seqs.set(queue, seq + 1);
         const id = `${name}-${queue}-${seq}`;
-        const record: PublishRecord = { id, producer: name, queue, seq, sentMs: Date.now(), outcome: 'unknown' };
+        const record: PublishRecord = { id, producer: session, queue, seq, sentMs: Date.now(), outcome: 'unknown' };
         this.publishes.push(record);
         inflight += 1;
         const body = Buffer.from(JSON.stringify({ id, producer: name, queue, seq }));
@@ -182,7 +184,8 @@ export class Workload {
           if (err === null || err === undefined) {
             record.outcome = 'ok';
             this.confirmTimes.push(lastProgressMs);
-          } else record.outcome = 'nack';
+          } else if (failed === undefined) record.outcome = 'nack';
+          // else: amqplib fails pending confirms when the channel goes: the outcome stays unknown.
         });
         await sleep(intervalMs);
         if (inflight > 0 && Date.now() - lastProgressMs > this.o.confirmTimeoutMs) throw new Error('confirms overdue');
