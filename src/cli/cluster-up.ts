@@ -76,6 +76,7 @@ export async function runClusterUp(argv: readonly string[], env: Record<string, 
     names.forEach((name, i) => process.stdout.write(`  ${name}  amqp://guest:guest@127.0.0.1:${base + i}  (cluster port ${base + 10_000 + i})\n`));
     process.stdout.write(`status: espresso ctl --cluster-address 127.0.0.1:${base + 10_000} --data-dir ${dataDir} cluster-status\nCtrl-C stops all nodes.\n`);
   }
+  if (ready === false) process.stderr.write(`espresso cluster up: not every node was ready within ${readyTimeoutMs} ms; see the logs in ${resolve(dataDir)}\n`);
   const outcome = ready === true ? await Promise.race([died, signalled]) : ready;
   if (typeof outcome === 'object' && !stopping) process.stderr.write(`espresso cluster up: ${outcome.c.name} exited with ${String(outcome.code)}; stopping the others\n`);
   await stopAll();

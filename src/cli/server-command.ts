@@ -62,7 +62,7 @@ export async function runServer(argv: readonly string[], env: Record<string, str
     clock: realClock,
     level: config.logLevel,
     component: 'espresso',
-    base: { node: config.nodeName },
+    base: { node: config.nodeId !== '' ? config.nodeId : config.nodeName },
   });
   const cluster = await startNodeCluster(config, logger);
   let broker: BrokerServer;
