@@ -29,3 +29,7 @@ export const defaultMeshLimits: MeshLimits = {
   retireGraceMs: 30_000,
   defaultReplicas: 3,
 };
+
+/** A new queue's preferred leader campaigns again this often while no leader is known, at most this many times. */
+export const preferredCampaignIntervalMs = 150;
+export const preferredCampaignsMax = 8;

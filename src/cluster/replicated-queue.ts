@@ -17,6 +17,7 @@ import type { AppliedEntry, GroupHost } from './group-host.js';
 import { decodeEnqueuedMessage, decodeEntry, decodeSnapshot, encodeEntry, encodeSnapshot, liveIdsOf, type LogCommand } from './replicated-queue-codec.js';
 import { BodyStore, sharedBodyBudget, type BodyBudget } from './body-store.js';
 import { snapshotEveryEntriesMin, waitingCallsMax } from './replicated-queue-limits.js';
+import { preferredCampaignIntervalMs, preferredCampaignsMax } from './mesh-limits.js';
 import { realTimers, type QueueTimers } from './queue-timers.js';
 
 export interface ReplicatedQueueOptions {
@@ -115,7 +116,18 @@ export class ReplicatedQueue implements QueueBackend {
     // Only the preferred leader (first member) campaigns at once, and only for a new group: the
     // others wait for its heartbeats (or their election timeout if it is gone).
     const fresh = (options.host.status(options.groupId)?.term ?? 0) === 0;
-    if (members[0] === options.host.nodeId && (members.length === 1 || fresh)) options.host.campaign(options.groupId);
+    if (members[0] === options.host.nodeId && (members.length === 1 || fresh)) this.campaignUntilLed(preferredCampaignsMax);
+  }
+
+  /**
+   * The other replicas create the group when they apply the same declare, maybe a moment after
+   * this one: a vote request that reaches a node without the group is lost, so the preferred
+   * leader asks again (a few times, while no leader is known) rather than wait for a timeout.
+   */
+  private campaignUntilLed(left: number): void {
+    if (this.closed || left <= 0 || this.options.host.leader(this.options.groupId) !== null) return;
+    this.options.host.campaign(this.options.groupId);
+    this.timers.set(() => this.campaignUntilLed(left - 1), preferredCampaignIntervalMs);
   }
 
   get leader(): boolean {
@@ -404,9 +416,29 @@ export class ReplicatedQueue implements QueueBackend {
     const old = new Set<string>();
     for (const h of this.state.holders.values()) if (h.owner.node.startsWith(prefix) && h.owner.node !== mine) old.add(h.owner.node);
     const downs = [...old].sort();
-    downs.forEach((id, k) => this.run({ type: 'down', scope: 'node', id }, index - 1 + (k + 1) / (downs.length + 1), timeMs, undefined));
+    const returns = this.inFlightAfterDowns(old);
+    const steps = downs.length + returns.length;
+    downs.forEach((id, k) => this.run({ type: 'down', scope: 'node', id }, index - 1 + (k + 1) / (steps + 1), timeMs, undefined));
+    returns.forEach((c, k) => this.run(c, index - 1 + (downs.length + k + 1) / (steps + 1), timeMs, undefined));
     this.run({ type: 'touch' }, index, timeMs, undefined);
     if (downs.length > 0) this.forgetEndedTags();
+  }
+
+  /**
+   * A new leader cannot know which deliveries of the previous one reached their consumers (a
+   * notification to another node may have died with it), so every message still checked out to a
+   * live holder goes back to the queue and is delivered again, redelivered=true: at least once.
+   */
+  private inFlightAfterDowns(downed: ReadonlySet<string>): Command[] {
+    const out: Command[] = [];
+    const holders = [...this.state.holders.values()].filter((h) => !downed.has(h.owner.node) && h.checkedOut.size > 0);
+    holders.sort((a, b) => a.key - b.key);
+    const max = queueLimits.idsPerCommandMax;
+    for (const h of holders) {
+      const ids = [...h.checkedOut.keys()];
+      for (let i = 0; i < ids.length; i += max) out.push({ type: 'return', channel: h.owner.channel, msgIds: ids.slice(i, i + max) });
+    }
+    return out;
   }
 
   /** Tags of consumers a down ended (rare, so a scan): keeps keyByTag bounded by live holders. */
