@@ -23,6 +23,8 @@ export interface BrokerConfig {
   maxConnections: number;
   /** RSS above which publishers are blocked; 0 disables the alarm. */
   memoryHighWatermarkBytes: number;
+  /** Free bytes on the data directory's file system below which publishers are blocked; 0 disables the check. */
+  diskFreeLimitBytes: number;
   /** The default user created on an empty node (RabbitMQ: guest/guest, loopback only). */
   defaultUser: string;
   defaultPass: string;
@@ -43,6 +45,7 @@ export const defaultBrokerConfig: BrokerConfig = {
   maxConnections: limits.maxConnections,
   // RabbitMQ's default vm_memory_high_watermark: 0.6 of the machine's memory.
   memoryHighWatermarkBytes: Math.floor(totalmem() * limits.memoryHighWatermarkFraction),
+  diskFreeLimitBytes: limits.diskFreeLimitBytes,
   defaultUser: 'guest',
   defaultPass: 'guest',
   loopbackUsers: ['guest'],

@@ -1,5 +1,5 @@
 // One AMQP connection: protocol header, start/tune/open handshake, heartbeats both ways, channel
-// table, connection.blocked under the memory alarm, publisher flow control (publisher-flow.ts),
+// table, connection.blocked under the memory and disk alarms, publisher flow control (publisher-flow.ts),
 // close handshakes, and batched writes. Every
 // protocol error of the connection becomes a close in `fail` (one place).
 
@@ -8,6 +8,7 @@ import type { Logger } from '../lib/log.js';
 import { checkVhostAccess, findUser } from '../model/index.js';
 import { checkPassword, isLoopback, parseAmqPlain, parsePlain, saslMechanisms } from './auth.js';
 import { Channel } from './channel.js';
+import { blockedReason } from './disk-alarm.js';
 import { amqpError, amqpErrorText, fromModel, type ProtocolError } from './errors.js';
 import { limits } from './limits.js';
 import type { NodeContext } from './node-context.js';
@@ -336,7 +337,7 @@ export class Connection {
     this.vhost = vhost;
     this.state = 'opened';
     this.sendMethod(0, { name: 'connection.open-ok', knownHosts: '' });
-    if (this.ctx.memoryAlarm) this.setBlocked(true);
+    if (this.ctx.memoryAlarm || this.ctx.diskAlarm) this.alarmsChanged();
     this.logger.info('connection opened', { connection: this.id, user: this.user, vhost, remote: this.remote });
   }
 
@@ -358,13 +359,16 @@ export class Connection {
     this.timers.push(t);
   }
 
-  // ---- memory alarm --------------------------------------------------------------------------
+  // ---- resource alarms (memory, disk) --------------------------------------------------------
 
-  setBlocked(raised: boolean): void {
+  /** The node's memory or disk alarm changed (ctx.memoryAlarm, ctx.diskAlarm): block or unblock. */
+  alarmsChanged(): void {
     if (this.state !== 'opened') return;
+    const raised = this.ctx.memoryAlarm || this.ctx.diskAlarm;
     if (raised && !this.blockedSent && this.hasCapability('connection.blocked')) {
       this.blockedSent = true;
-      this.sendMethod(0, { name: 'connection.blocked', reason: 'low on memory' });
+      // As RabbitMQ: sent once per blocked period, naming the alarms up at that moment.
+      this.sendMethod(0, { name: 'connection.blocked', reason: blockedReason(this.ctx.memoryAlarm, this.ctx.diskAlarm) });
     } else if (!raised && this.blockedSent) {
       this.blockedSent = false;
       this.sendMethod(0, { name: 'connection.unblocked' });
@@ -377,7 +381,7 @@ export class Connection {
 
   /** A channel saw a publish: under the alarm, stop reading this connection (TCP back-pressure). */
   notePublish(): void {
-    if (!this.ctx.memoryAlarm) return;
+    if (!this.ctx.memoryAlarm && !this.ctx.diskAlarm) return;
     this.publishedSinceAlarm = true;
     this.pause('alarm');
   }

@@ -48,6 +48,10 @@ export const limits = {
   memoryHighWatermarkFraction: 0.6,
   /** How often the memory alarm samples RSS. */
   memoryCheckIntervalMs: 1000,
+  /** RabbitMQ's default disk_free_limit: below this much free space publishers are blocked. */
+  diskFreeLimitBytes: 50_000_000,
+  /** How often the disk alarm checks free space of the data directory (statfs: a few µs). */
+  diskCheckIntervalMs: 5000,
   /** Unconfirmed publishes tracked per channel; beyond it the channel is closed with 406. */
   unconfirmedPerChannelMax: 1_000_000,
   /** Publishes and acks buffered in one transaction before 406. */

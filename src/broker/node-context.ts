@@ -1,5 +1,6 @@
 // Everything one node's connections share: configuration, logger, clock, the metadata client,
-// the live queues, the direct reply-to registry, the memory alarm state and the node's group host.
+// the live queues, the direct reply-to registry, the resource alarms (memory, disk) and the
+// node's group host.
 
 import type { GroupHost } from '../cluster/index.js';
 import { withPlacement } from '../cluster/placement.js';
@@ -29,6 +30,8 @@ export interface NodeContext {
   readonly groupHost: GroupHost | null;
   /** True while RSS is above the watermark: publishers are blocked. */
   memoryAlarm: boolean;
+  /** True while free disk space is below the limit or the WAL's writes fail: publishers are blocked. */
+  diskAlarm: boolean;
   /** Connections not being read because queues they publish to are backed up (publisher-flow.ts). */
   readonly inFlow: Set<FlowParty>;
   connectionCount: () => number;
@@ -86,6 +89,7 @@ export function createNodeContext(config: BrokerConfig, logger: Logger, clock: C
     replies: new DirectReplyRegistry(),
     groupHost: cluster?.groupHost ?? null,
     memoryAlarm: false,
+    diskAlarm: false,
     inFlow: new Set(),
     connectionCount: () => 0,
     shutdown: () => queues.closeAll(),

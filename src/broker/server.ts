@@ -1,12 +1,14 @@
 // The AMQP TCP server of one node: accepts sockets, enforces max connections, runs the memory
-// alarm (connection.blocked/unblocked) and closes everything on shutdown.
+// and disk alarms (connection.blocked/unblocked) and closes everything on shutdown.
 
 import { createServer, type Server, type Socket } from 'node:net';
+import type { OperatingError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import type { Clock } from '../lib/random.js';
 import type { BrokerConfig } from './config.js';
 import { Connection } from './connection.js';
 import { limits } from './limits.js';
+import { freeBytesOf, startDiskAlarm, type DiskAlarm } from './disk-alarm.js';
 import { startMemoryAlarm, type MemoryAlarm } from './memory-alarm.js';
 import { createNodeContext, type NodeCluster, type NodeContext } from './node-context.js';
 
@@ -15,6 +17,9 @@ export interface BrokerDeps {
   clock: Clock;
   /** RSS source for the memory alarm (tests pass a fake one). */
   readRssBytes?: () => number;
+  /** Free-space source for the disk alarm (statfs of the data dir by default) and how often it is read. */
+  readDiskFreeBytes?: () => Promise<number>;
+  diskCheckIntervalMs?: number;
   /** The node's group host and replicated metadata; without them metadata lives in memory. */
   cluster?: NodeCluster;
 }
@@ -46,9 +51,10 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     (raised, rssBytes) => {
       logger.warn(raised ? 'memory alarm raised' : 'memory alarm cleared', { rssBytes, watermarkBytes: config.memoryHighWatermarkBytes });
       context.memoryAlarm = raised;
-      for (const c of connections) c.setBlocked(raised);
+      for (const c of connections) c.alarmsChanged();
     },
   );
+  const disk = watchDisk(config, deps, logger, context, () => { for (const c of connections) c.alarmsChanged(); });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.bind, () => {
@@ -66,10 +72,54 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     connectionCount: () => connections.size,
     close: async () => {
       alarm.stop();
+      disk.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const c of [...connections]) c.forceClose('CONNECTION_FORCED - broker forced connection closure with reason \'shutdown\'');
       await closed;
       context.shutdown();
+    },
+  };
+}
+
+/**
+ * The node's disk alarm: free space below config.diskFreeLimitBytes, or the WAL retrying failed
+ * writes (disk full, permission denied, I/O error: the group host's storage alarm). One log line
+ * per change of either; `changed` runs when the combined alarm flips.
+ */
+function watchDisk(config: BrokerConfig, deps: BrokerDeps, logger: Logger, context: NodeContext, changed: () => void): { stop(): void } {
+  const causes = { lowSpace: false, writesFailing: false };
+  const update = (): void => {
+    const raised = causes.lowSpace || causes.writesFailing;
+    if (raised === context.diskAlarm) return;
+    context.diskAlarm = raised;
+    changed();
+  };
+  const space: DiskAlarm = startDiskAlarm(
+    config.diskFreeLimitBytes,
+    deps.diskCheckIntervalMs ?? limits.diskCheckIntervalMs,
+    deps.readDiskFreeBytes ?? (() => freeBytesOf(config.dataDir)),
+    (raised, freeBytes) => {
+      const fields = { freeBytes, limitBytes: config.diskFreeLimitBytes, dataDir: config.dataDir };
+      if (raised) logger.warn('disk alarm raised: free disk space is below the limit; publishers are blocked', fields);
+      else logger.warn('disk alarm cleared: free disk space is above the limit again', fields);
+      causes.lowSpace = raised;
+      update();
+    },
+    (e) => logger.warn('cannot read free disk space of the data directory', { dataDir: config.dataDir, error: String(e) }),
+  );
+  const host = deps.cluster?.groupHost;
+  const storage = (failure: OperatingError | null): void => {
+    if (failure !== null) logger.error('disk alarm raised: the write-ahead log cannot write; publishers are blocked', { code: failure.code, error: failure.message });
+    else logger.warn('disk alarm cleared: the write-ahead log writes again');
+    causes.writesFailing = failure !== null;
+    update();
+  };
+  const off = host?.onStorageAlarm(storage);
+  if (host !== undefined && host.storageAlarm() !== null) storage(host.storageAlarm());
+  return {
+    stop: () => {
+      space.stop();
+      off?.();
     },
   };
 }

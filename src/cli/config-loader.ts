@@ -43,11 +43,36 @@ export function parseValue(spec: OptionSpec, raw: unknown, source: string): unkn
         throw new ConfigError(`${source}: expected one of debug, info, warn, error; got ${JSON.stringify(raw)}`, ExitCode.Config);
       }
       return raw;
+    case 'bytes': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' ? parseByteSize(raw) : NaN;
+      if (!Number.isSafeInteger(n)) {
+        throw new ConfigError(`${source}: expected a size in bytes like 50000000, 50MB, 2GB or 1GiB; got ${JSON.stringify(raw)}`, ExitCode.Config);
+      }
+      if ((spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) {
+        throw new ConfigError(`${source}: ${n} bytes is out of range ${spec.min ?? '-inf'}..${spec.max ?? 'inf'}`, ExitCode.Config);
+      }
+      return n;
+    }
     case 'list':
       if (Array.isArray(raw) && raw.every((x) => typeof x === 'string')) return raw;
       if (typeof raw === 'string') return raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
       throw new ConfigError(`${source}: expected a list of strings`, ExitCode.Config);
   }
+}
+
+/** Units as RabbitMQ reads disk_free_limit: kB, MB, GB, TB are powers of 1000; k, kiB, M, MiB, G, GiB, T, TiB of 1024. */
+const byteUnits: Record<string, number> = {
+  '': 1, b: 1,
+  kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12,
+  k: 2 ** 10, kib: 2 ** 10, m: 2 ** 20, mib: 2 ** 20, g: 2 ** 30, gib: 2 ** 30, t: 2 ** 40, tib: 2 ** 40,
+};
+
+/** "50MB" -> 50000000, "1.5GiB" -> 1610612736, "1024" -> 1024; NaN when it is not a size. */
+export function parseByteSize(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
+  if (m === null) return NaN;
+  const unit = byteUnits[m[2]!.toLowerCase()];
+  return unit === undefined ? NaN : Math.round(Number(m[1]) * unit);
 }
 
 function readConfigFile(path: string): Mutable {
