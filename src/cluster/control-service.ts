@@ -83,7 +83,8 @@ export function clusterStatus(d: ControlDeps): ClusterStatus {
   for (const n of d.metadata.nodes()) put(n);
   put(d.self);
   for (const m of seen.values()) {
-    if (byId.has(m.nodeId)) continue;
+    // A dead member gossip still remembers but the registry forgot is gone for good.
+    if (byId.has(m.nodeId) || m.status === 'dead') continue;
     put({ id: m.nodeId, clusterAddress: m.meta?.clusterAddress ?? '', amqpAddress: m.meta?.amqpAddress ?? '', version: m.meta?.version ?? '' });
   }
   for (const v of [...voters, ...learners]) {

@@ -1,0 +1,138 @@
+// Real `espresso server` processes for cluster tests: free loopback ports, start with --seeds or
+// --join, wait for "node started", ask a node's status through its cluster port, stop or kill.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { withRemoteNode } from '../../src/cluster/control-client.js';
+import { CtlMethod, type ClusterStatus } from '../../src/cluster/control-service.js';
+import { decodeJson, encodeJson } from '../../src/cluster/metadata-entries.js';
+
+export const root = new URL('../../', import.meta.url).pathname;
+const tsxLoader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
+const main = join(root, 'src/cli/main.ts');
+
+export interface NodeSpec {
+  name: string;
+  amqpPort: number;
+  clusterPort: number;
+  dataDir: string;
+  secret: string;
+  /** --seeds value, or --join value. */
+  seeds?: string;
+  join?: string;
+}
+
+export interface NodeProc {
+  spec: NodeSpec;
+  child: ChildProcess;
+  output(): string;
+  exited: Promise<number | null>;
+  ready: Promise<void>;
+}
+
+const running = new Set<ChildProcess>();
+
+export function killAll(): void {
+  for (const c of running) c.kill('SIGKILL');
+}
+
+/** Free TCP ports on 127.0.0.1 (asked of the OS, then released for the node to bind). */
+export async function freePorts(n: number): Promise<number[]> {
+  const ports: number[] = [];
+  while (ports.length < n) {
+    const p = await new Promise<number>((resolve, reject) => {
+      const s = createServer();
+      s.once('error', reject);
+      s.listen(0, '127.0.0.1', () => {
+        const a = s.address();
+        s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
+      });
+    });
+    if (!ports.includes(p)) ports.push(p);
+  }
+  return ports;
+}
+
+export function startNode(spec: NodeSpec, readyTimeoutMs = 30_000): NodeProc {
+  const args = [
+    '--import', tsxLoader, main, 'server', '--node-id', spec.name, '--port', String(spec.amqpPort),
+    '--cluster-port', String(spec.clusterPort), '--data-dir', spec.dataDir, '--log-level', 'info',
+  ];
+  if (spec.seeds !== undefined) args.push('--seeds', spec.seeds);
+  if (spec.join !== undefined) args.push('--join', spec.join);
+  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ESPRESSO_CLUSTER_SECRET: spec.secret } });
+  running.add(child);
+  let log = '';
+  const append = (chunk: Buffer): void => {
+    log += chunk.toString('utf8');
+    if (log.length > 4_000_000) log = log.slice(-1_000_000);
+  };
+  child.stdout!.on('data', append);
+  child.stderr!.on('data', append);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
+    running.delete(child);
+    resolve(code);
+  }));
+  const ready = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${spec.name} not ready in ${readyTimeoutMs} ms:\n${log.slice(-4000)}`)), readyTimeoutMs);
+    const check = (): void => {
+      if (!log.includes('"node started"')) return;
+      clearTimeout(timer);
+      child.stdout!.off('data', check);
+      resolve();
+    };
+    child.stdout!.on('data', check);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`${spec.name} exited with ${String(code)} before it was ready:\n${log.slice(-4000)}`));
+    });
+  });
+  ready.catch(() => undefined);
+  return { spec, child, output: () => log, exited, ready };
+}
+
+export function amqpUrl(n: NodeProc): string {
+  return `amqp://guest:guest@127.0.0.1:${n.spec.amqpPort}`;
+}
+
+export function clusterAddress(n: NodeProc): string {
+  return `127.0.0.1:${n.spec.clusterPort}`;
+}
+
+/** The node's cluster-status answer (through a transient peer, as ctl does). */
+export async function statusOf(n: NodeProc): Promise<ClusterStatus> {
+  const bytes = await withRemoteNode({ address: clusterAddress(n), secret: n.spec.secret, timeoutMs: 5_000 },
+    (call) => call(CtlMethod.status, encodeJson({})));
+  return decodeJson<ClusterStatus>(bytes);
+}
+
+/** Polls `check` every 100 ms until it returns true; throws with `what` after `timeoutMs`. */
+export async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<number> {
+  const started = Date.now();
+  let last: unknown;
+  for (let i = 0; Date.now() - started < timeoutMs && i < 10_000; i++) {
+    try {
+      if (await check()) return Date.now() - started;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what}: not within ${timeoutMs} ms${last !== undefined ? ` (last error: ${String(last)})` : ''}`);
+}
+
+/** Runs `espresso ctl ...` as a process: its exit code and output. */
+export function runCtl(args: readonly string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', tsxLoader, main, 'ctl', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  running.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => { stdout += c.toString('utf8'); });
+  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString('utf8'); });
+  return new Promise((resolve) => child.once('exit', (code) => {
+    running.delete(child);
+    resolve({ code, stdout, stderr });
+  }));
+}
