@@ -11,7 +11,9 @@
 // announced in its 'q.hello' (it restarted). Their messages return redelivered.
 
 import { OperatingError, OperatingErrorCode, isOperatingError } from '../lib/errors.js';
-import type { NodeId } from '../lib/ids.js';
+import type { GroupId, NodeId } from '../lib/ids.js';
+import type { GroupStatus } from '../raft/index.js';
+import { serveListing } from './queue-listing.js';
 import type { Logger } from '../lib/log.js';
 import type { DeliverySink } from '../broker/queue-backend.js';
 import type { GroupHost } from './group-host.js';
@@ -76,6 +78,7 @@ export class QueueMesh {
       }
     });
     for (const [peer, s] of transport.stats()) if (s.up) o.rpc.notify(peer, meshMethods.hello, encodeHello(this.incarnation));
+    serveListing(this, o.rpc, transport);
     this.sweepTimer = setInterval(() => this.sweep(), this.limits.sweepIntervalMs);
     this.sweepTimer.unref?.();
   }
@@ -97,6 +100,10 @@ export class QueueMesh {
 
   replica(vhost: string, name: string): ReplicatedQueue | undefined {
     return this.replicas.get(queueKey(vhost, name));
+  }
+
+  groupStatus(group: GroupId): GroupStatus | null {
+    return this.o.host.status(group);
   }
 
   /** Every replica hosted here, for list-queues. */

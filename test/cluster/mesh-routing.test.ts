@@ -13,6 +13,7 @@ import { queueGroupId } from '../../src/broker/queue-registry.js';
 import { startBroker, type BrokerServer } from '../../src/broker/server.js';
 import { GroupHost } from '../../src/cluster/group-host.js';
 import { ReplicatedMetadataClient } from '../../src/cluster/metadata-group.js';
+import type { QueueListing } from '../../src/cluster/queue-listing.js';
 import { ClusterRpc } from '../../src/cluster/rpc.js';
 import { nodeId, type NodeId } from '../../src/lib/ids.js';
 import { silentLogger } from '../../src/lib/log.js';
@@ -122,6 +123,18 @@ describe('replicated queues across three nodes (mesh routing)', () => {
     // The acks were committed: the queues are empty on every replica.
     const unacked = (n: Node, q: string): number => n.broker.context.queues.ensure(recordOf(n, q)!).stats().messagesUnacked;
     await until(() => nodes.every((n) => ['a', 'b', 'c'].every((q) => unacked(n, q) === 0)), 5_000, 'acks applied on every replica');
+
+    // ctl list-queues, asked of n2: one line per queue with its leader, members and lag, from every node's replicas.
+    const listing = JSON.parse(new TextDecoder().decode(await n1!.rpc.call(ids[1]!, 'ctl.list-queues', new Uint8Array(0)))) as QueueListing[];
+    expect(listing.map((q) => q.name)).toEqual(['a', 'b', 'c']);
+    for (const q of listing) {
+      expect(q.leader).toBe(recordOf(n1!, q.name)!.replicas[0]);
+      expect([...q.members].sort()).toEqual(ids);
+      expect(q.reportedBy).toEqual(ids);
+      expect(Object.keys(q.followerLag ?? {}).sort()).toEqual(ids.filter((id) => id !== q.leader));
+      expect(q.commitIndex).toBeGreaterThan(120);
+    }
+    for (const q of listing) expect([q.ready, q.unacked, q.consumers]).toEqual([0, 0, 1]);
   });
 
   it('keeps publishing and consuming through the loss of the queue leader: confirmed messages all arrive, unacked ones redelivered', async () => {
