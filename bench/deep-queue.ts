@@ -1,0 +1,165 @@
+// Deep replicated queue on one node (a real GroupHost: WAL with fdatasync, and a ReplicatedQueue with
+// the default shared body budget): publish a backlog of N persistent messages with confirms (a
+// window in flight), then drain it with one manual-ack consumer. Prints time, peak RSS per phase and
+// the WAL's disk use before and after the drain. Target (issue 4): RSS < 1 GiB for 1,000,000 x 1 KiB.
+// Run: npx tsx bench/deep-queue.ts [--messages 1000000] [--size 1024] [--window 2000] [--prefetch 2000] [--data-dir DIR]
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { GroupHost } from '../src/cluster/group-host.js';
+import { ReplicatedQueue } from '../src/cluster/replicated-queue.js';
+import { sharedBodyBudget } from '../src/cluster/body-store.js';
+import { wireFieldValues } from '../src/broker/field-values.js';
+import type { Delivery } from '../src/broker/queue-backend.js';
+import { groupId, nodeId } from '../src/lib/ids.js';
+import { defaultQueueConfig } from '../src/queue/index.js';
+
+const { values: opts } = parseArgs({
+  options: {
+    messages: { type: 'string', default: '1000000' },
+    size: { type: 'string', default: '1024' },
+    window: { type: 'string', default: '2000' },
+    prefetch: { type: 'string', default: '2000' },
+    'data-dir': { type: 'string' },
+  },
+});
+const total = Number(opts.messages);
+const size = Number(opts.size);
+const windowMax = Number(opts.window);
+const prefetch = Number(opts.prefetch);
+const mib = (n: number): string => `${(n / 1024 / 1024).toFixed(0)} MiB`;
+
+/** Peak RSS sampled every 50 ms (and at each phase end). */
+class RssPeak {
+  peak = 0;
+  private readonly timer = setInterval(() => this.sample(), 50);
+  sample(): number {
+    const rss = process.memoryUsage().rss;
+    this.peak = Math.max(this.peak, rss);
+    return rss;
+  }
+  reset(): void {
+    this.peak = 0;
+    this.sample();
+  }
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
+function bodyOf(i: number): Buffer {
+  const b = Buffer.alloc(size, 0x61 + (i % 26));
+  b.writeUInt32BE(i, 0);
+  return b;
+}
+
+async function publish(q: ReplicatedQueue): Promise<void> {
+  let next = 0;
+  let inFlight = 0;
+  let failed: unknown;
+  await new Promise<void>((resolve, reject) => {
+    const pump = (): void => {
+      if (failed !== undefined) return reject(failed instanceof Error ? failed : new Error(String(failed)));
+      while (inFlight < windowMax && next < total) {
+        const i = next++;
+        inFlight++;
+        q.enqueue({ exchange: '', routingKey: 'deep', properties: { deliveryMode: 2 }, body: bodyOf(i) }).then(
+          (o) => {
+            if (o !== 'ok') failed = new Error(`message ${i} not confirmed: ${o}`);
+            inFlight--;
+            if (next === total && inFlight === 0) resolve();
+            else pump();
+          },
+          (e: unknown) => { failed = e; inFlight--; pump(); },
+        );
+      }
+    };
+    pump();
+  });
+}
+
+/** One consumer, manual acks in batches; checks every body's sequence number. */
+async function drain(q: ReplicatedQueue): Promise<void> {
+  const channel = 'bench/c/1';
+  let seen = 0;
+  let pending: number[] = [];
+  let settling = 0;
+  let error: Error | undefined;
+  await new Promise<void>((resolve, reject) => {
+    const flush = (): void => {
+      if (pending.length === 0) return;
+      const ids = pending;
+      pending = [];
+      settling++;
+      q.settle(channel, ids).then(
+        () => { settling--; if (seen === total && settling === 0 && pending.length === 0) resolve(); },
+        (e: unknown) => reject(e instanceof Error ? e : new Error(String(e))),
+      );
+    };
+    const sink = (d: Delivery): void => {
+      if (d.message.body.readUInt32BE(0) !== seen || d.message.body.length !== size) error ??= new Error(`delivery ${seen} has the body of ${d.message.body.readUInt32BE(0)}`);
+      seen++;
+      pending.push(d.msgId);
+      if (pending.length >= prefetch / 4 || seen === total) queueMicrotask(flush);
+    };
+    q.consume({ owner: { node: 'n1', connection: 'bench/c', channel }, consumerTag: 'drain', noAck: false, creditMode: 'auto', prefetch, priority: 0 }, sink)
+      .catch((e: unknown) => reject(e instanceof Error ? e : new Error(String(e))));
+  });
+  if (error !== undefined) throw error;
+}
+
+async function main(): Promise<void> {
+  const dir = opts['data-dir'] ?? mkdtempSync(join(tmpdir(), 'espresso-deep-'));
+  const rss = new RssPeak();
+  const host = await GroupHost.start({ nodeId: nodeId('n1'), dataDir: dir, listen: { host: '127.0.0.1', port: 0 }, secret: 'bench' });
+  try {
+    const q = new ReplicatedQueue({
+      name: 'deep', groupId: groupId('q/%2F/deep'), host, node: 'n1', incarnation: 'bench', config: defaultQueueConfig,
+      clock: { nowMs: () => Date.now() }, deadLetterExchange: null, deadLetterRoutingKey: null, onDeadLetter: () => undefined,
+      fieldValues: wireFieldValues,
+    });
+    const budget = sharedBodyBudget(host);
+    console.log(`deep queue: ${total} x ${size} B persistent, confirms, window ${windowMax}; body budget ${mib(budget.bytesMax)}; data in ${dir}`);
+    rss.reset();
+    let t0 = performance.now();
+    await publish(q);
+    const publishS = (performance.now() - t0) / 1000;
+    rss.sample();
+    const publishPeak = rss.peak;
+    const walFull = host.stats().wal;
+    console.log(`publish: ${publishS.toFixed(1)} s (${Math.round(total / publishS)} msg/s), peak RSS ${mib(publishPeak)}, ` +
+      `RSS now ${mib(process.memoryUsage().rss)}, heap ${mib(process.memoryUsage().heapUsed)}, ready ${q.stats().messagesReady}, ` +
+      `bodies in memory ${mib(budget.stats().bytes)} (${budget.stats().residents}), WAL ${mib(walFull.diskBytes)} in ${walFull.segments} segments, fsyncs ${walFull.fsyncs}`);
+
+    rss.reset();
+    t0 = performance.now();
+    await drain(q);
+    const drainS = (performance.now() - t0) / 1000;
+    rss.sample();
+    const drainPeak = rss.peak;
+    // A snapshot of the empty queue lets the whole log go; then compaction deletes the segments.
+    for (let k = 0; k < 3 && q.stats().messagesReady + q.stats().messagesUnacked === 0; k++) {
+      await Promise.all(Array.from({ length: 4200 }, () => q.purge()));
+      await host.compactLog();
+    }
+    const walAfter = host.stats().wal;
+    console.log(`drain: ${drainS.toFixed(1)} s (${Math.round(total / drainS)} msg/s), peak RSS ${mib(drainPeak)}, ` +
+      `bodies read back from the WAL ${q.bodiesReadBack}, left ${q.stats().messagesReady + q.stats().messagesUnacked}, ` +
+      `WAL after ${mib(walAfter.diskBytes)} in ${walAfter.segments} segments`);
+    const ok = Math.max(publishPeak, drainPeak) < 1024 * 1024 * 1024;
+    console.log(JSON.stringify({
+      bench: 'deep-queue', messages: total, bodyBytes: size, publishS, publishMsgPerS: Math.round(total / publishS), publishPeakRssBytes: publishPeak,
+      drainS, drainMsgPerS: Math.round(total / drainS), drainPeakRssBytes: drainPeak, walBytesFull: walFull.diskBytes, walBytesAfter: walAfter.diskBytes,
+      bodiesReadBack: q.bodiesReadBack, rssUnder1GiB: ok,
+    }));
+    if (!ok) process.exitCode = 1;
+  } finally {
+    rss.stop();
+    await host.close();
+    if (opts['data-dir'] === undefined) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
