@@ -26,6 +26,8 @@ const membershipFile = 'cluster.json';
 const clusterPortOffset = 10_000;
 export const espressoVersion = '0.1.0';
 const joinTimeoutMs = 15_000;
+/** How long a node of a cluster waits at start for the metadata group's quorum. */
+const clusterStartTimeoutMs = 600_000;
 
 export interface StartedCluster {
   readonly nodeId: NodeId;
@@ -153,6 +155,8 @@ async function formCluster(
   try {
     metadata = await ReplicatedMetadataClient.start({
       groupHost, members, rpc, self, logger,
+      // One node elects itself at once; a cluster's node waits for a quorum of voters to come up.
+      startTimeoutMs: members.length === 1 && members[0] === nodeId ? metadataGroupDefaults.startTimeoutMs : clusterStartTimeoutMs,
       defaultUser: { name: config.defaultUser, passwordHash: hashPassword(config.defaultPass), tags: ['administrator'] },
       onApplied: (c) => link(c.nodes()),
     });

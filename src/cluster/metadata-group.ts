@@ -64,6 +64,8 @@ export const metadataGroupDefaults = {
   membershipCheckMs: 200,
   /** Pause before asking again when no leader is known or it cannot be reached. */
   retryPauseMs: 50,
+  /** While start() waits, a log line this often. */
+  startProgressLogMs: 5_000,
 } as const;
 
 export interface MetadataGroupStats {
@@ -132,6 +134,10 @@ export class ReplicatedMetadataClient implements MetadataClient {
     client.membershipTimer = setInterval(() => client.checkMembership(), metadataGroupDefaults.membershipCheckMs);
     if (o.members.length === 1 && o.members[0] === o.groupHost.nodeId) o.groupHost.campaign(metadataGroupId);
     const entry: Entry = { t: 'start', node: o.groupHost.nodeId, user: o.defaultUser, ...(o.self !== undefined ? { info: o.self } : {}) };
+    // A node of a cluster waits for a quorum of voters to be up: say so while it waits.
+    const waiting = setInterval(() => client.logger.info('waiting for the metadata group to elect a leader and commit this start', {
+      leader: client.leader(), voters: client.membership().voters.join(','),
+    }), metadataGroupDefaults.startProgressLogMs);
     try {
       const timeoutMs = o.startTimeoutMs ?? metadataGroupDefaults.startTimeoutMs;
       const { i } = await client.onLeader<{ i: number }>(MetaMethod.start, entry, () => client.proposeAsLeader(entry), timeoutMs);
@@ -139,6 +145,8 @@ export class ReplicatedMetadataClient implements MetadataClient {
     } catch (e) {
       client.stopTimers();
       throw e;
+    } finally {
+      clearInterval(waiting);
     }
     client.logger.info('metadata group started', { index: client.appliedIndex, snapshotIndex: client.snapshotIndex, leader: client.leader() });
     return client;
