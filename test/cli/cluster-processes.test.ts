@@ -1,7 +1,8 @@
 // A cluster of real `espresso server` processes on loopback, formed from one --seeds list:
 // definitions made on one node are usable on the others at once, a node with the wrong secret
 // cannot join, a fourth node joins, the metadata leader's kill -9 is noticed everywhere and a new
-// leader takes declares, ctl forgets the dead node, and a restart of every node keeps definitions.
+// leader takes declares, ctl forgets the dead node, a restart of every node keeps definitions, and a
+// paused node is suspected, marked dead and back after SIGCONT.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -179,5 +180,28 @@ describe('a cluster of espresso server processes', () => {
     }
     const s = await statusOf(node(names[0]!));
     expect([...s.voters].sort()).toEqual([...names].sort());
+  }, 90_000);
+
+  it('a paused (SIGSTOP) node is suspected, then marked dead, and alive again after SIGCONT', async () => {
+    const names = [...nodes.keys()];
+    const leader = (await statusOf(node(names[0]!))).metaLeader;
+    const paused = names.find((n) => n !== leader)!;
+    const watcher = node(names.find((n) => n !== paused)!);
+    node(paused).child.kill('SIGSTOP');
+    const seen: string[] = [];
+    try {
+      await eventually(`${paused} marked dead while paused`, async () => {
+        const st = (await statusOf(watcher)).nodes.find((n) => n.id === paused)?.status ?? 'unknown';
+        if (seen[seen.length - 1] !== st) seen.push(st);
+        return st === 'dead';
+      }, 30_000);
+    } finally {
+      node(paused).child.kill('SIGCONT');
+    }
+    expect(seen).toContain('suspect');
+    await eventually(`${paused} alive again after SIGCONT`, async () => {
+      const s = await statusOf(watcher);
+      return s.nodes.find((n) => n.id === paused)?.status === 'alive';
+    }, 30_000);
   }, 90_000);
 });
