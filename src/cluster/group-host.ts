@@ -305,7 +305,7 @@ export class GroupHost {
     return this.wal.compact();
   }
 
-  /** Lets go of segments no group needs any more (one compaction at a time; a failure stops the host). */
+  /** Lets go of segments no group needs any more (one compaction at a time; a failure of the log stops the host). */
   private compactSoon(): void {
     const nowMs = performance.now();
     if (this.compacting || this.closed || this.fatal !== undefined || nowMs - this.compactedAtMs < walCompactIntervalMs) return;
@@ -322,7 +322,10 @@ export class GroupHost {
       () => { this.compacting = false; },
       (e: unknown) => {
         this.compacting = false;
-        if (!this.closed) this.fail(e);
+        if (this.closed) return;
+        // A failed checkpoint (disk full) leaves the log as it was: try again next time.
+        if (this.wal.failure() === undefined) this.logger.warn('log compaction failed; tried again later', { node: this.nodeId, error: String(e) });
+        else this.fail(e);
       },
     );
   }

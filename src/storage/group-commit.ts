@@ -35,8 +35,10 @@ export class GroupCommit implements LiveAccounting {
   private failed: OperatingError | undefined;
   /** The write failure being retried (the disk refuses writes now); undefined when healthy. */
   private alarm: OperatingError | undefined;
-  /** Ends the backoff pause early (close). */
-  private wake: (() => void) | undefined;
+  /** End the backoff pauses early (close). */
+  private readonly wakers = new Set<() => void>();
+  /** Retry loops (segment write, level batch) failing right now: the alarm is up while any is. */
+  private failingLoops = 0;
   /** Set by close (or a failed level write): a failed write is final from then on. */
   private stopping = false;
   /** The next segment could not be created: the head keeps growing until it can. */
@@ -100,7 +102,7 @@ export class GroupCommit implements LiveAccounting {
   /** Makes the next failed write final and ends a retry pause now (close must not wait for space). */
   stopRetrying(): void {
     this.stopping = true;
-    this.wake?.();
+    for (const w of [...this.wakers]) w();
   }
 
   /** Resolves once no batch is in flight, whatever its outcome. */
@@ -266,11 +268,13 @@ export class GroupCommit implements LiveAccounting {
 
   private async runBatch(b: Batch): Promise<void> {
     const groups = [...b.groups].map((g) => g.id);
-    const metaWrite = this.meta.write(b.metaOps).catch((e: unknown) => {
-      // LevelDB keeps a failed synced write as a sticky error: nothing to retry, the log stops.
-      this.stopRetrying();
-      throw fsError((e as { cause?: unknown }).cause ?? e, 'write level batch', join(this.dir, 'meta'), groups);
-    });
+    // Puts and deletes of fixed keys: writing the batch again is harmless. (A failed *sync* is kept
+    // by LevelDB as a sticky error: then every retry fails and the log stops at writeRetriesMax.)
+    const metaPath = join(this.dir, 'meta');
+    const metaWrite = b.metaOps.length === 0 ? Promise.resolve() : this.withRetries(metaPath, () => this.meta.write(b.metaOps).then(
+      () => undefined,
+      (e: unknown) => fsError((e as { cause?: unknown }).cause ?? e, 'write level batch', metaPath, groups),
+    ));
     const walWrite = b.used === 0 ? Promise.resolve() : this.writeBatchToSegment(b, groups);
     const [w, m] = await Promise.allSettled([walWrite, metaWrite]);
     if (m.status === 'rejected') throw m.reason;
@@ -279,7 +283,7 @@ export class GroupCommit implements LiveAccounting {
 
   private async writeBatchToSegment(b: Batch, groups: string[]): Promise<void> {
     const s = b.segment;
-    await this.writeWithRetries(b, groups);
+    await this.withRetries(s.path, () => this.tryWrite(b, groups));
     try {
       if (s.fresh) { fsyncDir(this.dir); s.fresh = false; }
       await this.hooks.io.datasync(s.fd);
@@ -297,26 +301,36 @@ export class GroupCommit implements LiveAccounting {
   }
 
   /**
-   * Writes the batch; a failed attempt is cut off the file and retried with backoff under the
-   * write alarm (flush waits, nothing acknowledged is touched). Gives up after writeRetriesMax
-   * attempts or once close began.
+   * Runs `attempt` until it succeeds; a failed attempt (it has undone its own partial effect) is
+   * retried with backoff under the write alarm while flush waits, and nothing acknowledged is
+   * touched. Gives up after writeRetriesMax attempts or once close began.
    */
-  private async writeWithRetries(b: Batch, groups: string[]): Promise<void> {
+  private async withRetries(file: string, attempt: () => Promise<OperatingError | undefined>): Promise<void> {
     const startedMs = Date.now();
-    for (let attempt = 0; ; attempt++) {
-      const failure = await this.tryWrite(b, groups);
+    let failing = false;
+    for (let n = 0; ; n++) {
+      const failure = await attempt();
       if (failure === undefined) break;
-      if (this.stopping || attempt >= this.limits.writeRetriesMax) throw failure;
+      if (this.stopping || n >= this.limits.writeRetriesMax) {
+        if (failing) this.failingLoops--; // the alarm stays: the log stops with this failure
+        throw failure;
+      }
+      if (!failing) {
+        failing = true;
+        this.failingLoops++;
+      }
       const raised = this.alarm === undefined;
       this.alarm = failure;
       if (raised) {
         this.logger.error('wal.write_blocked', { code: failure.code, error: failure.message, retryInMs: this.limits.writeRetryDelayMsMin });
         this.hooks.onAlarm(failure);
       }
-      await this.pause(Math.min(this.limits.writeRetryDelayMsMax, this.limits.writeRetryDelayMsMin * 2 ** Math.min(attempt, 30)));
+      await this.pause(Math.min(this.limits.writeRetryDelayMsMax, this.limits.writeRetryDelayMsMin * 2 ** Math.min(n, 30)));
     }
-    if (this.alarm === undefined) return;
-    this.logger.info('wal.write_recovered', { file: b.segment.path, blockedMs: Date.now() - startedMs });
+    if (!failing) return;
+    this.failingLoops--;
+    this.logger.info('wal.write_recovered', { file, blockedMs: Date.now() - startedMs });
+    if (this.failingLoops > 0 || this.alarm === undefined) return;
     this.alarm = undefined;
     this.hooks.onAlarm(undefined);
   }
@@ -348,8 +362,13 @@ export class GroupCommit implements LiveAccounting {
 
   private pause(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => { this.wake = undefined; resolve(); }, ms);
-      this.wake = () => { clearTimeout(timer); this.wake = undefined; resolve(); };
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.wakers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.wakers.add(wake);
     });
   }
 

@@ -106,6 +106,8 @@ export class WriteAheadLog {
   private readonly writer: GroupCommit;
   private nextNum = 1;
   private compacting: Promise<CompactionReport> | undefined;
+  /** Groups whose marks the checkpoint being written cleared (restored if it fails). */
+  private checkpointing: { hardStates: GroupLog[]; live: GroupLog[] } | undefined;
   private closed = false;
   recovery!: RecoveryReport;
 
@@ -612,6 +614,7 @@ export class WriteAheadLog {
   /** Hard states and live ranges changed since the last checkpoint; clears the dirty marks. */
   private checkpointOps(): MetaOp[] {
     const ops: MetaOp[] = [];
+    this.checkpointing = { hardStates: [...this.hardStateDirty], live: [...this.liveDirty] };
     for (const g of this.hardStateDirty) ops.push({ type: 'put', key: metaKey.hardState(g.num), value: g.hardState });
     for (const g of this.liveDirty) {
       ops.push({ type: 'put', key: metaKey.live(g.num), value: { from: g.firstIndex, prevTerm: g.prevTerm, keep: [...g.sparse.keys()] } });
@@ -621,11 +624,21 @@ export class WriteAheadLog {
     return ops;
   }
 
+  /**
+   * A failed checkpoint (disk full...) is not fatal: nothing depends on it yet. The dirty marks
+   * come back, no segment is deleted, and the next compaction or close tries again.
+   */
   private async writeCheckpoint(ops: MetaOp[]): Promise<void> {
+    const taken = this.checkpointing;
+    this.checkpointing = undefined;
     try {
       await this.meta.write(ops);
     } catch (e) {
-      throw this.writer.fail(fsError((e as { cause?: unknown }).cause ?? e, 'checkpoint', join(this.dir, 'meta'), []));
+      for (const g of taken?.hardStates ?? []) if (this.groupsByNum.get(g.num) === g) this.hardStateDirty.add(g);
+      for (const g of taken?.live ?? []) if (this.groupsByNum.get(g.num) === g) this.liveDirty.add(g);
+      const err = fsError((e as { cause?: unknown }).cause ?? e, 'checkpoint', join(this.dir, 'meta'), []);
+      this.logger.warn('wal.checkpoint_failed', { code: err.code, error: err.message });
+      throw err;
     }
   }
 

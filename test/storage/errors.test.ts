@@ -3,7 +3,7 @@
 // created leaves the log on its current one. Injected failures: write-failures.test.ts.
 
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmdirSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -116,3 +116,81 @@ describe('write errors', () => {
     await wal.close();
   });
 });
+
+describe('level store write errors', () => {
+  /** Makes the files writable again, once (the store may delete them after that). */
+  function unlocker(files: string[]): () => void {
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      for (const f of files) execFileSync('chattr', ['-i', f]);
+    };
+  }
+
+  function levelLogs(dir: string): string[] {
+    return readdirSync(join(dir, 'meta')).filter((n) => n.endsWith('.log')).map((n) => join(dir, 'meta', n));
+  }
+
+  it.skipIf(!immutableDirsWork())('retries a failed level batch under the write alarm and completes it once the store takes writes again', async () => {
+    const t = tempDir('levelfail');
+    cleanups.push(t.remove);
+    const alarms: Array<OperatingError | undefined> = [];
+    let wal = await WriteAheadLog.open(t.dir, { limits: { writeRetryDelayMsMin: 1, writeRetryDelayMsMax: 4 }, onWriteAlarm: (e) => alarms.push(e) });
+    wal.createGroup(gid(1));
+    wal.append(gid(1), makeEntries('q1', 1, 3, 1));
+    await wal.flush();
+    const logs = levelLogs(t.dir);
+    for (const f of logs) execFileSync('chattr', ['+i', f]);
+    const unlock = unlocker(logs);
+    cleanups.unshift(unlock);
+    wal.createGroup(gid(2)); // a registry change: the batch carries a level write
+    wal.append(gid(2), makeEntries('q2', 1, 2, 1));
+    let done = false;
+    const flushed = wal.flush().then(() => { done = true; });
+    await until(() => alarms.length === 1);
+    expect(alarms[0]!.message).toContain(join(t.dir, 'meta'));
+    expect(alarms[0]!.message).toContain('q2');
+    expect(done).toBe(false);
+    expect(wal.failure()).toBeUndefined();
+    unlock();
+    await flushed;
+    await until(() => alarms.length === 2);
+    expect(alarms[1]).toBeUndefined();
+    await wal.close();
+
+    wal = await WriteAheadLog.open(t.dir);
+    expect(wal.groupIds().sort()).toEqual([gid(1), gid(2)]);
+    expect(wal.lastIndex(gid(2))).toBe(2);
+    await wal.close();
+  });
+
+  it.skipIf(!immutableDirsWork())('a failed checkpoint fails that compaction only: the log goes on and the next compaction deletes the dead segments', async () => {
+    const t = tempDir('ckptfail');
+    cleanups.push(t.remove);
+    const wal = await WriteAheadLog.open(t.dir, { limits: { segmentBytesTarget: 4 * 1024 } });
+    await fillHead(wal);
+    wal.append(gid(2), makeEntries('q2', 1, 10, 1, 500)); // rolls to a second segment
+    await wal.flush();
+    wal.setLive(gid(1), logIndex(11)); // everything of q1 is garbage now
+    const logs = levelLogs(t.dir);
+    for (const f of logs) execFileSync('chattr', ['+i', f]);
+    const unlock = unlocker(logs);
+    cleanups.unshift(unlock);
+    const before = wal.stats().segments;
+    await expect(wal.compact()).rejects.toSatisfy((e: unknown) => isOperatingError(e) && (e as Error).message.includes('checkpoint'));
+    expect(wal.failure()).toBeUndefined();
+    expect(wal.stats().segments).toBe(before);
+    wal.append(gid(2), makeEntries('q2', 11, 1, 1));
+    await wal.flush();
+    unlock();
+    const report = await wal.compact();
+    expect(report.deletedSegments).toBeGreaterThan(0);
+    await wal.close();
+  });
+});
+
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 100_000 && !check(); i++) await new Promise((r) => setImmediate(r));
+  expect(check()).toBe(true);
+}
