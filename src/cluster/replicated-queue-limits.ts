@@ -4,8 +4,9 @@
 export const waitingCallsMax = 100_000;
 
 /**
- * A snapshot is taken after this many applied entries, or after twice the live messages if more
- * (the snapshot holds every live body, so its cost stays proportional to the entries it replaces).
+ * A snapshot is taken after this many applied entries (plus messages settled since the last one),
+ * or after twice the live messages if more: the snapshot holds every live message's state (~40
+ * bytes of JSON each; bodies stay in the log), so its cost stays proportional to what it frees.
  */
 export const snapshotEveryEntriesMin = 4096;
 

@@ -97,6 +97,8 @@ export class ReplicatedQueue implements QueueBackend {
   private closed = false;
   private timer: unknown = undefined;
   private sinceSnapshot = 0;
+  /** Live messages at the last snapshot: those settled since count toward the next one (their entries are kept until then). */
+  private liveAtSnapshot = 0;
   private snapshotting = false;
 
   constructor(private readonly options: ReplicatedQueueOptions) {
@@ -555,9 +557,13 @@ export class ReplicatedQueue implements QueueBackend {
 
   private maybeSnapshot(index: number): void {
     this.sinceSnapshot++;
-    const every = Math.max(this.options.snapshotEveryEntries ?? snapshotEveryEntriesMin, 2 * (this.state.ready + this.state.unacked));
-    if (this.sinceSnapshot < every || this.snapshotting || this.closed) return;
+    const live = this.state.ready + this.state.unacked;
+    // A draining deep queue adds few entries (a settle per batch) but frees many kept ones: count both.
+    const progress = this.sinceSnapshot + Math.max(0, this.liveAtSnapshot - live);
+    const every = Math.max(this.options.snapshotEveryEntries ?? snapshotEveryEntriesMin, 2 * live);
+    if (progress < every || this.snapshotting || this.closed) return;
     this.sinceSnapshot = 0;
+    this.liveAtSnapshot = live;
     this.snapshotting = true;
     // Bodies stay in the log (kept entries); the snapshot carries only those in no log.
     const data = encodeSnapshot(snapshot(this.state), this.bodies.pinned());
@@ -574,6 +580,7 @@ export class ReplicatedQueue implements QueueBackend {
     const { state, bodies } = decodeSnapshot(data);
     this.state = restore(state);
     this.bodies.restore(liveIdsOf(state), bodies);
+    this.liveAtSnapshot = this.bodies.size;
     this.keyByTag = new Map();
     for (const h of this.state.holders.values()) {
       if (h.status !== 'get' && h.status !== 'cancelled') this.keyByTag.set(tagKey(h.owner.channel, h.tag), h.key);
