@@ -1,11 +1,11 @@
-// `npm run chaos -- --minutes N --nodes 5 --seed S [--ops a,b] [--hold-sec 8] [--queues 6]`: a longer
-// fault run with random nemesis operations; prints progress and writes the report (Markdown table
+// `npm run chaos -- --minutes N --nodes 5 --seed S [--ops a,b] [--once] [--hold-sec 8] [--queues 6]`: a longer
+// fault run with random nemesis operations (--once: each of --ops once, in order); prints progress and writes the report (Markdown table
 // and SVG timeline) under cluster/report/. Exit code 1 when the checker finds a violation.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { allNemeses, type NemesisName } from './nemesis.js';
-import { randomSchedule, runFaults } from './run.js';
+import { fixedSchedule, randomSchedule, runFaults } from './run.js';
 
 function flag(argv: readonly string[], name: string, fallback: string): string {
   const i = argv.indexOf(name);
@@ -27,7 +27,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const log = (line: string): void => { process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${line}\n`); };
   log(`chaos: ${minutes} min, ${nodes} nodes, seed ${seed}, ops ${ops.join(',')}`);
   const r = await runFaults({
-    nodes, seed, schedule: randomSchedule(ops, minutes * 60_000), holdMs, quietMs: 4_000, warmupMs: 3_000,
+    nodes, seed, schedule: argv.includes('--once') ? fixedSchedule(ops) : randomSchedule(ops, minutes * 60_000), holdMs, quietMs: 4_000, warmupMs: 3_000,
     drainTimeoutMs: 60_000, queues, log, progressEveryMs: 5_000, keepDir: true,
     workload: { producers: Math.max(2, nodes), consumers: Math.min(queues, nodes) },
   });

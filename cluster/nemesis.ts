@@ -3,7 +3,7 @@
 // Leaders are preferred as targets when `espresso ctl cluster-status` names one; else a node at random.
 
 import { execFile } from 'node:child_process';
-import { openSync, readSync, writeSync, closeSync, statSync, truncateSync } from 'node:fs';
+import { closeSync, openSync, readSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { NemesisOp } from './checker.js';
@@ -60,16 +60,28 @@ export function ctl(h: ClusterHarness, via: string, args: readonly string[], tim
   });
 }
 
-/** The metadata leader as `ctl cluster-status` on a running node reports it, if it does. */
+interface StatusJson {
+  metaLeader?: string | null;
+  nodes?: Array<{ id: string; groupsLed?: number | null }>;
+}
+
+/**
+ * The leader to hit, from `ctl cluster-status --json` on a running node: the node leading the most
+ * Raft groups (queues and meta), the metadata leader on a tie. Undefined when no node answers.
+ */
 export async function findLeader(h: ClusterHarness): Promise<string | undefined> {
   const running = h.nodes.filter((n) => n.state === 'running');
   for (const n of running.slice(0, 2)) {
     try {
-      const out = await ctl(h, n.id, ['cluster-status'], 8_000);
-      const m = /leader[^\n]*?\b(n\d+)\b/i.exec(out);
-      if (m?.[1] !== undefined && h.nodes.some((x) => x.id === m[1])) return m[1];
+      const status = JSON.parse(await ctl(h, n.id, ['--timeout', '3000', '--json', 'cluster-status'], 8_000)) as StatusJson;
+      const known = (id: string | null | undefined): id is string => typeof id === 'string' && h.nodes.some((x) => x.id === id);
+      const led = (status.nodes ?? []).filter((x) => known(x.id) && typeof x.groupsLed === 'number');
+      const top = Math.max(0, ...led.map((x) => x.groupsLed!));
+      const tops = led.filter((x) => x.groupsLed === top && top > 0).map((x) => x.id);
+      if (known(status.metaLeader) && (tops.length === 0 || tops.includes(status.metaLeader))) return status.metaLeader;
+      if (tops[0] !== undefined) return tops[0];
     } catch {
-      // ctl missing or that node is unwell: try the next one, then fall back to chance.
+      // That node is unwell (or ctl is missing): try the next one, then fall back to chance.
     }
   }
   return undefined;
@@ -82,13 +94,57 @@ async function leaderOrRandom(c: NemesisContext): Promise<{ id: string; how: str
   return { id: pick(running, c.random), how: 'random (no leader known)' };
 }
 
+/** The first line of an error, and the node's last complaint when there is one. */
+function describeFailure(c: NemesisContext, id: string, e: unknown): string {
+  const first = (e as Error).message.split('\n')[0] ?? '';
+  const complaint = [...c.harness.node(id).log].reverse().find((l) => /"level":"error"|internal error|OperatingError/.test(l));
+  return complaint === undefined ? first : `${first} ${complaint.slice(0, 240)}`;
+}
+
 /** Starts a node again; a node that does not come back is a finding, not a crash of the run. */
-async function restart(c: NemesisContext, id: string, problems: string[]): Promise<void> {
+async function restart(c: NemesisContext, id: string, problems: string[]): Promise<boolean> {
   try {
     await c.harness.startNode(id);
+    return true;
   } catch (e) {
-    problems.push(`${id} did not come back: ${(e as Error).message.split('\n')[0]}`);
+    problems.push(`${id} did not come back: ${describeFailure(c, id, e)}`);
     c.log(`${id} did not come back: ${(e as Error).message}`);
+    return false;
+  }
+}
+
+/** Starts the nodes left stopped (resuming paused ones); returns those that stay down. */
+async function startStopped(c: NemesisContext, problems: string[]): Promise<string[]> {
+  const down: string[] = [];
+  for (const n of c.harness.nodes) {
+    if (n.state === 'paused') c.harness.resume(n.id);
+    if (n.state === 'stopped' && !(await restart(c, n.id, problems))) down.push(n.id);
+  }
+  return down;
+}
+
+/** A node's refusal names the damage it found (checksums), rather than failing some other way. */
+const damageRe = /damaged|corrupt|checksum|crc/i;
+
+/**
+ * After a disk fault: the node either comes back on its own (recovering from its peers) or refuses
+ * to start naming the damage; then it is rebuilt as an operator would: its Raft data wiped, started
+ * again, caught up from its peers. Anything else is a problem.
+ */
+async function restartDamaged(c: NemesisContext, id: string, problems: string[]): Promise<string> {
+  try {
+    await c.harness.startNode(id);
+    return 'came back by itself';
+  } catch (e) {
+    const why = describeFailure(c, id, e);
+    if (!damageRe.test(why)) {
+      problems.push(`${id} failed after a disk fault without naming the damage: ${why}`);
+      return 'failed';
+    }
+    c.log(`${id} refused to start on damaged data (${why.slice(0, 160)}); wiping its raft dir and restarting`);
+    rmSync(join(c.harness.node(id).dataDir, 'raft'), { recursive: true, force: true });
+    const ok = await restart(c, id, problems);
+    return ok ? 'refused to start on damaged data; rebuilt from peers after wiping it' : 'refused to start; rebuild failed';
   }
 }
 
@@ -128,6 +184,12 @@ export async function runNemesis(name: NemesisName, c: NemesisContext): Promise<
   const result = (target: string, extra: Partial<NemesisResult> = {}): NemesisResult =>
     ({ name, target, startMs, endMs: Date.now(), problems, ...extra });
   const ids = h.nodes.map((n) => n.id);
+  // Every operation starts from a whole cluster: a node left down by an earlier one is started
+  // first; if it will not start, nothing else is taken down (that could cost the majority).
+  const down = await startStopped(c, problems);
+  if (down.length > 0 && name !== 'pause' && ids.length > 1) {
+    return result('-', { skipped: `${down.join(',')} still down from an earlier fault; taking another node away could cost the majority` });
+  }
   switch (name) {
     case 'kill-leader': {
       const t = await leaderOrRandom(c);
@@ -197,9 +259,9 @@ export async function runNemesis(name: NemesisName, c: NemesisContext): Promise<
       await h.kill(t);
       const what = damageWal(h, t, name === 'disk-truncate' ? 'truncate' : 'bitflip', c.random);
       c.log(`${t}: ${what}`);
-      await restart(c, t, problems);
+      const outcome = await restartDamaged(c, t, problems);
       await sleep(c.holdMs);
-      return result(`${t}: ${what}`);
+      return result(`${t}: ${what}; ${outcome}`);
     }
     case 'membership':
       return membership(c, startMs, problems);
