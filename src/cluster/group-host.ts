@@ -367,6 +367,8 @@ export class GroupHost {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.ticker);
+    // A cycle waiting for the disk (storage alarm) ends now: close does not wait for free space.
+    this.wal.stopRetrying();
     await this.cycling;
     if (this.fatal === undefined) this.writeDeferredCommits(); // wal.close() flushes them
     const err = new OperatingError(OperatingErrorCode.Closed, 'group host closed');

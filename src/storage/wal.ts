@@ -451,6 +451,12 @@ export class WriteAheadLog {
     return this.writer.writeAlarm();
   }
 
+  /** From now on a failed write is final and a retry pause ends now: for closing while the disk
+   * fails (what the failing batch holds was never acknowledged). close() does this itself. */
+  stopRetrying(): void {
+    this.writer.stopRetrying();
+  }
+
   stats(): WalStats {
     return { ...this.writer.stats(), cacheBytes: this.cache.bytes };
   }

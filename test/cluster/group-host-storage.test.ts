@@ -94,6 +94,25 @@ describe('group host on a failing disk', () => {
     await Promise.all(waiting);
   });
 
+  it('closes without waiting for the disk, failing the proposals that waited for it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'espresso-ghs-'));
+    dirs.push(dir);
+    const io = new FaultyIo();
+    let { host, applied } = await start(dir, { storageIo: io });
+    await host.propose(g, enc('kept'));
+    io.writeErrno = 'ENOSPC';
+    const raised = nextAlarm(host);
+    const waiting = host.propose(g, enc('lost')).then(() => 'committed', (e: unknown) => e);
+    await raised;
+    await host.close();
+    hosts.splice(hosts.indexOf(host), 1);
+    const outcome = await waiting;
+    expect(isOperatingError(outcome)).toBe(true);
+    ({ host, applied } = await start(dir));
+    await host.propose(g, enc('next'));
+    expect(applied).toEqual(['kept', 'next']);
+  });
+
   it('stops when an fdatasync fails, failing pending proposals with an error that says it is not retried', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'espresso-ghs-'));
     dirs.push(dir);
