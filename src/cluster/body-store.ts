@@ -124,6 +124,8 @@ export class BodyStore {
   private readonly pinnedBodies = new Map<MsgId, StoredMessage>();
   /** Bodies read back from the log (for tests and metrics). */
   loads = 0;
+  /** Live bodies deleted or cleared so far (settled, dropped, dead-lettered): the queue's snapshot pacing. */
+  removed = 0;
 
   constructor(
     private readonly budget: BodyBudget,
@@ -162,6 +164,7 @@ export class BodyStore {
 
   delete(id: MsgId): boolean {
     if (!this.live.delete(id)) return false;
+    this.removed++;
     const r = this.resident.get(id);
     if (r !== undefined) {
       this.resident.delete(id);
@@ -175,6 +178,7 @@ export class BodyStore {
     for (const r of this.resident.values()) this.budget.release(r);
     this.resident.clear();
     this.pinnedBodies.clear();
+    this.removed += this.live.size;
     this.live.clear();
   }
 

@@ -97,8 +97,8 @@ export class ReplicatedQueue implements QueueBackend {
   private closed = false;
   private timer: unknown = undefined;
   private sinceSnapshot = 0;
-  /** Live messages at the last snapshot: those settled since count toward the next one (their entries are kept until then). */
-  private liveAtSnapshot = 0;
+  /** bodies.removed at the last snapshot: messages gone since count toward the next one (their entries are kept until then). */
+  private removedAtSnapshot = 0;
   private snapshotting = false;
 
   constructor(private readonly options: ReplicatedQueueOptions) {
@@ -559,11 +559,11 @@ export class ReplicatedQueue implements QueueBackend {
     this.sinceSnapshot++;
     const live = this.state.ready + this.state.unacked;
     // A draining deep queue adds few entries (a settle per batch) but frees many kept ones: count both.
-    const progress = this.sinceSnapshot + Math.max(0, this.liveAtSnapshot - live);
+    const progress = this.sinceSnapshot + (this.bodies.removed - this.removedAtSnapshot);
     const every = Math.max(this.options.snapshotEveryEntries ?? snapshotEveryEntriesMin, 2 * live);
     if (progress < every || this.snapshotting || this.closed) return;
     this.sinceSnapshot = 0;
-    this.liveAtSnapshot = live;
+    this.removedAtSnapshot = this.bodies.removed;
     this.snapshotting = true;
     // Bodies stay in the log (kept entries); the snapshot carries only those in no log.
     const data = encodeSnapshot(snapshot(this.state), this.bodies.pinned());
@@ -580,7 +580,7 @@ export class ReplicatedQueue implements QueueBackend {
     const { state, bodies } = decodeSnapshot(data);
     this.state = restore(state);
     this.bodies.restore(liveIdsOf(state), bodies);
-    this.liveAtSnapshot = this.bodies.size;
+    this.removedAtSnapshot = this.bodies.removed;
     this.keyByTag = new Map();
     for (const h of this.state.holders.values()) {
       if (h.status !== 'get' && h.status !== 'cancelled') this.keyByTag.set(tagKey(h.owner.channel, h.tag), h.key);

@@ -196,6 +196,22 @@ describe('deep replicated queue on one node', () => {
   });
 });
 
+describe('deep replicated queue log', () => {
+  it('lets the log of a drained backlog go without waiting for new traffic', async () => {
+    const host = await startHost(tempDir());
+    const q = openQueue(host, new BodyBudget(2 * 1024), { snapshotEveryEntries: 1000 });
+    await Promise.all(range(0, 600).map((i) => q.enqueue(message(i))));
+    const sink: Delivery[] = [];
+    const o = owner('n1', 'c1');
+    await q.consume({ owner: o, consumerTag: 't', noAck: false, creditMode: 'auto', prefetch: 30, priority: 0 }, (d) => sink.push(d));
+    for (let batch = 0; batch < 20; batch++) await q.settle(o.channel, sink.splice(0).map((d) => d.msgId));
+    expect(q.stats()).toMatchObject({ messagesReady: 0, messagesUnacked: 0 });
+    // About 620 entries in all, fewer than the 1000 between snapshots: the 600 settled messages count.
+    await until(() => (host.status(gid)?.firstIndex ?? 0) > 600, 'a snapshot after the drain', 3000);
+    expect(host.readEntry(gid, logIndex(5))).toBeUndefined();
+  });
+});
+
 describe('deep replicated queue on three nodes', () => {
   it('a follower that caught up by the leader\'s snapshot holds every live body and delivers them when it leads', async () => {
     const root = tempDir();
