@@ -9,11 +9,12 @@ import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callNode } from '../../src/cluster/control-client.js';
 import type { QueueListing } from '../../src/cluster/queue-listing.js';
-import { amqpUrl, clusterAddress, eventually, freePorts, killAll, startNode, type NodeProc } from '../cli/cluster-nodes.js';
+import { amqpUrl, clusterAddress, eventually, freePorts, killAll, startNode, type NodeProc, type NodeSpec } from '../cli/cluster-nodes.js';
 
 const secret = 'mesh-process-secret';
 const tmp = mkdtempSync(join(tmpdir(), 'espresso-mesh-proc-'));
 const nodes = new Map<string, NodeProc>();
+const specs = new Map<string, NodeSpec>();
 const conns: amqp.ChannelModel[] = [];
 
 afterAll(async () => {
@@ -26,7 +27,8 @@ beforeAll(async () => {
   const ports = await freePorts(6);
   const names = ['n1', 'n2', 'n3'];
   const seeds = names.map((n, i) => `${n}@127.0.0.1:${ports[3 + i]!}`).join(',');
-  names.forEach((name, i) => nodes.set(name, startNode({ name, amqpPort: ports[i]!, clusterPort: ports[3 + i]!, dataDir: join(tmp, name), secret, seeds })));
+  names.forEach((name, i) => specs.set(name, { name, amqpPort: ports[i]!, clusterPort: ports[3 + i]!, dataDir: join(tmp, name), secret, seeds }));
+  for (const name of names) nodes.set(name, startNode(specs.get(name)!));
   await Promise.all([...nodes.values()].map((n) => n.ready));
 }, 60_000);
 
@@ -118,5 +120,42 @@ describe('replicated queues on three server processes', () => {
     // Delivered but unacked when the leader died: delivered again, flagged redelivered.
     for (let i = 0; i < 50; i++) expect(seen.some((s) => s.body === `job-${i}` && s.redelivered)).toBe(true);
     console.log(`mesh-processes: confirms resumed ${gapMs} ms after kill -9 of ${leader}; new leader ${newLeader}`);
+  }, 90_000);
+
+  it('a restarted node rejoins, and when a consumer\'s node dies its unacked messages go to a consumer elsewhere', async () => {
+    // The node killed above comes back on its data dir (a new incarnation) and catches up.
+    const back = [...specs.keys()].find((n) => !nodes.has(n))!;
+    nodes.set(back, startNode(specs.get(back)!));
+    await nodes.get(back)!.ready;
+    const setup = await (await connect(back)).createConfirmChannel();
+    await setup.assertQueue('tasks', { durable: true });
+    let leader: string | null = null;
+    await eventually('a leader of tasks', async () => {
+      leader = (await listQueues(back)).find((q) => q.name === 'tasks')?.leader ?? null;
+      return leader !== null;
+    });
+    const [doomed, survivor] = ['n1', 'n2', 'n3'].filter((n) => n !== leader);
+    const first = await (await connect(doomed!)).createChannel();
+    await first.prefetch(10);
+    const firstGot: string[] = [];
+    await first.consume('tasks', (m) => { if (m !== null) firstGot.push(m.content.toString()); });
+    for (let i = 0; i < 10; i++) setup.sendToQueue('tasks', Buffer.from(`task-${i}`), { persistent: true });
+    await setup.waitForConfirms();
+    await eventually('10 held on the doomed node', () => Promise.resolve(firstGot.length === 10));
+
+    nodes.get(doomed!)!.child.kill('SIGKILL');
+    await nodes.get(doomed!)!.exited;
+    nodes.delete(doomed!);
+    const second = await (await connect(survivor!)).createChannel();
+    const secondGot: Array<{ body: string; redelivered: boolean }> = [];
+    await second.consume('tasks', (m) => {
+      if (m === null) return;
+      secondGot.push({ body: m.content.toString(), redelivered: m.fields.redelivered });
+      second.ack(m);
+    });
+    const ms = await eventually('the dead consumer\'s messages at the survivor', () => Promise.resolve(secondGot.length >= 10), 20_000);
+    expect(secondGot.map((g) => g.body).sort()).toEqual(firstGot.slice().sort());
+    expect(secondGot.every((g) => g.redelivered)).toBe(true);
+    console.log(`mesh-processes: a dead consumer node's 10 unacked messages redelivered elsewhere ${ms} ms after kill -9`);
   }, 90_000);
 });
