@@ -158,7 +158,16 @@ export class ReplicatedMetadataClient implements MetadataClient {
    * the registry. Used before start() by a node started with --join.
    */
   static async requestJoin(rpc: ClusterRpc, via: NodeId, self: ClusterNode, timeoutMs = 15_000): Promise<JoinAnswer> {
-    return decodeJson<JoinAnswer>(await rpc.call(via, MetaMethod.join, encodeJson(self), timeoutMs));
+    const deadline = Date.now() + timeoutMs;
+    // The stream to `via` may still be coming up: Unreachable is retried until the deadline.
+    for (;;) {
+      try {
+        return decodeJson<JoinAnswer>(await rpc.call(via, MetaMethod.join, encodeJson(self), Math.max(1, deadline - Date.now())));
+      } catch (e) {
+        if (!isOperatingError(e, OperatingErrorCode.Unreachable) || Date.now() >= deadline) throw e;
+      }
+      await new Promise((resolve) => setTimeout(resolve, metadataGroupDefaults.retryPauseMs));
+    }
   }
 
   /** The applied state (replaced wholesale when a snapshot is installed: read it each time). */
