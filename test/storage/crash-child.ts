@@ -3,16 +3,21 @@
 // new leader does), printing what each flush made durable, until it is SIGKILLed. Lines:
 // "T <group> <from>" before a suffix is replaced, "A <group> <from> <last> <term>" once durable,
 // "L <group> <from>" before entries below `from` (except index 1) are let go.
+// With argv[4] 'faults', a third of the segment writes fail with ENOSPC after half their bytes
+// reached the file, so kills also land while a batch is cut off and retried.
 
 import { logIndex, term, type GroupId } from '../../src/lib/ids.js';
 import { SeededRandom } from '../../src/lib/random.js';
-import { WriteAheadLog } from '../../src/storage/index.js';
+import { nodeWalIo, WriteAheadLog, type WalIo } from '../../src/storage/index.js';
 import { crashBody, crashGroups, crashLimits } from './crash-harness.js';
 
 async function main(): Promise<void> {
   const dir = process.argv[2]!;
   const rng = new SeededRandom(Number(process.argv[3] ?? 1));
-  const wal = await WriteAheadLog.open(dir, { limits: crashLimits });
+  const faults = process.argv[4] === 'faults' ? faultyIo(new SeededRandom(Number(process.argv[3] ?? 1) ^ 0x5eed)) : undefined;
+  const wal = await WriteAheadLog.open(dir, faults === undefined ? { limits: crashLimits } : {
+    limits: { ...crashLimits, writeRetryDelayMsMin: 1, writeRetryDelayMsMax: 2 }, io: faults,
+  });
   const groups = crashGroups();
   for (const g of groups) if (!wal.hasGroup(g)) wal.createGroup(g);
   await wal.flush();
@@ -48,6 +53,19 @@ async function main(): Promise<void> {
       await wal.compact();
     }
   }
+}
+
+/** Real file calls; a third of the writes put half their bytes in the file, then fail with ENOSPC. */
+function faultyIo(rng: SeededRandom): WalIo {
+  return {
+    ...nodeWalIo,
+    write: async (fd, buf, offset, length, position) => {
+      if (!rng.chance(1 / 3)) return nodeWalIo.write(fd, buf, offset, length, position);
+      const half = Math.floor(length / 2);
+      if (half > 0) await nodeWalIo.write(fd, buf, offset, half, position);
+      throw Object.assign(new Error('ENOSPC: injected'), { code: 'ENOSPC' });
+    },
+  };
 }
 
 main().catch((e: unknown) => {

@@ -27,9 +27,10 @@ export interface RoundResult {
 }
 
 /** Runs one child until `killAfterAcks` acknowledgements arrive, then SIGKILLs it. */
-function runChild(dir: string, seed: number, killAfterAcks: number, acked: Acked): Promise<number> {
+function runChild(dir: string, seed: number, killAfterAcks: number, acked: Acked, faults: boolean): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', childScript, dir, String(seed)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = ['--import', 'tsx', childScript, dir, String(seed), ...(faults ? ['faults'] : [])];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let acks = 0;
     let rest = '';
     let stderr = '';
@@ -92,13 +93,16 @@ async function check(dir: string, acked: Acked): Promise<{ entries: number; reco
   return { entries, recoveryMs, problems };
 }
 
-/** Runs `rounds` kill-and-recover rounds in `dir`; each round's kill point comes from the seed. */
-export async function runCrashRounds(dir: string, seed: number, rounds: number, acksMax: number): Promise<RoundResult[]> {
+/**
+ * Runs `rounds` kill-and-recover rounds in `dir`; each round's kill point comes from the seed.
+ * With `faults`, the child's writes also fail now and then (ENOSPC after a partial write).
+ */
+export async function runCrashRounds(dir: string, seed: number, rounds: number, acksMax: number, faults = false): Promise<RoundResult[]> {
   const rng = new SeededRandom(seed);
   const acked: Acked = new Map();
   const results: RoundResult[] = [];
   for (let r = 0; r < rounds; r++) {
-    const acks = await runChild(dir, rng.nextU32(), 1 + rng.int(acksMax), acked);
+    const acks = await runChild(dir, rng.nextU32(), 1 + rng.int(acksMax), acked, faults);
     const c = await check(dir, acked);
     results.push({ acks, entriesChecked: c.entries, recoveryMs: c.recoveryMs, problems: c.problems });
     if (c.problems.length > 0) break;

@@ -18,4 +18,16 @@ describe('crash consistency', () => {
       t.remove();
     }
   });
+
+  it('keeps every acknowledged entry intact when writes also fail half-written and are retried', async () => {
+    const t = tempDir('crashfault');
+    try {
+      const results = await runCrashRounds(t.dir, 20261124, 4, 600, true);
+      expect(results.flatMap((r) => r.problems)).toEqual([]);
+      expect(results).toHaveLength(4);
+      expect(results.reduce((n, r) => n + r.acks, 0)).toBeGreaterThan(4);
+    } finally {
+      t.remove();
+    }
+  });
 });
