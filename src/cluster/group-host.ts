@@ -96,6 +96,9 @@ export class GroupHost {
   private closed = false;
   private compacting = false;
   private compactedAtMs = -Infinity;
+  /** A snapshot came while a compaction ran or too soon after one: run once more later. */
+  private compactWanted = false;
+  private compactTimer: ReturnType<typeof setTimeout> | undefined;
   private fatal: Error | undefined;
   private readonly storageAlarmListeners = new Set<(failure: OperatingError | null) => void>();
   private readonly counters: GroupHostStats = { cycles: 0, entriesPersisted: 0, entriesApplied: 0, batchesSent: 0, decodeErrors: 0 };
@@ -307,8 +310,22 @@ export class GroupHost {
 
   /** Lets go of segments no group needs any more (one compaction at a time; a failure of the log stops the host). */
   private compactSoon(): void {
+    if (this.closed || this.fatal !== undefined) return;
+    if (this.compacting) {
+      this.compactWanted = true;
+      return;
+    }
     const nowMs = performance.now();
-    if (this.compacting || this.closed || this.fatal !== undefined || nowMs - this.compactedAtMs < walCompactIntervalMs) return;
+    const waitMs = this.compactedAtMs + walCompactIntervalMs - nowMs;
+    if (waitMs > 0) {
+      // The log this snapshot freed must not wait for the next snapshot (an idle queue has none).
+      this.compactTimer ??= setTimeout(() => {
+        this.compactTimer = undefined;
+        this.compactSoon();
+      }, waitMs);
+      return;
+    }
+    this.compactWanted = false;
     this.compacting = true;
     this.compactedAtMs = nowMs;
     let done: Promise<unknown>;
@@ -319,7 +336,10 @@ export class GroupHost {
       return;
     }
     done.then(
-      () => { this.compacting = false; },
+      () => {
+        this.compacting = false;
+        if (this.compactWanted) this.compactSoon();
+      },
       (e: unknown) => {
         this.compacting = false;
         if (this.closed) return;
@@ -367,6 +387,7 @@ export class GroupHost {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.ticker);
+    clearTimeout(this.compactTimer);
     // A cycle waiting for the disk (storage alarm) ends now: close does not wait for free space.
     this.wal.stopRetrying();
     await this.cycling;
