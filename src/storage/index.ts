@@ -13,6 +13,9 @@
 //     the flush that makes them durable), as the Raft core's LogReader contract requires by advance().
 //   wal.setLive(g, from, keep) whenever the state machine's live set shrinks; now and then await wal.compact()
 //   await wal.saveSnapshot(g, meta, data) (own snapshot; log untouched) / installSnapshot (replaces the log)
+//     snapshotChunk streams the snapshot file, then a trailer of the entries the log still keeps at
+//     or below it (setLive's `keep`: a queue's live bodies; see snapshot-trailer.ts); installSnapshot
+//     takes that stream, keeps those entries in its own log and returns the snapshot's own bytes.
 //   wal.corruptedGroups() (must not vote or serve), wal.failure() (writes stopped), wal.stats(), await wal.close()
 //   wal.writeAlarm(): a failed write being retried with backoff (disk full, permission denied, EIO):
 //     the batch was cut off the segment, flush() waits, options.onWriteAlarm tells the node to
