@@ -17,6 +17,13 @@ export class MeshQueue implements QueueBackend {
   private lastStats: QueueStats = { messagesReady: 0, messagesUnacked: 0, bytesReady: 0, bytesUnacked: 0, consumers: 0 };
   /** Consumer tags registered through this backend, by channel (to drop their sinks on down). */
   private readonly tags = new Map<string, Set<string>>();
+  /**
+   * Acks of this turn by channel, sent as one settle command per channel (one log entry, one
+   * forwarded call) at the end of the turn or before any other call of this queue, so calls
+   * still reach the leader in call order.
+   */
+  private acks = new Map<string, { ids: MsgId[]; waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> }>();
+  private acksScheduled = false;
 
   constructor(
     private readonly mesh: QueueMesh,
@@ -65,7 +72,29 @@ export class MeshQueue implements QueueBackend {
   }
 
   settle(channel: string, msgIds: readonly MsgId[]): Promise<void> {
-    return this.chunked(msgIds, (ids) => ({ type: 'settle', channel, msgIds: ids }));
+    let batch = this.acks.get(channel);
+    if (batch === undefined) this.acks.set(channel, (batch = { ids: [], waiters: [] }));
+    for (const id of msgIds) batch.ids.push(id);
+    const b = batch;
+    const done = new Promise<void>((resolve, reject) => b.waiters.push({ resolve, reject }));
+    if (!this.acksScheduled) {
+      this.acksScheduled = true;
+      setImmediate(() => this.flushAcks());
+    }
+    return done;
+  }
+
+  private flushAcks(): void {
+    this.acksScheduled = false;
+    if (this.acks.size === 0) return;
+    const batches = this.acks;
+    this.acks = new Map();
+    for (const [channel, b] of batches) {
+      this.chunked(b.ids, (ids) => ({ type: 'settle', channel, msgIds: ids })).then(
+        () => { for (const w of b.waiters) w.resolve(); },
+        (e: unknown) => { for (const w of b.waiters) w.reject(e); },
+      );
+    }
   }
 
   requeue(channel: string, msgIds: readonly MsgId[]): Promise<void> {
@@ -130,6 +159,7 @@ export class MeshQueue implements QueueBackend {
   }
 
   private run(command: ForwardedCommand): Promise<CallResult> {
+    if (this.acks.size > 0 && command.type !== 'settle') this.flushAcks();
     return this.mesh.route(this.vhost, this.name, this.replicas, command).then((a) => {
       this.lastStats = a.stats;
       return a.result;

@@ -132,7 +132,7 @@ describe('replicated queues across three nodes (mesh routing)', () => {
       expect([...q.members].sort()).toEqual(ids);
       expect(q.reportedBy).toEqual(ids);
       expect(Object.keys(q.followerLag ?? {}).sort()).toEqual(ids.filter((id) => id !== q.leader));
-      expect(q.commitIndex).toBeGreaterThan(120);
+      expect(q.commitIndex).toBeGreaterThan(60); // 60 enqueues, the register and the (coalesced) settles
     }
     for (const q of listing) expect([q.ready, q.unacked, q.consumers]).toEqual([0, 0, 1]);
   });
