@@ -64,6 +64,8 @@ export const metadataGroupDefaults = {
   membershipCheckMs: 200,
   /** Pause before asking again when no leader is known or it cannot be reached. */
   retryPauseMs: 50,
+  /** One ask to one voter by a node that is not a member yet. */
+  joinAttemptMs: 2_000,
   /** While start() waits, a log line this often. */
   startProgressLogMs: 5_000,
 } as const;
@@ -140,6 +142,8 @@ export class ReplicatedMetadataClient implements MetadataClient {
     }), metadataGroupDefaults.startProgressLogMs);
     try {
       const timeoutMs = o.startTimeoutMs ?? metadataGroupDefaults.startTimeoutMs;
+      // Not a member (a --seeds node beyond the voters): no leader talks to it until it is added.
+      if (o.rpc !== undefined && o.self !== undefined && !client.isMember()) await client.joinThrough(o.rpc, o.self, timeoutMs);
       const { i } = await client.onLeader<{ i: number }>(MetaMethod.start, entry, () => client.proposeAsLeader(entry), timeoutMs);
       await client.waitApplied(i, timeoutMs);
     } catch (e) {
@@ -167,6 +171,27 @@ export class ReplicatedMetadataClient implements MetadataClient {
         if (!isOperatingError(e, OperatingErrorCode.Unreachable) || Date.now() >= deadline) throw e;
       }
       await new Promise((resolve) => setTimeout(resolve, metadataGroupDefaults.retryPauseMs));
+    }
+  }
+
+  private isMember(): boolean {
+    const m = this.membership();
+    return m.voters.includes(this.host.nodeId) || m.learners.includes(this.host.nodeId);
+  }
+
+  /** Asks the bootstrap voters in turn to add this node, until one answers or time is up. */
+  private async joinThrough(rpc: ClusterRpc, self: ClusterNode, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const voters = this.bootstrap.filter((v) => v !== this.host.nodeId);
+    for (let i = 0; Date.now() < deadline; i++) {
+      const via = voters[i % voters.length]!;
+      try {
+        await ReplicatedMetadataClient.requestJoin(rpc, via, self, Math.min(metadataGroupDefaults.joinAttemptMs, Math.max(1, deadline - Date.now())));
+        return;
+      } catch (e) {
+        if (!isOperatingError(e) || Date.now() >= deadline) throw e;
+        this.logger.debug('join attempt failed', { via, error: e.message });
+      }
     }
   }
 

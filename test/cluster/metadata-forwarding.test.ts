@@ -128,4 +128,16 @@ describe('metadata forwarding over three nodes', () => {
     const r = await via.meta!.apply(declareExchange('after-forget'));
     expect(r.ok).toBe(true);
   }, 30_000);
+
+  it('a node that hosts the group without being a bootstrap voter is added by its own start entry', async () => {
+    const a = await host('n1', 1);
+    const b = await host('n2', 2);
+    await Promise.all([start(a, [a.id, b.id]), start(b, [a.id, b.id])]);
+    const c = await host('n3', 3);
+    const meta = await start(c, [a.id, b.id]); // as a 6th --seeds node: hosts 'meta', not a voter
+    expect(meta.nodes().map((n) => n.id)).toEqual(['n1', 'n2', 'n3']);
+    for (let i = 0; i < 200 && !meta.membership().voters.includes(c.id); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(meta.membership().voters).toEqual(['n1', 'n2', 'n3']);
+    expect((await meta.apply(declareExchange('from-n3'))).ok).toBe(true);
+  }, 30_000);
 });
