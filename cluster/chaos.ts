@@ -36,8 +36,6 @@ async function main(argv: readonly string[]): Promise<number> {
   const stem = `chaos-${nodes}n-seed${seed}`;
   writeFileSync(join(dir, `${stem}.md`), `# Chaos run ${stem}\n\n${r.markdown}\n![timeline](${stem}.svg)\n`);
   writeFileSync(join(dir, `${stem}.svg`), r.svg);
-  // The raw history stays with the node logs (not in the repository): enough to re-check or dig in.
-  writeFileSync(join(r.dir, 'history.json'), JSON.stringify(r.history));
   process.stdout.write(`\n${r.markdown}\nreport: ${join(dir, stem)}.md / .svg; node logs kept in ${r.dir}\n`);
   return r.verdict.ok ? 0 : 1;
 }

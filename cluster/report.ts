@@ -12,7 +12,12 @@ export interface RunInfo {
   consumers: number;
   durationMs: number;
   reconnects: number;
+  /** Confirmed messages the running consumers had not received when the drain gave up. */
   drainMissing: number;
+  /** Messages still in the queues after the consumers stopped, taken by the final basic.get drain. */
+  finalDrainFound: number;
+  /** Queues the final drain could not read on any node. */
+  undrainable: string[];
 }
 
 function s(ms: number): string {
@@ -23,7 +28,9 @@ export function renderMarkdown(info: RunInfo, v: Verdict, ops: readonly NemesisR
   const lines = [
     `Run: seed ${info.seed}, ${info.nodes} nodes, ${info.queues} queues, ${info.producers} producers, ${info.consumers} consumers, ${s(info.durationMs)} s, ${info.reconnects} client reconnects.`,
     '',
-    `**${v.ok ? 'PASS' : 'FAIL'}**`,
+    `**${v.ok ? 'PASS' : 'FAIL'}**` + (info.drainMissing > 0
+      ? ` (consumers had not received ${info.drainMissing} confirmed messages when the drain timed out; the final basic.get drain found ${info.finalDrainFound} in the queues${info.undrainable.length > 0 ? `; could not read ${info.undrainable.join(',')}` : ''})`
+      : ''),
     '',
     '| published | confirmed | nacked | unknown (unknown delivered) | delivered | distinct | lost | unexpected | duplicates | redelivered | order violations | longest confirm gap |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|',

@@ -2,6 +2,8 @@
 // schedule, heal everything, stop producing, drain, check. Shared by `npm run chaos` and the short
 // version in npm test.
 
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { SeededRandom } from '../src/lib/random.js';
 import { check, type History, type Verdict } from './checker.js';
 import { ClusterHarness } from './harness.js';
@@ -62,9 +64,10 @@ async function healAll(h: ClusterHarness, log: (line: string) => void): Promise<
 }
 
 export async function runFaults(o: RunOptions): Promise<RunResult> {
+  const keep = o.keepDir ?? process.env['FAULT_KEEP'] === '1';
   const rng = new SeededRandom(o.seed);
   const random = (): number => rng.next();
-  const h = await ClusterHarness.start({ nodes: o.nodes, random, keepDir: o.keepDir ?? false, useDist: o.useDist ?? false });
+  const h = await ClusterHarness.start({ nodes: o.nodes, random, keepDir: keep, useDist: o.useDist ?? false });
   o.log(`cluster of ${o.nodes} up in ${h.dir}`);
   const queues = Array.from({ length: o.queues }, (_, i) => `fault-q${i + 1}`);
   const workload = new Workload({
@@ -93,17 +96,22 @@ export async function runFaults(o: RunOptions): Promise<RunResult> {
     const missing = await workload.drain(o.drainTimeoutMs);
     o.log(`drained: ${missing} confirmed messages still undelivered`);
     await workload.stop();
+    const final = await workload.finalDrain();
+    o.log(`final drain: ${final.found} messages left in the queues${final.unreachable.length > 0 ? `; could not drain ${final.unreachable.join(',')}` : ''}`);
     const endMs = Date.now();
     const history: History = {
       publishes: workload.publishes, deliveries: workload.deliveries,
       ops: ops.map((r) => ({ name: r.name, target: r.target, startMs: r.startMs, endMs: r.endMs })), startMs, endMs,
     };
     const verdict = check(history);
+    // A kept run keeps its raw history beside the node logs: enough to re-check or dig in.
+    if (keep) writeFileSync(join(h.dir, 'history.json'), JSON.stringify(history));
     const info: RunInfo = {
       seed: o.seed, nodes: o.nodes, queues: o.queues,
       producers: o.workload?.producers ?? defaultWorkloadOptions.producers,
       consumers: o.workload?.consumers ?? defaultWorkloadOptions.consumers,
       durationMs: endMs - startMs, reconnects: workload.reconnects, drainMissing: missing,
+      finalDrainFound: final.found, undrainable: final.unreachable,
     };
     return {
       verdict, ops, history, dir: h.dir,

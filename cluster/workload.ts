@@ -124,6 +124,56 @@ export class Workload {
     return missing;
   }
 
+  /**
+   * The final drain, after stop(): a fresh connection per queue (trying every node) takes whatever
+   * is still in it with basic.get until it is empty, recorded as consumer 'final'. Messages found
+   * here were kept but not delivered to the long-running consumer (a liveness finding, not a loss).
+   */
+  async finalDrain(getsMax = 100_000): Promise<{ found: number; unreachable: string[] }> {
+    let found = 0;
+    const unreachable: string[] = [];
+    for (const queue of this.o.queues) {
+      let done = false;
+      for (let i = 0; i < this.o.urls.length && !done; i++) {
+        const url = this.o.urls[i]!;
+        try {
+          const conn = await connectBounded(url, this.o.connectTimeoutMs);
+          conn.on('error', () => {});
+          try {
+            const ch = await conn.createChannel();
+            for (let n = 0; n < getsMax; n++) {
+              const msg = await ch.get(queue, { noAck: false });
+              if (msg === false) break;
+              found += 1;
+              this.record(queue, 'final', msg);
+              ch.ack(msg);
+            }
+            done = true;
+          } finally {
+            await conn.close().catch(() => undefined);
+          }
+        } catch (e) {
+          this.o.log(`final drain of ${queue} on ${url}: ${(e as Error).message}`);
+        }
+      }
+      if (!done) unreachable.push(queue);
+    }
+    return { found, unreachable };
+  }
+
+  private record(queue: string, consumer: string, msg: amqp.Message): void {
+    let bodyId = '';
+    try {
+      bodyId = String((JSON.parse(msg.content.toString('utf8')) as { id?: unknown }).id ?? '');
+    } catch {
+      bodyId = '<unparsable>';
+    }
+    this.deliveries.push({
+      id: String(msg.properties.messageId ?? ''), queue, consumer,
+      redelivered: msg.fields.redelivered, atMs: Date.now(), bodyId,
+    });
+  }
+
   async stop(): Promise<void> {
     this.producing = false;
     this.consuming = false;
@@ -235,16 +285,7 @@ export class Workload {
             wake();
             return;
           }
-          let bodyId = '';
-          try {
-            bodyId = String((JSON.parse(msg.content.toString('utf8')) as { id?: unknown }).id ?? '');
-          } catch {
-            bodyId = '<unparsable>';
-          }
-          this.deliveries.push({
-            id: String(msg.properties.messageId ?? ''), queue: q, consumer: name,
-            redelivered: msg.fields.redelivered, atMs: Date.now(), bodyId,
-          });
+          this.record(q, name, msg);
           try {
             ch.ack(msg);
           } catch {
