@@ -115,12 +115,11 @@ export class MeshQueue implements QueueBackend {
 
   /**
    * Metadata deleted the queue: every node's registry retires its replica (the leader commits the
-   * delete, which cancels every consumer wherever it is). Here: the count, and this edge forgets.
+   * delete, which cancels every consumer wherever it is: their sinks stay registered until that
+   * cancel, or their channel's down, arrives). Here: the count of messages it had.
    */
   delete(): Promise<number> {
-    const count = this.stats().messagesReady;
-    for (const [channel, set] of [...this.tags]) for (const tag of [...set]) this.forget(channel, tag);
-    return Promise.resolve(count);
+    return Promise.resolve(this.stats().messagesReady);
   }
 
   down(scope: DownScope, id: string): Promise<void> {

@@ -137,6 +137,39 @@ describe('replicated queues across three nodes (mesh routing)', () => {
     for (const q of listing) expect([q.ready, q.unacked, q.consumers]).toEqual([0, 0, 1]);
   });
 
+  it('serves a one-replica queue to the nodes that do not host it, and its delete cancels their consumers', async () => {
+    const [n1, n2, n3] = await startCluster();
+    const declarer = await (await connect(n1!)).createChannel();
+    await declarer.assertQueue('solo', { durable: true, arguments: { 'x-quorum-initial-group-size': 1 } });
+    expect(recordOf(n1!, 'solo')!.replicas).toEqual(['n1']);
+    await until(() => leaderOf('solo')?.id === 'n1', 10_000, 'n1 leads solo');
+    for (const n of [n2!, n3!]) expect(n.host.status(queueGroupId('/', 'solo'))).toBeNull();
+
+    const pub = await (await connect(n2!)).createConfirmChannel();
+    const sub = await (await connect(n3!)).createChannel();
+    const got: string[] = [];
+    let cancelled = false;
+    await sub.consume('solo', (m) => {
+      if (m === null) {
+        cancelled = true; // basic.cancel from the server
+        return;
+      }
+      got.push(m.content.toString());
+      sub.ack(m);
+    });
+    for (let i = 0; i < 20; i++) pub.sendToQueue('solo', Buffer.from(`s${i}`), { persistent: true });
+    await pub.waitForConfirms();
+    await until(() => got.length === 20, 10_000, '20 messages on n3');
+    expect(got).toEqual(Array.from({ length: 20 }, (_, i) => `s${i}`));
+    // The declare-ok of a node without a replica carries the leader's counters.
+    const declared = await pub.checkQueue('solo');
+    expect(declared.consumerCount).toBe(1);
+
+    await pub.deleteQueue('solo');
+    await until(() => cancelled, 10_000, 'basic.cancel at the consumer on n3');
+    await until(() => n1!.host.status(queueGroupId('/', 'solo')) === null, 10_000, 'the group gone from n1');
+  });
+
   it('keeps publishing and consuming through the loss of the queue leader: confirmed messages all arrive, unacked ones redelivered', async () => {
     await startCluster();
     const declarer = await connect(nodes[0]!);
