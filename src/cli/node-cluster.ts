@@ -13,7 +13,7 @@ import { reportLoad, serveControl } from '../cluster/control-service.js';
 import { decodeJson, encodeJson, MetaMethod, type JoinAnswer } from '../cluster/metadata-entries.js';
 import { ReplicatedMetadataClient, metadataGroupDefaults, type ClusterNode } from '../cluster/metadata-group.js';
 import { ClusterRpc } from '../cluster/rpc.js';
-import { isOperatingError } from '../lib/errors.js';
+import { isOperatingError, OperatingErrorCode } from '../lib/errors.js';
 import { nodeId as toNodeId, type NodeId } from '../lib/ids.js';
 import type { Logger } from '../lib/log.js';
 import { GossipService, type Seed } from '../membership/index.js';
@@ -26,6 +26,7 @@ const membershipFile = 'cluster.json';
 const clusterPortOffset = 10_000;
 export const espressoVersion = '0.1.0';
 const joinTimeoutMs = 15_000;
+const joinRetryMs = 500;
 /** How long a node of a cluster waits at start for the metadata group's quorum. */
 const clusterStartTimeoutMs = 600_000;
 
@@ -221,14 +222,23 @@ async function membersToHost(
 /** Asks the node at --join (through a transient peer that learns its id) to add this node. */
 async function requestJoin(target: string, secret: string, self: ClusterNode, logger: Logger): Promise<{ via: NodeId; answer: JoinAnswer }> {
   const { address } = parseNodeAddress(target, '--join');
-  try {
-    return await withRemoteNode({ address, secret, timeoutMs: joinTimeoutMs }, async (call, via) => ({
-      via, answer: decodeJson<JoinAnswer>(await call(MetaMethod.join, encodeJson(self))),
-    }));
-  } catch (e) {
-    if (!isOperatingError(e)) throw e;
-    logger.error('cannot join the cluster', { address, reason: e.message, code: e.code });
-    throw new ConfigError(`cannot join the cluster at ${address}: ${e.message}`, ExitCode.Unavailable);
+  const deadline = Date.now() + joinTimeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await withRemoteNode({ address, secret, timeoutMs: joinTimeoutMs }, async (call, via) => ({
+        via, answer: decodeJson<JoinAnswer>(await call(MetaMethod.join, encodeJson(self))),
+      }));
+    } catch (e) {
+      if (!isOperatingError(e)) throw e;
+      // The member may be starting too (a whole cluster restarting): ask again for a while.
+      if (e.code === OperatingErrorCode.Unreachable && Date.now() < deadline) {
+        logger.info('join: the member does not answer yet; retrying', { address, attempt });
+        await new Promise((resolve) => setTimeout(resolve, joinRetryMs));
+        continue;
+      }
+      logger.error('cannot join the cluster', { address, reason: e.message, code: e.code });
+      throw new ConfigError(`cannot join the cluster at ${address}: ${e.message}`, ExitCode.Unavailable);
+    }
   }
 }
 

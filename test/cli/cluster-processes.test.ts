@@ -26,12 +26,13 @@ afterAll(() => {
 });
 
 beforeAll(async () => {
-  const ports = await freePorts(10);
+  const ports = await freePorts(12);
   const names = ['n1', 'n2', 'n3'];
   seeds = names.map((n, i) => `${n}@127.0.0.1:${ports[3 + i]!}`).join(',');
   names.forEach((name, i) => specs.set(name, { name, amqpPort: ports[i]!, clusterPort: ports[3 + i]!, dataDir: join(tmp, name), secret, seeds }));
   specs.set('n4', { name: 'n4', amqpPort: ports[6]!, clusterPort: ports[7]!, dataDir: join(tmp, 'n4'), secret, join: `127.0.0.1:${ports[4]!}` });
   specs.set('bad', { name: 'bad', amqpPort: ports[8]!, clusterPort: ports[9]!, dataDir: join(tmp, 'bad'), secret: 'not-the-secret', join: `127.0.0.1:${ports[3]!}` });
+  specs.set('n5', { name: 'n5', amqpPort: ports[10]!, clusterPort: ports[11]!, dataDir: join(tmp, 'n5'), secret, join: `127.0.0.1:${ports[5]!}` });
   for (const name of names) nodes.set(name, startNode(specs.get(name)!));
   await Promise.all([...nodes.values()].map((n) => n.ready));
 }, 60_000);
@@ -204,4 +205,20 @@ describe('a cluster of espresso server processes', () => {
       return s.nodes.find((n) => n.id === paused)?.status === 'alive';
     }, 30_000);
   }, 90_000);
+
+  it('ctl add-node records a node before it runs; started with --join it becomes a voter', async () => {
+    const [first] = [...nodes.values()];
+    const n5 = { ...specs.get('n5')!, join: clusterAddress(first!) };
+    specs.set('n5', n5);
+    const add = await runCtl(['--cluster-address', clusterAddress(first!), '--cluster-secret', secret, 'add-node', `n5@127.0.0.1:${n5.clusterPort}`]);
+    expect(add.stderr).toBe('');
+    expect(add.code).toBe(0);
+    expect(add.stdout).toMatch(/n5\s+(unknown|dead|suspect)\s+learner/);
+    nodes.set('n5', startNode(n5));
+    await node('n5').ready;
+    await eventually('n5 is an alive voter', async () => {
+      const me = (await statusOf(first!)).nodes.find((n) => n.id === 'n5');
+      return me?.status === 'alive' && me.voter;
+    });
+  }, 60_000);
 });
