@@ -102,7 +102,8 @@ export class ReplicatedMetadataClient implements MetadataClient {
   private readonly appliedWaiters = new Set<AppliedWaiter>();
   private pollTimer: ReturnType<typeof setInterval> | undefined;
   private membershipTimer: ReturnType<typeof setInterval> | undefined;
-  private confChanging = false;
+  private confChain: Promise<void> = Promise.resolve();
+  private confQueued = 0;
   private forwarded = 0;
   private forwardedBytes = 0;
 
@@ -383,22 +384,31 @@ export class ReplicatedMetadataClient implements MetadataClient {
     return best?.node ?? null;
   }
 
-  /** One membership change at a time (Raft allows no more). */
-  private async changeMembership(change: ConfChange): Promise<void> {
-    if (this.confChanging) throw new OperatingError(OperatingErrorCode.Overloaded, 'a metadata membership change is in flight; retry');
-    this.confChanging = true;
-    try {
+  /**
+   * Membership changes run one after another (Raft allows one at a time); a change that is already
+   * in effect when its turn comes (the join and the leader's own check both adding a node) is skipped.
+   */
+  private changeMembership(change: ConfChange): Promise<void> {
+    this.confQueued++;
+    const run = this.confChain.then(async () => {
+      const m = this.membership();
+      const isVoter = m.voters.includes(change.node);
+      const isMember = isVoter || m.learners.includes(change.node);
+      const done = change.kind === ConfChangeKind.AddLearner ? isMember : change.kind === ConfChangeKind.Promote ? isVoter : !isMember;
+      if (done) return;
       await this.host.proposeConfChange(metadataGroupId, change);
       this.logger.info('metadata membership changed', { change: changeName(change.kind), member: change.node });
-    } finally {
-      this.confChanging = false;
-    }
+    }).finally(() => {
+      this.confQueued--;
+    });
+    this.confChain = run.catch(() => undefined);
+    return run;
   }
 
   /** On the leader: registered nodes become learners; caught-up learners voters while below votersMax. */
   private checkMembership(): void {
     const s = this.host.status(metadataGroupId);
-    if (s === null || s.role !== 'leader' || this.confChanging || this.closed) return;
+    if (s === null || s.role !== 'leader' || this.confQueued > 0 || this.closed) return;
     const { voters, learners } = s.membership;
     let change: ConfChange | null = null;
     for (const l of learners) {
