@@ -141,10 +141,21 @@ async function restartDamaged(c: NemesisContext, id: string, problems: string[])
       problems.push(`${id} failed after a disk fault without naming the damage: ${why}`);
       return 'failed';
     }
-    c.log(`${id} refused to start on damaged data (${why.slice(0, 160)}); wiping its raft dir and restarting`);
-    rmSync(join(c.harness.node(id).dataDir, 'raft'), { recursive: true, force: true });
+    // Raft forbids a member to forget its log and votes, so the operator's way back is: forget the
+    // node, wipe its Raft data, add it again as a new member, start it (it catches up from peers).
+    c.log(`${id} refused to start on damaged data (${why.slice(0, 160)}); replacing it: forget, wipe, add, start`);
+    const via = c.harness.nodes.find((n) => n.id !== id && n.state === 'running')?.id;
+    try {
+      if (via === undefined) throw new Error('no running node to ask');
+      await ctl(c.harness, via, ['forget-node', id]);
+      rmSync(join(c.harness.node(id).dataDir, 'raft'), { recursive: true, force: true });
+      await ctl(c.harness, via, ['add-node', `${id}@127.0.0.1:${c.harness.node(id).clusterPort}`]);
+    } catch (err) {
+      problems.push(`${id} refused its damaged data, but replacing it failed: ${(err as Error).message.split('\n')[0]}`);
+      return 'refused to start on damaged data; replacement failed';
+    }
     const ok = await restart(c, id, problems);
-    return ok ? 'refused to start on damaged data; rebuilt from peers after wiping it' : 'refused to start; rebuild failed';
+    return ok ? 'refused to start on damaged data; replaced (forgotten, wiped, added back) and caught up' : 'refused to start on damaged data; replacement did not start';
   }
 }
 
