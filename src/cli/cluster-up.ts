@@ -60,9 +60,15 @@ export async function runClusterUp(argv: readonly string[], env: Record<string, 
     await Promise.all(children.map((c) => c.exited));
     clearTimeout(timer);
   };
+  // Ctrl-C reaches the children too (same process group); a second one kills them at once.
+  let signals = 0;
   const signalled = new Promise<string>((done) => {
-    process.once('SIGINT', () => done('SIGINT'));
-    process.once('SIGTERM', () => done('SIGTERM'));
+    const on = (signal: string): void => {
+      if (++signals > 1) for (const c of children) c.process.kill('SIGKILL');
+      done(signal);
+    };
+    process.on('SIGINT', () => on('SIGINT'));
+    process.on('SIGTERM', () => on('SIGTERM'));
   });
   const died = Promise.race(children.map((c) => c.exited.then((code) => ({ c, code }))));
   const ready = await Promise.race([allReady(children), died, signalled]);
