@@ -43,6 +43,8 @@ export interface History {
   ops: readonly NemesisOp[];
   startMs: number;
   endMs: number;
+  /** When the producers stopped (the drain follows): availability is measured up to here. */
+  loadEndMs?: number;
 }
 
 export interface OpAvailability {
@@ -131,7 +133,7 @@ export function check(history: History): Verdict {
     lost, unexpected, duplicates, redelivered, unknownDelivered,
     orderViolations: orderViolations(history, byId),
     availability,
-    longestGapMs: longestGap(confirmTimes, history.startMs, history.endMs),
+    longestGapMs: longestGap(confirmTimes, history.startMs, history.loadEndMs ?? history.endMs),
     ok: lostCount === 0 && unexpectedCount === 0,
   };
   // The lists are capped; keep the counts exact through placeholders when they overflow.
@@ -176,7 +178,7 @@ export function longestGap(sorted: readonly number[], fromMs: number, toMs: numb
 function opAvailability(history: History, confirmTimes: readonly number[]): OpAvailability[] {
   const ops = [...history.ops].sort((a, b) => a.startMs - b.startMs);
   return ops.map((op, i) => {
-    const until = ops[i + 1]?.startMs ?? history.endMs;
+    const until = ops[i + 1]?.startMs ?? history.loadEndMs ?? history.endMs;
     const to = Math.max(until, op.endMs);
     const confirms = confirmTimes.filter((t) => t >= op.startMs && t <= to).length;
     return { op, longestGapMs: longestGap(confirmTimes, op.startMs, to), confirms };

@@ -93,6 +93,7 @@ export async function runFaults(o: RunOptions): Promise<RunResult> {
     if (healProblems.length > 0) ops.push({ name: 'heal', target: 'all', startMs: Date.now(), endMs: Date.now(), problems: healProblems });
     await sleep(o.quietMs);
     await workload.stopProducers();
+    const loadEndMs = Date.now();
     const missing = await workload.drain(o.drainTimeoutMs);
     o.log(`drained: ${missing} confirmed messages still undelivered`);
     await workload.stop();
@@ -101,7 +102,7 @@ export async function runFaults(o: RunOptions): Promise<RunResult> {
     const endMs = Date.now();
     const history: History = {
       publishes: workload.publishes, deliveries: workload.deliveries,
-      ops: ops.map((r) => ({ name: r.name, target: r.target, startMs: r.startMs, endMs: r.endMs })), startMs, endMs,
+      ops: ops.map((r) => ({ name: r.name, target: r.target, startMs: r.startMs, endMs: r.endMs })), startMs, endMs, loadEndMs,
     };
     const verdict = check(history);
     // A kept run keeps its raw history beside the node logs: enough to re-check or dig in.

@@ -86,5 +86,9 @@ describe('fault checker', () => {
     const v = check(h);
     expect(v.availability.map((a) => [a.op.name, a.longestGapMs, a.confirms])).toEqual([['kill', 700, 2], ['pause', 1000, 1]]);
     expect(v.longestGapMs).toBe(1050);
+    // The drain after the producers stop is not unavailability.
+    const drained = check({ ...h, endMs: 9000, loadEndMs: 2500 });
+    expect(drained.availability.map((a) => a.longestGapMs)).toEqual([700, 1000]);
+    expect(drained.longestGapMs).toBe(1050);
   });
 });
