@@ -2,12 +2,18 @@
 // the default shared body budget): publish a backlog of N persistent messages with confirms (a
 // window in flight), then drain it with one manual-ack consumer. Prints time, peak RSS per phase and
 // the WAL's disk use before and after the drain. Target (issue 4): RSS < 1 GiB for 1,000,000 x 1 KiB.
-// Run: npx tsx bench/deep-queue.ts [--messages 1000000] [--size 1024] [--window 2000] [--prefetch 2000] [--data-dir DIR]
+// With --server: the same over AMQP against a real `espresso server` process (amqplib, confirm
+// channel, prefetch + ack multiple), reporting the server process's RSS and its data dir's size.
+// Run: npx tsx bench/deep-queue.ts [--server] [--messages 1000000] [--size 1024] [--window 2000] [--prefetch 2000] [--data-dir DIR]
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import amqp from 'amqplib';
 import { GroupHost } from '../src/cluster/group-host.js';
 import { ReplicatedQueue } from '../src/cluster/replicated-queue.js';
 import { sharedBodyBudget } from '../src/cluster/body-store.js';
@@ -23,6 +29,7 @@ const { values: opts } = parseArgs({
     window: { type: 'string', default: '2000' },
     prefetch: { type: 'string', default: '2000' },
     'data-dir': { type: 'string' },
+    server: { type: 'boolean', default: false },
   },
 });
 const total = Number(opts.messages);
@@ -163,4 +170,133 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+// ---- --server: a real espresso server process over AMQP ----
+
+function rssOf(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m === null ? 0 : Number(m[1]) * 1024;
+}
+
+function dirBytes(dir: string): number {
+  let n = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) n += statSync(join(e.parentPath, e.name)).size;
+  }
+  return n;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
+    });
+  });
+}
+
+/** Starts `espresso server` from source; resolves with its pid once it logged "node started" (60 s at most). */
+async function startServer(dir: string, port: number): Promise<{ pid: number; stop: () => Promise<void> }> {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const args = ['--import', 'tsx', 'src/cli/main.ts', 'server', '--port', String(port), '--bind', '127.0.0.1', '--cluster-port', String(await freePort()),
+    '--data-dir', dir, '--log-level', 'info'];
+  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  let log = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server not ready:\n${log.slice(-2000)}`)), 60_000);
+    child.stdout!.on('data', (c: Buffer) => {
+      log = (log + c.toString()).slice(-100_000);
+      if (log.includes('"node started"')) { clearTimeout(timer); resolve(); }
+    });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited ${String(code)}:\n${log.slice(-2000)}`)); });
+  });
+  const stop = (): Promise<void> => new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+  return { pid: child.pid!, stop };
+}
+
+async function publishAmqp(url: string): Promise<void> {
+  const conn = await amqp.connect(url);
+  const ch = await conn.createConfirmChannel();
+  await ch.assertQueue('deep', { durable: true });
+  let outstanding = 0;
+  let failed: Error | undefined;
+  let wake: (() => void) | undefined;
+  for (let i = 0; i < total && failed === undefined; i++) {
+    outstanding++;
+    const more = ch.sendToQueue('deep', bodyOf(i), { persistent: true }, (err) => {
+      outstanding--;
+      if (err !== null && err !== undefined) failed ??= new Error(`message ${i} nacked`);
+      wake?.();
+    });
+    // Bounded waits: each resumes on a confirm (or a drained socket).
+    while (outstanding >= windowMax || !more) {
+      await new Promise<void>((r) => { wake = r; if (!more) ch.once('drain', r); });
+      wake = undefined;
+      if (outstanding < windowMax) break;
+    }
+  }
+  await ch.waitForConfirms();
+  if (failed !== undefined) throw failed;
+  await conn.close();
+}
+
+async function drainAmqp(url: string): Promise<void> {
+  const conn = await amqp.connect(url);
+  const ch = await conn.createChannel();
+  await ch.prefetch(prefetch);
+  let seen = 0;
+  await new Promise<void>((resolve, reject) => {
+    void ch.consume('deep', (m) => {
+      if (m === null) return reject(new Error('consumer cancelled'));
+      if (m.content.readUInt32BE(0) !== seen) return reject(new Error(`delivery ${seen} has the body of ${m.content.readUInt32BE(0)}`));
+      seen++;
+      if (seen % Math.max(1, prefetch >> 2) === 0 || seen === total) ch.ack(m, true);
+      if (seen === total) resolve();
+    }, { noAck: false });
+  });
+  await conn.close();
+}
+
+async function mainServer(): Promise<void> {
+  const dir = opts['data-dir'] ?? mkdtempSync(join(tmpdir(), 'espresso-deep-srv-'));
+  const port = await freePort();
+  const server = await startServer(dir, port);
+  const url = `amqp://guest:guest@127.0.0.1:${port}`;
+  let peak = 0;
+  const sampler = setInterval(() => { peak = Math.max(peak, rssOf(server.pid, 'VmRSS')); }, 100);
+  try {
+    console.log(`deep queue over AMQP: ${total} x ${size} B persistent, confirms, window ${windowMax}; server pid ${server.pid}, data in ${dir}`);
+    let t0 = performance.now();
+    await publishAmqp(url);
+    const publishS = (performance.now() - t0) / 1000;
+    const publishPeak = Math.max(peak, rssOf(server.pid, 'VmRSS'));
+    const diskFull = dirBytes(dir);
+    console.log(`publish: ${publishS.toFixed(1)} s (${Math.round(total / publishS)} msg/s), server peak RSS ${mib(publishPeak)}, data dir ${mib(diskFull)}`);
+    peak = 0;
+    t0 = performance.now();
+    await drainAmqp(url);
+    const drainS = (performance.now() - t0) / 1000;
+    const drainPeak = Math.max(peak, rssOf(server.pid, 'VmRSS'));
+    // The freed log goes with the drain's snapshots and the host's deferred compaction (about a second).
+    await new Promise((r) => setTimeout(r, 3000));
+    const diskAfter = dirBytes(dir);
+    const hwm = rssOf(server.pid, 'VmHWM');
+    console.log(`drain: ${drainS.toFixed(1)} s (${Math.round(total / drainS)} msg/s), server peak RSS ${mib(drainPeak)}, data dir after ${mib(diskAfter)}; server VmHWM ${mib(hwm)}`);
+    console.log(JSON.stringify({
+      bench: 'deep-queue-server', messages: total, bodyBytes: size, publishS, publishPeakRssBytes: publishPeak, drainS, drainPeakRssBytes: drainPeak,
+      serverHwmBytes: hwm, dataDirBytesFull: diskFull, dataDirBytesAfter: diskAfter, rssUnder1GiB: hwm < 1024 ** 3,
+    }));
+    if (hwm >= 1024 ** 3) process.exitCode = 1;
+  } finally {
+    clearInterval(sampler);
+    await server.stop();
+    if (opts['data-dir'] === undefined) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await (opts.server ? mainServer() : main());
