@@ -15,6 +15,8 @@ export interface MeshLimits {
   readonly sweepIntervalMs: number;
   /** A follower replica of a deleted queue drops its group when the delete is applied, or after this. */
   readonly retireGraceMs: number;
+  /** Consumers of a gone node remembered per node (to cancel them if it comes back), beyond which they are not. */
+  readonly goneConsumersPerNodeMax: number;
   /** Default replicas of a new replicated queue (x-quorum-initial-group-size overrides; capped at the nodes known). */
   readonly defaultReplicas: number;
 }
@@ -27,6 +29,7 @@ export const defaultMeshLimits: MeshLimits = {
   nodeDownGraceMs: 5_000,
   sweepIntervalMs: 1_000,
   retireGraceMs: 30_000,
+  goneConsumersPerNodeMax: 10_000,
   defaultReplicas: 3,
 };
 

@@ -57,6 +57,11 @@ export class QueueMesh {
   private readonly incarnations = new Map<string, string>();
   private readonly downSince = new Map<string, number>();
   private readonly sweeping = new Set<string>();
+  /**
+   * Consumers ended here because their node was gone, by node: if that same incarnation comes back
+   * (it was cut off, not dead), they get basic.cancel instead of waiting for deliveries for good.
+   */
+  private readonly goneConsumers = new Map<string, Array<{ vhost: string; name: string; holderNode: string; channel: string; tag: string }>>();
   private readonly sweepTimer: ReturnType<typeof setInterval>;
   private closed = false;
 
@@ -67,7 +72,7 @@ export class QueueMesh {
     o.rpc.handle(meshMethods.call, (from, payload) => this.serve(from, payload));
     o.rpc.onNotify(meshMethods.deliver, (_from, payload) => this.onDeliver(payload));
     o.rpc.onNotify(meshMethods.cancelled, (_from, payload) => this.onCancelled(payload));
-    o.rpc.onNotify(meshMethods.hello, (from, payload) => this.sawIncarnation(from, decodeHello(payload)));
+    o.rpc.onNotify(meshMethods.hello, (from, payload) => this.onHello(from, decodeHello(payload)));
     const transport = o.host.transport;
     transport.onPeerState((peer, state) => {
       if (state === 'up') {
@@ -247,6 +252,26 @@ export class QueueMesh {
 
   // ---- consumers of nodes that went away ----
 
+  private onHello(node: NodeId, incarnation: string): void {
+    this.sawIncarnation(node, incarnation);
+    const gone = this.goneConsumers.get(node);
+    if (gone === undefined) return;
+    this.goneConsumers.delete(node);
+    for (const g of gone) {
+      if (g.holderNode !== `${node}#${incarnation}`) continue; // a new life: its consumers are gone with the old one
+      this.o.rpc.notify(node, meshMethods.cancelled, encodeCancel({
+        vhost: g.vhost, queue: g.name, incarnation, channel: g.channel, consumerTag: g.tag, reason: 'timeout',
+      }));
+    }
+  }
+
+  private rememberGone(node: string, vhost: string, name: string, ended: ReadonlyArray<{ holderNode: string; channel: string; tag: string }>): void {
+    if (ended.length === 0) return;
+    const list = this.goneConsumers.get(node) ?? [];
+    for (const e of ended) if (list.length < this.limits.goneConsumersPerNodeMax) list.push({ vhost, name, ...e });
+    this.goneConsumers.set(node, list);
+  }
+
   private sawIncarnation(node: NodeId, incarnation: string): void {
     if (this.incarnations.get(node) === incarnation) return;
     this.incarnations.set(node, incarnation);
@@ -273,7 +298,13 @@ export class QueueMesh {
         const job = `${key}\u0000${node}`;
         if (this.sweeping.has(job)) continue;
         this.sweeping.add(job);
-        q.downStale(node, keep).catch((e: unknown) => this.o.logger.debug('down of a gone node deferred', { node, error: String(e) }))
+        const gone = keep === null;
+        const at = key.indexOf('\u0000');
+        q.downStale(node, keep)
+          .then((ended) => {
+            if (gone) this.rememberGone(node, key.slice(0, at), key.slice(at + 1), ended);
+          })
+          .catch((e: unknown) => this.o.logger.debug('down of a gone node deferred', { node, error: String(e) }))
           .finally(() => this.sweeping.delete(job));
       }
     }

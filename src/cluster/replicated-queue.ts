@@ -220,15 +220,18 @@ export class ReplicatedQueue implements QueueBackend {
    * Leader only: returns the messages of `node`'s consumers of every incarnation but `keep` (null:
    * all of them: the node is gone), one committed down per incarnation found.
    */
-  downStale(node: string, keep: string | null): Promise<void> {
+  downStale(node: string, keep: string | null): Promise<Array<{ holderNode: string; channel: string; tag: string }>> {
     const prefix = `${node}#`;
     const stale = new Set<string>();
+    const ended: Array<{ holderNode: string; channel: string; tag: string }> = [];
     for (const h of this.state.holders.values()) {
-      if (h.owner.node.startsWith(prefix) && h.owner.node !== `${prefix}${keep ?? ''}`) stale.add(h.owner.node);
+      if (!h.owner.node.startsWith(prefix) || h.owner.node === `${prefix}${keep ?? ''}`) continue;
+      stale.add(h.owner.node);
+      if (h.status !== 'get' && h.status !== 'cancelled') ended.push({ holderNode: h.owner.node, channel: h.owner.channel, tag: h.tag });
     }
-    if (stale.size === 0) return Promise.resolve();
+    if (stale.size === 0) return Promise.resolve([]);
     for (const [key] of [...this.consumers]) if (stale.has(this.holderNode(key) ?? '')) this.consumers.delete(key);
-    return Promise.all([...stale].sort().map((id) => this.call({ type: 'down', scope: 'node', id }, () => undefined))).then(() => undefined);
+    return Promise.all([...stale].sort().map((id) => this.call({ type: 'down', scope: 'node', id }, () => undefined))).then(() => ended);
   }
 
   /** The plain node ids (without incarnation) of every holder, for the mesh's liveness checks. */

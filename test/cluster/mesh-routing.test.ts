@@ -114,12 +114,12 @@ describe('replicated queues across three nodes (mesh routing)', () => {
     for (const q of ['a', 'b', 'c']) {
       await sub.consume(q, (m) => {
         if (m === null) return;
-        got.get(q)!.push(m.content.toString());
+        got.get(q)!.push(`${m.content.toString()}${m.fields.redelivered ? '*' : ''}`);
         sub.ack(m);
       });
     }
     await until(() => [...got.values()].every((g) => g.length === bodies.length), 10_000, 'every message on n3');
-    for (const g of got.values()) expect(g).toEqual(bodies);
+    for (const [q, g] of got) expect({ q, g }).toEqual({ q, g: bodies });
     // The acks were committed: the queues are empty on every replica.
     const unacked = (n: Node, q: string): number => n.broker.context.queues.ensure(recordOf(n, q)!).stats().messagesUnacked;
     await until(() => nodes.every((n) => ['a', 'b', 'c'].every((q) => unacked(n, q) === 0)), 5_000, 'acks applied on every replica');
@@ -169,6 +169,43 @@ describe('replicated queues across three nodes (mesh routing)', () => {
     await until(() => cancelled, 10_000, 'basic.cancel at the consumer on n3');
     await until(() => n1!.host.status(queueGroupId('/', 'solo')) === null, 10_000, 'the group gone from n1');
   });
+
+  it('returns the messages of a consumer cut off from the leader to another consumer, and cancels it when its node is back', async () => {
+    const [n1, n2, n3] = await startCluster();
+    const pub = await (await connect(n1!)).createConfirmChannel();
+    await pub.assertQueue('p', { durable: true });
+    await until(() => leaderOf('p')?.id === 'n1', 10_000, 'n1 leads p');
+    const far = await (await connect(n3!)).createChannel();
+    await far.prefetch(10);
+    const farGot: string[] = [];
+    let farCancelled = false;
+    await far.consume('p', (m) => {
+      if (m === null) farCancelled = true;
+      else farGot.push(m.content.toString());
+    });
+    for (let i = 0; i < 10; i++) pub.sendToQueue('p', Buffer.from(`p${i}`), { persistent: true });
+    await pub.waitForConfirms();
+    await until(() => farGot.length === 10, 10_000, '10 held on n3');
+
+    // Cut n1 <-> n3 (n2 still reaches both): after the down grace n1 returns n3's messages.
+    n1!.host.transport.disconnect(n3!.id);
+    n3!.host.transport.disconnect(n1!.id);
+    const near = await (await connect(n2!)).createChannel();
+    const nearGot: Array<{ body: string; redelivered: boolean }> = [];
+    await near.consume('p', (m) => {
+      if (m === null) return;
+      nearGot.push({ body: m.content.toString(), redelivered: m.fields.redelivered });
+      near.ack(m);
+    });
+    await until(() => nearGot.length >= 10, 20_000, 'n3\'s messages redelivered on n2');
+    expect(nearGot.map((g) => g.body).sort()).toEqual([...farGot].sort());
+    expect(nearGot.every((g) => g.redelivered)).toBe(true);
+    expect(farCancelled).toBe(false);
+
+    n1!.host.addPeer(n3!.id, `127.0.0.1:${n3!.host.port}`);
+    n3!.host.addPeer(n1!.id, `127.0.0.1:${n1!.host.port}`);
+    await until(() => farCancelled, 10_000, 'basic.cancel for the consumer on n3 once the link is back');
+  }, 40_000);
 
   it('keeps publishing and consuming through the loss of the queue leader: confirmed messages all arrive, unacked ones redelivered', async () => {
     await startCluster();
