@@ -6,7 +6,7 @@ import { nodeId, type NodeId } from '../lib/ids.js';
 import type { GossipService, MemberMeta, MemberStatus } from '../membership/index.js';
 import type { GroupHost } from './group-host.js';
 import { decodeJson, encodeJson } from './metadata-entries.js';
-import type { ClusterNode, ReplicatedMetadataClient } from './metadata-group.js';
+import type { ClusterNode, MetadataGroupStats, ReplicatedMetadataClient } from './metadata-group.js';
 import type { ClusterRpc } from './rpc.js';
 
 export const CtlMethod = {
@@ -32,6 +32,8 @@ export interface NodeStatus {
 
 export interface ClusterStatus {
   answeredBy: NodeId;
+  /** The answering node's metadata counters (applied index, forwarded changes and their bytes). */
+  metadata: MetadataGroupStats;
   metaLeader: NodeId | null;
   voters: readonly NodeId[];
   learners: readonly NodeId[];
@@ -91,7 +93,7 @@ export function clusterStatus(d: ControlDeps): ClusterStatus {
     if (!byId.has(v)) put({ id: v, clusterAddress: '', amqpAddress: '', version: '' });
   }
   const nodes = [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  return { answeredBy: d.self.id, metaLeader: d.metadata.leader(), voters, learners, nodes };
+  return { answeredBy: d.self.id, metadata: d.metadata.stats(), metaLeader: d.metadata.leader(), voters, learners, nodes };
 }
 
 /** Every `everyMs`, spreads this node's led-group count and the meta leader when they changed. */
