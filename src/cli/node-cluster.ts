@@ -40,6 +40,8 @@ export interface StartedCluster {
   readonly gossip: GossipService | undefined;
   /** The config record to start the broker with (hand this cluster to startBroker beside it). */
   readonly brokerConfig: BrokerConfig;
+  /** Records the AMQP port the broker got (when it asked for any free one) in the registry and gossip. */
+  advertiseAmqpPort(port: number): void;
   close(): Promise<void>;
 }
 
@@ -171,6 +173,13 @@ async function formCluster(
   const stopLoad = gossip === undefined ? () => {} : reportLoad(gossip, deps, meta);
   return {
     nodeId, groupHost, metadata, rpc, gossip, brokerConfig: { ...config },
+    advertiseAmqpPort: (port) => {
+      meta.amqpAddress = `${bindHost}:${port}`;
+      gossip?.setMeta({ ...meta, load: groupHost.leaderCount() });
+      metadata.addNode({ ...self, amqpAddress: meta.amqpAddress }).catch((e: unknown) => {
+        logger.warn('could not record the AMQP port in the node registry', { error: e instanceof Error ? e.message : String(e) });
+      });
+    },
     close: async () => {
       stopLoad();
       gossip?.stop();

@@ -72,6 +72,8 @@ export async function runServer(argv: readonly string[], env: Record<string, str
     await cluster.close();
     throw e;
   }
+  // Port 0: the registry learned "port 0" from the start entry; tell it the one the OS picked.
+  if (config.port === 0) cluster.advertiseAmqpPort(broker.port);
   logger.info('node started', {
     bind: config.bind, port: broker.port, clusterPort: cluster.groupHost.port, nodeId: cluster.nodeId, dataDir: resolve(config.dataDir),
   });

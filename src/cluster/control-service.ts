@@ -83,7 +83,7 @@ export function clusterStatus(d: ControlDeps): ClusterStatus {
     });
   };
   for (const n of d.metadata.nodes()) put(n);
-  put(d.self);
+  if (!byId.has(d.self.id)) put(d.self);
   for (const m of seen.values()) {
     // A dead member gossip still remembers but the registry forgot is gone for good.
     if (byId.has(m.nodeId) || m.status === 'dead') continue;

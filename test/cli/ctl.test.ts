@@ -1,0 +1,37 @@
+// `espresso ctl` against a one-node server: the secret read from the node's data dir, the status
+// with the AMQP port the node got from the OS, and the exit codes of a usage mistake and of a
+// cluster port nobody listens on.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePorts, killAll, runCtl, startNode } from './cluster-nodes.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'espresso-ctl-'));
+afterAll(() => {
+  killAll();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('espresso ctl', () => {
+  it('reads the secret from --data-dir and shows the one node with the AMQP port it got', async () => {
+    const [clusterPort, deadPort] = await freePorts(2);
+    const dataDir = join(tmp, 'solo');
+    // No --cluster-secret: the node generates one and keeps it in its data dir.
+    const solo = startNode({ name: 'solo', amqpPort: 0, clusterPort: clusterPort!, dataDir, secret: '' });
+    await solo.ready;
+    const amqpPort = (JSON.parse(solo.output().split('\n').find((l) => l.includes('"node started"'))!) as { port: number }).port;
+    const status = await runCtl(['--cluster-address', `127.0.0.1:${clusterPort!}`, '--data-dir', dataDir, 'cluster-status']);
+    expect(status.stderr).toBe('');
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain('metadata leader: solo');
+    expect(status.stdout).toMatch(new RegExp(`solo\\s+alive\\s+voter\\s+\\d+\\s+127\\.0\\.0\\.1:${clusterPort!}\\s+127\\.0\\.0\\.1:${amqpPort}`));
+    const usage = await runCtl(['--cluster-address', `127.0.0.1:${clusterPort!}`, '--data-dir', dataDir, 'no-such-command']);
+    expect(usage.code).toBe(64);
+    expect(usage.stderr).toContain("unknown command 'no-such-command'");
+    const nobody = await runCtl(['--cluster-address', `127.0.0.1:${deadPort!}`, '--cluster-secret', 'x', 'cluster-status']);
+    expect(nobody.code).toBe(69);
+    expect(nobody.stderr).toContain(`nothing answers at 127.0.0.1:${deadPort!}`);
+  }, 60_000);
+});
