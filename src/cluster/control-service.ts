@@ -55,6 +55,7 @@ export function serveControl(rpc: ClusterRpc, d: ControlDeps): void {
       throw new OperatingError(OperatingErrorCode.BadConfig, `add-node wants ID@HOST:PORT, got '${id}@${clusterAddress}'`);
     }
     await d.metadata.addNode({ id: nodeId(id), clusterAddress, amqpAddress: '', version: '' });
+    await d.metadata.sync(); // the status answered shows it
     return encodeJson(clusterStatus(d));
   });
   rpc.handle(CtlMethod.forgetNode, async (_from, p) => {

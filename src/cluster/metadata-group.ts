@@ -267,6 +267,7 @@ export class ReplicatedMetadataClient implements MetadataClient {
   async forgetNode(node: NodeId): Promise<void> {
     const p = { node, via: this.host.nodeId };
     await this.onLeader<object>(MetaMethod.forget, p, () => this.forgetAsLeader(p.node, p.via), this.forwardTimeoutMs);
+    await this.sync(); // the caller sees its effect here
   }
 
   stats(): MetadataGroupStats {
@@ -550,6 +551,7 @@ export class ReplicatedMetadataClient implements MetadataClient {
       this.registry.set(entry.info.id, entry.info);
     } else {
       this.registry.delete(entry.node);
+      this.dropTransientQueuesOf(entry.node);
     }
     this.appliedIndex = e.index;
     if (this.appliedIndex - this.snapshotIndex >= this.snapshotEveryEntries) this.snapshotSoon();
@@ -569,6 +571,11 @@ export class ReplicatedMetadataClient implements MetadataClient {
         applyMetadata(this.current, { kind: 'setPermissions', user: user.name, vhost, configure: '.*', write: '.*', read: '.*' });
       }
     }
+    this.dropTransientQueuesOf(node);
+  }
+
+  /** A node that starts again or is forgotten has lost its non-durable and exclusive queues. */
+  private dropTransientQueuesOf(node: NodeId): void {
     for (const vhost of listVhosts(this.current)) {
       for (const q of listQueues(this.current, vhost)) {
         if (q.homeNode !== node || (q.durable && q.exclusiveOwner === null)) continue;

@@ -1,7 +1,8 @@
 // The metadata group over three group hosts in one process (real transports and WALs on loopback):
 // changes made on any node are forwarded to the leader and visible on the caller when answered,
 // errors come back as the model's, the registry and onApplied follow every node, a late node joins
-// through a follower and catches up from a snapshot, and forget refuses what it must.
+// through a follower and catches up from a snapshot, and forget refuses what it must and drops
+// the forgotten node's non-durable queues.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +16,7 @@ import { isOperatingError } from '../../src/lib/errors.js';
 import { nodeId, type NodeId } from '../../src/lib/ids.js';
 import { silentLogger } from '../../src/lib/log.js';
 import { SeededRandom } from '../../src/lib/random.js';
-import { lookupExchange, type MetadataCommand } from '../../src/model/index.js';
+import { lookupExchange, lookupQueue, type MetadataCommand } from '../../src/model/index.js';
 
 interface Member { id: NodeId; host: GroupHost; rpc: ClusterRpc; meta: ReplicatedMetadataClient | undefined; info: ClusterNode }
 
@@ -121,7 +122,14 @@ describe('metadata forwarding over three nodes', () => {
     const via = ms[0]!;
     await expect(via.meta!.forgetNode(via.id)).rejects.toSatisfy((e) => isOperatingError(e) && /came through/.test(e.message));
     const gone = ms.find((m) => m.id !== via.id && m.id !== via.meta!.leader()) ?? ms[1]!;
+    const temp: MetadataCommand = {
+      kind: 'declareQueue', vhost: '/', name: 'temp-on-gone', serverNamed: false, passive: false, durable: false, exclusive: false,
+      autoDelete: false, arguments: {}, connection: { connectionId: 'c1', nodeId: gone.id },
+    };
+    expect((await gone.meta!.apply(temp)).ok).toBe(true);
     await via.meta!.forgetNode(gone.id);
+    // Its non-durable queues went with it.
+    expect(lookupQueue(via.meta!.state, '/', 'temp-on-gone')).toBeUndefined();
     for (let i = 0; i < 100 && via.meta!.membership().voters.includes(gone.id); i++) await new Promise((r) => setTimeout(r, 20));
     expect(via.meta!.membership().voters).not.toContain(gone.id);
     expect(via.meta!.nodes().map((n) => n.id)).not.toContain(gone.id);
