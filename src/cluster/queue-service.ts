@@ -154,12 +154,17 @@ export class QueueMesh {
    * Runs `command` on the queue's leader, wherever it is: here when this node leads (or hosts a
    * replica and no leader is known yet: the replica waits for one), else over rpc. NotLeader,
    * Unreachable and Timeout are retried on the leader named or found next until routeTimeoutMs.
-   * The first attempt is made synchronously, so calls leave in call order.
+   * The first attempt is made synchronously, so calls leave in call order; calls that fail together
+   * (the leader moved) are retried together in that order. Calls in flight when a leader dies may
+   * still be overtaken by later ones: order across a failover is not kept.
    */
   async route(vhost: string, name: string, replicas: () => readonly NodeId[], command: ForwardedCommand): Promise<CallAnswer> {
     const key = queueKey(vhost, name);
     const deadline = Date.now() + this.limits.routeTimeoutMs;
     let delayMs = this.limits.retryDelayMsMin;
+    // Per call: a hint this call has not tried yet is followed at once (calls failing together
+    // then retry together, in their order; a shared "seen" flag made every other one wait).
+    let tried: string | undefined;
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.attempt(key, vhost, name, replicas, command, attempt);
@@ -169,11 +174,12 @@ export class QueueMesh {
           throw new OperatingError(OperatingErrorCode.Unreachable, `queue '${name}' in vhost '${vhost}': no leader reachable within ${this.limits.routeTimeoutMs} ms (${e.message})`);
         }
         const hint = e.code === OperatingErrorCode.NotLeader ? e.details['leader'] : undefined;
-        if (typeof hint === 'string' && hint !== '' && hint !== this.hints.get(key)) {
+        if (typeof hint === 'string' && hint !== '' && hint !== tried) {
+          tried = hint;
           this.hints.set(key, hint as NodeId);
           continue; // a fresh hint: go there at once
         }
-        this.hints.delete(key);
+        if (this.hints.get(key) === tried) this.hints.delete(key);
         await new Promise((resolve) => setTimeout(resolve, delayMs));
         delayMs = Math.min(delayMs * 2, this.limits.retryDelayMsMax);
       }
