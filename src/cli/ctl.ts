@@ -22,7 +22,7 @@ Commands:
   list-queues                 queues with their leaders and replicas (when the node serves it)
 
 Flags:
-  --cluster-address <host:port>   cluster port of any node [127.0.0.1:15672]
+  --cluster-address <[id@]host:port>  cluster port of any node [127.0.0.1:15672]
   --cluster-secret <secret>       the cluster secret [ESPRESSO_CLUSTER_SECRET]
   --data-dir <dir>                read the secret from <dir>/cluster-secret instead
   --timeout <ms>                  per step [5000]
@@ -40,13 +40,14 @@ export async function runCtl(argv: readonly string[], env: Record<string, string
   const [command, arg, ...extra] = args.words;
   if (command === undefined || extra.length > 0) throw new ConfigError(`espresso ctl: give one command; see 'espresso ctl --help'`, ExitCode.Usage);
   const request = ctlRequest(command, arg);
-  const address = parseNodeAddress(args.flags.get('--cluster-address') ?? '127.0.0.1:15672', '--cluster-address').address;
+  const target = parseNodeAddress(args.flags.get('--cluster-address') ?? '127.0.0.1:15672', '--cluster-address');
   const secret = ctlSecret(args.flags.get('--cluster-secret') ?? env['ESPRESSO_CLUSTER_SECRET'], args.flags.get('--data-dir'));
   const timeoutMs = intFlag(args, '--timeout', 5_000, 100, 600_000);
   const json = args.flags.get('--json') === 'true';
   let answer: Uint8Array;
   try {
-    answer = await withRemoteNode({ address, secret, timeoutMs }, (call) => call(request.method, encodeJson(request.payload)));
+    const known = target.id !== undefined ? { nodeId: target.id } : {};
+    answer = await withRemoteNode({ address: target.address, secret, timeoutMs, ...known }, (call) => call(request.method, encodeJson(request.payload)));
   } catch (e) {
     if (!isOperatingError(e)) throw e;
     const reach = e.code === OperatingErrorCode.Unreachable || e.code === OperatingErrorCode.PermissionDenied || e.code === OperatingErrorCode.Timeout;

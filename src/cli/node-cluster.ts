@@ -230,11 +230,11 @@ async function membersToHost(
 
 /** Asks the node at --join (through a transient peer that learns its id) to add this node. */
 async function requestJoin(target: string, secret: string, self: ClusterNode, logger: Logger): Promise<{ via: NodeId; answer: JoinAnswer }> {
-  const { address } = parseNodeAddress(target, '--join');
+  const { id, address } = parseNodeAddress(target, '--join');
   const deadline = Date.now() + joinTimeoutMs;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await withRemoteNode({ address, secret, timeoutMs: joinTimeoutMs }, async (call, via) => ({
+      return await withRemoteNode({ address, secret, timeoutMs: joinTimeoutMs, ...(id !== undefined ? { nodeId: id } : {}) }, async (call, via) => ({
         via, answer: decodeJson<JoinAnswer>(await call(MetaMethod.join, encodeJson(self))),
       }));
     } catch (e) {

@@ -17,6 +17,8 @@ export interface RemoteNodeOptions {
   /** host:port of the node's cluster port. */
   address: string;
   secret: string;
+  /** The node's id when known (id@host:port): no need to ask its cluster port. */
+  nodeId?: NodeId;
   /** For reaching the node and for each call. */
   timeoutMs?: number;
   logger?: Logger;
@@ -42,10 +44,11 @@ export async function discoverNodeId(transport: Transport, address: string, refu
   }
 }
 
-/** Resolves once `peer` has an authenticated stream; Unreachable after `timeoutMs`. */
-export async function waitPeerUp(transport: Transport, peer: NodeId, timeoutMs: number): Promise<void> {
+/** Resolves once `peer` has an authenticated stream; Unreachable after `timeoutMs`; `check` may throw sooner. */
+export async function waitPeerUp(transport: Transport, peer: NodeId, timeoutMs: number, check?: () => void): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!transport.isUp(peer)) {
+    check?.();
     if (Date.now() >= deadline) throw new OperatingError(OperatingErrorCode.Unreachable, `node ${peer} did not accept a stream within ${timeoutMs} ms`, { peer });
     await pause(remoteNodeDefaults.pollMs);
   }
@@ -63,9 +66,11 @@ export async function withRemoteNode<T>(o: RemoteNodeOptions, f: (call: RemoteCa
   const transport = await Transport.start({ nodeId: self, listen: { host: '127.0.0.1', port: 0 }, secret: o.secret, logger: refusals });
   const rpc = new ClusterRpc(transport, refusals);
   try {
-    const node = await discoverNodeId(transport, o.address, refusals, timeoutMs);
+    const node = o.nodeId ?? await discoverNodeId(transport, o.address, refusals, timeoutMs);
+    refusals.clear();
     transport.connect(node, o.address);
-    await waitPeerUp(transport, node, timeoutMs);
+    // A refusal (wrong secret) ends the wait at once and says more than "not up in time".
+    await waitPeerUp(transport, node, timeoutMs, () => refusals.answer(o.address));
     const call: RemoteCall = (method, payload) => rpc.call(node, method, payload, timeoutMs, Lane.control);
     return await f(call, node);
   } finally {

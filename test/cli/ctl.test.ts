@@ -27,6 +27,13 @@ describe('espresso ctl', () => {
     expect(status.code).toBe(0);
     expect(status.stdout).toContain('metadata leader: solo');
     expect(status.stdout).toMatch(new RegExp(`solo\\s+alive\\s+voter\\s+\\d+\\s+127\\.0\\.0\\.1:${clusterPort!}\\s+127\\.0\\.0\\.1:${amqpPort}`));
+    // With the id given, the node is not asked for it; a wrong secret is still named as such.
+    const byId = await runCtl(['--cluster-address', `solo@127.0.0.1:${clusterPort!}`, '--data-dir', dataDir, '--json', 'cluster-status']);
+    expect(byId.code).toBe(0);
+    expect((JSON.parse(byId.stdout) as { metaLeader: string }).metaLeader).toBe('solo');
+    const wrong = await runCtl(['--cluster-address', `solo@127.0.0.1:${clusterPort!}`, '--cluster-secret', 'wrong', 'cluster-status']);
+    expect(wrong.code).toBe(69);
+    expect(wrong.stderr).toContain('refused our cluster secret');
     const usage = await runCtl(['--cluster-address', `127.0.0.1:${clusterPort!}`, '--data-dir', dataDir, 'no-such-command']);
     expect(usage.code).toBe(64);
     expect(usage.stderr).toContain("unknown command 'no-such-command'");
