@@ -65,6 +65,9 @@ export interface Verdict {
   lost: string[];
   /** Delivered, never published (or the body and message-id disagree, or the queue differs). Must be 0. */
   unexpected: string[];
+  /** Exact counts (the lists above are capped). */
+  lostCount: number;
+  unexpectedCount: number;
   /** Deliveries of an id beyond its first. */
   duplicates: number;
   /** Deliveries flagged redelivered. */
@@ -73,6 +76,8 @@ export interface Verdict {
   unknownDelivered: number;
   /** First deliveries that came after a later-published message of the same producer and queue. */
   orderViolations: Array<{ producer: string; queue: string; seq: number; afterSeq: number }>;
+  /** Exact count (the list above is capped). */
+  orderViolationCount: number;
   availability: OpAvailability[];
   /** Longest stretch without any confirm over the whole run. */
   longestGapMs: number;
@@ -130,8 +135,8 @@ export function check(history: History): Verdict {
     confirmed, nacked, unknown,
     delivered: history.deliveries.length,
     distinctDelivered: seen.size,
-    lost, unexpected, duplicates, redelivered, unknownDelivered,
-    orderViolations: orderViolations(history, byId),
+    lost, unexpected, lostCount, unexpectedCount, duplicates, redelivered, unknownDelivered,
+    ...orderViolations(history, byId),
     availability,
     longestGapMs: longestGap(confirmTimes, history.startMs, history.loadEndMs ?? history.endMs),
     ok: lostCount === 0 && unexpectedCount === 0,
@@ -143,10 +148,11 @@ export function check(history: History): Verdict {
 }
 
 /** First deliveries (not flagged redelivered, first time the id is seen) of one producer and queue in seq order. */
-function orderViolations(history: History, byId: ReadonlyMap<string, PublishRecord>): Verdict['orderViolations'] {
+function orderViolations(history: History, byId: ReadonlyMap<string, PublishRecord>): Pick<Verdict, 'orderViolations' | 'orderViolationCount'> {
   const highest = new Map<string, number>();
   const firstSeen = new Set<string>();
   const out: Verdict['orderViolations'] = [];
+  let count = 0;
   for (const d of history.deliveries) {
     if (firstSeen.has(d.id)) continue;
     firstSeen.add(d.id);
@@ -156,10 +162,11 @@ function orderViolations(history: History, byId: ReadonlyMap<string, PublishReco
     const key = `${p.producer}\u0000${p.queue}`;
     const top = highest.get(key);
     if (top !== undefined && p.seq < top) {
+      count += 1;
       if (out.length < listedMax) out.push({ producer: p.producer, queue: p.queue, seq: p.seq, afterSeq: top });
     } else highest.set(key, p.seq);
   }
-  return out;
+  return { orderViolations: out, orderViolationCount: count };
 }
 
 /** Longest stretch in [fromMs, toMs] with no time in `sorted` (the edges count as gaps too). */

@@ -187,104 +187,99 @@ export function damageWal(h: ClusterHarness, id: string, how: 'truncate' | 'bitf
   return `flipped 8 bits of ${file.split('/').pop()} (${size} bytes) at ${flips.sort((a, b) => a - b).join(',')}`;
 }
 
+/** What one operation did: its target, or why it could not run as meant. */
+interface Done {
+  target: string;
+  skipped?: string;
+}
+
 /** Runs one operation: inject, hold, heal. Always heals, whatever happened in between. */
 export async function runNemesis(name: NemesisName, c: NemesisContext): Promise<NemesisResult> {
-  const h = c.harness;
   const startMs = Date.now();
   const problems: string[] = [];
-  const result = (target: string, extra: Partial<NemesisResult> = {}): NemesisResult =>
-    ({ name, target, startMs, endMs: Date.now(), problems, ...extra });
-  const ids = h.nodes.map((n) => n.id);
+  const ids = c.harness.nodes.map((n) => n.id);
   // Every operation starts from a whole cluster: a node left down by an earlier one is started
   // first; if it will not start, nothing else is taken down (that could cost the majority).
   const down = await startStopped(c, problems);
+  let done: Done;
   if (down.length > 0 && name !== 'pause' && ids.length > 1) {
-    return result('-', { skipped: `${down.join(',')} still down from an earlier fault; taking another node away could cost the majority` });
+    done = { target: '-', skipped: `${down.join(',')} still down from an earlier fault; taking another node away could cost the majority` };
+  } else if (name === 'partition-majority' || name === 'isolate-leader' || name === 'one-way' || name === 'flaky-links') {
+    done = ids.length < 2 ? { target: '-', skipped: 'one node: no links to cut' } : await networkFault(name, c, ids);
+  } else if (name === 'membership') {
+    done = await membership(c, ids, problems);
+  } else {
+    done = await processFault(name, c, ids, problems);
   }
-  switch (name) {
-    case 'kill-leader': {
-      const t = await leaderOrRandom(c);
-      await h.kill(t.id);
-      await sleep(c.holdMs);
-      await restart(c, t.id, problems);
-      return result(`${t.id} (${t.how})`);
-    }
-    case 'pause': {
-      const t = await leaderOrRandom(c);
-      h.pause(t.id);
-      await sleep(c.holdMs);
-      h.resume(t.id);
-      return result(`${t.id} (${t.how})`);
-    }
-    case 'partition-majority': {
-      if (ids.length < 2) return result('-', { skipped: 'one node: nothing to partition' });
-      const shuffled = [...ids].sort(() => c.random() - 0.5);
-      const minority = shuffled.slice(0, Math.floor((ids.length - 1) / 2) || 1);
-      const majority = shuffled.filter((x) => !minority.includes(x));
-      h.partition(minority, majority);
-      await sleep(c.holdMs);
-      h.heal();
-      return result(`${minority.join(',')} | ${majority.join(',')}`);
-    }
-    case 'isolate-leader': {
-      if (ids.length < 2) return result('-', { skipped: 'one node: nothing to isolate' });
-      const t = await leaderOrRandom(c);
-      h.partition([t.id], ids.filter((x) => x !== t.id));
-      await sleep(c.holdMs);
-      h.heal();
-      return result(`${t.id} (${t.how})`);
-    }
-    case 'one-way': {
-      if (ids.length < 2) return result('-', { skipped: 'one node: no links' });
-      // The target hears everyone but nobody hears it (a leader that cannot reach its followers).
-      const t = await leaderOrRandom(c);
-      for (const o of ids) if (o !== t.id) h.setLinkFault(t.id, o, { ...passFault, stall: true });
-      await sleep(c.holdMs);
-      h.heal();
-      return result(`${t.id} -/-> others (${t.how})`);
-    }
-    case 'flaky-links': {
-      if (ids.length < 2) return result('-', { skipped: 'one node: no links' });
-      // Every link delayed 20-60 ms and resetting on 1 chunk in 200: lossy, slow, but connected.
-      for (const a of ids) {
-        for (const b of ids) {
-          if (a !== b) h.setLinkFault(a, b, { stall: false, delayMs: 20 + Math.floor(c.random() * 40), resetProbability: 0.005 });
-        }
+  return { name, startMs, endMs: Date.now(), problems, ...done };
+}
+
+async function networkFault(name: NemesisName, c: NemesisContext, ids: readonly string[]): Promise<Done> {
+  const h = c.harness;
+  let target: string;
+  if (name === 'partition-majority') {
+    const shuffled = [...ids].sort(() => c.random() - 0.5);
+    const minority = shuffled.slice(0, Math.max(1, Math.floor((ids.length - 1) / 2)));
+    const majority = shuffled.filter((x) => !minority.includes(x));
+    h.partition(minority, majority);
+    target = `${minority.join(',')} | ${majority.join(',')}`;
+  } else if (name === 'isolate-leader') {
+    const t = await leaderOrRandom(c);
+    h.partition([t.id], ids.filter((x) => x !== t.id));
+    target = `${t.id} (${t.how})`;
+  } else if (name === 'one-way') {
+    // The target hears everyone but nobody hears it (a leader that cannot reach its followers).
+    const t = await leaderOrRandom(c);
+    for (const o of ids) if (o !== t.id) h.setLinkFault(t.id, o, { ...passFault, stall: true });
+    target = `${t.id} -/-> others (${t.how})`;
+  } else {
+    // Every link delayed 20-60 ms and resetting on 1 chunk in 200: lossy, slow, but connected.
+    for (const a of ids) {
+      for (const b of ids) {
+        if (a !== b) h.setLinkFault(a, b, { stall: false, delayMs: 20 + Math.floor(c.random() * 40), resetProbability: 0.005 });
       }
-      await sleep(c.holdMs);
-      h.heal();
-      return result('all links');
     }
-    case 'rolling-restart': {
-      for (const id of ids) {
-        await h.kill(id);
-        await restart(c, id, problems);
-      }
-      return result(ids.join(','));
-    }
-    case 'disk-truncate':
-    case 'disk-bitflip': {
-      if (ids.length < 3) return result('-', { skipped: 'disk faults need a majority of healthy nodes (3+ nodes)' });
-      const leader = await findLeader(h);
-      const t = pick(ids.filter((x) => x !== leader && h.node(x).state === 'running'), c.random);
-      await h.kill(t);
-      const what = damageWal(h, t, name === 'disk-truncate' ? 'truncate' : 'bitflip', c.random);
-      c.log(`${t}: ${what}`);
-      const outcome = await restartDamaged(c, t, problems);
-      await sleep(c.holdMs);
-      return result(`${t}: ${what}; ${outcome}`);
-    }
-    case 'membership':
-      return membership(c, startMs, problems);
+    target = 'all links';
   }
+  await sleep(c.holdMs);
+  h.heal();
+  return { target };
+}
+
+async function processFault(name: NemesisName, c: NemesisContext, ids: readonly string[], problems: string[]): Promise<Done> {
+  const h = c.harness;
+  if (name === 'kill-leader' || name === 'pause') {
+    const t = await leaderOrRandom(c);
+    if (name === 'kill-leader') await h.kill(t.id);
+    else h.pause(t.id);
+    await sleep(c.holdMs);
+    if (name === 'kill-leader') await restart(c, t.id, problems);
+    else h.resume(t.id);
+    return { target: `${t.id} (${t.how})` };
+  }
+  if (name === 'rolling-restart') {
+    for (const id of ids) {
+      await h.kill(id);
+      await restart(c, id, problems);
+    }
+    return { target: ids.join(',') };
+  }
+  // disk-truncate, disk-bitflip
+  if (ids.length < 3) return { target: '-', skipped: 'disk faults need a majority of healthy nodes (3+ nodes)' };
+  const leader = await findLeader(h);
+  const t = pick(ids.filter((x) => x !== leader && h.node(x).state === 'running'), c.random);
+  await h.kill(t);
+  const what = damageWal(h, t, name === 'disk-truncate' ? 'truncate' : 'bitflip', c.random);
+  c.log(`${t}: ${what}`);
+  const outcome = await restartDamaged(c, t, problems);
+  await sleep(c.holdMs);
+  return { target: `${t}: ${what}; ${outcome}` };
 }
 
 /** forget-node then add-node of a follower while the load runs (needs `espresso ctl`). */
-async function membership(c: NemesisContext, startMs: number, problems: string[]): Promise<NemesisResult> {
+async function membership(c: NemesisContext, ids: readonly string[], problems: string[]): Promise<Done> {
   const h = c.harness;
-  const ids = h.nodes.map((n) => n.id);
-  const base = { name: 'membership', startMs, problems };
-  if (ids.length < 3) return { ...base, target: '-', endMs: Date.now(), skipped: 'membership changes need 3+ nodes' };
+  if (ids.length < 3) return { target: '-', skipped: 'membership changes need 3+ nodes' };
   const leader = await findLeader(h);
   const t = pick(ids.filter((x) => x !== leader), c.random);
   const via = ids.find((x) => x !== t && h.node(x).state === 'running') ?? ids[0]!;
@@ -294,9 +289,9 @@ async function membership(c: NemesisContext, startMs: number, problems: string[]
     await sleep(c.holdMs);
     await ctl(h, via, ['add-node', `${t}@127.0.0.1:${h.node(t).clusterPort}`]);
     await restart(c, t, problems);
-    return { ...base, target: `${t} forgotten and added back via ${via}`, endMs: Date.now() };
+    return { target: `${t} forgotten and added back via ${via}` };
   } catch (e) {
     if (h.node(t).state === 'stopped') await restart(c, t, problems);
-    return { ...base, target: t, endMs: Date.now(), skipped: `ctl failed: ${(e as Error).message.split('\n')[0]}` };
+    return { target: t, skipped: `ctl failed: ${(e as Error).message.split('\n')[0]}` };
   }
 }

@@ -34,7 +34,7 @@ export function renderMarkdown(info: RunInfo, v: Verdict, ops: readonly NemesisR
     '',
     '| published | confirmed | nacked | unknown (unknown delivered) | delivered | distinct | lost | unexpected | duplicates | redelivered | order violations | longest confirm gap |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
-    `| ${v.published} | ${v.confirmed} | ${v.nacked} | ${v.unknown} (${v.unknownDelivered}) | ${v.delivered} | ${v.distinctDelivered} | ${v.lost.length} | ${v.unexpected.length} | ${v.duplicates} | ${v.redelivered} | ${v.orderViolations.length} | ${s(v.longestGapMs)} s |`,
+    `| ${v.published} | ${v.confirmed} | ${v.nacked} | ${v.unknown} (${v.unknownDelivered}) | ${v.delivered} | ${v.distinctDelivered} | ${v.lostCount} | ${v.unexpectedCount} | ${v.duplicates} | ${v.redelivered} | ${v.orderViolationCount} | ${s(v.longestGapMs)} s |`,
     '',
     '| # | nemesis | target | at (s) | held (s) | longest gap without confirm (s) | confirms | notes |',
     '|---|---|---|---|---|---|---|---|',
@@ -47,7 +47,7 @@ export function renderMarkdown(info: RunInfo, v: Verdict, ops: readonly NemesisR
   if (v.lost.length > 0) lines.push('', `Lost: ${v.lost.join(', ')}`);
   if (v.unexpected.length > 0) lines.push('', `Unexpected: ${v.unexpected.join(', ')}`);
   if (v.orderViolations.length > 0) {
-    lines.push('', `Order violations (first ${v.orderViolations.length}): ${v.orderViolations.slice(0, 10).map((o) => `${o.producer}/${o.queue} seq ${o.seq} after ${o.afterSeq}`).join('; ')}`);
+    lines.push('', `Order violations (${v.orderViolationCount}; the first few): ${v.orderViolations.slice(0, 10).map((o) => `${o.producer}/${o.queue} seq ${o.seq} after ${o.afterSeq}`).join('; ')}`);
   }
   return lines.join('\n') + '\n';
 }

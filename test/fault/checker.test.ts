@@ -32,6 +32,7 @@ describe('fault checker', () => {
     const v = check(history(ps, [del(ps[0]!, 100), del(ps[2]!, 101)]));
     expect(v.ok).toBe(false);
     expect(v.lost).toEqual(['p1-q1-1']);
+    expect(v.lostCount).toBe(1);
   });
 
   it('does not count unconfirmed or nacked messages as lost, and notes unknown ones delivered anyway', () => {
@@ -67,6 +68,7 @@ describe('fault checker', () => {
     // message arriving late is not.
     const v = check(history([...a, ...b], [del(a[1]!, 1), del(b[0]!, 2), del(a[2]!, 3), del(a[0]!, 4), del(b[1]!, 5)]));
     expect(v.orderViolations).toEqual([{ producer: 'p1', queue: 'q1', seq: 0, afterSeq: 2 }]);
+    expect(v.orderViolationCount).toBe(1);
     const w = check(history(a, [del(a[1]!, 1), del(a[2]!, 2), del(a[0]!, 3, true)]));
     expect(w.orderViolations).toEqual([]);
   });
