@@ -51,6 +51,8 @@ export class QueueRegistry {
   /** With a mesh: the replicas of replicated queues hosted on this node, by queue key. */
   private readonly replicas = new Map<string, ReplicatedQueue>();
   private reconcileScheduled = false;
+  /** Replicas of deleted queues waiting for their delete to be applied, with the function that drops them. */
+  private readonly retiring = new Map<string, () => void>();
   private mesh: QueueMesh | null = null;
 
   constructor(
@@ -164,6 +166,8 @@ export class QueueRegistry {
   private startReplica(record: QueueRecord, mesh: QueueMesh): void {
     const host = this.groupHost;
     if (host === null) return;
+    // Declared again while the old queue's group is still retiring here: the old one goes now.
+    this.retiring.get(this.key(record.vhost, record.name))?.();
     const { config, dlx, dlrk } = this.configOf(record);
     let q: ReplicatedQueue;
     try {
@@ -190,7 +194,11 @@ export class QueueRegistry {
     const host = this.groupHost;
     this.replicas.delete(key);
     mesh.removeReplica(this.vhostOf(key), q.name, q);
+    let dropped = false;
     const drop = (): void => {
+      if (dropped) return;
+      dropped = true;
+      this.retiring.delete(key);
       clearTimeout(timer);
       off();
       q.close();
@@ -204,6 +212,7 @@ export class QueueRegistry {
       if (event.type === 'queueDeleted') setImmediate(drop);
     });
     const timer = setTimeout(drop, mesh.limits.retireGraceMs);
+    this.retiring.set(key, drop);
     if (q.leader) q.delete().then(drop, drop);
   }
 

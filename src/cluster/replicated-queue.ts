@@ -197,6 +197,8 @@ export class ReplicatedQueue implements QueueBackend {
   /** Deletes the queue for good: the delete is committed, then the group and its log go. */
   async delete(): Promise<number> {
     const count = await this.call({ type: 'delete' }, (w) => w.count);
+    // Closed meanwhile: its owner dropped the group already (and may host a new one of that id).
+    if (this.closed) return count;
     this.close();
     try {
       this.options.host.removeGroup(this.options.groupId);

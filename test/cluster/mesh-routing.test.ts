@@ -207,6 +207,28 @@ describe('replicated queues across three nodes (mesh routing)', () => {
     await until(() => farCancelled, 10_000, 'basic.cancel for the consumer on n3 once the link is back');
   }, 40_000);
 
+  it('a queue deleted and declared again at once starts empty on every replica', async () => {
+    const [n1, n2] = await startCluster();
+    const ch = await (await connect(n1!)).createConfirmChannel();
+    await ch.assertQueue('again', { durable: true });
+    for (let i = 0; i < 5; i++) ch.sendToQueue('again', Buffer.from(`old${i}`), { persistent: true });
+    await ch.waitForConfirms();
+    await ch.deleteQueue('again');
+    await ch.assertQueue('again', { durable: true });
+    ch.sendToQueue('again', Buffer.from('fresh'), { persistent: true });
+    await ch.waitForConfirms();
+    const sub = await (await connect(n2!)).createChannel();
+    const got: string[] = [];
+    await sub.consume('again', (m) => {
+      if (m !== null) got.push(m.content.toString());
+    }, { noAck: true });
+    await until(() => got.length >= 1, 10_000, 'the fresh message');
+    await until(() => nodes.every((n) => n.host.status(queueGroupId('/', 'again')) !== null), 5_000, 'every replica hosted again');
+    const listing = JSON.parse(new TextDecoder().decode(await n1!.rpc.call(ids[2]!, 'ctl.list-queues', new Uint8Array(0)))) as QueueListing[];
+    expect(got).toEqual(['fresh']);
+    expect(listing.find((q) => q.name === 'again')?.reportedBy).toEqual(ids);
+  });
+
   it('keeps publishing and consuming through the loss of the queue leader: confirmed messages all arrive, unacked ones redelivered', async () => {
     await startCluster();
     const declarer = await connect(nodes[0]!);
