@@ -463,13 +463,23 @@ export class ReplicatedMetadataClient implements MetadataClient {
         if (leader === this.host.nodeId) return await local();
         if (leader !== null && this.rpc !== undefined) return await this.forward<T>(leader, method, payload, remaining);
       } catch (e) {
-        if (!isOperatingError(e, OperatingErrorCode.NotLeader) && !isOperatingError(e, OperatingErrorCode.Unreachable)) throw e;
+        if (!this.retriable(e)) throw e;
         last = e;
       }
       await this.leaderOrPause(Math.min(remaining, metadataGroupDefaults.retryPauseMs));
     }
     if (last instanceof OperatingError) throw last;
     throw new OperatingError(OperatingErrorCode.NotLeader, `metadata group: no leader within ${timeoutMs} ms`, { leader: '' });
+  }
+
+  /**
+   * Worth asking the (next) leader again within the deadline: it refused, could not be reached, was
+   * backed up or handing over (Overloaded), or was stopping.
+   */
+  private retriable(e: unknown): boolean {
+    if (isOperatingError(e, OperatingErrorCode.NotLeader) || isOperatingError(e, OperatingErrorCode.Unreachable)) return true;
+    if (isOperatingError(e, OperatingErrorCode.Overloaded)) return true;
+    return isOperatingError(e, OperatingErrorCode.Closed) && !this.closed;
   }
 
   private async forward<T>(leader: NodeId, method: string, payload: unknown, timeoutMs: number): Promise<T> {

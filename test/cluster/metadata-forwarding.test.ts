@@ -148,4 +148,26 @@ describe('metadata forwarding over three nodes', () => {
     expect(meta.membership().voters).toEqual(['n1', 'n2', 'n3']);
     expect((await meta.apply(declareExchange('from-n3'))).ok).toBe(true);
   }, 30_000);
+
+  it('declares forwarded while the leader stops are answered by the next leader, none lost', async () => {
+    const ms = await threeNodes();
+    const leader = ms.find((m) => m.id === ms[0]!.meta!.leader())!;
+    const f = ms.find((m) => m !== leader)!;
+    const other = ms.find((m) => m !== leader && m !== f)!;
+    const results: Promise<boolean>[] = [];
+    for (let i = 0; i < 30; i++) {
+      results.push(f.meta!.apply(declareExchange(`during-${i}`)).then((r) => r.ok));
+      if (i === 10) {
+        // The leader's node goes away mid-stream (its transport closes: peers see it down).
+        members.splice(members.indexOf(leader), 1);
+        leader.rpc.close();
+        await leader.meta!.close();
+        await leader.host.close();
+      }
+    }
+    expect(await Promise.all(results)).toEqual(results.map(() => true));
+    expect(f.meta!.leader()).not.toBe(leader.id);
+    await other.meta!.sync();
+    for (let i = 0; i < 30; i++) expect(lookupExchange(other.meta!.state, '/', `during-${i}`)).toBeDefined();
+  }, 30_000);
 });
