@@ -129,19 +129,20 @@ export class Workload {
    * is still in it with basic.get until it is empty, recorded as consumer 'final'. Messages found
    * here were kept but not delivered to the long-running consumer (a liveness finding, not a loss).
    */
-  async finalDrain(getsMax = 100_000): Promise<{ found: number; unreachable: string[] }> {
+  async finalDrain(timeoutMs = 30_000, getsMax = 100_000): Promise<{ found: number; unreachable: string[] }> {
     let found = 0;
     const unreachable: string[] = [];
+    const deadline = Date.now() + timeoutMs;
     for (const queue of this.o.queues) {
       let done = false;
-      for (let i = 0; i < this.o.urls.length && !done; i++) {
+      for (let i = 0; i < this.o.urls.length && !done && Date.now() < deadline; i++) {
         const url = this.o.urls[i]!;
         try {
           const conn = await connectBounded(url, this.o.connectTimeoutMs);
           conn.on('error', () => {});
           try {
             const ch = await conn.createChannel();
-            for (let n = 0; n < getsMax; n++) {
+            for (let n = 0; n < getsMax && Date.now() < deadline; n++) {
               const msg = await ch.get(queue, { noAck: false });
               if (msg === false) break;
               found += 1;
