@@ -23,7 +23,7 @@ import { SeededRandom, type Random } from '../lib/random.js';
 import { EntryType, MultiRaft, defaultRaftConfig, validateRaftConfig } from '../raft/index.js';
 import type { ConfChange, GroupReady, HardState, GroupStatus, ProposeResult, HeartbeatItem, HeartbeatResponseItem, GroupMessage, Message, RaftConfig, Ready } from '../raft/index.js';
 import { WriteAheadLog, type CompactionReport, type StorageLimits, type WalIo, type WalStats } from '../storage/index.js';
-import { Lane, ProtoDecodeError, Transport } from '../transport/index.js';
+import { Lane, ProtoDecodeError, Transport, type TlsFiles } from '../transport/index.js';
 import { defaultGroupHostLimits, hostRaftTiming, validateGroupHostLimits, walCompactIntervalMs, type GroupHostLimits } from './limits.js';
 import { raftHardState, raftReader, walHardState } from './log-adapter.js';
 import { decodeRaftBatch, encodeMembershipBlob, encodeRaftBatch } from './raft-wire.js';
@@ -54,6 +54,8 @@ export interface GroupHostOptions {
   raft?: Partial<RaftConfig>;
   limits?: Partial<GroupHostLimits>;
   storageLimits?: Partial<StorageLimits>;
+  /** Mutual TLS on the cluster port (plaintext, still secret-authenticated, without). */
+  tls?: TlsFiles;
   /** The WAL's file calls (tests inject disk failures here); the real ones by default. */
   storageIo?: WalIo;
   /** Election jitter; a seeded one by default. */
@@ -137,7 +139,7 @@ export class GroupHost {
     });
     let transport: Transport;
     try {
-      transport = await Transport.start({ nodeId: o.nodeId, listen: o.listen, secret: o.secret, logger });
+      transport = await Transport.start({ nodeId: o.nodeId, listen: o.listen, secret: o.secret, logger, ...(o.tls !== undefined ? { tls: o.tls } : {}) });
     } catch (e) {
       await wal.close();
       throw e;
