@@ -43,6 +43,8 @@ export interface MeshSink {
 
 export type ForwardedCommand = Exclude<LogCommand, { type: 'leaderStart' } | { type: 'tick' }>;
 
+/** Room left in a transport payload for the rpc envelope around a forwarded call. */
+const forwardEnvelopeBytesMax = 4096;
 const queueKey = (vhost: string, name: string): string => `${vhost}\u0000${name}`;
 const sinkKey = (vhost: string, name: string, channel: string, tag: string): string => `${vhost}\u0000${name}\u0000${channel}\u0000${tag}`;
 
@@ -198,6 +200,11 @@ export class QueueMesh {
       return Promise.reject(new OperatingError(OperatingErrorCode.NotLeader, `queue '${name}': no replica known`, { leader: '' }));
     }
     const payload = encodeCall({ vhost, queue: name, incarnation: this.incarnation, command });
+    const max = this.o.host.transport.limits.payloadBytesMax - forwardEnvelopeBytesMax;
+    if (payload.length > max) {
+      // Not retryable: no leader change makes it fit. (Deliveries of such bodies to other nodes would be dropped too.)
+      return Promise.reject(new OperatingError(OperatingErrorCode.Overloaded, `queue '${name}': a ${payload.length}-byte call is above the ${max}-byte limit between nodes`));
+    }
     return this.o.rpc.call(target, meshMethods.call, payload, this.limits.callTimeoutMs).then(decodeAnswer);
   }
 
