@@ -4,9 +4,9 @@
 // the WAL's disk use before and after the drain. Target (issue 4): RSS < 1 GiB for 1,000,000 x 1 KiB.
 // With --server: the same over AMQP against a real `espresso server` process (amqplib, confirm
 // channel, prefetch + ack multiple), reporting the server process's RSS and its data dir's size.
-// Measured 2026-11-23 on the shared 2-core box, 1M x 1 KiB: in process, publish 119 s, peak RSS 584 MiB,
-// drain 49 s, peak 809 MiB, WAL 1054 -> 50 MiB; --server, publish 157 s, peak 695 MiB, drain 92 s,
-// peak 856 MiB (VmHWM 857 MiB), data dir 1058 -> 53 MiB.
+// Measured 2026-11-23 on the shared 2-core box (other work running), 1M x 1 KiB: in process, publish
+// 60 s (16.6k msg/s), peak RSS 662 MiB, drain 31 s (32k msg/s), peak 802 MiB, WAL 1054 -> 50 MiB;
+// --server, publish 157 s, peak 695 MiB, drain 92 s, peak 856 MiB (VmHWM 857 MiB), data dir 1058 -> 53 MiB.
 // Run: npx tsx bench/deep-queue.ts [--server] [--messages 1000000] [--size 1024] [--window 2000] [--prefetch 2000] [--data-dir DIR]
 
 import { spawn } from 'node:child_process';
