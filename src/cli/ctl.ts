@@ -8,7 +8,7 @@ import { CtlMethod, type ClusterStatus } from '../cluster/control-service.js';
 import { decodeJson, encodeJson } from '../cluster/metadata-entries.js';
 import { isOperatingError, OperatingErrorCode } from '../lib/errors.js';
 import { ConfigError, ExitCode } from './config-loader.js';
-import { parseNodeAddress } from './node-cluster.js';
+import { clusterTlsOf, parseNodeAddress } from './node-cluster.js';
 import { intFlag, parseSmallFlags } from './small-flags.js';
 
 export const ctlHelp = `Usage: espresso ctl [flags] <command> [argument]
@@ -25,6 +25,7 @@ Flags:
   --cluster-address <[id@]host:port>  cluster port of any node [127.0.0.1:15672]
   --cluster-secret <secret>       the cluster secret [ESPRESSO_CLUSTER_SECRET]
   --data-dir <dir>                read the secret from <dir>/cluster-secret instead
+  --cluster-tls-cert/-key/-ca <file>  mutual TLS files, when the cluster port uses TLS [ESPRESSO_CLUSTER_TLS_*]
   --timeout <ms>                  per step [5000]
   --json                          print the answer as JSON
   --help                          show this help
@@ -32,7 +33,7 @@ Exit codes: 0 ok, 1 refused by the cluster, 64 bad command line, 69 node unreach
 `;
 
 export async function runCtl(argv: readonly string[], env: Record<string, string | undefined>): Promise<number> {
-  const args = parseSmallFlags('ctl', argv, ['--cluster-address', '--cluster-secret', '--data-dir', '--timeout'], ['--json']);
+  const args = parseSmallFlags('ctl', argv, ['--cluster-address', '--cluster-secret', '--data-dir', '--timeout', '--cluster-tls-cert', '--cluster-tls-key', '--cluster-tls-ca'], ['--json']);
   if (args.help) {
     process.stdout.write(ctlHelp);
     return ExitCode.Ok;
@@ -46,7 +47,12 @@ export async function runCtl(argv: readonly string[], env: Record<string, string
   const json = args.flags.get('--json') === 'true';
   let answer: Uint8Array;
   try {
-    const known = target.id !== undefined ? { nodeId: target.id } : {};
+    const tls = clusterTlsOf({
+      clusterTlsCert: args.flags.get('--cluster-tls-cert') ?? env['ESPRESSO_CLUSTER_TLS_CERT'] ?? '',
+      clusterTlsKey: args.flags.get('--cluster-tls-key') ?? env['ESPRESSO_CLUSTER_TLS_KEY'] ?? '',
+      clusterTlsCa: args.flags.get('--cluster-tls-ca') ?? env['ESPRESSO_CLUSTER_TLS_CA'] ?? '',
+    });
+    const known = { ...(target.id !== undefined ? { nodeId: target.id } : {}), ...(tls !== undefined ? { tls } : {}) };
     answer = await withRemoteNode({ address: target.address, secret, timeoutMs, ...known }, (call) => call(request.method, encodeJson(request.payload)));
   } catch (e) {
     if (!isOperatingError(e)) throw e;

@@ -17,6 +17,7 @@ import { isOperatingError, OperatingErrorCode } from '../lib/errors.js';
 import { nodeId as toNodeId, type NodeId } from '../lib/ids.js';
 import type { Logger } from '../lib/log.js';
 import { GossipService, type Seed } from '../membership/index.js';
+import type { TlsFiles } from '../transport/index.js';
 import { ConfigError, ExitCode } from './config-loader.js';
 import type { ServerConfig } from './options.js';
 
@@ -96,6 +97,14 @@ export function parseSeeds(list: readonly string[]): SeedAddress[] {
   return out;
 }
 
+/** The cluster port's mutual-TLS files: all three flags or none. */
+export function clusterTlsOf(c: { clusterTlsCert: string; clusterTlsKey: string; clusterTlsCa: string }): TlsFiles | undefined {
+  const given = [c.clusterTlsCert, c.clusterTlsKey, c.clusterTlsCa].filter((f) => f !== '').length;
+  if (given === 0) return undefined;
+  if (given < 3) throw new ConfigError('mutual TLS on the cluster port needs all of --cluster-tls-cert, --cluster-tls-key and --cluster-tls-ca', ExitCode.Usage);
+  return { certFile: c.clusterTlsCert, keyFile: c.clusterTlsKey, caFile: c.clusterTlsCa };
+}
+
 /** [id@]host:port. */
 export function parseNodeAddress(s: string, flag: string): { id: NodeId | undefined; address: string } {
   const m = /^(?:([^@\s]+)@)?([^@:\s]+:\d{1,5})$/.exec(s.trim());
@@ -128,10 +137,14 @@ export async function startNodeCluster(config: ServerConfig, logger: Logger): Pr
 async function startGroupHost(config: ServerConfig, nodeId: NodeId, secret: string, logger: Logger): Promise<GroupHost> {
   const port = clusterPortOf(config);
   try {
-    return await GroupHost.start({ nodeId, dataDir: join(config.dataDir, 'raft'), listen: { host: '127.0.0.1', port }, secret, logger });
+    const tls = clusterTlsOf(config);
+    return await GroupHost.start({ nodeId, dataDir: join(config.dataDir, 'raft'), listen: { host: '127.0.0.1', port }, secret, logger, ...(tls !== undefined ? { tls } : {}) });
   } catch (e) {
     if (e instanceof ConfigError) throw e;
     const text = e instanceof Error ? e.message : String(e);
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'EACCES') {
+      throw new ConfigError(`cannot read a cluster TLS file: ${text}`, ExitCode.NoInput);
+    }
     if (/EADDRINUSE|address already in use|No address added/i.test(text)) {
       throw new ConfigError(`cluster port ${port} on 127.0.0.1 is already in use; pick another with --cluster-port`, ExitCode.Unavailable);
     }
@@ -220,7 +233,7 @@ async function membersToHost(
     return { members: saved.bootstrap, gossipSeeds: saved.peers };
   }
   if (config.join === '') return { members: [nodeId], gossipSeeds: [] };
-  const { via, answer } = await requestJoin(config.join, secret, self, logger);
+  const { via, answer } = await requestJoin(config.join, secret, clusterTlsOf(config), self, logger);
   link(answer.nodes);
   const peers = answer.nodes.filter((n) => n.id !== nodeId).map((n) => ({ id: n.id, address: n.clusterAddress }));
   writeMembership(config.dataDir, { bootstrap: answer.bootstrap, peers });
@@ -229,12 +242,13 @@ async function membersToHost(
 }
 
 /** Asks the node at --join (through a transient peer that learns its id) to add this node. */
-async function requestJoin(target: string, secret: string, self: ClusterNode, logger: Logger): Promise<{ via: NodeId; answer: JoinAnswer }> {
+async function requestJoin(target: string, secret: string, tls: TlsFiles | undefined, self: ClusterNode, logger: Logger): Promise<{ via: NodeId; answer: JoinAnswer }> {
   const { id, address } = parseNodeAddress(target, '--join');
   const deadline = Date.now() + joinTimeoutMs;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await withRemoteNode({ address, secret, timeoutMs: joinTimeoutMs, ...(id !== undefined ? { nodeId: id } : {}) }, async (call, via) => ({
+      const known = { ...(id !== undefined ? { nodeId: id } : {}), ...(tls !== undefined ? { tls } : {}) };
+      return await withRemoteNode({ address, secret, timeoutMs: joinTimeoutMs, ...known }, async (call, via) => ({
         via, answer: decodeJson<JoinAnswer>(await call(MetaMethod.join, encodeJson(self))),
       }));
     } catch (e) {

@@ -19,9 +19,15 @@ export interface ClusterSettings {
   seeds: readonly string[];
   /** host:port (or id@host:port) of any node of a running cluster to join; '' = none. */
   join: string;
+  /** PEM files for mutual TLS on the cluster port: all three, or none (plaintext, still secret-authenticated). */
+  clusterTlsCert: string;
+  clusterTlsKey: string;
+  clusterTlsCa: string;
 }
 
-export const defaultClusterSettings: ClusterSettings = { clusterPort: -1, nodeId: '', clusterSecret: '', seeds: [], join: '' };
+export const defaultClusterSettings: ClusterSettings = {
+  clusterPort: -1, nodeId: '', clusterSecret: '', seeds: [], join: '', clusterTlsCert: '', clusterTlsKey: '', clusterTlsCa: '',
+};
 
 /** Everything `espresso server` is configured with. */
 export type ServerConfig = BrokerConfig & ClusterSettings;
@@ -61,5 +67,8 @@ export const serverOptions: readonly OptionSpec[] = [
   { key: 'clusterSecret', flag: '--cluster-secret', env: 'ESPRESSO_CLUSTER_SECRET', kind: 'string', help: 'cluster transport secret (default: random, kept in the data dir)' },
   { key: 'seeds', flag: '--seeds', env: 'ESPRESSO_SEEDS', kind: 'list', help: 'id@host:port of every node of the cluster to form (same list on each)' },
   { key: 'join', flag: '--join', env: 'ESPRESSO_JOIN', kind: 'string', help: 'host:port (or id@host:port) of a node of a running cluster to join' },
+  { key: 'clusterTlsCert', flag: '--cluster-tls-cert', env: 'ESPRESSO_CLUSTER_TLS_CERT', kind: 'string', help: "PEM certificate of this node for mutual TLS on the cluster port" },
+  { key: 'clusterTlsKey', flag: '--cluster-tls-key', env: 'ESPRESSO_CLUSTER_TLS_KEY', kind: 'string', help: 'PEM private key of that certificate' },
+  { key: 'clusterTlsCa', flag: '--cluster-tls-ca', env: 'ESPRESSO_CLUSTER_TLS_CA', kind: 'string', help: "PEM CA that signs every node's certificate" },
   { key: 'loopbackUsers', flag: '--loopback-users', env: 'ESPRESSO_LOOPBACK_USERS', kind: 'list', help: 'comma-separated users allowed only from loopback' },
 ];

@@ -10,13 +10,15 @@ import { randomBytes } from 'node:crypto';
 import { OperatingError, OperatingErrorCode } from '../lib/errors.js';
 import { nodeId, type NodeId } from '../lib/ids.js';
 import { silentLogger, type LogFields, type Logger } from '../lib/log.js';
-import { Lane, Transport } from '../transport/index.js';
+import { Lane, Transport, type TlsFiles } from '../transport/index.js';
 import { ClusterRpc } from './rpc.js';
 
 export interface RemoteNodeOptions {
   /** host:port of the node's cluster port. */
   address: string;
   secret: string;
+  /** Mutual TLS, when the cluster port uses it. */
+  tls?: TlsFiles;
   /** The node's id when known (id@host:port): no need to ask its cluster port. */
   nodeId?: NodeId;
   /** For reaching the node and for each call. */
@@ -63,7 +65,9 @@ export async function withRemoteNode<T>(o: RemoteNodeOptions, f: (call: RemoteCa
   const timeoutMs = o.timeoutMs ?? remoteNodeDefaults.timeoutMs;
   const refusals = new RefusalLog(o.logger ?? silentLogger);
   const self = nodeId(`ctl-${randomBytes(6).toString('hex')}`);
-  const transport = await Transport.start({ nodeId: self, listen: { host: '127.0.0.1', port: 0 }, secret: o.secret, logger: refusals });
+  const transport = await Transport.start({
+    nodeId: self, listen: { host: '127.0.0.1', port: 0 }, secret: o.secret, logger: refusals, ...(o.tls !== undefined ? { tls: o.tls } : {}),
+  });
   const rpc = new ClusterRpc(transport, refusals);
   try {
     const node = o.nodeId ?? await discoverNodeId(transport, o.address, refusals, timeoutMs);

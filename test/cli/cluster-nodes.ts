@@ -22,6 +22,8 @@ export interface NodeSpec {
   /** --seeds value, or --join value. */
   seeds?: string;
   join?: string;
+  /** More server flags (e.g. TLS files). */
+  extraArgs?: readonly string[];
 }
 
 export interface NodeProc {
@@ -62,6 +64,7 @@ export function startNode(spec: NodeSpec, readyTimeoutMs = 30_000): NodeProc {
   ];
   if (spec.seeds !== undefined) args.push('--seeds', spec.seeds);
   if (spec.join !== undefined) args.push('--join', spec.join);
+  if (spec.extraArgs !== undefined) args.push(...spec.extraArgs);
   const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ESPRESSO_CLUSTER_SECRET: spec.secret } });
   running.add(child);
   let log = '';
