@@ -143,7 +143,11 @@ export class Workload {
           try {
             const ch = await conn.createChannel();
             for (let n = 0; n < getsMax && Date.now() < deadline; n++) {
-              const msg = await ch.get(queue, { noAck: false });
+              // A get the cluster never answers (no leader reachable) ends this node's try.
+              const msg = await Promise.race([
+                ch.get(queue, { noAck: false }),
+                sleep(this.o.connectTimeoutMs).then(() => { throw new Error(`basic.get on ${queue} got no answer`); }),
+              ]);
               if (msg === false) break;
               found += 1;
               this.record(queue, 'final', msg);
