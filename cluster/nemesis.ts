@@ -71,9 +71,9 @@ interface StatusJson {
  */
 export async function findLeader(h: ClusterHarness): Promise<string | undefined> {
   const running = h.nodes.filter((n) => n.state === 'running');
-  for (const n of running.slice(0, 2)) {
+  for (const n of running.slice(0, 3)) {
     try {
-      const status = JSON.parse(await ctl(h, n.id, ['--timeout', '3000', '--json', 'cluster-status'], 8_000)) as StatusJson;
+      const status = JSON.parse(await ctl(h, n.id, ['--timeout', '5000', '--json', 'cluster-status'], 12_000)) as StatusJson;
       const known = (id: string | null | undefined): id is string => typeof id === 'string' && h.nodes.some((x) => x.id === id);
       const led = (status.nodes ?? []).filter((x) => known(x.id) && typeof x.groupsLed === 'number');
       const top = Math.max(0, ...led.map((x) => x.groupsLed!));
