@@ -15,7 +15,11 @@
 //   rejects OperatingError NotLeader (details.leader = hint or ''), Overloaded, Closed.
 //   host.proposeConfChange(id, { kind: ConfChangeKind.AddLearner|Promote|Remove, node }) likewise.
 //   host.transferLeadership(id, to), host.campaign(id), host.removeGroup(id)
-// - host.saveSnapshot(id, index <= applied, data): Promise<void>  lets the log before it go.
+// - host.saveSnapshot(id, index <= applied, data, keep?): Promise<void>  lets the log before it go, except
+//   the entries in `keep` (a deep queue's live bodies stay in the WAL and travel in a snapshot's trailer).
+// - host.readEntry(id, index): Uint8Array | undefined  a committed entry's data, read synchronously from
+//   the WAL (bodies evicted from memory); host.compactLog() runs WAL compaction now (it also runs after snapshots).
+// - host.storageAlarm() / host.onStorageAlarm(fn): a failed WAL write (disk full, EACCES, EIO) being retried.
 // - host.leader(id), host.status(id): GroupStatus | null, host.stats(): GroupHostStats & { wal }, host.close()
 // - new ClusterRpc(host.transport, logger): call(peer, method, payload, timeoutMs?) / handle(method, fn),
 //   notify(peer, method, payload, lane?) / onNotify(method, fn): named calls between nodes (src/cluster/rpc.ts).
