@@ -128,8 +128,8 @@ export class QueueRegistry {
 
   private meshQueue(record: QueueRecord, mesh: QueueMesh): MeshQueue {
     const { vhost, name } = record;
-    // The replica set as metadata has it now (placement may move it); the declare's as a fallback.
-    const replicas = (): readonly NodeId[] => this.metadata.state.vhosts.get(vhost)?.queues.get(name)?.record.replicas ?? record.replicas;
+    // The replica set as metadata has it now (placement may move it); none once the queue is deleted.
+    const replicas = (): readonly NodeId[] => this.metadata.state.vhosts.get(vhost)?.queues.get(name)?.record.replicas ?? [];
     if (record.replicas.includes(mesh.nodeId) && !this.replicas.has(this.key(vhost, name))) this.startReplica(record, mesh);
     return new MeshQueue(mesh, vhost, name, replicas);
   }

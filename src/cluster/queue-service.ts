@@ -194,7 +194,12 @@ export class QueueMesh {
     if (local !== undefined && (leader === this.nodeId || leader === null)) {
       return this.runLocal(local, command, this.incarnation).then((result) => ({ result, stats: local.stats() }));
     }
-    const members = replicas().filter((n) => n !== this.nodeId);
+    const all = replicas();
+    if (all.length === 0) {
+      // Metadata no longer has the queue: no leader will ever take this call.
+      return Promise.reject(new OperatingError(OperatingErrorCode.Closed, `queue '${name}' in vhost '${vhost}' was deleted`));
+    }
+    const members = all.filter((n) => n !== this.nodeId);
     const target = leader ?? this.hints.get(key) ?? members[attempt % Math.max(1, members.length)];
     if (target === undefined || target === this.nodeId) {
       return Promise.reject(new OperatingError(OperatingErrorCode.NotLeader, `queue '${name}': no replica known`, { leader: '' }));
