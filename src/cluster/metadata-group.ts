@@ -184,6 +184,7 @@ export class ReplicatedMetadataClient implements MetadataClient {
   private async joinThrough(rpc: ClusterRpc, self: ClusterNode, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     const voters = this.bootstrap.filter((v) => v !== this.host.nodeId);
+    if (voters.length === 0) return;
     for (let i = 0; Date.now() < deadline; i++) {
       const via = voters[i % voters.length]!;
       try {
