@@ -158,4 +158,33 @@ describe('replicated queues on three server processes', () => {
     expect(secondGot.every((g) => g.redelivered)).toBe(true);
     console.log(`mesh-processes: a dead consumer node's 10 unacked messages redelivered elsewhere ${ms} ms after kill -9`);
   }, 90_000);
+
+  it('a restart of every node keeps every confirmed message, and the queue is led again', async () => {
+    const [first] = [...nodes.keys()];
+    const pub = await (await connect(first!)).createConfirmChannel();
+    await pub.assertQueue('kept', { durable: true });
+    const bodies = Array.from({ length: 50 }, (_, i) => `kept-${i}`);
+    for (const b of bodies) pub.sendToQueue('kept', Buffer.from(b), { persistent: true });
+    await pub.waitForConfirms();
+    for (const c of conns.splice(0)) await c.close().catch(() => undefined);
+    for (const n of [...nodes.values()]) {
+      n.child.kill('SIGTERM');
+      await n.exited;
+    }
+    nodes.clear();
+    for (const [name, spec] of specs) nodes.set(name, startNode(spec));
+    await Promise.all([...nodes.values()].map((n) => n.ready));
+    const sub = await (await connect('n3')).createChannel();
+    const got: string[] = [];
+    await sub.consume('kept', (m) => {
+      if (m === null) return;
+      got.push(m.content.toString());
+      sub.ack(m);
+    });
+    await eventually('every kept message after the restart', () => Promise.resolve(got.length >= bodies.length), 30_000);
+    expect(got).toEqual(bodies);
+    const row = (await listQueues('n1')).find((q) => q.name === 'kept')!;
+    expect(row.leader).not.toBeNull();
+    expect(row.reportedBy).toEqual(['n1', 'n2', 'n3']);
+  }, 90_000);
 });
