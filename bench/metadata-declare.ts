@@ -66,7 +66,7 @@ async function main(): Promise<void> {
     }
     const b = forwardedBytes();
     process.stdout.write(`forwarded exchange.declare: request ${b.request} B + answer ${b.answer} B rpc envelopes (+ a few bytes of transport item header each)\n`);
-    const m = (await statusOf(follower)).metadata;
+    const m = (await statusOf(follower)).metadata!;
     process.stdout.write(`measured on ${follower.spec.name}: ${m.forwarded} calls forwarded (declares and syncs), ${(m.forwardedBytes / Math.max(1, m.forwarded)).toFixed(0)} B payload per call (request + answer, before envelopes)\n`);
     const victim = nodes.find((n) => n.spec.name !== leader && n !== follower)!;
     victim.child.kill('SIGKILL');

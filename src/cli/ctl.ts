@@ -107,6 +107,7 @@ export function formatStatus(s: ClusterStatus): string {
   const line = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   return [
     `cluster status, as node ${s.answeredBy} sees it`,
+    ...(s.starting ? ['(still starting: waiting for the metadata group to elect a leader and take this node in)'] : []),
     `metadata leader: ${s.metaLeader ?? 'none'}   voters: ${s.voters.join(',') || '-'}   learners: ${s.learners.join(',') || '-'}`,
     line(head),
     ...rows.map(line),

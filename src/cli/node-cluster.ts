@@ -9,7 +9,7 @@ import { hashPassword } from '../broker/auth.js';
 import type { BrokerConfig } from '../broker/config.js';
 import { GroupHost } from '../cluster/index.js';
 import { withRemoteNode } from '../cluster/control-client.js';
-import { reportLoad, serveControl } from '../cluster/control-service.js';
+import { reportLoad, serveControl, type ControlDeps } from '../cluster/control-service.js';
 import { decodeJson, encodeJson, MetaMethod, type JoinAnswer } from '../cluster/metadata-entries.js';
 import { ReplicatedMetadataClient, metadataGroupDefaults, type ClusterNode } from '../cluster/metadata-group.js';
 import { ClusterRpc } from '../cluster/rpc.js';
@@ -167,6 +167,10 @@ async function formCluster(
     transport: groupHost.transport, meta, logger: logger.child('gossip'),
     seeds: gossipSeeds.map((s): Seed => ({ nodeId: s.id, clusterAddress: s.address })),
   });
+  // ctl is answered while the node still waits for its metadata group (status says so).
+  const deps: ControlDeps = { metadata: undefined, groupHost, gossip, self };
+  serveControl(rpc, deps);
+  const stopLoad = gossip === undefined ? () => {} : reportLoad(gossip, deps, meta);
   let metadata: ReplicatedMetadataClient;
   try {
     metadata = await ReplicatedMetadataClient.start({
@@ -177,13 +181,12 @@ async function formCluster(
       onApplied: (c) => link(c.nodes()),
     });
   } catch (e) {
+    stopLoad();
     gossip?.stop();
     rpc.close();
     throw e;
   }
-  const deps = { metadata, groupHost, gossip, self };
-  serveControl(rpc, deps);
-  const stopLoad = gossip === undefined ? () => {} : reportLoad(gossip, deps, meta);
+  deps.metadata = metadata;
   return {
     nodeId, groupHost, metadata, rpc, gossip, brokerConfig: { ...config },
     advertiseAmqpPort: (port) => {

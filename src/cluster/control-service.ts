@@ -6,7 +6,7 @@ import { nodeId, type NodeId } from '../lib/ids.js';
 import type { GossipService, MemberMeta, MemberStatus } from '../membership/index.js';
 import type { GroupHost } from './group-host.js';
 import { decodeJson, encodeJson } from './metadata-entries.js';
-import type { ClusterNode, MetadataGroupStats, ReplicatedMetadataClient } from './metadata-group.js';
+import { metadataGroupId, type ClusterNode, type MetadataGroupStats, type ReplicatedMetadataClient } from './metadata-group.js';
 import type { ClusterRpc } from './rpc.js';
 
 export const CtlMethod = {
@@ -32,8 +32,10 @@ export interface NodeStatus {
 
 export interface ClusterStatus {
   answeredBy: NodeId;
+  /** The answering node still waits for the metadata group (no quorum yet): no registry to show. */
+  starting: boolean;
   /** The answering node's metadata counters (applied index, forwarded changes and their bytes). */
-  metadata: MetadataGroupStats;
+  metadata: MetadataGroupStats | null;
   metaLeader: NodeId | null;
   voters: readonly NodeId[];
   learners: readonly NodeId[];
@@ -41,12 +43,14 @@ export interface ClusterStatus {
 }
 
 export interface ControlDeps {
-  readonly metadata: ReplicatedMetadataClient;
+  /** Undefined while the node waits for the metadata group at start (ctl still answers status). */
+  metadata: ReplicatedMetadataClient | undefined;
   readonly groupHost: GroupHost;
   readonly gossip: GossipService | undefined;
   readonly self: ClusterNode;
 }
 
+/** Served from the moment the transport listens; `d.metadata` is filled in once it started. */
 export function serveControl(rpc: ClusterRpc, d: ControlDeps): void {
   rpc.handle(CtlMethod.status, () => encodeJson(clusterStatus(d)));
   rpc.handle(CtlMethod.addNode, async (_from, p) => {
@@ -54,19 +58,25 @@ export function serveControl(rpc: ClusterRpc, d: ControlDeps): void {
     if (!/^[^@\s]+$/.test(id) || !/^[^:\s]+:\d+$/.test(clusterAddress)) {
       throw new OperatingError(OperatingErrorCode.BadConfig, `add-node wants ID@HOST:PORT, got '${id}@${clusterAddress}'`);
     }
-    await d.metadata.addNode({ id: nodeId(id), clusterAddress, amqpAddress: '', version: '' });
-    await d.metadata.sync(); // the status answered shows it
+    const metadata = started(d);
+    await metadata.addNode({ id: nodeId(id), clusterAddress, amqpAddress: '', version: '' });
+    await metadata.sync(); // the status answered shows it
     return encodeJson(clusterStatus(d));
   });
   rpc.handle(CtlMethod.forgetNode, async (_from, p) => {
-    await d.metadata.forgetNode(nodeId(decodeJson<{ id: string }>(p).id));
+    await started(d).forgetNode(nodeId(decodeJson<{ id: string }>(p).id));
     return encodeJson(clusterStatus(d));
   });
 }
 
+function started(d: ControlDeps): ReplicatedMetadataClient {
+  if (d.metadata !== undefined) return d.metadata;
+  throw new OperatingError(OperatingErrorCode.NotLeader, `node ${d.self.id} is still starting: it waits for the metadata group to elect a leader`, { leader: '' });
+}
+
 /** The registry joined with gossip's view and the metadata group's membership, sorted by id. */
 export function clusterStatus(d: ControlDeps): ClusterStatus {
-  const { voters, learners } = d.metadata.membership();
+  const { voters, learners } = d.groupHost.status(metadataGroupId)?.membership ?? { voters: [], learners: [] };
   const seen = new Map((d.gossip?.members() ?? []).map((m) => [m.nodeId, m]));
   const byId = new Map<NodeId, NodeStatus>();
   const put = (n: ClusterNode): void => {
@@ -83,7 +93,7 @@ export function clusterStatus(d: ControlDeps): ClusterStatus {
       learner: learners.includes(n.id),
     });
   };
-  for (const n of d.metadata.nodes()) put(n);
+  for (const n of d.metadata?.nodes() ?? []) put(n);
   if (!byId.has(d.self.id)) put(d.self);
   for (const m of seen.values()) {
     // A dead member gossip still remembers but the registry forgot is gone for good.
@@ -94,14 +104,17 @@ export function clusterStatus(d: ControlDeps): ClusterStatus {
     if (!byId.has(v)) put({ id: v, clusterAddress: '', amqpAddress: '', version: '' });
   }
   const nodes = [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  return { answeredBy: d.self.id, metadata: d.metadata.stats(), metaLeader: d.metadata.leader(), voters, learners, nodes };
+  return {
+    answeredBy: d.self.id, starting: d.metadata === undefined, metadata: d.metadata?.stats() ?? null,
+    metaLeader: d.groupHost.leader(metadataGroupId), voters, learners, nodes,
+  };
 }
 
 /** Every `everyMs`, spreads this node's led-group count and the meta leader when they changed. */
 export function reportLoad(gossip: GossipService, d: ControlDeps, base: MemberMeta, everyMs = 1_000): () => void {
   let last = '';
   const timer = setInterval(() => {
-    const leader = d.metadata.leader();
+    const leader = d.groupHost.leader(metadataGroupId);
     const meta: MemberMeta = { ...base, load: d.groupHost.leaderCount(), leaders: leader === null ? {} : { meta: leader } };
     const key = `${meta.load}/${leader ?? ''}`;
     if (key === last) return;

@@ -1,12 +1,12 @@
 // `espresso ctl` against a one-node server: the secret read from the node's data dir, the status
-// with the AMQP port the node got from the OS, and the exit codes of a usage mistake and of a
-// cluster port nobody listens on.
+// with the AMQP port the node got from the OS, the exit codes of a usage mistake and of a cluster
+// port nobody listens on; and a status from a node still waiting for its cluster's quorum.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePorts, killAll, runCtl, startNode } from './cluster-nodes.js';
+import { eventually, freePorts, killAll, runCtl, startNode } from './cluster-nodes.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'espresso-ctl-'));
 afterAll(() => {
@@ -40,5 +40,19 @@ describe('espresso ctl', () => {
     const nobody = await runCtl(['--cluster-address', `127.0.0.1:${deadPort!}`, '--cluster-secret', 'x', 'cluster-status']);
     expect(nobody.code).toBe(69);
     expect(nobody.stderr).toContain(`nothing answers at 127.0.0.1:${deadPort!}`);
+  }, 60_000);
+
+  it('answers cluster-status while the node still waits for a quorum of its seeds', async () => {
+    const [amqpPort, clusterPort, otherPort] = await freePorts(3);
+    const seeds = `a@127.0.0.1:${clusterPort!},b@127.0.0.1:${otherPort!}`;
+    const a = startNode({ name: 'a', amqpPort: amqpPort!, clusterPort: clusterPort!, dataDir: join(tmp, 'a'), secret: 's', seeds });
+    // b never starts: a cannot elect a metadata leader, yet ctl gets an answer from it.
+    await eventually('a answers ctl', async () => {
+      const r = await runCtl(['--cluster-address', `127.0.0.1:${clusterPort!}`, '--cluster-secret', 's', 'cluster-status']);
+      return r.code === 0 && r.stdout.includes('still starting') && /voters: a,b/.test(r.stdout);
+    }, 30_000);
+    expect(a.output()).not.toContain('"node started"');
+    a.child.kill('SIGKILL');
+    await a.exited;
   }, 60_000);
 });
