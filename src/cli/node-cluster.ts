@@ -22,7 +22,7 @@ import { ConfigError, ExitCode } from './config-loader.js';
 import type { ServerConfig } from './options.js';
 
 const secretFile = 'cluster-secret';
-/** What a node that joined keeps, to host the metadata group again after a restart. */
+/** What a node of a cluster keeps (bootstrap voters, peers), to host the metadata group again after a restart. */
 const membershipFile = 'cluster.json';
 const clusterPortOffset = 10_000;
 export const espressoVersion = '0.1.0';
@@ -229,8 +229,19 @@ async function membersToHost(
   config: ServerConfig, nodeId: NodeId, seeds: readonly SeedAddress[], secret: string, self: ClusterNode,
   link: (nodes: readonly ClusterNode[]) => void, logger: Logger,
 ): Promise<{ members: NodeId[]; gossipSeeds: SeedAddress[] }> {
-  if (seeds.length > 0) return { members: seedVoters(seeds), gossipSeeds: [...seeds] };
   const saved = readMembership(config.dataDir);
+  if (seeds.length > 0) {
+    // The group's bootstrap voters never change once it exists: a later --seeds list that sorts
+    // differently (a node added to it) must not give this node another idea of the first config.
+    const voters = seedVoters(seeds);
+    if (saved === undefined) writeMembership(config.dataDir, { bootstrap: voters, peers: seeds.filter((s) => s.id !== nodeId) });
+    else if (saved.bootstrap.join(',') !== voters.join(',')) {
+      logger.warn('--seeds names other first voters than this node bootstrapped with; keeping the original', {
+        bootstrap: saved.bootstrap.join(','), seedVoters: voters.join(','),
+      });
+    }
+    return { members: saved?.bootstrap ?? voters, gossipSeeds: [...seeds] };
+  }
   if (saved !== undefined) {
     link(saved.peers.map((p) => ({ id: p.id, clusterAddress: p.address, amqpAddress: '', version: '' })));
     return { members: saved.bootstrap, gossipSeeds: saved.peers };
