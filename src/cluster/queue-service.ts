@@ -56,6 +56,8 @@ export class QueueMesh {
   private readonly sinks = new Map<string, MeshSink>();
   /** Last leader a replica named for a queue this node does not host. */
   private readonly hints = new Map<string, NodeId>();
+  /** Queues with calls being retried, and the calls made meanwhile, held in call order. */
+  private readonly gates = new Map<string, { retrying: number; queue: Array<() => void> }>();
   private readonly incarnations = new Map<string, string>();
   private readonly downSince = new Map<string, number>();
   private readonly sweeping = new Set<string>();
@@ -157,35 +159,60 @@ export class QueueMesh {
    * replica and no leader is known yet: the replica waits for one), else over rpc. NotLeader,
    * Unreachable and Timeout are retried on the leader named or found next until routeTimeoutMs.
    * The first attempt is made synchronously, so calls leave in call order; calls that fail together
-   * (the leader moved) are retried together in that order. Calls in flight when a leader dies may
-   * still be overtaken by later ones: order across a failover is not kept.
+   * (the leader moved) are retried together in that order, and calls made while any call of the
+   * queue is being retried wait behind them. A call the old leader had already committed before it
+   * died is carried out again by the retry: at least once.
    */
   async route(vhost: string, name: string, replicas: () => readonly NodeId[], command: ForwardedCommand): Promise<CallAnswer> {
     const key = queueKey(vhost, name);
+    // While earlier calls of this queue are being retried, later ones wait behind them (call order).
+    const gate = this.gates.get(key);
+    if (gate !== undefined) await new Promise<void>((resolve) => gate.queue.push(resolve));
     const deadline = Date.now() + this.limits.routeTimeoutMs;
     let delayMs = this.limits.retryDelayMsMin;
     // Per call: a hint this call has not tried yet is followed at once (calls failing together
     // then retry together, in their order; a shared "seen" flag made every other one wait).
     let tried: string | undefined;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.attempt(key, vhost, name, replicas, command, attempt);
-      } catch (e) {
-        if (!isOperatingError(e) || !retryable(e.code) || this.closed) throw e;
-        if (Date.now() + delayMs > deadline) {
-          throw new OperatingError(OperatingErrorCode.Unreachable, `queue '${name}' in vhost '${vhost}': no leader reachable within ${this.limits.routeTimeoutMs} ms (${e.message})`);
+    let retrying = false;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await this.attempt(key, vhost, name, replicas, command, attempt);
+        } catch (e) {
+          if (!isOperatingError(e) || !retryable(e.code) || this.closed) throw e;
+          if (Date.now() + delayMs > deadline) {
+            throw new OperatingError(OperatingErrorCode.Unreachable, `queue '${name}' in vhost '${vhost}': no leader reachable within ${this.limits.routeTimeoutMs} ms (${e.message})`);
+          }
+          if (!retrying) {
+            retrying = true;
+            const g = this.gates.get(key) ?? { retrying: 0, queue: [] };
+            g.retrying++;
+            this.gates.set(key, g);
+          }
+          const hint = e.code === OperatingErrorCode.NotLeader ? e.details['leader'] : undefined;
+          if (typeof hint === 'string' && hint !== '' && hint !== tried) {
+            tried = hint;
+            this.hints.set(key, hint as NodeId);
+            continue; // a fresh hint: go there at once
+          }
+          if (this.hints.get(key) === tried) this.hints.delete(key);
+          await new Promise((resolve) => setTimeout(resolve, delayMs));
+          delayMs = Math.min(delayMs * 2, this.limits.retryDelayMsMax);
         }
-        const hint = e.code === OperatingErrorCode.NotLeader ? e.details['leader'] : undefined;
-        if (typeof hint === 'string' && hint !== '' && hint !== tried) {
-          tried = hint;
-          this.hints.set(key, hint as NodeId);
-          continue; // a fresh hint: go there at once
-        }
-        if (this.hints.get(key) === tried) this.hints.delete(key);
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
-        delayMs = Math.min(delayMs * 2, this.limits.retryDelayMsMax);
       }
+    } finally {
+      if (retrying) this.releaseGate(key);
     }
+  }
+
+  /** The last retrying call of a queue is done: the calls held behind it go, in their order. */
+  private releaseGate(key: string): void {
+    const g = this.gates.get(key);
+    if (g === undefined) return;
+    g.retrying--;
+    if (g.retrying > 0) return;
+    this.gates.delete(key);
+    for (const go of g.queue) go();
   }
 
   private attempt(key: string, vhost: string, name: string, replicas: () => readonly NodeId[], command: ForwardedCommand, attempt: number): Promise<CallAnswer> {

@@ -119,6 +119,9 @@ describe('replicated queues on three server processes', () => {
     expect(confirmed.length).toBe(150);
     // Delivered but unacked when the leader died: delivered again, flagged redelivered.
     for (let i = 0; i < 50; i++) expect(seen.some((s) => s.body === `job-${i}` && s.redelivered)).toBe(true);
+    // Publishes retried on the new leader keep their order (first deliveries).
+    const order = Array.from({ length: 100 }, (_, i) => seen.findIndex((s) => s.body === `job-${50 + i}`));
+    expect(order).toEqual([...order].sort((a, b) => a - b));
     console.log(`mesh-processes: confirms resumed ${gapMs} ms after kill -9 of ${leader}; new leader ${newLeader}`);
   }, 90_000);
 

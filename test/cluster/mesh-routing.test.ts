@@ -271,5 +271,9 @@ describe('replicated queues across three nodes (mesh routing)', () => {
     // The 30 delivered but unacked when the leader went came again, flagged redelivered.
     for (let i = 0; i < 30; i++) expect(seen.some((s) => s.body === `before${i}` && s.redelivered)).toBe(true);
     for (let i = 0; i < 30; i++) expect(seen.some((s) => s.body === `after${i}`)).toBe(true);
+    // Published while the leader was gone, retried on the new one: still first delivered in publish order.
+    const firstSeen = (b: string): number => seen.findIndex((s) => s.body === b);
+    const order = Array.from({ length: 30 }, (_, i) => firstSeen(`after${i}`));
+    expect(order).toEqual([...order].sort((a, b) => a - b));
   }, 40_000);
 });
