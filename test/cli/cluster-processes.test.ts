@@ -165,12 +165,19 @@ describe('a cluster of espresso server processes', () => {
     expect(wrong.stderr).toContain('refused our cluster secret');
   }, 60_000);
 
-  it('a restart of every node brings all definitions back', async () => {
+  it('a restart of every node brings all definitions back, even with a node n0 added to the seeds', async () => {
     const names = [...nodes.keys()];
     for (const n of nodes.values()) n.child.kill('SIGTERM');
     expect(await Promise.all([...nodes.values()].map((n) => n.exited))).toEqual(names.map(() => 0));
-    for (const name of names) nodes.set(name, startNode(specs.get(name)!));
+    // n0 sorts first: the seeds nodes must still host the group with the voters they began with.
+    const [unused] = await freePorts(1);
+    for (const name of names) {
+      const spec = specs.get(name)!;
+      nodes.set(name, startNode(spec.seeds === undefined ? spec : { ...spec, seeds: `n0@127.0.0.1:${unused!},${spec.seeds}` }));
+    }
     await Promise.all([...nodes.values()].map((n) => n.ready));
+    const seedsNodes = names.filter((n) => specs.get(n)!.seeds !== undefined);
+    for (const name of seedsNodes) expect(node(name).output()).toContain('keeping the original');
     for (const name of names) {
       const x = await channelOn(name);
       await x.ch.checkExchange('orders');
