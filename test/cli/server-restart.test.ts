@@ -71,11 +71,13 @@ async function declareAll(port: number): Promise<void> {
 /** The definitions are back: passive declares succeed and the binding routes; 'temp' is gone. */
 async function expectDefinitions(port: number): Promise<void> {
   const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${port}`);
-  const ch = await conn.createChannel();
+  const ch = await conn.createConfirmChannel();
   ch.on('error', () => {});
   await ch.checkExchange('events');
   const before = (await ch.checkQueue('audit')).messageCount;
+  // Confirmed = committed and applied in the replicated queue, so the count below includes it.
   ch.publish('events', 'login', Buffer.from('who'));
+  await ch.waitForConfirms();
   expect((await ch.checkQueue('audit')).messageCount).toBe(before + 1);
   expect(await replyCodeOf(ch.checkQueue('temp'))).toBe(404);
   await conn.close().catch(() => undefined);
@@ -123,7 +125,7 @@ describe('espresso server restart', () => {
     await consumer.prefetch(3);
     const got: amqp.ConsumeMessage[] = [];
     await consumer.consume('orders', (m) => { if (m !== null) got.push(m); });
-    for (let i = 0; i < 200 && got.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 1000 && got.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
     expect(got.map((m) => m.content.toString())).toEqual(['m0', 'm1', 'm2']);
     consumer.ack(got[0]!);
     // The ack counts once its settle is committed. The queue's log is ordered: a publish confirmed
