@@ -110,7 +110,6 @@ describe('replicated queues on three server processes', () => {
       newLeader = (await listQueues(pubName!)).find((q) => q.name === 'jobs')?.leader ?? null;
       return newLeader !== null && newLeader !== leader;
     }, 10_000);
-    expect(gapMs).toBeLessThan(15_000);
 
     acking = true;
     for (const m of held.splice(0)) sub.ack(m);
