@@ -23,7 +23,7 @@ import type { LogCommand } from './replicated-queue-codec.js';
 import type { ClusterRpc } from './rpc.js';
 import {
   decodeAnswer, decodeCall, decodeCancel, decodeDelivery, decodeHello, encodeAnswer, encodeCall, encodeCancel,
-  encodeDelivery, encodeHello, meshMethods, type CallAnswer, type CallResult, type QueueCall,
+  encodeDelivery, encodeHello, meshMethods, type CallAnswer, type CallResult, type MeshCancel, type MeshDelivery, type QueueCall,
 } from './queue-wire.js';
 
 export interface QueueMeshOptions {
@@ -74,9 +74,18 @@ export class QueueMesh {
     this.incarnation = o.incarnation;
     this.limits = { ...defaultMeshLimits, ...o.limits };
     o.rpc.handle(meshMethods.call, (from, payload) => this.serve(from, payload));
-    o.rpc.onNotify(meshMethods.deliver, (_from, payload) => this.onDeliver(payload));
-    o.rpc.onNotify(meshMethods.cancelled, (_from, payload) => this.onCancelled(payload));
-    o.rpc.onNotify(meshMethods.hello, (from, payload) => this.onHello(from, decodeHello(payload)));
+    o.rpc.onNotify(meshMethods.deliver, (from, payload) => {
+      const d = this.decoded(from, 'deliver', () => decodeDelivery(payload));
+      if (d !== undefined) this.onDeliver(d);
+    });
+    o.rpc.onNotify(meshMethods.cancelled, (from, payload) => {
+      const c = this.decoded(from, 'cancelled', () => decodeCancel(payload));
+      if (c !== undefined) this.onCancelled(c);
+    });
+    o.rpc.onNotify(meshMethods.hello, (from, payload) => {
+      const incarnation = this.decoded(from, 'hello', () => decodeHello(payload));
+      if (incarnation !== undefined) this.onHello(from, incarnation);
+    });
     const transport = o.host.transport;
     transport.onPeerState((peer, state) => {
       if (state === 'up') {
@@ -90,6 +99,16 @@ export class QueueMesh {
     serveListing(this, o.rpc, transport);
     this.sweepTimer = setInterval(() => this.sweep(), this.limits.sweepIntervalMs);
     this.sweepTimer.unref?.();
+  }
+
+  /** A notification a peer encoded wrong (a bug on one side) is logged and dropped, never thrown into the transport. */
+  private decoded<T>(from: NodeId, what: string, decode: () => T): T | undefined {
+    try {
+      return decode();
+    } catch (e) {
+      this.o.logger.warn('dropped a malformed mesh notification', { from, what, error: e instanceof Error ? e.message : String(e) });
+      return undefined;
+    }
   }
 
   close(): void {
@@ -278,16 +297,14 @@ export class QueueMesh {
 
   // ---- consumer side ----
 
-  private onDeliver(payload: Uint8Array): void {
-    const d = decodeDelivery(payload);
+  private onDeliver(d: MeshDelivery): void {
     // For an earlier life of this node, or a consumer gone already: its holder is downed, the message returns.
     if (d.incarnation !== this.incarnation) return;
     const s = this.sinks.get(sinkKey(d.vhost, d.queue, d.channel, d.consumerTag));
     s?.sink({ consumerTag: d.consumerTag, msgId: d.msgId, message: d.message, redelivered: d.redelivered, deliveryCount: d.deliveryCount });
   }
 
-  private onCancelled(payload: Uint8Array): void {
-    const c = decodeCancel(payload);
+  private onCancelled(c: MeshCancel): void {
     if (c.incarnation !== this.incarnation) return;
     const key = sinkKey(c.vhost, c.queue, c.channel, c.consumerTag);
     const s = this.sinks.get(key);
