@@ -229,6 +229,31 @@ describe('replicated queues across three nodes (mesh routing)', () => {
     expect(listing.find((q) => q.name === 'again')?.reportedBy).toEqual(ids);
   });
 
+  it('a consumer closing its channel on one node returns its unacked messages to a consumer on another', async () => {
+    const [n1, n2, n3] = await startCluster();
+    const pub = await (await connect(n1!)).createConfirmChannel();
+    await pub.assertQueue('handover', { durable: true });
+    for (let i = 0; i < 8; i++) pub.sendToQueue('handover', Buffer.from(`h${i}`), { persistent: true });
+    await pub.waitForConfirms();
+    const firstConn = await connect(n3!);
+    const first = await firstConn.createChannel();
+    await first.prefetch(8);
+    const held: string[] = [];
+    await first.consume('handover', (m) => { if (m !== null) held.push(m.content.toString()); });
+    await until(() => held.length === 8, 10_000, '8 held on n3');
+    const second = await (await connect(n2!)).createChannel();
+    const got: Array<{ body: string; redelivered: boolean }> = [];
+    await second.consume('handover', (m) => {
+      if (m === null) return;
+      got.push({ body: m.content.toString(), redelivered: m.fields.redelivered });
+      second.ack(m);
+    });
+    await first.close();
+    await until(() => got.length === 8, 10_000, 'the 8 on n2');
+    expect(got.map((g) => g.body)).toEqual(held);
+    expect(got.every((g) => g.redelivered)).toBe(true);
+  });
+
   it('keeps publishing and consuming through the loss of the queue leader: confirmed messages all arrive, unacked ones redelivered', async () => {
     await startCluster();
     const declarer = await connect(nodes[0]!);
