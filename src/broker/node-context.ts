@@ -62,7 +62,8 @@ function meshOf(cluster: NodeCluster, logger: Logger): { mesh: QueueMesh; metada
   const mesh = new QueueMesh({ host, rpc, incarnation, logger: logger.child('mesh') });
   const extras = cluster.metadata as MetadataClient & ClusterMetadataExtras;
   const nodes = (): readonly NodeId[] => (typeof extras.nodes === 'function' ? extras.nodes().map((n) => n.id) : [host.nodeId]);
-  return { mesh, metadata: withPlacement(cluster.metadata, nodes, mesh.limits.defaultReplicas), extras };
+  const live = (n: NodeId): boolean => n === host.nodeId || host.transport.isUp(n);
+  return { mesh, metadata: withPlacement(cluster.metadata, nodes, mesh.limits.defaultReplicas, live), extras };
 }
 
 /** Without `cluster` (broker unit tests), metadata lives in memory and there is no group host. */

@@ -68,4 +68,14 @@ describe('placement of replicated queues', () => {
     const c = placeDeclare(declare('solo'), state, [], 3) as DeclareQueue;
     expect(c.replicas).toEqual(['n1']);
   });
+
+  it('prefers nodes that are up: a down node is chosen only when the count needs it', () => {
+    const load = placementLoad(freshState());
+    const up = (n: NodeId): boolean => n !== 'n1' && n !== 'n2';
+    const three = chooseReplicas(five, 3, load, up);
+    expect([...three].sort()).toEqual(['n3', 'n4', 'n5']);
+    const all = chooseReplicas(five, 5, load, up);
+    expect(all.slice(0, 3).every(up)).toBe(true);
+    expect([...all].sort()).toEqual(five);
+  });
 });
