@@ -3,7 +3,8 @@
 // acks on n2, for a queue led by n1 (publisher's node) and by n3 (every call forwarded). Prints
 // msg/s and CPU microseconds per message summed over the three processes (/proc/<pid>/stat).
 //
-//   npx tsx bench/mesh-quick.ts [--seconds 10] [--window 256] [--prefetch 256]
+//   npx tsx bench/mesh-quick.ts [--seconds 10] [--window 256] [--prefetch 256] [--profile]
+//   (--profile: each node writes a .cpuprofile to $TMPDIR/espresso-mesh-profiles when it stops)
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -39,8 +40,9 @@ async function freePort(): Promise<number> {
 interface Proc { name: string; child: ChildProcess; amqpPort: number }
 
 function startNode(name: string, amqpPort: number, clusterPort: number, seeds: string, dataDir: string): Promise<Proc> {
+  const profile = process.argv.includes('--profile') ? ['--cpu-prof', `--cpu-prof-dir=${join(tmpdir(), 'espresso-mesh-profiles')}`] : [];
   const child = spawn(process.execPath, [
-    '--import', tsxLoader, join(root, 'src/cli/main.ts'), 'server', '--node-id', name, '--port', String(amqpPort),
+    ...profile, '--import', tsxLoader, join(root, 'src/cli/main.ts'), 'server', '--node-id', name, '--port', String(amqpPort),
     '--cluster-port', String(clusterPort), '--data-dir', dataDir, '--seeds', seeds, '--log-level', 'warn',
   ], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ESPRESSO_CLUSTER_SECRET: 'bench' } });
   return new Promise((resolve, reject) => {
@@ -123,7 +125,7 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const p of procs) p.child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 500));
+    await Promise.all(procs.map((p) => new Promise((r) => (p.child.exitCode !== null ? r(null) : p.child.once('exit', r)))));
     rmSync(dir, { recursive: true, force: true });
   }
 }
