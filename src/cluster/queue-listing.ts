@@ -1,6 +1,8 @@
 // `espresso ctl list-queues`: per replicated queue, its leader, members, messages ready/unacked,
 // consumers, commit index and each follower's lag, gathered by the node ctl talks to from its own
-// replicas and every connected peer's ('q.rows'), answered as JSON.
+// replicas and every connected peer's ('q.rows'), answered as JSON. And 'ctl.rebalance': every node
+// hands the queues it leads back to their preferred leader (placement's first replica) when that
+// node is up ('q.rebalance'), as RabbitMQ's `rabbitmq-queues rebalance`.
 
 import type { NodeId } from '../lib/ids.js';
 import type { QueueMesh } from './queue-service.js';
@@ -39,7 +41,7 @@ export interface QueueListing {
   readonly reportedBy: readonly string[];
 }
 
-export const listingMethods = { rows: 'q.rows', list: 'ctl.list-queues' } as const;
+export const listingMethods = { rows: 'q.rows', list: 'ctl.list-queues', rebalanceHere: 'q.rebalance', rebalance: 'ctl.rebalance' } as const;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -91,5 +93,33 @@ export function serveListing(mesh: QueueMesh, rpc: ClusterRpc, transport: Transp
     const remote = await Promise.all(peers.map((p) => rpc.call(p, listingMethods.rows, new Uint8Array(0), rowsTimeoutMs)
       .then((b) => JSON.parse(decoder.decode(b)) as ReplicaRow[], () => [] as ReplicaRow[])));
     return encoder.encode(JSON.stringify(mergeRows([...localRows(mesh), ...remote.flat()])));
+  });
+}
+
+/** Leadership transfers started here: queues led by this node whose preferred leader is another node that is up. */
+export function rebalanceHere(mesh: QueueMesh, transport: Transport): string[] {
+  const moved: string[] = [];
+  for (const { vhost, name, queue } of mesh.replicaList()) {
+    const to = queue.preferredLeader;
+    if (!queue.ready || to === mesh.nodeId || !transport.isUp(to)) continue;
+    try {
+      mesh.transferLeadership(queue.groupId, to);
+      moved.push(`${vhost}/${name} -> ${to}`);
+    } catch {
+      // A transfer already in flight, or a configuration change: the next rebalance tries again.
+    }
+  }
+  return moved;
+}
+
+/** Registers 'q.rebalance' (this node's queues) and 'ctl.rebalance' (every connected node's). */
+export function serveRebalance(mesh: QueueMesh, rpc: ClusterRpc, transport: Transport): void {
+  rpc.handle(listingMethods.rebalanceHere, () => encoder.encode(JSON.stringify(rebalanceHere(mesh, transport))));
+  rpc.handle(listingMethods.rebalance, async () => {
+    const peers = [...transport.stats()].filter(([, s]) => s.up).map(([id]) => id as NodeId);
+    const remote = await Promise.all(peers.map((p) => rpc.call(p, listingMethods.rebalanceHere, new Uint8Array(0), rowsTimeoutMs)
+      .then((b) => JSON.parse(decoder.decode(b)) as string[], () => [] as string[])));
+    const moved = [...rebalanceHere(mesh, transport), ...remote.flat()].sort();
+    return encoder.encode(JSON.stringify({ moved }));
   });
 }

@@ -13,7 +13,7 @@
 import { OperatingError, OperatingErrorCode, isOperatingError } from '../lib/errors.js';
 import type { GroupId, NodeId } from '../lib/ids.js';
 import type { GroupStatus } from '../raft/index.js';
-import { serveListing } from './queue-listing.js';
+import { serveListing, serveRebalance } from './queue-listing.js';
 import type { Logger } from '../lib/log.js';
 import type { DeliverySink } from '../broker/queue-backend.js';
 import type { GroupHost } from './group-host.js';
@@ -97,6 +97,7 @@ export class QueueMesh {
     });
     for (const [peer, s] of transport.stats()) if (s.up) o.rpc.notify(peer, meshMethods.hello, encodeHello(this.incarnation));
     serveListing(this, o.rpc, transport);
+    serveRebalance(this, o.rpc, transport);
     this.sweepTimer = setInterval(() => this.sweep(), this.limits.sweepIntervalMs);
     this.sweepTimer.unref?.();
   }
@@ -132,6 +133,10 @@ export class QueueMesh {
 
   groupStatus(group: GroupId): GroupStatus | null {
     return this.o.host.status(group);
+  }
+
+  transferLeadership(group: GroupId, to: NodeId): void {
+    this.o.host.transferLeadership(group, to);
   }
 
   /** Every replica hosted here, for list-queues. */
@@ -198,7 +203,7 @@ export class QueueMesh {
         try {
           return await this.attempt(key, vhost, name, replicas, command, attempt);
         } catch (e) {
-          if (!isOperatingError(e) || !retryable(e.code) || this.closed) throw e;
+          if (!isOperatingError(e) || !retryable(e) || this.closed) throw e;
           if (Date.now() + delayMs > deadline) {
             throw new OperatingError(OperatingErrorCode.Unreachable, `queue '${name}' in vhost '${vhost}': no leader reachable within ${this.limits.routeTimeoutMs} ms (${e.message})`);
           }
@@ -373,6 +378,12 @@ export class QueueMesh {
   }
 }
 
-function retryable(code: OperatingErrorCode): boolean {
-  return code === OperatingErrorCode.NotLeader || code === OperatingErrorCode.Unreachable || code === OperatingErrorCode.Timeout;
+/**
+ * Worth another try on the leader found next: not the leader, unreachable, no answer, or a group
+ * refusing for now (a leadership transfer in progress, a backed-up group: details.group is set).
+ */
+function retryable(e: OperatingError): boolean {
+  const c = e.code;
+  if (c === OperatingErrorCode.NotLeader || c === OperatingErrorCode.Unreachable || c === OperatingErrorCode.Timeout) return true;
+  return c === OperatingErrorCode.Overloaded && e.details['group'] !== undefined;
 }

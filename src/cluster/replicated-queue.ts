@@ -145,6 +145,11 @@ export class ReplicatedQueue implements QueueBackend {
     return this.options.groupId;
   }
 
+  /** The first of the bootstrap members: where placement wanted the leader. */
+  get preferredLeader(): NodeId {
+    return this.options.members?.[0] ?? this.options.host.nodeId;
+  }
+
   enqueue(message: StoredMessage): Promise<EnqueueOutcome> {
     const p = message.properties;
     const priority = typeof p.priority === 'number' ? Math.max(0, Math.min(255, Math.floor(p.priority))) : 0;

@@ -254,6 +254,31 @@ describe('replicated queues across three nodes (mesh routing)', () => {
     expect(got.every((g) => g.redelivered)).toBe(true);
   });
 
+  it('ctl.rebalance hands a queue back to its preferred leader while a consumer on another node keeps receiving', async () => {
+    const [n1, n2, n3] = await startCluster();
+    const pub = await (await connect(n3!)).createConfirmChannel();
+    await pub.assertQueue('moved', { durable: true });
+    await until(() => leaderOf('moved')?.id === 'n1', 10_000, 'n1 leads moved');
+    const sub = await (await connect(n2!)).createChannel();
+    const got: string[] = [];
+    await sub.consume('moved', (m) => {
+      if (m === null) return;
+      got.push(m.content.toString());
+      sub.ack(m);
+    });
+    n1!.host.transferLeadership(queueGroupId('/', 'moved'), n2!.id);
+    await until(() => leaderOf('moved')?.id === 'n2', 10_000, 'n2 leads moved after the transfer');
+    for (let i = 0; i < 20; i++) pub.sendToQueue('moved', Buffer.from(`v${i}`), { persistent: true });
+    await pub.waitForConfirms();
+
+    const answer = JSON.parse(new TextDecoder().decode(await n3!.rpc.call(ids[0]!, 'ctl.rebalance', new Uint8Array(0)))) as { moved: string[] };
+    expect(answer.moved).toEqual(['//moved -> n1']);
+    await until(() => leaderOf('moved')?.id === 'n1', 10_000, 'n1 leads moved again');
+    for (let i = 20; i < 40; i++) pub.sendToQueue('moved', Buffer.from(`v${i}`), { persistent: true });
+    await pub.waitForConfirms();
+    await until(() => new Set(got).size === 40, 10_000, 'all 40 at the consumer');
+  });
+
   it('keeps publishing and consuming through the loss of the queue leader: confirmed messages all arrive, unacked ones redelivered', async () => {
     await startCluster();
     const declarer = await connect(nodes[0]!);
