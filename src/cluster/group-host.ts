@@ -27,6 +27,7 @@ import { Lane, ProtoDecodeError, Transport, type TlsFiles } from '../transport/i
 import { defaultGroupHostLimits, hostRaftTiming, validateGroupHostLimits, walCompactIntervalMs, type GroupHostLimits } from './limits.js';
 import { raftHardState, raftReader, walHardState } from './log-adapter.js';
 import { decodeRaftBatch, encodeMembershipBlob, encodeRaftBatch } from './raft-wire.js';
+import { RepairMarks } from './repair-marks.js';
 
 export interface AppliedEntry {
   readonly index: LogIndex;
@@ -85,13 +86,25 @@ interface HostedGroup {
   configIndex: number;
 }
 
+/** A group whose damaged log was discarded: rebuilt from its peers (src/cluster/group-repair.ts). */
+export interface GroupToRepair {
+  readonly id: GroupId;
+  /** The bootstrap members it was hosted with. */
+  readonly members: readonly NodeId[];
+  /** Null while the group waits for its leader to re-add this node (not in Raft at all: silent). */
+  readonly rebuiltAfter: LogIndex | null;
+  readonly sinceMs: number;
+}
+
 type PeerBatch = { messages: GroupMessage[]; heartbeats: HeartbeatItem[]; heartbeatResponses: HeartbeatResponseItem[] };
 
 export class GroupHost {
   private readonly groups = new Map<GroupId, HostedGroup>();
   /** Commit-only hard states not yet written (see persist). */
   private readonly deferredCommits = new Map<GroupId, HardState>();
-  private readonly corrupted: ReadonlySet<GroupId>;
+  private readonly corrupted: Set<GroupId>;
+  /** Groups being rebuilt from peers, and their bootstrap members (see GroupToRepair). */
+  private readonly repairs = new Map<GroupId, { members: readonly NodeId[] }>();
   private readonly ticker: ReturnType<typeof setInterval>;
   private scheduled = false;
   private cycling: Promise<void> | undefined;
@@ -113,10 +126,11 @@ export class GroupHost {
     readonly transport: Transport,
     private readonly limits: GroupHostLimits,
     private readonly logger: Logger,
+    private readonly marks: RepairMarks,
   ) {
     this.corrupted = new Set(wal.corruptedGroups());
     if (this.corrupted.size > 0) {
-      logger.error('corrupted groups not hosted', { node: nodeId, groups: [...this.corrupted].join(',') });
+      logger.error('damaged group logs found: each is discarded and rebuilt from its peers when hosted', { node: nodeId, groups: [...this.corrupted].join(',') });
     }
     transport.onMessage((from, lane, payload) => this.receive(from, lane, payload));
     this.ticker = setInterval(() => {
@@ -145,7 +159,15 @@ export class GroupHost {
       throw e;
     }
     const random = o.random ?? new SeededRandom(Math.floor(Math.random() * 2 ** 32));
-    const host = new GroupHost(o.nodeId, new MultiRaft(o.nodeId, config, random), wal, transport, limits, logger);
+    let marks: RepairMarks;
+    try {
+      marks = new RepairMarks(o.dataDir);
+    } catch (e) {
+      await transport.close();
+      await wal.close();
+      throw new OperatingError(OperatingErrorCode.Corrupted, `group host: cannot read ${o.dataDir}/repairs.json: ${String(e)}`, { file: `${o.dataDir}/repairs.json` });
+    }
+    const host = new GroupHost(o.nodeId, new MultiRaft(o.nodeId, config, random), wal, transport, limits, logger, marks);
     relay.to = (failure) => host.storageAlarmChanged(failure ?? null);
     return host;
   }
@@ -182,15 +204,17 @@ export class GroupHost {
 
   /**
    * Hosts a group whose bootstrap voters are `members` (the same list on every member). A group
-   * the WAL already holds resumes from it. Throws OperatingError Corrupted for a damaged group.
+   * the WAL already holds resumes from it. A damaged group (or one whose rebuild a restart
+   * interrupted) is hosted in repair: see repairDamagedGroup.
    */
   createGroup(id: GroupId, members: readonly NodeId[], handlers: GroupHandlers): void {
     this.checkOpen();
     assert(!this.groups.has(id), `group ${id} is already hosted`);
-    // A node joining later as a learner starts from the same bootstrap members, without itself.
-    if (this.corrupted.has(id)) {
-      throw new OperatingError(OperatingErrorCode.Corrupted, `group ${id}: its log is damaged; not hosted`, { group: id });
+    if (this.corrupted.has(id) || this.marks.get(id) !== undefined) {
+      this.repairDamagedGroup(id, members, handlers);
+      return;
     }
+    // A node joining later as a learner starts from the same bootstrap members, without itself.
     if (!this.wal.hasGroup(id)) this.wal.createGroup(id);
     const snap = this.wal.snapshotMeta(id);
     if (snap !== undefined) {
@@ -208,6 +232,82 @@ export class GroupHost {
     const voters = this.raft.status(id)?.membership.voters ?? [];
     if (voters.length === 1 && voters[0] === this.nodeId) this.raft.campaign(id);
     this.schedule();
+  }
+
+  /**
+   * A damaged log is discarded, keeping only term and vote (so neither goes back), and the group
+   * stays out of Raft (no message answered, no vote, no ack) until its leader removed this node
+   * and re-added it as a learner (rejoinRepairedGroup). Until then proposals fail with NotLeader.
+   */
+  private repairDamagedGroup(id: GroupId, members: readonly NodeId[], handlers: GroupHandlers): void {
+    let mark = this.marks.get(id);
+    if (this.corrupted.has(id)) {
+      const hs = this.wal.hardState(id);
+      const damage = this.wal.corruption(id);
+      // The mark is durable before the log goes: a crash in between finds the damage again.
+      if (mark === undefined) this.marks.set(id, (mark = { sinceMs: Date.now(), rebuiltAfter: null }));
+      this.wal.removeGroup(id);
+      this.wal.createGroup(id);
+      if (hs.term > 0) this.wal.setHardState(id, { term: hs.term as Term, vote: hs.vote, commit: 0 as LogIndex });
+      this.corrupted.delete(id);
+      this.wal.flush().catch((e: unknown) => this.fail(e));
+      this.logger.warn('group repair started: damaged log discarded, rebuilding from peers', { node: this.nodeId, group: id, term: hs.term, damage: damage ?? '' });
+    } else {
+      if (!this.wal.hasGroup(id)) this.wal.createGroup(id);
+      this.logger.warn('group repair resumed after a restart', { node: this.nodeId, group: id, rebuiltAfter: mark?.rebuiltAfter ?? -1 });
+    }
+    this.groups.set(id, { id, handlers, pending: new Map(), leader: null, configIndex: 0 });
+    this.repairs.set(id, { members: [...members] });
+    if (mark?.rebuiltAfter !== null && mark?.rebuiltAfter !== undefined) this.hostRebuilt(id, mark.rebuiltAfter as LogIndex);
+  }
+
+  /** Groups being rebuilt from peers (for the repair driver). */
+  groupsToRepair(): GroupToRepair[] {
+    const out: GroupToRepair[] = [];
+    for (const [id, r] of this.repairs) {
+      const mark = this.marks.get(id);
+      if (mark === undefined) continue;
+      out.push({ id, members: r.members, rebuiltAfter: mark.rebuiltAfter as LogIndex | null, sinceMs: mark.sinceMs });
+    }
+    return out;
+  }
+
+  /**
+   * The leader re-added this node as a learner at `addedAt`: the group joins Raft with its empty log,
+   * learns the log or a snapshot, and stays out of elections until a config entry after `addedAt`
+   * makes it a voter again (then the repair ends, logged with its duration).
+   */
+  rejoinRepairedGroup(id: GroupId, addedAt: LogIndex): void {
+    this.checkOpen();
+    const mark = this.marks.get(id);
+    if (mark === undefined || mark.rebuiltAfter !== null || !this.repairs.has(id)) return;
+    this.marks.set(id, { ...mark, rebuiltAfter: addedAt });
+    this.hostRebuilt(id, addedAt);
+  }
+
+  private hostRebuilt(id: GroupId, addedAt: LogIndex): void {
+    const members = this.repairs.get(id)!.members;
+    this.raft.addGroup(id, {
+      membership: { voters: [...members], learners: [] },
+      hardState: raftHardState(this.wal, id),
+      reader: raftReader(this.wal, id),
+      rebuiltAfter: addedAt,
+    });
+    this.schedule();
+  }
+
+  /** After a flush: a rebuilt group whose log has its promotion durably is whole again. */
+  private finishRepairs(): void {
+    for (const id of this.repairs.keys()) {
+      const s = this.raft.status(id);
+      if (s === null || s.abstaining || !s.membership.voters.includes(this.nodeId) || this.wal.lastIndex(id) < s.lastIndex) continue;
+      const mark = this.marks.get(id);
+      this.repairs.delete(id);
+      this.marks.delete(id);
+      this.logger.info('group repair finished: voter again', {
+        node: this.nodeId, group: id, durationMs: mark === undefined ? -1 : Date.now() - mark.sinceMs, lastIndex: s.lastIndex, commit: s.commit,
+      });
+    }
   }
 
   /** Starts an election for the group now (bootstrapping faster than a timeout). */
@@ -360,6 +460,7 @@ export class GroupHost {
     this.groups.delete(id);
     this.raft.removeGroup(id);
     this.deferredCommits.delete(id);
+    if (this.repairs.delete(id)) this.marks.delete(id);
     if (this.wal.hasGroup(id)) this.wal.removeGroup(id);
     this.failPending(g, new OperatingError(OperatingErrorCode.Closed, `group ${id} removed from this node`, { group: id }));
     this.schedule();
@@ -440,6 +541,7 @@ export class GroupHost {
     await this.wal.flush();
     this.send(r.messagesAfterPersist);
     for (const gr of r.groups) this.applyGroup(gr, installed.get(gr.group));
+    if (this.repairs.size > 0) this.finishRepairs();
     this.raft.advance(r);
   }
 

@@ -56,6 +56,10 @@ export class RaftGroup {
   private configLog: Array<{ index: number; membership: Membership }>;
   readonly progress = new Map<NodeId, Progress>();
   private votes = new Map<NodeId, boolean>();
+  /** See GroupInit.rebuiltAfter: null once this node never was or no longer is a rebuilt replica. */
+  private readonly rebuiltAfter: number | null;
+  /** Tick until which a torn tail keeps this node from granting votes; null when it does not. */
+  private tornTailUntil: number | null;
   electionDeadline = NEVER;
   private leaderContactTick = -NEVER;
   private checkQuorumDeadline = NEVER;
@@ -76,8 +80,10 @@ export class RaftGroup {
   constructor(
     readonly id: GroupId,
     private readonly host: GroupHost,
-    init: { membership: Membership; hardState: HardState; reader: LogReader; applied: number },
+    init: { membership: Membership; hardState: HardState; reader: LogReader; applied: number; rebuiltAfter: number | null; tornTailAbstainTicks: number },
   ) {
+    this.rebuiltAfter = init.rebuiltAfter;
+    this.tornTailUntil = init.tornTailAbstainTicks > 0 ? host.now() + init.tornTailAbstainTicks : null;
     this.reads = new ReadIndexQueue(host.cfg.maxPendingReads);
     this.term = init.hardState.term;
     this.vote = init.hardState.vote;
@@ -144,7 +150,18 @@ export class RaftGroup {
   }
 
   private promotable(): boolean {
-    return this.isVoter(this.self) && this.log.pendingSnapshotIndex() === null;
+    return this.isVoter(this.self) && this.log.pendingSnapshotIndex() === null && this.rebuilding() === false;
+  }
+
+  /** A rebuilt replica stays out of elections until the leader made it a voter again after re-adding it. */
+  private rebuilding(): boolean {
+    return this.rebuiltAfter !== null && !(this.isVoter(this.self) && this.lastConfigIndex() > this.rebuiltAfter);
+  }
+
+  /** True while this node must not grant votes (see GroupInit.rebuiltAfter and tornTailAbstainTicks). */
+  abstaining(): boolean {
+    if (this.tornTailUntil !== null && this.host.now() >= this.tornTailUntil) this.tornTailUntil = null;
+    return this.rebuilding() || this.tornTailUntil !== null;
   }
 
   private quorum(): number {
@@ -615,6 +632,11 @@ export class RaftGroup {
   }
 
   private handleVote(m: VoteMessage): void {
+    if (this.abstaining()) {
+      // Its log may lack entries it once acknowledged: a vote from it could elect a leader without them.
+      this.host.send(this.voteResponse(m, true));
+      return;
+    }
     const canVote = this.vote === m.from || (this.vote === null && this.leader === null) || (m.pre && m.term > this.term);
     const grant = canVote && this.log.isUpToDate(m.lastIndex, m.lastTerm);
     if (grant && !m.pre) {
@@ -663,6 +685,7 @@ export class RaftGroup {
     }
     // Commit only what this message verified (pitfall 2).
     this.log.commitTo(Math.min(m.commit, lastNew));
+    this.tornTailUntil = null; // a current leader's log now overrides whatever the torn tail held
     this.respondAppend(m.from, false, lastNew, 0, 0);
     this.host.touched(this);
   }

@@ -21,6 +21,17 @@ export interface GroupInit {
   readonly reader: LogReader;
   /** The application's applied index (>= the snapshot index); defaults to the snapshot index. */
   readonly applied?: LogIndex;
+  /**
+   * A replica rebuilt from peers after its log was damaged: it grants no vote and never campaigns
+   * until a config entry above this index (the leader's AddLearner for it) makes it a voter again.
+   */
+  readonly rebuiltAfter?: LogIndex;
+  /**
+   * The WAL cut a torn tail at restart (maybe acknowledged entries): the group grants no vote until
+   * it accepted an append from a leader, or for at most this many ticks (a whole-cluster restart
+   * must still elect someone).
+   */
+  readonly tornTailAbstainTicks?: number;
 }
 
 export interface GroupStatus {
@@ -34,6 +45,8 @@ export interface GroupStatus {
   readonly lastIndex: number;
   readonly membership: Membership;
   readonly transferee: NodeId | null;
+  /** Grants no votes now (a rebuilt replica not yet a voter again, or a torn tail not yet confirmed by a leader). */
+  readonly abstaining: boolean;
   /** Leader only (empty otherwise): each replica's acknowledged index and flow-control state. */
   readonly replicas: ReadonlyArray<{ node: NodeId; match: number; state: 'probe' | 'replicate' | 'snapshot' }>;
 }
@@ -76,6 +89,7 @@ export class MultiRaft {
     assert(this.groups.size < this.config.maxGroups, 'too many groups');
     const g = new RaftGroup(id, this.host, {
       membership: init.membership, hardState: init.hardState, reader: init.reader, applied: init.applied ?? 0,
+      rebuiltAfter: init.rebuiltAfter ?? null, tornTailAbstainTicks: init.tornTailAbstainTicks ?? 0,
     });
     this.groups.set(id, g);
     this.touched(g);
@@ -198,7 +212,7 @@ export class MultiRaft {
     return {
       role: g.role, term: g.term as Term, vote: g.vote, leader: g.leader, commit: g.log.committed,
       applied: g.log.applied, firstIndex: g.log.firstIndex(), lastIndex: g.log.lastIndex(),
-      membership: g.membership, transferee: g.transferee,
+      membership: g.membership, transferee: g.transferee, abstaining: g.abstaining(),
       replicas: g.role === 'leader' ? [...g.progress].map(([node, pr]) => ({ node, match: pr.match, state: pr.state })) : [],
     };
   }
