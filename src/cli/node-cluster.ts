@@ -12,6 +12,7 @@ import { withRemoteNode } from '../cluster/control-client.js';
 import { reportLoad, serveControl, type ControlDeps } from '../cluster/control-service.js';
 import { decodeJson, encodeJson, MetaMethod, type JoinAnswer } from '../cluster/metadata-entries.js';
 import { ReplicatedMetadataClient, metadataGroupDefaults, type ClusterNode } from '../cluster/metadata-group.js';
+import { GroupRepairDriver, serveGroupRepair } from '../cluster/group-repair.js';
 import { ClusterRpc } from '../cluster/rpc.js';
 import { isOperatingError, OperatingErrorCode } from '../lib/errors.js';
 import { nodeId as toNodeId, type NodeId } from '../lib/ids.js';
@@ -170,6 +171,13 @@ async function formCluster(
   // ctl is answered while the node still waits for its metadata group (status says so).
   const deps: ControlDeps = { metadata: undefined, groupHost, gossip, self };
   serveControl(rpc, deps);
+  // A group whose log was found damaged here is rebuilt from its peers (the metadata group too:
+  // its start below then waits until this node caught up and applied its start entry).
+  serveGroupRepair(groupHost, rpc, logger);
+  const repair = new GroupRepairDriver({
+    host: groupHost, rpc, logger,
+    peers: () => [...pinned.keys(), ...(deps.metadata?.nodes().map((n) => n.id) ?? [])],
+  });
   const stopLoad = gossip === undefined ? () => {} : reportLoad(gossip, deps, meta);
   let metadata: ReplicatedMetadataClient;
   try {
@@ -183,6 +191,7 @@ async function formCluster(
   } catch (e) {
     stopLoad();
     gossip?.stop();
+    repair.close();
     rpc.close();
     throw e;
   }
@@ -199,6 +208,7 @@ async function formCluster(
     close: async () => {
       stopLoad();
       gossip?.stop();
+      repair.close();
       rpc.close();
       await metadata.close();
       await groupHost.close();

@@ -205,11 +205,16 @@ export class GroupHost {
   /**
    * Hosts a group whose bootstrap voters are `members` (the same list on every member). A group
    * the WAL already holds resumes from it. A damaged group (or one whose rebuild a restart
-   * interrupted) is hosted in repair: see repairDamagedGroup.
+   * interrupted) is hosted in repair: see repairDamagedGroup; with no other member it throws
+   * OperatingError Corrupted.
    */
   createGroup(id: GroupId, members: readonly NodeId[], handlers: GroupHandlers): void {
     this.checkOpen();
     assert(!this.groups.has(id), `group ${id} is already hosted`);
+    if (this.corrupted.has(id) && members.every((m) => m === this.nodeId)) {
+      // No other replica was ever named to rebuild it from (a one-node group): refused as before.
+      throw new OperatingError(OperatingErrorCode.Corrupted, `group ${id}: its log is damaged and it has no other replica; not hosted`, { group: id });
+    }
     if (this.corrupted.has(id) || this.marks.get(id) !== undefined) {
       this.repairDamagedGroup(id, members, handlers);
       return;
