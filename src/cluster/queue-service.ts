@@ -179,8 +179,8 @@ export class QueueMesh {
   // ---- routing ----
 
   /**
-   * Runs `command` on the queue's leader, wherever it is: here when this node leads (or hosts a
-   * replica and no leader is known yet: the replica waits for one), else over rpc. NotLeader,
+   * Runs `command` on the queue's leader, wherever it is: here when this node leads, else over rpc
+   * (with no leader known yet it backs off and looks again). NotLeader,
    * Unreachable and Timeout are retried on the leader named or found next until routeTimeoutMs.
    * The first attempt is made synchronously, so calls leave in call order; calls that fail together
    * (the leader moved) are retried together in that order, and calls made while any call of the
@@ -242,8 +242,12 @@ export class QueueMesh {
   private attempt(key: string, vhost: string, name: string, replicas: () => readonly NodeId[], command: ForwardedCommand, attempt: number): Promise<CallAnswer> {
     const local = this.replicas.get(key);
     const leader = local !== undefined ? this.o.host.leader(local.groupId) : null;
-    if (local !== undefined && (leader === this.nodeId || leader === null)) {
+    if (local !== undefined && leader === this.nodeId) {
       return this.runLocal(local, command, this.incarnation).then((result) => ({ result, stats: local.stats() }));
+    }
+    if (local !== undefined && leader === null) {
+      // No leader known yet (an election, or no majority): back off and look again, within the route's bound.
+      return Promise.reject(new OperatingError(OperatingErrorCode.NotLeader, `queue '${name}': no leader known yet`, { leader: '' }));
     }
     const all = replicas();
     if (all.length === 0) {
