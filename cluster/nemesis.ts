@@ -3,7 +3,7 @@
 // Leaders are preferred as targets when `espresso ctl cluster-status` names one; else a node at random.
 
 import { execFile } from 'node:child_process';
-import { closeSync, openSync, readSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { NemesisOp } from './checker.js';
@@ -123,40 +123,47 @@ async function startStopped(c: NemesisContext, problems: string[]): Promise<stri
   return down;
 }
 
-/** A node's refusal names the damage it found (checksums), rather than failing some other way. */
-const damageRe = /damaged|corrupt|checksum|crc/i;
+/** How long a node restarted on damaged data may take to rebuild its damaged groups from its peers. */
+const repairWaitMs = 90_000;
+
+/** Groups a node's log says it started rebuilding more often than it finished (see cluster/group-repair.ts). */
+function repairsOf(lines: readonly string[]): { started: number; pending: string[] } {
+  const count = new Map<string, number>();
+  let started = 0;
+  for (const l of lines) {
+    const start = l.includes('"group repair started: damaged log discarded, rebuilding from peers"');
+    if (!start && !l.includes('"group repair finished: voter again"')) continue;
+    const group = /"group":"([^"]*)"/.exec(l)?.[1] ?? '?';
+    count.set(group, (count.get(group) ?? 0) + (start ? 1 : -1));
+    if (start) started++;
+  }
+  return { started, pending: [...count].filter(([, n]) => n > 0).map(([g]) => g) };
+}
 
 /**
- * After a disk fault: the node either comes back on its own (recovering from its peers) or refuses
- * to start naming the damage; then it is rebuilt as an operator would: its Raft data wiped, started
- * again, caught up from its peers. Anything else is a problem.
+ * After a disk fault the node must come back by itself: a cut tail is dropped as a torn write, and
+ * a group whose log is damaged mid-way is discarded and rebuilt from its peers (removed, re-added as
+ * a learner, caught up, promoted) with no operator step. A node that does not start, or a rebuild
+ * that does not finish in time, is a problem.
  */
 async function restartDamaged(c: NemesisContext, id: string, problems: string[]): Promise<string> {
+  const t0 = Date.now();
   try {
     await c.harness.startNode(id);
-    return 'came back by itself';
   } catch (e) {
-    const why = describeFailure(c, id, e);
-    if (!damageRe.test(why)) {
-      problems.push(`${id} failed after a disk fault without naming the damage: ${why}`);
-      return 'failed';
-    }
-    // Raft forbids a member to forget its log and votes, so the operator's way back is: forget the
-    // node, wipe its Raft data, add it again as a new member, start it (it catches up from peers).
-    c.log(`${id} refused to start on damaged data (${why.slice(0, 160)}); replacing it: forget, wipe, add, start`);
-    const via = c.harness.nodes.find((n) => n.id !== id && n.state === 'running')?.id;
-    try {
-      if (via === undefined) throw new Error('no running node to ask');
-      await ctl(c.harness, via, ['forget-node', id]);
-      rmSync(join(c.harness.node(id).dataDir, 'raft'), { recursive: true, force: true });
-      await ctl(c.harness, via, ['add-node', `${id}@127.0.0.1:${c.harness.node(id).clusterPort}`]);
-    } catch (err) {
-      problems.push(`${id} refused its damaged data, but replacing it failed: ${(err as Error).message.split('\n')[0]}`);
-      return 'refused to start on damaged data; replacement failed';
-    }
-    const ok = await restart(c, id, problems);
-    return ok ? 'refused to start on damaged data; replaced (forgotten, wiped, added back) and caught up' : 'refused to start on damaged data; replacement did not start';
+    problems.push(`${id} did not recover by itself after a disk fault: ${describeFailure(c, id, e)}`);
+    return 'did not come back';
   }
+  const deadline = Date.now() + repairWaitMs;
+  let r = repairsOf(c.harness.node(id).log);
+  for (; r.pending.length > 0 && Date.now() < deadline; r = repairsOf(c.harness.node(id).log)) await sleep(200);
+  if (r.pending.length > 0) {
+    problems.push(`${id} did not finish rebuilding ${r.pending.join(',')} from its peers within ${repairWaitMs / 1000} s`);
+    return `came back, but rebuilding ${r.pending.join(',')} did not finish`;
+  }
+  if (r.started === 0) return 'came back by itself (no damaged group found: a cut tail is dropped as a torn write)';
+  c.log(`${id} rebuilt ${r.started} damaged group(s) from its peers`);
+  return `came back by itself; rebuilt ${r.started} damaged group(s) from its peers in ${Date.now() - t0} ms`;
 }
 
 /** Damages a stopped node's newest WAL segment: cut its tail, or flip bits in its second half. */

@@ -150,7 +150,8 @@ export class RaftGroup {
   }
 
   private promotable(): boolean {
-    return this.isVoter(this.self) && this.log.pendingSnapshotIndex() === null && this.rebuilding() === false;
+    // An abstaining node does not vote for itself either: its own log may lack acknowledged entries.
+    return this.isVoter(this.self) && this.log.pendingSnapshotIndex() === null && !this.abstaining();
   }
 
   /** A rebuilt replica stays out of elections until the leader made it a voter again after re-adding it. */
@@ -195,6 +196,8 @@ export class RaftGroup {
 
   nextDeadline(): number {
     if (this.role === 'leader') return Math.min(this.checkQuorumDeadline, this.transferDeadline);
+    // A torn tail's abstention ends by itself: wake then to campaign if nobody leads.
+    if (this.tornTailUntil !== null && this.isVoter(this.self) && !this.rebuilding()) return Math.max(this.tornTailUntil, this.electionDeadline);
     return this.promotable() ? this.electionDeadline : NEVER;
   }
 
@@ -685,7 +688,8 @@ export class RaftGroup {
     }
     // Commit only what this message verified (pitfall 2).
     this.log.commitTo(Math.min(m.commit, lastNew));
-    this.tornTailUntil = null; // a current leader's log now overrides whatever the torn tail held
+    // Verified through the leader's commit: whatever the torn tail held that was committed is back.
+    if (lastNew >= m.commit) this.tornTailUntil = null;
     this.respondAppend(m.from, false, lastNew, 0, 0);
     this.host.touched(this);
   }

@@ -27,9 +27,9 @@ export interface GroupInit {
    */
   readonly rebuiltAfter?: LogIndex;
   /**
-   * The WAL cut a torn tail at restart (maybe acknowledged entries): the group grants no vote until
-   * it accepted an append from a leader, or for at most this many ticks (a whole-cluster restart
-   * must still elect someone).
+   * The WAL cut a torn tail at restart (maybe acknowledged entries): the group neither grants votes
+   * nor campaigns until an append from a leader verified its log through the leader's commit, or
+   * for at most this many ticks (a whole-cluster restart must still elect someone).
    */
   readonly tornTailAbstainTicks?: number;
 }
