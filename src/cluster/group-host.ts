@@ -24,7 +24,7 @@ import { EntryType, MultiRaft, defaultRaftConfig, validateRaftConfig } from '../
 import type { ConfChange, GroupReady, HardState, GroupStatus, ProposeResult, HeartbeatItem, HeartbeatResponseItem, GroupMessage, Message, RaftConfig, Ready } from '../raft/index.js';
 import { WriteAheadLog, type CompactionReport, type StorageLimits, type WalIo, type WalStats } from '../storage/index.js';
 import { Lane, ProtoDecodeError, Transport, type TlsFiles } from '../transport/index.js';
-import { defaultGroupHostLimits, hostRaftTiming, validateGroupHostLimits, walCompactIntervalMs, type GroupHostLimits } from './limits.js';
+import { defaultGroupHostLimits, hostRaftTiming, raftBatchBytesMax, validateGroupHostLimits, walCompactIntervalMs, type GroupHostLimits } from './limits.js';
 import { raftHardState, raftReader, walHardState } from './log-adapter.js';
 import { decodeRaftBatch, encodeMembershipBlob, encodeRaftBatch } from './raft-wire.js';
 import { RepairMarks } from './repair-marks.js';
@@ -129,6 +129,9 @@ export class GroupHost {
     private readonly marks: RepairMarks,
   ) {
     this.corrupted = new Set(wal.corruptedGroups());
+    if (wal.recovery.tornTailBytes > 0) {
+      logger.warn('torn tail cut at recovery: groups with other members abstain from elections until a leader confirms their log', { node: nodeId, bytes: wal.recovery.tornTailBytes });
+    }
     if (this.corrupted.size > 0) {
       logger.error('damaged group logs found: each is discarded and rebuilt from its peers when hosted', { node: nodeId, groups: [...this.corrupted].join(',') });
     }
@@ -219,6 +222,8 @@ export class GroupHost {
       this.repairDamagedGroup(id, members, handlers);
       return;
     }
+    // A torn tail cut at recovery may have held entries of this group it had acknowledged.
+    const torn = this.wal.recovery.tornTailBytes > 0 && this.wal.hasGroup(id) && members.some((m) => m !== this.nodeId);
     // A node joining later as a learner starts from the same bootstrap members, without itself.
     if (!this.wal.hasGroup(id)) this.wal.createGroup(id);
     const snap = this.wal.snapshotMeta(id);
@@ -228,8 +233,9 @@ export class GroupHost {
     }
     this.raft.addGroup(id, {
       membership: { voters: [...members], learners: [] },
-      hardState: raftHardState(this.wal, id),
+      hardState: this.recoveredHardState(id),
       reader: raftReader(this.wal, id),
+      ...(torn ? { tornTailAbstainTicks: tornTailAbstainTimeouts * this.raft.config.electionTimeoutTicks } : {}),
     });
     this.groups.set(id, { id, handlers, pending: new Map(), leader: null, configIndex: this.wal.lastIndex(id) });
     // A group whose only voter is this node (every queue of a one-node cluster) needs no election
@@ -313,6 +319,19 @@ export class GroupHost {
         node: this.nodeId, group: id, durationMs: mark === undefined ? -1 : Date.now() - mark.sinceMs, lastIndex: s.lastIndex, commit: s.commit,
       });
     }
+  }
+
+  /**
+   * The group's durable hard state, its commit capped at the durable log's end: a torn tail can
+   * take entries the commit (synced in `level` with a term or vote) already covered. Restarting
+   * lower is safe: the leader teaches commit again, and a torn group abstains until it did.
+   */
+  private recoveredHardState(id: GroupId): HardState {
+    const hs = raftHardState(this.wal, id);
+    const last = this.wal.lastIndex(id);
+    if (hs.commit <= last) return hs;
+    this.logger.warn('commit index above the recovered log: restarts at its end', { node: this.nodeId, group: id, commit: hs.commit, lastIndex: last });
+    return { ...hs, commit: last };
   }
 
   /** Starts an election for the group now (bootstrapping faster than a timeout). */
@@ -621,21 +640,41 @@ export class GroupHost {
 
   // ---- transport ----
 
-  /** One RaftBatch per peer for these messages (heartbeat items of one kind merged). */
+  /**
+   * RaftBatches per peer for these messages (heartbeat items of one kind merged), each cut at
+   * raftBatchBytesMax of entry and snapshot data: many groups' 1 MiB appends to one peer in one
+   * cycle would otherwise exceed what the transport takes as one payload.
+   */
   private send(messages: readonly Message[]): void {
     if (messages.length === 0) return;
-    const byPeer = new Map<NodeId, PeerBatch>();
+    const byPeer = new Map<NodeId, PeerBatch & { bytes: number }>();
+    const flush = (peer: NodeId, b: PeerBatch): void => {
+      const payload = encodeRaftBatch(b);
+      if (payload.length > this.transport.limits.payloadBytesMax) {
+        // One message alone above the link's payload limit (a huge entry): it can never cross.
+        this.logger.error('raft message above the transport payload limit dropped', { node: this.nodeId, peer, bytes: payload.length });
+        return;
+      }
+      // false: the peer is down or backed up; Raft retransmits, so the batch is simply dropped.
+      if (this.transport.send(peer, Lane.raft, payload)) this.counters.batchesSent++;
+    };
     for (const m of messages) {
       let b = byPeer.get(m.to);
-      if (b === undefined) byPeer.set(m.to, (b = { messages: [], heartbeats: [], heartbeatResponses: [] }));
+      if (b === undefined) byPeer.set(m.to, (b = { messages: [], heartbeats: [], heartbeatResponses: [], bytes: 0 }));
       if (m.type === 'heartbeat') b.heartbeats.push(...m.items);
       else if (m.type === 'heartbeat-response') b.heartbeatResponses.push(...m.items);
-      else b.messages.push(m);
+      else {
+        const size = messageDataBytes(m);
+        if (b.messages.length > 0 && b.bytes + size > raftBatchBytesMax) {
+          flush(m.to, { messages: b.messages, heartbeats: [], heartbeatResponses: [] });
+          b.messages = [];
+          b.bytes = 0;
+        }
+        b.messages.push(m);
+        b.bytes += size;
+      }
     }
-    for (const [peer, b] of byPeer) {
-      // false: the peer is down or backed up; Raft retransmits, so the batch is simply dropped.
-      if (this.transport.send(peer, Lane.raft, encodeRaftBatch(b))) this.counters.batchesSent++;
-    }
+    for (const [peer, b] of byPeer) flush(peer, b);
   }
 
   private receive(from: NodeId, lane: Lane, payload: Uint8Array): void {
@@ -676,6 +715,22 @@ export class GroupHost {
     if (this.fatal !== undefined) throw this.fatal;
     if (this.closed) throw new OperatingError(OperatingErrorCode.Closed, 'group host closed');
   }
+}
+
+/**
+ * After a torn tail a group abstains from elections until a leader verified its log, at most this
+ * many election timeouts (then a cluster whose nodes all restarted torn elects someone anyway).
+ */
+const tornTailAbstainTimeouts = 3;
+
+/** Payload bytes of one group message (entries or a snapshot chunk), plus a little per entry. */
+function messageDataBytes(m: GroupMessage): number {
+  if (m.type === 'append') {
+    let n = 64;
+    for (const e of m.entries) n += e.data.length + 32;
+    return n;
+  }
+  return m.type === 'snapshot' ? m.data.length + 64 : 64;
 }
 
 function refusal(id: GroupId, r: Extract<ProposeResult, { ok: false }>): OperatingError {

@@ -3,7 +3,7 @@
 // is removed, re-added as a learner, caught up (log or snapshot) and promoted, by itself, and the
 // group keeps every committed entry.
 
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GroupRepairDriver, serveGroupRepair } from '../../src/cluster/group-repair.js';
@@ -156,5 +156,34 @@ describe('group repair', () => {
     await proposeInOrder(h, g, ['after-restart']);
     await h.until(() => ids.every((id) => h!.appliedOn(id, g).length === bodies.length + 2), 'all applied after the restart');
     for (const id of ids) expect(h.appliedOn(id, g)).toEqual([...bodies, 'before-snapshot', 'after-restart']);
+  });
+
+  it('a node whose WAL lost its tail abstains from elections until a leader confirmed its log, and gets the lost entries back', async () => {
+    h = new Harness();
+    const lines: string[] = [];
+    await startWithRepair(h, lines);
+    const g = h.createGroup('q1');
+    await proposeInOrder(h, g, bodies);
+    await h.until(() => ids.every((id) => h!.appliedOn(id, g).length === bodies.length), 'all applied before the cut');
+    for (const s of stops) s();
+    stops = [];
+    await h.closeAll();
+    // Cut n2's newest segment in the middle of the last body it holds: a torn write, as far as recovery can tell.
+    const dir = join(h.root, n2, 'wal');
+    const newest = readdirSync(dir).filter((n) => n.endsWith('.wal')).sort().at(-1)!;
+    const file = join(dir, newest);
+    const at = readFileSync(file).lastIndexOf(Buffer.from(bodies[bodies.length - 1]!));
+    expect(at).toBeGreaterThan(0);
+    truncateSync(file, at + 10);
+    expect(statSync(file).size).toBe(at + 10);
+
+    await startWithRepair(h, lines);
+    h.recreateGroups();
+    expect(h.hosts.get(n2)!.status(g)!.abstaining).toBe(true);
+    expect(h.hosts.get(n2)!.status(g)!.lastIndex).toBeLessThan(h.hosts.get(n1)!.status(g)!.lastIndex);
+    await proposeInOrder(h, g, ['after-cut']);
+    await h.until(() => ids.every((id) => h!.appliedOn(id, g).length === bodies.length + 1), 'all applied after the cut');
+    for (const id of ids) expect(h.appliedOn(id, g)).toEqual([...bodies, 'after-cut']);
+    await h.until(() => h!.hosts.get(n2)!.status(g)!.abstaining === false, 'n2 votes again');
   });
 });
