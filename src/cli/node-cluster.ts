@@ -26,6 +26,8 @@ const secretFile = 'cluster-secret';
 /** What a node of a cluster keeps (bootstrap voters, peers), to host the metadata group again after a restart. */
 const membershipFile = 'cluster.json';
 const clusterPortOffset = 10_000;
+/** Largest message body on a cluster of several nodes: fits one transport payload with headers. */
+const clusterMessageSizeMax = 24 * 1024 * 1024;
 export const espressoVersion = '0.1.0';
 const joinTimeoutMs = 15_000;
 const joinRetryMs = 500;
@@ -125,6 +127,10 @@ export async function startNodeCluster(config: ServerConfig, logger: Logger): Pr
     throw new ConfigError(`--seeds does not list this node's id '${nodeId}'; give every node the same list, this one included (or set --node-id)`, ExitCode.Config);
   }
   if (seeds.length > 0 && config.join !== '') throw new ConfigError('give --seeds (form a cluster) or --join (join one), not both', ExitCode.Usage);
+  if ((seeds.length > 0 || config.join !== '') && config.maxMessageSizeBytes > clusterMessageSizeMax) {
+    // One replicated message must cross the cluster link as one Raft append (transport payloadBytesMax).
+    throw new ConfigError(`--max-message-size ${config.maxMessageSizeBytes} is above ${clusterMessageSizeMax} bytes, the largest message a cluster of several nodes replicates`, ExitCode.Config);
+  }
   const secret = clusterSecretOf(config);
   const groupHost = await startGroupHost(config, nodeId, secret, logger);
   try {

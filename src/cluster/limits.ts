@@ -41,3 +41,10 @@ export const hostRaftTiming = { electionTimeoutTicks: 50, heartbeatIntervalTicks
  * group's live range, so it must not run after every snapshot of a busy node.
  */
 export const walCompactIntervalMs = 1000;
+
+/**
+ * Entry and snapshot bytes per RaftBatch payload to one peer; a cycle with more sends several.
+ * Well under the transport's payloadBytesMax, which must still fit one append of one largest
+ * message (max_message_size, 16 MiB by default) with its headers.
+ */
+export const raftBatchBytesMax = 4 * 1024 * 1024;

@@ -13,7 +13,7 @@ export interface TransportLimits {
   frameBytesMax: number;
   /** Items per frame. */
   frameItemsMax: number;
-  /** One payload; larger sends are refused (a bug in the caller: chunk it). */
+  /** One payload; larger sends are refused (a bug in the caller: chunk it). Fits one append of one largest AMQP message (16 MiB body) with its headers. */
   payloadBytesMax: number;
   /** Reconnect backoff: first delay, cap, and the jitter fraction taken off at random. */
   reconnectDelayMsMin: number;
@@ -35,7 +35,7 @@ export const defaultTransportLimits: TransportLimits = {
   peerQueueItemsMax: 256 * 1024,
   frameBytesMax: 1024 * 1024,
   frameItemsMax: 1024,
-  payloadBytesMax: 16 * 1024 * 1024,
+  payloadBytesMax: 32 * 1024 * 1024,
   reconnectDelayMsMin: 100,
   reconnectDelayMsMax: 5_000,
   reconnectJitter: 0.5,

@@ -76,6 +76,28 @@ describe('group host', () => {
     }
   });
 
+  it('replicates a 16 MiB entry and many groups of 1 MiB entries sent in the same cycle (batches cut to fit the link)', async () => {
+    h = new Harness();
+    const errors: string[] = [];
+    const logger = createLogger({ sink: (l) => { if (l.includes('"error"')) errors.push(l); }, clock: { nowMs: () => Date.now() }, level: 'error', component: 'test' });
+    await h.startAll({ logger });
+    const groups = Array.from({ length: 48 }, (_, i) => h!.createGroup(`big${i}`));
+    groups.forEach((g) => h!.hosts.get(ids[0]!)!.campaign(g));
+    for (const g of groups) await h.waitForLeader(g);
+    const mib = 1024 * 1024;
+    const payload = (g: GroupId, n: number, size: number): string => `${g}:${n}:`.padEnd(size, 'x');
+    // 48 groups x 2 MiB to each follower in one turn: one RaftBatch would exceed the transport's payload limit.
+    await Promise.all(groups.map((g) => proposeAll(h!, g, [payload(g, 0, mib), payload(g, 1, mib)])));
+    await proposeAll(h, groups[0]!, [payload(groups[0]!, 2, 16 * mib)]);
+    await h.until(() => groups.every((g) => allApplied(h!, g, g === groups[0] ? 3 : 2)), 'every entry applied on all three', 60_000);
+    for (const g of groups) {
+      for (const id of ids) expect(h.appliedOn(id, g).map((p) => [p.slice(0, 12), p.length])).toEqual(h.appliedOn(ids[0]!, g).map((p) => [p.slice(0, 12), p.length]));
+    }
+    expect(h.appliedOn(ids[2]!, groups[0]!)[2]).toHaveLength(16 * mib);
+    // Nothing had to be dropped for size (and retransmitted): every batch fitted the link.
+    expect(errors).toEqual([]);
+  });
+
   it('when the leader host closes another host leads and proposals continue', async () => {
     h = new Harness();
     await h.startAll();
