@@ -8,6 +8,7 @@ import { cancel, credit, down, nextHolderTimeoutMs, register, takeBack, timeOutH
 import { durationMsMax, messagesMax } from './limits.js';
 import { isConsumer, levelCount, levelOf, type Holder, type MsgRef, type QueueState } from './state.js';
 import { Fifo } from './fifo.js';
+import { isDuplicate, recordApplied } from './dedup.js';
 import type { Command, CommandMeta, Effect, EnqueueCommand, Owner, QueueConfig } from './types.js';
 
 /**
@@ -82,6 +83,10 @@ function wouldOverflow(state: QueueState, sizeBytes: number): boolean {
 
 function enqueue(state: QueueState, out: Out, cmd: EnqueueCommand, id: number): void {
   assert(cmd.sizeBytes >= 0, 'message size is not negative');
+  if (cmd.dedup !== undefined && isDuplicate(state.dedup, cmd.dedup, state.nowMs)) {
+    out.effects.push({ type: 'enqueueResult', msgId: id, outcome: 'accepted', duplicate: true });
+    return;
+  }
   const full = state.ready + state.unacked >= messagesMax;
   if (full || (state.config.overflow !== 'drop-head' && wouldOverflow(state, cmd.sizeBytes))) {
     out.effects.push({ type: 'enqueueResult', msgId: id, outcome: 'rejected' });
@@ -99,6 +104,8 @@ function enqueue(state: QueueState, out: Out, cmd: EnqueueCommand, id: number): 
   const fifo = state.levels[msg.level];
   assert(fifo !== undefined, 'priority level exists');
   addReady(state, fifo, msg);
+  // Only accepted ones: a retry of a rejected enqueue is judged again (it stored nothing).
+  if (cmd.dedup !== undefined) recordApplied(state.dedup, cmd.dedup);
   out.effects.push({ type: 'enqueueResult', msgId: id, outcome: 'accepted' });
   dropHeads(state, out);
 }

@@ -18,3 +18,24 @@ export const deliveryLimitReplicatedDefault = 20;
 
 /** Largest TTL/timeout we accept in ms (about 24.8 days: fits a Node timer and a 32-bit smi). */
 export const durationMsMax = 2_147_483_647;
+
+/**
+ * Callers whose retried enqueues a replicated queue recognises. At the cap the origin unused for
+ * longest is forgotten: a retry still in flight from it would be applied again (a duplicate, as
+ * before deduplication existed).
+ */
+export const dedupOriginsMax = 4_096;
+
+/**
+ * Applied seqs kept above one origin's watermark (calls committed past a gap left by a call still
+ * being retried). At the cap the watermark jumps to the lowest of them: the call in the oldest gap
+ * would be taken for a duplicate (answered ok, not stored). Callers hold later calls of a queue
+ * behind a retried one, so a gap this wide means a caller that misbehaves.
+ */
+export const dedupSeqsAboveMax = 65_536;
+
+/**
+ * An origin with no enqueue for this long (log time: the leaders' timestamps) is forgotten. Far
+ * above how long a caller retries a call (15 s route bound in the mesh).
+ */
+export const dedupOriginIdleMsMax = 10 * 60 * 1000;

@@ -3,6 +3,7 @@
 // to compact the log and the broker needs to release bodies.
 
 import { assert } from '../lib/assert.js';
+import { dedupFromTuples, dedupToTuples, type DedupTuple } from './dedup.js';
 import { Fifo } from './fifo.js';
 import { createQueueState, recount, type Holder, type HolderStatus, type MsgRef, type QueueState } from './state.js';
 import type { ConsumerKey, CreditMode, MsgId, Owner, QueueConfig } from './types.js';
@@ -40,6 +41,8 @@ export interface QueueSnapshot {
   readonly holders: readonly HolderSnapshot[];
   /** Service rings: [consumer priority, keys head to tail], in map order. */
   readonly service: ReadonlyArray<readonly [number, readonly ConsumerKey[]]>;
+  /** Retried enqueues applied, per origin in table order; absent in snapshots taken before it existed. */
+  readonly dedup?: readonly DedupTuple[];
 }
 
 const toTuple = (m: MsgRef): MsgTuple => [m.id, m.sizeBytes, m.level, m.expiresAtMs, m.deliveryCount, m.acquiredCount];
@@ -70,6 +73,7 @@ export function snapshot(state: QueueState): QueueSnapshot {
     levels: state.levels.map((f) => f.toArray().map(toTuple)),
     holders,
     service: [...state.service.entries()].map(([p, ring]) => [p, ring.toArray()] as const),
+    dedup: dedupToTuples(state.dedup),
   };
 }
 
@@ -95,6 +99,7 @@ export function restore(snap: QueueSnapshot): QueueState {
   Object.assign(state, {
     lastIndex: snap.lastIndex, nowMs: snap.nowMs, lastActiveMs: snap.lastActiveMs,
     timerAtMs: snap.timerAtMs, deleted: snap.deleted, activeKey: snap.activeKey,
+    dedup: dedupFromTuples(snap.dedup),
   });
   for (const t of snap.returns) state.returns.push(fromTuple(t));
   snap.levels.forEach((level, i) => {

@@ -3,6 +3,7 @@
 // and the counters. apply() mutates it in place; snapshot.ts turns it into plain data.
 
 import { assert } from '../lib/assert.js';
+import { createDedupTable, type DedupTable } from './dedup.js';
 import { Fifo } from './fifo.js';
 import { priorityLevelsMax } from './limits.js';
 import type { ConsumerKey, CreditMode, MsgId, Owner, QueueConfig, QueueCounters } from './types.js';
@@ -73,6 +74,8 @@ export interface QueueState {
   /** Last timer the edge was asked for (null = none). */
   timerAtMs: number | null;
   deleted: boolean;
+  /** Retried enqueues already applied, by caller (replicated queues only; see dedup.ts). */
+  dedup: DedupTable;
   ready: number;
   readyBytes: number;
   unacked: number;
@@ -101,6 +104,7 @@ export function createQueueState(config: QueueConfig, createdAtMs = 0): QueueSta
     lastActiveMs: createdAtMs,
     timerAtMs: null,
     deleted: false,
+    dedup: createDedupTable(),
     ready: 0,
     readyBytes: 0,
     unacked: 0,

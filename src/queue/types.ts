@@ -1,6 +1,9 @@
 // The queue state machine's vocabulary: configuration, commands (what a log entry asks), meta
 // (what the log says about the entry) and effects (what the edge must do). All plain data.
 
+import type { EnqueueIdentity } from './dedup.js';
+export type { EnqueueIdentity };
+
 /**
  * Id of a message inside one queue: the log index of its enqueue command (replicated queues) or
  * the local sequence number (local queues). Unique within the queue for its whole life.
@@ -85,6 +88,11 @@ export interface EnqueueCommand {
   readonly priority: number;
   /** Per-message TTL from the `expiration` property, ms; null if absent. */
   readonly ttlMs: number | null;
+  /**
+   * Replicated enqueues that may be retried: a repeat of an applied identity stores nothing and
+   * is answered accepted again. Absent for local queues (never retried).
+   */
+  readonly dedup?: EnqueueIdentity;
 }
 
 export interface RegisterCommand {
@@ -126,7 +134,8 @@ export type CommandType = Command['type'];
  */
 export type Effect =
   | { readonly type: 'deliver'; readonly consumerKey: ConsumerKey; readonly msgId: MsgId; readonly redelivered: boolean; readonly deliveryCount: number }
-  | { readonly type: 'enqueueResult'; readonly msgId: MsgId; readonly outcome: 'accepted' | 'rejected' }
+  /** duplicate: a retried enqueue applied before; nothing is stored under msgId (release its body). */
+  | { readonly type: 'enqueueResult'; readonly msgId: MsgId; readonly outcome: 'accepted' | 'rejected'; readonly duplicate?: true }
   | { readonly type: 'deadLetter'; readonly msgIds: readonly MsgId[]; readonly reason: DeadLetterReason }
   | { readonly type: 'dropped'; readonly msgIds: readonly MsgId[] }
   | { readonly type: 'consumerCancelled'; readonly consumerKey: ConsumerKey; readonly reason: CancelReason }
