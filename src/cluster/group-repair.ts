@@ -66,7 +66,10 @@ export function serveGroupRepair(host: GroupHost, rpc: ClusterRpc, logger: Logge
     const s = leaderStatus(host, id);
     if (s.membership.voters.includes(from)) return new Uint8Array(0);
     if (!s.membership.learners.includes(from)) {
-      throw new OperatingError(OperatingErrorCode.BadConfig, `group ${id}: ${from} is not a learner`, { group: id });
+      // Its AddLearner was lost to a leader change (it was answered before being committed): add it
+      // again; the node's abstention holds until a promotion after this, so it stays safe.
+      const index = await changeSoon(host, id, { kind: ConfChangeKind.AddLearner, node: from }, (m) => m.learners.includes(from));
+      throw new OperatingError(OperatingErrorCode.Overloaded, `group ${id}: ${from} was not a learner; added again at ${index}, catch up first`, { group: id });
     }
     // Raft refuses (BadConfig) while the learner is still behind: the driver asks again.
     const { index } = await host.proposeConfChange(id, { kind: ConfChangeKind.Promote, node: from });
