@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { withRemoteNode } from '../cluster/control-client.js';
 import { CtlMethod, type ClusterStatus } from '../cluster/control-service.js';
+import type { QueueListing } from '../cluster/queue-listing.js';
 import { decodeJson, encodeJson } from '../cluster/metadata-entries.js';
 import { isOperatingError, OperatingErrorCode } from '../lib/errors.js';
 import { ConfigError, ExitCode } from './config-loader.js';
@@ -19,7 +20,10 @@ Commands:
   add-node ID@HOST:PORT       record a node and add it to the metadata group (it still starts
                               with 'espresso server --join')
   forget-node ID              drop a node from the registry and the metadata group
-  list-queues                 queues with their leaders and replicas (when the node serves it)
+  list-queues                 replicated queues: leader, members, ready, unacked, consumers,
+                              commit index and each follower's lag
+  rebalance                   hand every queue back to its preferred leader (placement's first
+                              replica) where that node is up
 
 Flags:
   --cluster-address <[id@]host:port>  cluster port of any node [127.0.0.1:15672]
@@ -61,7 +65,8 @@ export async function runCtl(argv: readonly string[], env: Record<string, string
     return reach ? ExitCode.Unavailable : ExitCode.Failure;
   }
   const value = decodeJson<unknown>(answer);
-  if (json || request.method === CtlMethod.listQueues) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  if (json || request.method === CtlMethod.rebalance) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  else if (request.method === CtlMethod.listQueues) process.stdout.write(formatQueues(value as QueueListing[]));
   else process.stdout.write(formatStatus(value as ClusterStatus));
   return ExitCode.Ok;
 }
@@ -74,6 +79,7 @@ function ctlRequest(command: string, arg: string | undefined): { method: string;
   switch (command) {
     case 'cluster-status': return { method: CtlMethod.status, payload: {} };
     case 'list-queues': return { method: CtlMethod.listQueues, payload: {} };
+    case 'rebalance': return { method: CtlMethod.rebalance, payload: {} };
     case 'forget-node': return { method: CtlMethod.forgetNode, payload: { id: need('a node id') } };
     case 'add-node': {
       const a = parseNodeAddress(need('ID@HOST:PORT'), 'add-node');
@@ -97,20 +103,30 @@ function ctlSecret(given: string | undefined, dataDir: string | undefined): stri
   throw new ConfigError(`the cluster secret file '${path}' is empty`, ExitCode.Config);
 }
 
+/** list-queues as a table; lag per follower in entries behind the leader's last index. */
+export function formatQueues(rows: readonly QueueListing[]): string {
+  const table = rows.map((q) => [
+    q.vhost, q.name, q.leader ?? '(none)', q.members.join(','), String(q.ready), String(q.unacked), String(q.consumers),
+    String(q.commitIndex), q.followerLag === null ? '?' : Object.entries(q.followerLag).map(([n, lag]) => `${n}:${lag}`).join(' '),
+  ]);
+  return formatTable(['VHOST', 'QUEUE', 'LEADER', 'MEMBERS', 'READY', 'UNACKED', 'CONSUMERS', 'COMMIT', 'FOLLOWER LAG'], table) + (rows.length === 0 ? '(no replicated queues)\n' : '');
+}
+
+function formatTable(head: readonly string[], rows: readonly string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: readonly string[]): string => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return `${[line(head), ...rows.map(line)].join('\n')}\n`;
+}
+
 export function formatStatus(s: ClusterStatus): string {
   const rows = s.nodes.map((n) => [
     n.id, n.status, n.voter ? 'voter' : n.learner ? 'learner' : '-', n.groupsLed === null ? '?' : String(n.groupsLed),
     n.clusterAddress || '?', n.amqpAddress || '?', n.version || '?',
   ]);
-  const head = ['NODE', 'STATUS', 'META', 'LEADS', 'CLUSTER', 'AMQP', 'VERSION'];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   return [
     `cluster status, as node ${s.answeredBy} sees it`,
     ...(s.starting ? ['(still starting: waiting for the metadata group to elect a leader and take this node in)'] : []),
     `metadata leader: ${s.metaLeader ?? 'none'}   voters: ${s.voters.join(',') || '-'}   learners: ${s.learners.join(',') || '-'}`,
-    line(head),
-    ...rows.map(line),
-    '',
+    formatTable(['NODE', 'STATUS', 'META', 'LEADS', 'CLUSTER', 'AMQP', 'VERSION'], rows),
   ].join('\n');
 }

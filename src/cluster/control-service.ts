@@ -15,6 +15,8 @@ export const CtlMethod = {
   forgetNode: 'ctl.forget-node',
   /** Served by the queue layer when it is there. */
   listQueues: 'ctl.list-queues',
+  /** Served by the queue layer: every queue back to its preferred leader. */
+  rebalance: 'ctl.rebalance',
 } as const;
 
 export interface NodeStatus {

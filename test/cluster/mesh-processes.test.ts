@@ -9,7 +9,7 @@ import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callNode } from '../../src/cluster/control-client.js';
 import type { QueueListing } from '../../src/cluster/queue-listing.js';
-import { amqpUrl, clusterAddress, eventually, freePorts, killAll, startNode, type NodeProc, type NodeSpec } from '../cli/cluster-nodes.js';
+import { amqpUrl, clusterAddress, eventually, freePorts, killAll, runCtl, startNode, type NodeProc, type NodeSpec } from '../cli/cluster-nodes.js';
 
 const secret = 'mesh-process-secret';
 const tmp = mkdtempSync(join(tmpdir(), 'espresso-mesh-proc-'));
@@ -189,4 +189,21 @@ describe('replicated queues on three server processes', () => {
     expect(row.leader).not.toBeNull();
     expect(row.reportedBy).toEqual(['n1', 'n2', 'n3']);
   }, 90_000);
+
+  it('ctl list-queues prints each queue with its leader; ctl rebalance spreads the leaders over the nodes again', async () => {
+    const ctl = (...args: string[]): ReturnType<typeof runCtl> => runCtl(['--cluster-address', clusterAddress(nodes.get('n2')!), '--cluster-secret', secret, ...args]);
+    // Placement gave the four queues of this file preferred leaders on different nodes; kills and the
+    // full restart above left them wherever elections fell.
+    const moved = await ctl('rebalance');
+    expect(moved.code).toBe(0);
+    expect(Array.isArray((JSON.parse(moved.stdout) as { moved: unknown }).moved)).toBe(true);
+    let rows: QueueListing[] = [];
+    await eventually('leaders on three different nodes', async () => {
+      rows = await listQueues('n1');
+      return rows.length === 4 && rows.every((q) => q.leader !== null) && new Set(rows.map((q) => q.leader)).size === 3;
+    }, 20_000);
+    const table = await ctl('list-queues');
+    expect(table.code).toBe(0);
+    for (const q of rows) expect(table.stdout).toMatch(new RegExp(`^/\\s+${q.name}\\s+${q.leader}\\s+`, 'm'));
+  }, 60_000);
 });
