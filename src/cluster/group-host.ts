@@ -14,6 +14,9 @@
 // term, vote, log and commit come back from the WAL, and the apply callback is handed the committed
 // entries again FROM THE LAST SNAPSHOT (from index 1 when the group never snapshotted): the host keeps
 // no applied index of its own, so state machines rebuild from their snapshot plus the log.
+// A group the WAL found damaged is discarded and rebuilt from its peers (group-repair.ts drives it;
+// <dataDir>/repairs.json remembers a rebuild across restarts); after a torn tail, groups abstain
+// from elections until a leader confirmed their log (bounded).
 
 import { assert } from '../lib/assert.js';
 import { OperatingError, OperatingErrorCode } from '../lib/errors.js';
@@ -300,7 +303,7 @@ export class GroupHost {
     const members = this.repairs.get(id)!.members;
     this.raft.addGroup(id, {
       membership: { voters: [...members], learners: [] },
-      hardState: raftHardState(this.wal, id),
+      hardState: this.recoveredHardState(id),
       reader: raftReader(this.wal, id),
       rebuiltAfter: addedAt,
     });
