@@ -3,6 +3,7 @@
 // node's QueueMesh; the consumer's sink is registered here, so deliveries find it whichever node
 // leads, before and after a failover, without the client consuming again.
 
+import { randomBytes } from 'node:crypto';
 import type {
   ConsumeRequest, DeliverySink, DownScope, EnqueueOutcome, GetResponse, MsgId, Owner, QueueBackend, QueueEvent, QueueStats, StoredMessage,
 } from '../broker/queue-backend.js';
@@ -24,6 +25,14 @@ export class MeshQueue implements QueueBackend {
    */
   private acks = new Map<string, { ids: MsgId[]; waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> }>();
   private acksScheduled = false;
+  /**
+   * Identity of this backend's enqueues (see src/queue/dedup.ts): a retry on a new leader reuses
+   * it, so an enqueue the old leader committed before dying is not stored twice.
+   */
+  private readonly origin = randomBytes(9).toString('base64url');
+  private enqueueSeq = 0;
+  /** Seqs of enqueues not answered yet, ascending (insertion order): the first is the floor. */
+  private readonly enqueuesInFlight = new Set<number>();
 
   constructor(
     private readonly mesh: QueueMesh,
@@ -36,7 +45,21 @@ export class MeshQueue implements QueueBackend {
   enqueue(message: StoredMessage): Promise<EnqueueOutcome> {
     const p = message.properties;
     const priority = typeof p.priority === 'number' ? Math.max(0, Math.min(255, Math.floor(p.priority))) : 0;
-    return this.run({ type: 'enqueue', priority, ttlMs: parseExpiration(p.expiration), message }).then((r) => (r.kind === 'enqueue' ? r.outcome : 'ok'));
+    const seq = ++this.enqueueSeq;
+    this.enqueuesInFlight.add(seq);
+    const floor = this.enqueuesInFlight.values().next().value ?? seq;
+    const dedup = { origin: this.origin, seq, floor };
+    const done = (): void => void this.enqueuesInFlight.delete(seq);
+    return this.run({ type: 'enqueue', priority, ttlMs: parseExpiration(p.expiration), message, dedup }).then(
+      (r) => {
+        done();
+        return r.kind === 'enqueue' ? r.outcome : 'ok';
+      },
+      (e: unknown) => {
+        done();
+        throw e;
+      },
+    );
   }
 
   consume(request: ConsumeRequest, sink: DeliverySink): Promise<void> {

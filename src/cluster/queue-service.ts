@@ -185,7 +185,8 @@ export class QueueMesh {
    * The first attempt is made synchronously, so calls leave in call order; calls that fail together
    * (the leader moved) are retried together in that order, and calls made while any call of the
    * queue is being retried wait behind them. A call the old leader had already committed before it
-   * died is carried out again by the retry: at least once.
+   * died is carried out again by the retry (at least once), except an enqueue: it carries its
+   * caller's identity, so the queue stores it once however often it is retried.
    */
   async route(vhost: string, name: string, replicas: () => readonly NodeId[], command: ForwardedCommand): Promise<CallAnswer> {
     const key = queueKey(vhost, name);
@@ -287,7 +288,8 @@ export class QueueMesh {
   /** One command on a replica here; consumers are always reached through resolveConsumer. */
   private async runLocal(q: ReplicatedQueue, c: ForwardedCommand, incarnation: string): Promise<CallResult> {
     switch (c.type) {
-      case 'enqueue': return { kind: 'enqueue', outcome: await q.enqueue(c.message) };
+      // The caller's identity goes with it: a retry of an enqueue applied before is not stored again.
+      case 'enqueue': return { kind: 'enqueue', outcome: await q.enqueue(c.message, c.dedup) };
       case 'register':
         await q.consume({ owner: c.owner, consumerTag: c.tag, noAck: c.noAck, creditMode: c.creditMode, prefetch: c.prefetch, priority: c.priority }, null, incarnation);
         return { kind: 'void' };

@@ -3,13 +3,15 @@
 //
 // Entry: op u8 | timeMs f64 | proposer u32 | seq u32 | op-specific fields. Op numbers are persisted:
 // they only grow at the end. Strings are u16 length + UTF-8; ids are f64 (exact up to 2^53).
+// An enqueue with a caller identity (enqueueDedup) has the same layout as a plain one plus origin
+// str | seq f64 | floor f64 after the message, so the message sits at the same offset in both.
 
 import { assert } from '../lib/assert.js';
 import { encodeBasicProperties } from '../amqp/content.js';
 import { readBasicProperties, type BasicProperties } from '../amqp/generated-methods.js';
 import { Reader } from '../amqp/wire.js';
 import type { MessageProperties, StoredMessage } from '../broker/queue-backend.js';
-import type { Command, DownScope, MsgId, Owner, QueueSnapshot } from '../queue/index.js';
+import type { Command, DownScope, EnqueueIdentity, MsgId, Owner, QueueSnapshot } from '../queue/index.js';
 import { shortStringBytesMax } from './replicated-queue-limits.js';
 
 export enum QueueOp {
@@ -28,6 +30,8 @@ export enum QueueOp {
   delete = 13,
   /** A node's queue edge (re)started as leader: holders of its earlier incarnations go down. */
   leaderStart = 14,
+  /** An enqueue that may be retried: carries its caller's identity (origin, seq, floor). */
+  enqueueDedup = 15,
 }
 
 /**
@@ -35,7 +39,7 @@ export enum QueueOp {
  * key is only known once the register is applied); leaderStart carries the node and incarnation.
  */
 export type LogCommand =
-  | { readonly type: 'enqueue'; readonly priority: number; readonly ttlMs: number | null; readonly message: StoredMessage }
+  | { readonly type: 'enqueue'; readonly priority: number; readonly ttlMs: number | null; readonly message: StoredMessage; readonly dedup?: EnqueueIdentity }
   | Exclude<Command, { type: 'enqueue' } | { type: 'cancel' } | { type: 'credit' } | { type: 'config' }>
   | { readonly type: 'cancel'; readonly channel: string; readonly tag: string }
   | { readonly type: 'credit'; readonly channel: string; readonly tag: string; readonly credit: number; readonly mode: 'add' | 'set' }
@@ -143,7 +147,7 @@ function readMessage(i: In): StoredMessage {
 }
 
 function opOf(c: LogCommand): QueueOp {
-  return QueueOp[c.type];
+  return c.type === 'enqueue' && c.dedup !== undefined ? QueueOp.enqueueDedup : QueueOp[c.type];
 }
 
 export function encodeEntry(c: LogCommand, h: EntryHeader): Buffer {
@@ -157,6 +161,11 @@ export function encodeEntry(c: LogCommand, h: EntryHeader): Buffer {
       o.u8(c.priority);
       o.f64(c.ttlMs ?? -1);
       writeMessage(o, c.message);
+      if (c.dedup !== undefined) {
+        o.str(c.dedup.origin);
+        o.f64(c.dedup.seq);
+        o.f64(c.dedup.floor);
+      }
       break;
     case 'register':
       writeOwner(o, c.owner);
@@ -198,17 +207,21 @@ export function decodeEntry(data: Uint8Array): { header: EntryHeader; command: L
 /** The message of an enqueue entry (a body read back from the log); undefined for any other entry. */
 export function decodeEnqueuedMessage(data: Uint8Array): StoredMessage | undefined {
   const i = new In(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-  if (i.u8() !== QueueOp.enqueue) return undefined;
+  const op = i.u8();
+  if (op !== QueueOp.enqueue && op !== QueueOp.enqueueDedup) return undefined;
   i.pos = headerBytes + 1 + 8; // header, priority u8, ttlMs f64
   return readMessage(i);
 }
 
 function readCommand(i: In, op: QueueOp): LogCommand {
   switch (op) {
-    case QueueOp.enqueue: {
+    case QueueOp.enqueue:
+    case QueueOp.enqueueDedup: {
       const priority = i.u8();
       const ttl = i.f64();
-      return { type: 'enqueue', priority, ttlMs: ttl < 0 ? null : ttl, message: readMessage(i) };
+      const plain = { type: 'enqueue', priority, ttlMs: ttl < 0 ? null : ttl, message: readMessage(i) } as const;
+      if (op === QueueOp.enqueue) return plain;
+      return { ...plain, dedup: { origin: i.str(), seq: i.f64(), floor: i.f64() } };
     }
     case QueueOp.register:
       return {

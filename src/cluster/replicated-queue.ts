@@ -11,7 +11,7 @@ import { assert } from '../lib/assert.js';
 import { OperatingError, OperatingErrorCode } from '../lib/errors.js';
 import { logIndex, type GroupId, type NodeId } from '../lib/ids.js';
 import type { Clock } from '../lib/random.js';
-import { apply, counters, createQueueState, restore, snapshot, deadLetter, type Command, type ConsumerKey, type DeadLetterReason, type Effect, type FieldValues, type MsgId, type Owner, type QueueConfig, type QueueState, queueLimits, parseExpiration } from '../queue/index.js';
+import { apply, counters, createQueueState, restore, snapshot, deadLetter, type Command, type ConsumerKey, type DeadLetterReason, type EnqueueIdentity, type Effect, type FieldValues, type MsgId, type Owner, type QueueConfig, type QueueState, queueLimits, parseExpiration } from '../queue/index.js';
 import type { ConsumeRequest, DeadLetterSink, DeliverySink, DownScope, EnqueueOutcome, GetResponse, QueueBackend, QueueEvent, QueueStats, StoredMessage } from '../broker/queue-backend.js';
 import type { AppliedEntry, GroupHost } from './group-host.js';
 import { decodeEnqueuedMessage, decodeEntry, decodeSnapshot, encodeEntry, encodeSnapshot, liveIdsOf, type LogCommand } from './replicated-queue-codec.js';
@@ -150,10 +150,16 @@ export class ReplicatedQueue implements QueueBackend {
     return this.options.members?.[0] ?? this.options.host.nodeId;
   }
 
-  enqueue(message: StoredMessage): Promise<EnqueueOutcome> {
+  /**
+   * `dedup`: the caller's identity of this enqueue (mesh calls, which are retried across leader
+   * changes); a repeat of one already applied stores nothing and answers 'ok' again.
+   */
+  enqueue(message: StoredMessage, dedup?: EnqueueIdentity): Promise<EnqueueOutcome> {
     const p = message.properties;
     const priority = typeof p.priority === 'number' ? Math.max(0, Math.min(255, Math.floor(p.priority))) : 0;
-    return this.call({ type: 'enqueue', priority, ttlMs: parseExpiration(p.expiration), message }, (w) => w.enqueue);
+    const ttlMs = parseExpiration(p.expiration);
+    const command: LogCommand = dedup === undefined ? { type: 'enqueue', priority, ttlMs, message } : { type: 'enqueue', priority, ttlMs, message, dedup };
+    return this.call(command, (w) => w.enqueue);
   }
 
   /**
@@ -396,6 +402,9 @@ export class ReplicatedQueue implements QueueBackend {
     switch (command.type) {
       case 'enqueue':
         this.bodies.set(index, command.message);
+        if (command.dedup !== undefined) {
+          return { type: 'enqueue', sizeBytes: command.message.body.length, priority: command.priority, ttlMs: command.ttlMs, dedup: command.dedup };
+        }
         return { type: 'enqueue', sizeBytes: command.message.body.length, priority: command.priority, ttlMs: command.ttlMs };
       case 'register':
         this.keyByTag.set(tagKey(command.owner.channel, command.tag), index);
@@ -467,7 +476,8 @@ export class ReplicatedQueue implements QueueBackend {
     switch (effect.type) {
       case 'deliver': return this.deliver(effect.consumerKey, effect.msgId, effect.redelivered, effect.deliveryCount);
       case 'enqueueResult':
-        if (effect.outcome === 'rejected') this.bodies.delete(effect.msgId);
+        // A duplicate (a retry of an enqueue applied before) stored nothing under this entry's index.
+        if (effect.outcome === 'rejected' || effect.duplicate === true) this.bodies.delete(effect.msgId);
         if (waiter !== undefined) waiter.enqueue = effect.outcome === 'accepted' ? 'ok' : 'rejected';
         return;
       case 'deadLetter': return this.deadLetter(effect.msgIds, effect.reason, timeMs);
