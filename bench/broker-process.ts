@@ -19,7 +19,14 @@ export interface BrokerHandle {
   urls: string[];
   /** The processes whose CPU and memory count as the broker's (beam.smp per node, node per espresso node). */
   processes: BrokerProcess[];
+  /** Write-ahead log counters summed over the nodes (espresso only: RabbitMQ does not expose its fsyncs). */
+  storageCounters?(): Promise<StorageCounters | undefined>;
   stop(): Promise<void>;
+}
+
+export interface StorageCounters {
+  fsyncs: number;
+  records: number;
 }
 
 const live = new Set<BrokerHandle>();

@@ -6,7 +6,10 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
-import { register, run, terminate, waitUntil, portOpen, alive, type BrokerHandle } from './broker-process.js';
+import { callNode } from '../src/cluster/control-client.js';
+import { nodeId } from '../src/lib/ids.js';
+import type { ClusterStatus } from '../src/cluster/control-service.js';
+import { register, run, terminate, waitUntil, portOpen, alive, type BrokerHandle, type StorageCounters } from './broker-process.js';
 
 const repoDir = new URL('..', import.meta.url).pathname;
 const mainJs = join(repoDir, 'dist', 'src', 'cli', 'main.js');
@@ -14,6 +17,7 @@ const mainJs = join(repoDir, 'dist', 'src', 'cli', 'main.js');
 const singlePort = 5790;
 const clusterPorts = [5795, 5796, 5797];
 const clusterPeerPort = (amqpPort: number): number => 20000 + amqpPort;
+const benchSecret = 'espresso-bench';
 
 /** Compiles the project when asked or when the entry point is missing (type errors elsewhere do not stop emit). */
 export async function ensureEspressoBuilt(force: boolean, log: (line: string) => void): Promise<string | undefined> {
@@ -54,10 +58,10 @@ export const memoryHighWatermarkBytes = Math.floor(totalmem() * 0.4);
 
 function nodeArgs(topology: 'single' | 'cluster', i: number, port: number, dataDir: string): string[] {
   const base = ['--port', String(port), '--bind', '127.0.0.1', '--data-dir', dataDir, '--log-level', 'warn', '--node-name', `bench${i + 1}`,
-    '--memory-high-watermark', String(memoryHighWatermarkBytes)];
+    '--memory-high-watermark', String(memoryHighWatermarkBytes), '--cluster-port', String(clusterPeerPort(port)), '--cluster-secret', benchSecret];
   if (topology === 'single') return base;
   const seeds = clusterPorts.map((p, k) => `bench${k + 1}@127.0.0.1:${clusterPeerPort(p)}`).join(',');
-  return [...base, '--node-id', `bench${i + 1}`, '--cluster-port', String(clusterPeerPort(port)), '--cluster-secret', 'espresso-bench', '--seeds', seeds];
+  return [...base, '--node-id', `bench${i + 1}`, '--seeds', seeds];
 }
 
 export async function startEspresso(topology: 'single' | 'cluster', workDir: string, log: (line: string) => void): Promise<BrokerHandle> {
@@ -70,6 +74,7 @@ export async function startEspresso(topology: 'single' | 'cluster', workDir: str
   const nodes: EspressoNode[] = [];
   const handle = register({
     broker: 'espresso', topology, urls: ports.map((p) => `amqp://guest:guest@127.0.0.1:${p}`), processes: [],
+    storageCounters: () => storageCounters(ports),
     stop: async () => {
       for (const n of nodes) await terminate(n.pid, 15_000);
       rmSync(base, { recursive: true, force: true });
@@ -86,4 +91,17 @@ export async function startEspresso(topology: 'single' | 'cluster', workDir: str
   handle.processes = nodes.map((n, i) => ({ name: `node espresso bench${i + 1}`, pid: n.pid }));
   log(`espresso: ${topology} up (pids ${nodes.map((n) => n.pid).join(', ')})`);
   return handle;
+}
+
+/** fsyncs and records of every node's write-ahead log, asked with `ctl cluster-status` over the cluster port. */
+async function storageCounters(ports: readonly number[]): Promise<StorageCounters | undefined> {
+  try {
+    const all = await Promise.all(ports.map(async (p, i) => {
+      const bytes = await callNode({ address: `127.0.0.1:${clusterPeerPort(p)}`, nodeId: nodeId(`bench${i + 1}`), secret: benchSecret, timeoutMs: 5_000 }, 'ctl.status', new Uint8Array(0));
+      return (JSON.parse(new TextDecoder().decode(bytes)) as ClusterStatus).storage;
+    }));
+    return { fsyncs: all.reduce((a, s) => a + s.fsyncs, 0), records: all.reduce((a, s) => a + s.recordsWritten, 0) };
+  } catch {
+    return undefined; // an older build without storage counters: the figure is left out
+  }
 }

@@ -31,6 +31,9 @@ export interface BrokerResult {
   processes: ProcessUsage[];
   generatorCpuSeconds: number;
   generatorCpuSecondsPer100k: number;
+  /** fsyncs (all nodes) and write-ahead log records during the full-load phase; espresso only. */
+  fsyncs?: number | undefined;
+  walRecords?: number | undefined;
 }
 
 export interface ScenarioReport {
@@ -74,6 +77,8 @@ export const metrics: readonly Metric[] = [
   { label: 'max ms (low rate)', value: (r) => r.low?.maxUs, format: formatMs },
   { label: 'broker CPU s/100k msg', value: (r) => r.brokerCpuSecondsPer100k, format: (n) => n.toFixed(2) },
   { label: 'broker peak RSS MiB', value: peakRss, format: formatMiB },
+  { label: 'msgs delivered per fsync', value: (r) => (r.fsyncs === undefined || r.fsyncs === 0 ? undefined : r.delivered / r.fsyncs), format: (n) => n.toFixed(1) },
+  { label: 'WAL records per fsync', value: (r) => (r.fsyncs === undefined || r.fsyncs === 0 || r.walRecords === undefined ? undefined : r.walRecords / r.fsyncs), format: (n) => n.toFixed(1) },
   { label: 'generator CPU s/100k msg', value: (r) => r.generatorCpuSecondsPer100k, format: (n) => n.toFixed(2) },
   { label: 'lost', value: (r) => r.lost, format: formatCount },
   { label: 'duplicated', value: (r) => r.duplicates, format: formatCount },

@@ -307,6 +307,7 @@ export async function runScenario(s: Scenario, handle: BrokerHandle, ctx: RunCon
     let phaseName = 'start';
     const sampler = startSampler(handle, s, workers, () => phaseName, log);
     const gen0 = process.cpuUsage();
+    const storage0 = await handle.storageCounters?.();
     let measured: Measured;
     let processes: ProcessUsage[] = [];
     try {
@@ -315,6 +316,7 @@ export async function runScenario(s: Scenario, handle: BrokerHandle, ctx: RunCon
       processes = sampler.stop();
     }
     const gen = process.cpuUsage(gen0);
+    const storage1 = storage0 === undefined ? undefined : await handle.storageCounters?.();
     const done = await finishWorkers(workers); // in spec order: consumers first, then publishers
     const firstConn = conns[0];
     const depth = firstConn === undefined ? [] : await queueDepths(s, firstConn);
@@ -333,6 +335,8 @@ export async function runScenario(s: Scenario, handle: BrokerHandle, ctx: RunCon
       lowRatePerSec: s.lowRatePerSec, lost: check.lost, duplicates: check.duplicates, nacked: sum(pubs, Counter.Nacked),
       stillQueued: depth.reduce((a, b) => a + b, 0), brokerCpuSecondsPer100k: cpuSecondsPer100k(brokerCpu, deliveredTotal), processes,
       generatorCpuSeconds: genCpu, generatorCpuSecondsPer100k: cpuSecondsPer100k(genCpu, deliveredTotal),
+      fsyncs: storage0 !== undefined && storage1 !== undefined ? storage1.fsyncs - storage0.fsyncs : undefined,
+      walRecords: storage0 !== undefined && storage1 !== undefined ? storage1.records - storage0.records : undefined,
     };
   } finally {
     await Promise.all(workers.map((w) => w.worker.terminate()));

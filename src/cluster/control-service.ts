@@ -38,6 +38,8 @@ export interface ClusterStatus {
   starting: boolean;
   /** The answering node's metadata counters (applied index, forwarded changes and their bytes). */
   metadata: MetadataGroupStats | null;
+  /** The answering node's write-ahead log counters since it started (fsyncs, records, bytes). */
+  storage: { fsyncs: number; batches: number; recordsWritten: number; bytesWritten: number; diskBytes: number };
   metaLeader: NodeId | null;
   voters: readonly NodeId[];
   learners: readonly NodeId[];
@@ -107,7 +109,7 @@ export function clusterStatus(d: ControlDeps): ClusterStatus {
   }
   const nodes = [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return {
-    answeredBy: d.self.id, starting: d.metadata === undefined, metadata: d.metadata?.stats() ?? null,
+    answeredBy: d.self.id, starting: d.metadata === undefined, metadata: d.metadata?.stats() ?? null, storage: storageCounters(d.groupHost),
     metaLeader: d.groupHost.leader(metadataGroupId), voters, learners, nodes,
   };
 }
@@ -124,4 +126,9 @@ export function reportLoad(gossip: GossipService, d: ControlDeps, base: MemberMe
     gossip.setMeta(meta);
   }, everyMs);
   return () => clearInterval(timer);
+}
+
+function storageCounters(host: GroupHost): ClusterStatus['storage'] {
+  const w = host.stats().wal;
+  return { fsyncs: w.fsyncs, batches: w.batches, recordsWritten: w.recordsWritten, bytesWritten: w.bytesWritten, diskBytes: w.diskBytes };
 }
