@@ -5,12 +5,14 @@
 //   limits?: Partial<GroupHostLimits>, storageLimits?, random? }): Promise<GroupHost>
 //   opens (recovering) the WAL in `${dataDir}/wal`, starts the transport (port 0: read `host.port`) and
 //   a ticker of limits.tickMs (10 ms: with raft defaults a 100-200 ms election timeout, 20 ms heartbeats).
-//   Corrupted groups (wal.corruptedGroups()) are logged at error level and never hosted.
+//   Damaged groups (wal.corruptedGroups()) are discarded (term and vote kept) and held out of Raft until
+//   their leader re-adds them as learners (group-repair.ts: GroupRepairDriver, serveGroupRepair); a damaged
+//   group with no other member is refused (Corrupted).
 // - host.addPeer(node, 'host:port')
 // - host.createGroup(id, bootstrapMembers, { apply(entry), leaderChange?(leader, term), installSnapshot?(index, term, data) })
 //   same bootstrap members on every node that ever hosts the group (a later learner too). A group
 //   the WAL holds resumes: installSnapshot(snapshot) first if there is one, then every committed
-//   entry after it is applied again (from index 1 without a snapshot). Throws Corrupted for a damaged log.
+//   entry after it is applied again (from index 1 without a snapshot). Throws Corrupted only for a damaged group with no other member.
 // - host.propose(id, data): Promise<{ index, term }> resolved once committed AND applied here;
 //   rejects OperatingError NotLeader (details.leader = hint or ''), Overloaded, Closed.
 //   host.proposeConfChange(id, { kind: ConfChangeKind.AddLearner|Promote|Remove, node }) likewise.
