@@ -4,13 +4,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { withRemoteNode } from '../cluster/control-client.js';
-import { CtlMethod, type ClusterStatus } from '../cluster/control-service.js';
+import { CtlMethod, type ClusterStatus, type PolicyChangeAnswer, type SetPolicyRequest } from '../cluster/control-service.js';
+import type { PolicyRecord } from '../model/index.js';
 import type { QueueListing } from '../cluster/queue-listing.js';
 import { decodeJson, encodeJson } from '../cluster/metadata-entries.js';
 import { isOperatingError, OperatingErrorCode } from '../lib/errors.js';
 import { ConfigError, ExitCode } from './config-loader.js';
 import { clusterTlsOf, parseNodeAddress } from './node-cluster.js';
-import { intFlag, parseSmallFlags } from './small-flags.js';
+import { intFlag, parseSmallFlags, type SmallArgs } from './small-flags.js';
 
 export const ctlHelp = `Usage: espresso ctl [flags] <command> [argument]
 
@@ -24,6 +25,13 @@ Commands:
                               commit index and each follower's lag
   rebalance                   hand every queue back to its preferred leader (placement's first
                               replica) where that node is up
+  set-policy NAME PATTERN DEFINITION   set a policy (DEFINITION: JSON, e.g. '{"max-length":5}'; keys
+                              message-ttl, expires, max-length, max-length-bytes, overflow,
+                              dead-letter-exchange, dead-letter-routing-key, delivery-limit,
+                              consumer-timeout, alternate-exchange); running queues take it at once
+                              [--vhost /] [--priority 0] [--apply-to queues|exchanges|all]
+  clear-policy NAME           remove a policy [--vhost /]
+  list-policies               the policies of every vhost, or of --vhost
 
 Flags:
   --cluster-address <[id@]host:port>  cluster port of any node [127.0.0.1:15672]
@@ -37,14 +45,15 @@ Exit codes: 0 ok, 1 refused by the cluster, 64 bad command line, 69 node unreach
 `;
 
 export async function runCtl(argv: readonly string[], env: Record<string, string | undefined>): Promise<number> {
-  const args = parseSmallFlags('ctl', argv, ['--cluster-address', '--cluster-secret', '--data-dir', '--timeout', '--cluster-tls-cert', '--cluster-tls-key', '--cluster-tls-ca'], ['--json']);
+  const args = parseSmallFlags('ctl', argv, ['--cluster-address', '--cluster-secret', '--data-dir', '--timeout', '--cluster-tls-cert', '--cluster-tls-key', '--cluster-tls-ca', ...policyFlags], ['--json']);
   if (args.help) {
     process.stdout.write(ctlHelp);
     return ExitCode.Ok;
   }
   const [command, arg, ...extra] = args.words;
-  if (command === undefined || extra.length > 0) throw new ConfigError(`espresso ctl: give one command; see 'espresso ctl --help'`, ExitCode.Usage);
-  const request = ctlRequest(command, arg);
+  const policy = command === undefined ? undefined : policyRequest(command, args);
+  if (command === undefined || (policy === undefined && extra.length > 0)) throw new ConfigError(`espresso ctl: give one command; see 'espresso ctl --help'`, ExitCode.Usage);
+  const request = policy ?? ctlRequest(command, arg);
   const target = parseNodeAddress(args.flags.get('--cluster-address') ?? '127.0.0.1:15672', '--cluster-address');
   const secret = ctlSecret(args.flags.get('--cluster-secret') ?? env['ESPRESSO_CLUSTER_SECRET'], args.flags.get('--data-dir'));
   const timeoutMs = intFlag(args, '--timeout', 5_000, 100, 600_000);
@@ -67,6 +76,8 @@ export async function runCtl(argv: readonly string[], env: Record<string, string
   const value = decodeJson<unknown>(answer);
   if (json || request.method === CtlMethod.rebalance) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   else if (request.method === CtlMethod.listQueues) process.stdout.write(formatQueues(value as QueueListing[]));
+  else if (request.method === CtlMethod.listPolicies) process.stdout.write(formatPolicies(value as PolicyRecord[]));
+  else if (request.method === CtlMethod.setPolicy || request.method === CtlMethod.clearPolicy) process.stdout.write(formatPolicyChange(value as PolicyChangeAnswer));
   else process.stdout.write(formatStatus(value as ClusterStatus));
   return ExitCode.Ok;
 }
@@ -129,4 +140,62 @@ export function formatStatus(s: ClusterStatus): string {
     `metadata leader: ${s.metaLeader ?? 'none'}   voters: ${s.voters.join(',') || '-'}   learners: ${s.learners.join(',') || '-'}`,
     formatTable(['NODE', 'STATUS', 'META', 'LEADS', 'CLUSTER', 'AMQP', 'VERSION'], rows),
   ].join('\n');
+}
+
+const policyFlags = ['--vhost', '--priority', '--apply-to'] as const;
+
+/**
+ * set-policy, clear-policy, list-policies (undefined for other commands). A definition that is not
+ * a JSON object fails here (exit 1); its keys and values are checked by the cluster, which refuses
+ * an unknown key or a bad value naming it (exit 1 too).
+ */
+function policyRequest(command: string, args: SmallArgs): { method: string; payload: unknown } | undefined {
+  const words = args.words.slice(1);
+  const vhost = args.flags.get('--vhost');
+  const arity = (n: number, usage: string): void => {
+    if (words.length !== n) throw new ConfigError(`espresso ctl ${command} needs ${usage}`, ExitCode.Usage);
+  };
+  switch (command) {
+    case 'list-policies':
+      arity(0, 'no argument (and --vhost to show one vhost)');
+      return { method: CtlMethod.listPolicies, payload: vhost === undefined ? {} : { vhost } };
+    case 'clear-policy':
+      arity(1, 'NAME');
+      return { method: CtlMethod.clearPolicy, payload: { vhost: vhost ?? '/', name: words[0]! } };
+    case 'set-policy': {
+      arity(3, 'NAME PATTERN DEFINITION (DEFINITION a JSON object)');
+      const applyTo = args.flags.get('--apply-to') ?? 'queues';
+      if (applyTo !== 'queues' && applyTo !== 'exchanges' && applyTo !== 'all') {
+        throw new ConfigError(`flag --apply-to: expected queues, exchanges or all, got '${applyTo}'`, ExitCode.Usage);
+      }
+      const request: SetPolicyRequest = {
+        vhost: vhost ?? '/', name: words[0]!, pattern: words[1]!, definition: policyDefinition(words[2]!),
+        priority: intFlag(args, '--priority', 0, 0, 1_000_000_000), applyTo,
+      };
+      return { method: CtlMethod.setPolicy, payload: request };
+    }
+    default: return undefined;
+  }
+}
+
+function policyDefinition(text: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`espresso ctl set-policy: the definition is not valid JSON (${(e as Error).message}): ${text}`, ExitCode.Failure);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ConfigError(`espresso ctl set-policy: the definition must be a JSON object such as '{"max-length":5}', got ${text}`, ExitCode.Failure);
+  }
+  return value as Record<string, unknown>;
+}
+
+export function formatPolicies(rows: readonly PolicyRecord[]): string {
+  const table = rows.map((p) => [p.vhost, p.name, p.pattern, p.applyTo, String(p.priority), JSON.stringify(p.definition)]);
+  return formatTable(['VHOST', 'NAME', 'PATTERN', 'APPLY-TO', 'PRIORITY', 'DEFINITION'], table) + (rows.length === 0 ? '(no policies)\n' : '');
+}
+
+function formatPolicyChange(a: PolicyChangeAnswer): string {
+  return a.changedQueues.length === 0 ? 'ok (no queue changed its settings)\n' : `ok; queues with new settings: ${a.changedQueues.join(', ')}\n`;
 }

@@ -8,6 +8,7 @@ import type { GroupHost } from './group-host.js';
 import { decodeJson, encodeJson } from './metadata-entries.js';
 import { metadataGroupId, type ClusterNode, type MetadataGroupStats, type ReplicatedMetadataClient } from './metadata-group.js';
 import type { ClusterRpc } from './rpc.js';
+import { listPolicies, listVhosts, type MetadataCommand, type MetadataOk, type PolicyApplyTo, type PolicyRecord } from '../model/index.js';
 
 export const CtlMethod = {
   status: 'ctl.status',
@@ -17,7 +18,25 @@ export const CtlMethod = {
   listQueues: 'ctl.list-queues',
   /** Served by the queue layer: every queue back to its preferred leader. */
   rebalance: 'ctl.rebalance',
+  setPolicy: 'ctl.set-policy',
+  clearPolicy: 'ctl.clear-policy',
+  listPolicies: 'ctl.list-policies',
 } as const;
+
+/** ctl set-policy's request, as rabbitmqctl set_policy takes it. */
+export interface SetPolicyRequest {
+  vhost: string;
+  name: string;
+  pattern: string;
+  definition: Record<string, unknown>;
+  priority: number;
+  applyTo: PolicyApplyTo;
+}
+
+/** What set-policy and clear-policy answer: the queues whose effective settings changed. */
+export interface PolicyChangeAnswer {
+  changedQueues: string[];
+}
 
 export interface NodeStatus {
   id: NodeId;
@@ -71,6 +90,40 @@ export function serveControl(rpc: ClusterRpc, d: ControlDeps): void {
     await started(d).forgetNode(nodeId(decodeJson<{ id: string }>(p).id));
     return encodeJson(clusterStatus(d));
   });
+  servePolicies(rpc, d);
+}
+
+/**
+ * Policies are metadata entries: any node takes them and its metadata client forwards them to the
+ * meta leader; once applied, every node's queue registry gives its queues the new settings.
+ */
+function servePolicies(rpc: ClusterRpc, d: ControlDeps): void {
+  rpc.handle(CtlMethod.setPolicy, async (_from, p) => {
+    const r = decodeJson<SetPolicyRequest>(p);
+    return encodeJson(await changePolicy(d, {
+      kind: 'setPolicy', vhost: r.vhost, name: r.name, pattern: r.pattern, applyTo: r.applyTo, priority: r.priority, definition: r.definition,
+    }));
+  });
+  rpc.handle(CtlMethod.clearPolicy, async (_from, p) => {
+    const r = decodeJson<{ vhost: string; name: string }>(p);
+    return encodeJson(await changePolicy(d, { kind: 'clearPolicy', vhost: r.vhost, name: r.name }));
+  });
+  rpc.handle(CtlMethod.listPolicies, async (_from, p) => {
+    const { vhost } = decodeJson<{ vhost?: string }>(p);
+    const metadata = started(d);
+    await metadata.sync(); // a policy set through another node a moment ago is listed
+    const vhosts = vhost === undefined ? listVhosts(metadata.state) : [vhost];
+    const rows: PolicyRecord[] = [];
+    for (const v of vhosts) rows.push(...listPolicies(metadata.state, v).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)));
+    return encodeJson(rows);
+  });
+}
+
+/** A refused change (bad definition, unknown vhost or policy) comes back as BadConfig with the model's words. */
+async function changePolicy(d: ControlDeps, c: MetadataCommand): Promise<PolicyChangeAnswer> {
+  const r = await started(d).apply(c);
+  if (!r.ok) throw new OperatingError(OperatingErrorCode.BadConfig, r.replyText, { replyCode: r.replyCode });
+  return { changedQueues: (r as MetadataOk).changedQueues.map((q) => q.name) };
 }
 
 function started(d: ControlDeps): ReplicatedMetadataClient {

@@ -71,6 +71,7 @@ export {
   listQueues, listBindings, listPolicies, bindingsOfQueue,
 } from './queries.js';
 export type { QueueSettings, Overflow } from './policies.js';
+export { queueArgSettings } from './policies.js';
 export { isReplyToName, replyToPrefix } from './binding-commands.js';
 export { requestedReplicaCount } from './queue-args.js';
 export { serializableCommand } from './wire.js';

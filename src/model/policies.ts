@@ -160,8 +160,20 @@ function stringOf(table: ArgTable | undefined, key: string): string | null {
 
 /** Effective settings of a queue: its x-args resolved against the policy that applies. */
 export function queueSettingsOf(vhost: VhostState, q: QueueRecord): QueueSettings {
+  return resolveSettings(q, policyFor(vhost, 'queues', q.name));
+}
+
+/**
+ * A queue's settings from its own x-args alone, as at its declaration. Replicated queues start
+ * every replica from these (the same on all of them, whenever each applied the declare) and reach
+ * the policy's through a committed config entry.
+ */
+export function queueArgSettings(q: QueueRecord): QueueSettings {
+  return resolveSettings(q, undefined);
+}
+
+function resolveSettings(q: QueueRecord, policy: PolicyRecord | undefined): QueueSettings {
   const a = q.arguments;
-  const policy = policyFor(vhost, 'queues', q.name);
   const p = policy?.definition;
   const dlx = stringOf(a, 'x-dead-letter-exchange') ?? stringOf(p, 'dead-letter-exchange');
   const dlrkArg = stringOf(a, 'x-dead-letter-routing-key');
