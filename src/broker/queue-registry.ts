@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import type { GroupHost } from '../cluster/group-host.js';
 import { MeshQueue } from '../cluster/mesh-queue.js';
+import { serveQueueMembership } from '../cluster/queue-membership.js';
 import type { QueueMesh } from '../cluster/queue-service.js';
 import { ReplicatedQueue } from '../cluster/replicated-queue.js';
 import { groupId, type GroupId, type NodeId } from '../lib/ids.js';
@@ -72,6 +73,12 @@ export class QueueRegistry {
   /** Replicated queues are reached through the mesh from now on (call before any queue is used). */
   attachMesh(mesh: QueueMesh): void {
     this.mesh = mesh;
+    // ctl grow/shrink: coordinated from any node, carried out by each queue's leader.
+    const extras = this.metadata as MetadataClient & { nodes?: () => ReadonlyArray<{ readonly id: NodeId }> };
+    serveQueueMembership({
+      mesh, host: mesh.host, rpc: mesh.rpc, metadata: this.metadata, logger: this.logger, groupOf: queueGroupId,
+      ...(typeof extras.nodes === 'function' ? { nodes: () => extras.nodes!().map((n) => n.id) } : {}),
+    });
   }
 
   /**
@@ -150,7 +157,27 @@ export class QueueRegistry {
         if (!this.replicas.has(key)) this.startReplica(record, mesh);
       }
     }
-    for (const [key, q] of [...this.replicas]) if (!wanted.has(key)) this.retire(key, q, mesh);
+    for (const [key, q] of [...this.replicas]) {
+      if (wanted.has(key)) continue;
+      if (this.metadata.state.vhosts.get(this.vhostOf(key))?.queues.has(q.name) === true) this.release(key, q, mesh);
+      else this.retire(key, q, mesh);
+    }
+  }
+
+  /**
+   * The queue lives on without this node (ctl shrink: its leader removed this node from the group
+   * before metadata dropped it): the replica stops and its group and log go, nothing is deleted.
+   */
+  private release(key: string, q: ReplicatedQueue, mesh: QueueMesh): void {
+    this.replicas.delete(key);
+    mesh.removeReplica(this.vhostOf(key), q.name, q);
+    q.close();
+    try {
+      this.groupHost?.removeGroup(q.groupId);
+    } catch {
+      // the host is closing
+    }
+    this.logger.info('replica removed from this node', { vhost: this.vhostOf(key), queue: q.name });
   }
 
   /** Coalesces the reconciles of one apply phase (many entries) into one, after it. */

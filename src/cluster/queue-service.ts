@@ -131,6 +131,15 @@ export class QueueMesh {
     return this.replicas.get(queueKey(vhost, name));
   }
 
+  /** The node's group host and rpc, for changes of queues' replica sets (queue-membership.ts). */
+  get host(): GroupHost {
+    return this.o.host;
+  }
+
+  get rpc(): ClusterRpc {
+    return this.o.rpc;
+  }
+
   groupStatus(group: GroupId): GroupStatus | null {
     return this.o.host.status(group);
   }
