@@ -7,6 +7,7 @@ import { withRemoteNode } from '../cluster/control-client.js';
 import { CtlMethod, type ClusterStatus, type PolicyChangeAnswer, type SetPolicyRequest } from '../cluster/control-service.js';
 import type { PolicyRecord } from '../model/index.js';
 import type { QueueListing } from '../cluster/queue-listing.js';
+import { MembershipMethod, type MembershipReport } from '../cluster/queue-membership.js';
 import { decodeJson, encodeJson } from '../cluster/metadata-entries.js';
 import { isOperatingError, OperatingErrorCode } from '../lib/errors.js';
 import { ConfigError, ExitCode } from './config-loader.js';
@@ -32,6 +33,11 @@ Commands:
                               [--vhost /] [--priority 0] [--apply-to queues|exchanges|all]
   clear-policy NAME           remove a policy [--vhost /]
   list-policies               the policies of every vhost, or of --vhost
+  grow NODE                   add NODE to the replica set of every replicated queue not on it (a
+                              learner that catches up, then a voter) [--vhost-pattern RE]
+                              [--queue-pattern RE]; per queue what happened, exit 1 if any failed
+  shrink NODE                 remove NODE from every queue's replica set (a queue keeps at least
+                              one replica) [--vhost-pattern RE] [--queue-pattern RE]
 
 Flags:
   --cluster-address <[id@]host:port>  cluster port of any node [127.0.0.1:15672]
@@ -45,7 +51,7 @@ Exit codes: 0 ok, 1 refused by the cluster, 64 bad command line, 69 node unreach
 `;
 
 export async function runCtl(argv: readonly string[], env: Record<string, string | undefined>): Promise<number> {
-  const args = parseSmallFlags('ctl', argv, ['--cluster-address', '--cluster-secret', '--data-dir', '--timeout', '--cluster-tls-cert', '--cluster-tls-key', '--cluster-tls-ca', ...policyFlags], ['--json']);
+  const args = parseSmallFlags('ctl', argv, ['--cluster-address', '--cluster-secret', '--data-dir', '--timeout', '--cluster-tls-cert', '--cluster-tls-key', '--cluster-tls-ca', ...policyFlags, ...membershipFlags], ['--json']);
   if (args.help) {
     process.stdout.write(ctlHelp);
     return ExitCode.Ok;
@@ -53,7 +59,7 @@ export async function runCtl(argv: readonly string[], env: Record<string, string
   const [command, arg, ...extra] = args.words;
   const policy = command === undefined ? undefined : policyRequest(command, args);
   if (command === undefined || (policy === undefined && extra.length > 0)) throw new ConfigError(`espresso ctl: give one command; see 'espresso ctl --help'`, ExitCode.Usage);
-  const request = policy ?? ctlRequest(command, arg);
+  const request = policy ?? membershipRequest(command, arg, args) ?? ctlRequest(command, arg);
   const target = parseNodeAddress(args.flags.get('--cluster-address') ?? '127.0.0.1:15672', '--cluster-address');
   const secret = ctlSecret(args.flags.get('--cluster-secret') ?? env['ESPRESSO_CLUSTER_SECRET'], args.flags.get('--data-dir'));
   const timeoutMs = intFlag(args, '--timeout', 5_000, 100, 600_000);
@@ -66,7 +72,9 @@ export async function runCtl(argv: readonly string[], env: Record<string, string
       clusterTlsCa: args.flags.get('--cluster-tls-ca') ?? env['ESPRESSO_CLUSTER_TLS_CA'] ?? '',
     });
     const known = { ...(target.id !== undefined ? { nodeId: target.id } : {}), ...(tls !== undefined ? { tls } : {}) };
-    answer = await withRemoteNode({ address: target.address, secret, timeoutMs, ...known }, (call) => call(request.method, encodeJson(request.payload)));
+    // grow/shrink answer when every queue is done (each bounded on the node): the call waits that long.
+    const callMs = request.method === MembershipMethod.grow || request.method === MembershipMethod.shrink ? Math.max(timeoutMs, membershipCallMs) : timeoutMs;
+    answer = await withRemoteNode({ address: target.address, secret, timeoutMs: callMs, ...known }, (call) => call(request.method, encodeJson(request.payload)));
   } catch (e) {
     if (!isOperatingError(e)) throw e;
     const reach = e.code === OperatingErrorCode.Unreachable || e.code === OperatingErrorCode.PermissionDenied || e.code === OperatingErrorCode.Timeout;
@@ -74,6 +82,11 @@ export async function runCtl(argv: readonly string[], env: Record<string, string
     return reach ? ExitCode.Unavailable : ExitCode.Failure;
   }
   const value = decodeJson<unknown>(answer);
+  if (request.method === MembershipMethod.grow || request.method === MembershipMethod.shrink) {
+    const report = value as MembershipReport;
+    process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatMembership(report));
+    return report.failed > 0 ? ExitCode.Failure : ExitCode.Ok;
+  }
   if (json || request.method === CtlMethod.rebalance) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   else if (request.method === CtlMethod.listQueues) process.stdout.write(formatQueues(value as QueueListing[]));
   else if (request.method === CtlMethod.listPolicies) process.stdout.write(formatPolicies(value as PolicyRecord[]));
@@ -140,6 +153,25 @@ export function formatStatus(s: ClusterStatus): string {
     `metadata leader: ${s.metaLeader ?? 'none'}   voters: ${s.voters.join(',') || '-'}   learners: ${s.learners.join(',') || '-'}`,
     formatTable(['NODE', 'STATUS', 'META', 'LEADS', 'CLUSTER', 'AMQP', 'VERSION'], rows),
   ].join('\n');
+}
+
+const membershipFlags = ['--vhost-pattern', '--queue-pattern'] as const;
+const membershipCallMs = 30 * 60_000;
+
+/** grow NODE / shrink NODE (undefined for other commands). */
+function membershipRequest(command: string, arg: string | undefined, args: SmallArgs): { method: string; payload: unknown } | undefined {
+  if (command !== 'grow' && command !== 'shrink') return undefined;
+  if (arg === undefined) throw new ConfigError(`espresso ctl ${command} needs a node id`, ExitCode.Usage);
+  const vhostPattern = args.flags.get('--vhost-pattern');
+  const queuePattern = args.flags.get('--queue-pattern');
+  const payload = { node: arg, ...(vhostPattern !== undefined ? { vhostPattern } : {}), ...(queuePattern !== undefined ? { queuePattern } : {}) };
+  return { method: MembershipMethod[command], payload };
+}
+
+/** grow/shrink: a line per queue, then the summary. */
+export function formatMembership(r: MembershipReport): string {
+  const rows = r.results.map((q) => [q.vhost, q.name, q.outcome, q.members.join(',') || '?', q.detail]);
+  return formatTable(['VHOST', 'QUEUE', 'OUTCOME', 'MEMBERS', 'DETAIL'], rows) + `${r.summary}\n`;
 }
 
 const policyFlags = ['--vhost', '--priority', '--apply-to'] as const;
