@@ -59,9 +59,14 @@ export class LocalQueue implements QueueBackend {
   private running = false;
   private seq = 0;
   private timer: unknown = undefined;
+  /** The dead-letter target: the options' at first, then reconfigure's. */
+  private deadLetterExchange: string | null;
+  private deadLetterRoutingKey: string | null;
 
   constructor(private readonly options: LocalQueueOptions) {
     this.name = options.name;
+    this.deadLetterExchange = options.deadLetterExchange;
+    this.deadLetterRoutingKey = options.deadLetterRoutingKey;
     this.timers = options.timers ?? realTimers;
     const config = { ...options.config, deadLetter: options.deadLetterExchange !== null };
     this.state = createQueueState(config, options.clock.nowMs());
@@ -164,6 +169,27 @@ export class LocalQueue implements QueueBackend {
     void this.call(() => void this.run({ type: 'touch' }));
   }
 
+  /**
+   * New effective settings (a policy changed): applied in queue order with the other commands;
+   * nothing happens when they equal the current ones. Single-active-consumer stays as declared.
+   */
+  reconfigure(config: QueueConfig, deadLetterExchange: string | null, deadLetterRoutingKey: string | null): Promise<void> {
+    return this.call(() => {
+      const next: QueueConfig = { ...config, deadLetter: deadLetterExchange !== null, singleActiveConsumer: this.state.config.singleActiveConsumer };
+      const same = deadLetterExchange === this.deadLetterExchange && deadLetterRoutingKey === this.deadLetterRoutingKey
+        && (Object.keys(next) as Array<keyof QueueConfig>).every((k) => next[k] === this.state.config[k]);
+      if (same || this.state.deleted) return;
+      this.deadLetterExchange = deadLetterExchange;
+      this.deadLetterRoutingKey = deadLetterRoutingKey;
+      this.run({ type: 'config', config: next });
+    });
+  }
+
+  /** The settings the queue runs with now (for tests and listings). */
+  get settings(): { readonly config: QueueConfig; readonly deadLetterExchange: string | null; readonly deadLetterRoutingKey: string | null } {
+    return { config: this.state.config, deadLetterExchange: this.deadLetterExchange, deadLetterRoutingKey: this.deadLetterRoutingKey };
+  }
+
   /** Bodies held in memory (ready + unacked); the rest were released. For metrics and tests. */
   get bodiesHeld(): number {
     return this.bodies.size;
@@ -251,7 +277,7 @@ export class LocalQueue implements QueueBackend {
   }
 
   private deadLetter(msgIds: readonly MsgId[], reason: DeadLetterReason): void {
-    const exchange = this.options.deadLetterExchange;
+    const exchange = this.deadLetterExchange;
     for (const id of msgIds) {
       const message = this.bodies.get(id);
       assert(message !== undefined, 'a dead-lettered message has its body');
@@ -259,7 +285,7 @@ export class LocalQueue implements QueueBackend {
       if (exchange === null) continue;
       const { expiration, headers: oldHeaders, ...rest } = message.properties;
       const death = { queue: this.name, reason, exchange: message.exchange, routingKey: message.routingKey, expiration, timeMs: this.options.clock.nowMs() };
-      const out = deadLetter(oldHeaders, death, { routingKey: this.options.deadLetterRoutingKey }, this.options.fieldValues);
+      const out = deadLetter(oldHeaders, death, { routingKey: this.deadLetterRoutingKey }, this.options.fieldValues);
       const republished: StoredMessage = { exchange: message.exchange, routingKey: message.routingKey, properties: { ...rest, headers: out.headers }, body: message.body };
       this.options.onDeadLetter({ queue: this.name, reason, exchange, routingKeys: out.routingKeys, message: republished });
     }

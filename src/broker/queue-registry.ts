@@ -15,7 +15,7 @@ import { ReplicatedQueue } from '../cluster/replicated-queue.js';
 import { groupId, type GroupId, type NodeId } from '../lib/ids.js';
 import type { Logger } from '../lib/log.js';
 import type { Clock } from '../lib/random.js';
-import { listQueues, listVhosts, queueSettings, type QueueRecord } from '../model/index.js';
+import { listQueues, listVhosts, queueArgSettings, queueSettings, type QueueRecord, type QueueSettings } from '../model/index.js';
 import { defaultQueueConfig, type QueueConfig } from '../queue/index.js';
 import { LocalQueue } from './local-queue.js';
 import type { MetadataClient } from './metadata-client.js';
@@ -52,6 +52,8 @@ export class QueueRegistry {
   /** With a mesh: the replicas of replicated queues hosted on this node, by queue key. */
   private readonly replicas = new Map<string, ReplicatedQueue>();
   private reconcileScheduled = false;
+  /** The policies as of the last refreshSettings (a signature of all of them). */
+  private policies = '';
   /** Replicas of deleted queues waiting for their delete to be applied, with the function that drops them. */
   private readonly retiring = new Map<string, () => void>();
   private mesh: QueueMesh | null = null;
@@ -123,14 +125,30 @@ export class QueueRegistry {
     return queue;
   }
 
-  private configOf(record: QueueRecord): { config: QueueConfig; dlx: string | null; dlrk: string | null } {
-    const s = queueSettings(this.metadata.state, record.vhost, record.name);
-    const config = s === undefined ? defaultQueueConfig : {
-      messageTtlMs: s.messageTtlMs, expiresMs: s.expiresMs, maxLength: s.maxLength, maxLengthBytes: s.maxLengthBytes,
-      overflow: s.overflow, deadLetter: s.deadLetter, maxPriority: s.maxPriority,
-      singleActiveConsumer: s.singleActiveConsumer, deliveryLimit: s.deliveryLimit, consumerTimeoutMs: s.consumerTimeoutMs,
-    };
-    return { config, dlx: s?.deadLetterExchange ?? null, dlrk: s?.deadLetterRoutingKey ?? null };
+  /** The queue's effective settings now: its x-args resolved against the policy that applies. */
+  private configOf(record: QueueRecord): QueueSetup {
+    return setupOf(queueSettings(this.metadata.state, record.vhost, record.name));
+  }
+
+  /**
+   * After a metadata apply: when any policy changed, every queue run here is given its effective
+   * settings again (a queue whose settings did not change gets nothing: the backend compares).
+   * Local queues take them at once; of a replicated queue, the leader commits a config entry.
+   */
+  refreshSettings(): void {
+    const signature = policySignature(this.metadata.state);
+    if (signature === this.policies) return;
+    this.policies = signature;
+    const seen = new Set<QueueBackend>();
+    for (const [key, q] of [...this.queues, ...this.replicas]) {
+      if (seen.has(q) || !(q instanceof LocalQueue || q instanceof ReplicatedQueue)) continue;
+      seen.add(q);
+      const record = this.metadata.state.vhosts.get(this.vhostOf(key))?.queues.get(q.name)?.record;
+      if (record === undefined) continue; // being deleted
+      const { config, dlx, dlrk } = this.configOf(record);
+      if (q instanceof LocalQueue) q.reconfigure(config, dlx, dlrk).catch(() => undefined);
+      else q.reconfigure(config, dlx, dlrk);
+    }
   }
 
   private meshQueue(record: QueueRecord, mesh: QueueMesh): MeshQueue {
@@ -146,6 +164,7 @@ export class QueueRegistry {
    * set names this node, none for queues deleted (or moved away). Called after metadata applies.
    */
   reconcile(): void {
+    this.refreshSettings();
     const mesh = this.mesh;
     if (mesh === null || this.groupHost === null) return;
     const wanted = new Set<string>();
@@ -195,7 +214,9 @@ export class QueueRegistry {
     if (host === null) return;
     // Declared again while the old queue's group is still retiring here: the old one goes now.
     this.retiring.get(this.key(record.vhost, record.name))?.();
-    const { config, dlx, dlrk } = this.configOf(record);
+    // Every replica starts from the declared arguments (the same everywhere, whenever it applied the
+    // declare); the policy's settings come as a config entry its leader commits (reconfigure below).
+    const { config, dlx, dlrk } = setupOf(queueArgSettings(record));
     let q: ReplicatedQueue;
     try {
       q = new ReplicatedQueue({
@@ -210,6 +231,8 @@ export class QueueRegistry {
       return;
     }
     this.replicas.set(this.key(record.vhost, record.name), q);
+    const wanted = this.configOf(record);
+    q.reconfigure(wanted.config, wanted.dlx, wanted.dlrk);
     mesh.addReplica(record.vhost, record.name, q);
     q.onEvent((event) => {
       if (event.type === 'queueDeleted' && event.reason === 'expired') this.expire(record);
@@ -275,7 +298,13 @@ export class QueueRegistry {
       this.logger.warn('replicated queue has no replica on this node; serving it locally', { vhost: record.vhost, queue: record.name });
       return new LocalQueue(common);
     }
-    return new ReplicatedQueue({ ...common, groupId: queueGroupId(record.vhost, record.name), host, members, node: host.nodeId, incarnation });
+    const base = setupOf(queueArgSettings(record));
+    const q = new ReplicatedQueue({
+      ...common, config: base.config, deadLetterExchange: base.dlx, deadLetterRoutingKey: base.dlrk,
+      groupId: queueGroupId(record.vhost, record.name), host, members, node: host.nodeId, incarnation,
+    });
+    q.reconfigure(config, dlx, dlrk);
+    return q;
   }
 
   private onEvent(record: QueueRecord, queue: QueueBackend, event: QueueEvent): void {
@@ -323,4 +352,28 @@ export class QueueRegistry {
     this.mesh?.close();
     this.queues.clear();
   }
+}
+
+interface QueueSetup {
+  config: QueueConfig;
+  dlx: string | null;
+  dlrk: string | null;
+}
+
+function setupOf(s: QueueSettings | undefined): QueueSetup {
+  const config = s === undefined ? defaultQueueConfig : {
+    messageTtlMs: s.messageTtlMs, expiresMs: s.expiresMs, maxLength: s.maxLength, maxLengthBytes: s.maxLengthBytes,
+    overflow: s.overflow, deadLetter: s.deadLetter, maxPriority: s.maxPriority,
+    singleActiveConsumer: s.singleActiveConsumer, deliveryLimit: s.deliveryLimit, consumerTimeoutMs: s.consumerTimeoutMs,
+  };
+  return { config, dlx: s?.deadLetterExchange ?? null, dlrk: s?.deadLetterRoutingKey ?? null };
+}
+
+/** Every policy of every vhost as one string: compared after each apply, so unchanged policies cost one pass. */
+function policySignature(state: MetadataClient['state']): string {
+  const parts: unknown[] = [];
+  for (const [vhost, v] of state.vhosts) {
+    for (const p of v.policies.values()) parts.push([vhost, p.name, p.pattern, p.applyTo, p.priority, p.definition]);
+  }
+  return JSON.stringify(parts);
 }

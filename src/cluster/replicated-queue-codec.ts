@@ -11,7 +11,7 @@ import { encodeBasicProperties } from '../amqp/content.js';
 import { readBasicProperties, type BasicProperties } from '../amqp/generated-methods.js';
 import { Reader } from '../amqp/wire.js';
 import type { MessageProperties, StoredMessage } from '../broker/queue-backend.js';
-import type { Command, DownScope, EnqueueIdentity, MsgId, Owner, QueueSnapshot } from '../queue/index.js';
+import type { Command, DownScope, EnqueueIdentity, MsgId, Overflow, Owner, QueueConfig, QueueSnapshot } from '../queue/index.js';
 import { shortStringBytesMax } from './replicated-queue-limits.js';
 
 export enum QueueOp {
@@ -32,6 +32,8 @@ export enum QueueOp {
   leaderStart = 14,
   /** An enqueue that may be retried: carries its caller's identity (origin, seq, floor). */
   enqueueDedup = 15,
+  /** New effective settings (a policy changed): every replica switches at this entry. */
+  config = 16,
 }
 
 /**
@@ -44,6 +46,20 @@ export type LogCommand =
   | { readonly type: 'cancel'; readonly channel: string; readonly tag: string }
   | { readonly type: 'credit'; readonly channel: string; readonly tag: string; readonly credit: number; readonly mode: 'add' | 'set' }
   | { readonly type: 'leaderStart'; readonly node: string; readonly incarnation: string };
+
+/**
+ * New effective settings, dead-letter target included: proposed by the queue's leader only (never
+ * forwarded between nodes, so not a LogCommand), so every replica switches at the same index.
+ */
+export interface ConfigCommand {
+  readonly type: 'config';
+  readonly config: QueueConfig;
+  readonly deadLetterExchange: string | null;
+  readonly deadLetterRoutingKey: string | null;
+}
+
+/** Every command a queue's log holds. */
+export type EntryCommand = LogCommand | ConfigCommand;
 
 export interface EntryHeader {
   readonly timeMs: number;
@@ -146,11 +162,11 @@ function readMessage(i: In): StoredMessage {
   return { exchange, routingKey, properties, rawProperties, body: i.bytes() };
 }
 
-function opOf(c: LogCommand): QueueOp {
+function opOf(c: EntryCommand): QueueOp {
   return c.type === 'enqueue' && c.dedup !== undefined ? QueueOp.enqueueDedup : QueueOp[c.type];
 }
 
-export function encodeEntry(c: LogCommand, h: EntryHeader): Buffer {
+export function encodeEntry(c: EntryCommand, h: EntryHeader): Buffer {
   const o = new Out(c.type === 'enqueue' ? headerBytes + 64 + c.message.body.length + (c.message.rawProperties?.length ?? 64) : 128);
   o.u8(opOf(c));
   o.f64(h.timeMs);
@@ -185,9 +201,50 @@ export function encodeEntry(c: LogCommand, h: EntryHeader): Buffer {
     case 'down': o.u8(scopes.indexOf(c.scope)); o.str(c.id); break;
     case 'get': writeOwner(o, c.owner); o.u8(c.noAck ? 1 : 0); break;
     case 'leaderStart': o.str(c.node); o.str(c.incarnation); break;
+    case 'config': writeConfig(o, c); break;
     case 'purge': case 'tick': case 'touch': case 'delete': break;
   }
   return o.done();
+}
+
+const overflows: readonly Overflow[] = ['drop-head', 'reject-publish', 'reject-publish-dlx'];
+
+// config: 6 optional numbers (f64, -1 = none), overflow u8, maxPriority u8, singleActiveConsumer u8,
+// then the dead-letter exchange and routing key, each u8 present + str. deadLetter follows the exchange.
+function writeConfig(o: Out, c: ConfigCommand): void {
+  const k = c.config;
+  for (const n of [k.messageTtlMs, k.expiresMs, k.maxLength, k.maxLengthBytes, k.deliveryLimit, k.consumerTimeoutMs]) {
+    assert(n === null || n >= 0, 'queue config numbers are not negative');
+    o.f64(n ?? -1);
+  }
+  o.u8(overflows.indexOf(k.overflow));
+  o.u8(k.maxPriority);
+  o.u8(k.singleActiveConsumer ? 1 : 0);
+  for (const s of [c.deadLetterExchange, c.deadLetterRoutingKey]) {
+    o.u8(s === null ? 0 : 1);
+    if (s !== null) o.str(s);
+  }
+}
+
+function readConfig(i: In): ConfigCommand {
+  const n = (): number | null => {
+    const v = i.f64();
+    return v < 0 ? null : v;
+  };
+  const [messageTtlMs, expiresMs, maxLength, maxLengthBytes, deliveryLimit, consumerTimeoutMs] = [n(), n(), n(), n(), n(), n()];
+  const overflow = overflows[i.u8()];
+  assert(overflow !== undefined, 'overflow is known');
+  const maxPriority = i.u8();
+  const singleActiveConsumer = i.u8() === 1;
+  const optStr = (): string | null => (i.u8() === 1 ? i.str() : null);
+  const deadLetterExchange = optStr();
+  const deadLetterRoutingKey = optStr();
+  const config: QueueConfig = {
+    messageTtlMs: messageTtlMs ?? null, expiresMs: expiresMs ?? null, maxLength: maxLength ?? null, maxLengthBytes: maxLengthBytes ?? null,
+    overflow, deadLetter: deadLetterExchange !== null, maxPriority, singleActiveConsumer, deliveryLimit: deliveryLimit ?? null,
+    consumerTimeoutMs: consumerTimeoutMs ?? null,
+  };
+  return { type: 'config', config, deadLetterExchange, deadLetterRoutingKey };
 }
 
 function readIds(i: In): MsgId[] {
@@ -197,7 +254,15 @@ function readIds(i: In): MsgId[] {
   return ids;
 }
 
+/** A forwarded command (queue-wire.ts): never a config entry. */
 export function decodeEntry(data: Uint8Array): { header: EntryHeader; command: LogCommand } {
+  const { header, command } = decodeLogEntry(data);
+  assert(command.type !== 'config', 'a config command is not forwarded');
+  return { header, command };
+}
+
+/** Any entry of a queue's log. */
+export function decodeLogEntry(data: Uint8Array): { header: EntryHeader; command: EntryCommand } {
   const i = new In(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
   const op = i.u8() as QueueOp;
   const header = { timeMs: i.f64(), proposer: i.u32(), seq: i.u32() };
@@ -213,7 +278,7 @@ export function decodeEnqueuedMessage(data: Uint8Array): StoredMessage | undefin
   return readMessage(i);
 }
 
-function readCommand(i: In, op: QueueOp): LogCommand {
+function readCommand(i: In, op: QueueOp): EntryCommand {
   switch (op) {
     case QueueOp.enqueue:
     case QueueOp.enqueueDedup: {
@@ -240,6 +305,7 @@ function readCommand(i: In, op: QueueOp): LogCommand {
     }
     case QueueOp.get: return { type: 'get', owner: readOwner(i), noAck: i.u8() === 1 };
     case QueueOp.leaderStart: return { type: 'leaderStart', node: i.str(), incarnation: i.str() };
+    case QueueOp.config: return readConfig(i);
     case QueueOp.purge: return { type: 'purge' };
     case QueueOp.tick: return { type: 'tick' };
     case QueueOp.touch: return { type: 'touch' };

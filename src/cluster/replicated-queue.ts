@@ -14,7 +14,7 @@ import type { Clock } from '../lib/random.js';
 import { apply, counters, createQueueState, restore, snapshot, deadLetter, type Command, type ConsumerKey, type DeadLetterReason, type EnqueueIdentity, type Effect, type FieldValues, type MsgId, type Owner, type QueueConfig, type QueueState, queueLimits, parseExpiration } from '../queue/index.js';
 import type { ConsumeRequest, DeadLetterSink, DeliverySink, DownScope, EnqueueOutcome, GetResponse, QueueBackend, QueueEvent, QueueStats, StoredMessage } from '../broker/queue-backend.js';
 import type { AppliedEntry, GroupHost } from './group-host.js';
-import { decodeEnqueuedMessage, decodeEntry, decodeSnapshot, encodeEntry, encodeSnapshot, liveIdsOf, type LogCommand } from './replicated-queue-codec.js';
+import { decodeEnqueuedMessage, decodeLogEntry, decodeSnapshot, encodeEntry, encodeSnapshot, liveIdsOf, type ConfigCommand, type EntryCommand, type LogCommand } from './replicated-queue-codec.js';
 import { BodyStore, sharedBodyBudget, type BodyBudget } from './body-store.js';
 import { snapshotEveryEntriesMin, waitingCallsMax } from './replicated-queue-limits.js';
 import { preferredCampaignIntervalMs, preferredCampaignsMax } from './mesh-limits.js';
@@ -71,6 +71,14 @@ interface Waiter {
 
 const tagKey = (channel: string, tag: string): string => `${channel}\u0000${tag}`;
 
+/** What a config entry changes; single-active-consumer is fixed at declaration (queue/apply.ts). */
+function settingsKey(c: QueueConfig, deadLetterExchange: string | null, deadLetterRoutingKey: string | null): string {
+  return JSON.stringify([
+    c.messageTtlMs, c.expiresMs, c.maxLength, c.maxLengthBytes, c.overflow, c.maxPriority, c.deliveryLimit, c.consumerTimeoutMs,
+    deadLetterExchange, deadLetterRoutingKey,
+  ]);
+}
+
 /** A holder's node without its incarnation ('n1#abc' -> 'n1'). */
 export function plainNode(incarnated: string): string {
   const at = incarnated.lastIndexOf('#');
@@ -100,9 +108,18 @@ export class ReplicatedQueue implements QueueBackend {
   /** bodies.removed at the last snapshot: messages gone since count toward the next one (their entries are kept until then). */
   private removedAtSnapshot = 0;
   private snapshotting = false;
+  /** The dead-letter target as of the applied log (options at first, then config entries). */
+  private deadLetterExchange: string | null;
+  private deadLetterRoutingKey: string | null;
+  /** The settings metadata wants (reconfigure); the leader commits them when they differ from the log's. */
+  private wanted: ConfigCommand | null = null;
+  /** Key of the config entry this leader proposed and has not seen applied yet (one entry per change). */
+  private configProposed: string | null = null;
 
   constructor(private readonly options: ReplicatedQueueOptions) {
     this.name = options.name;
+    this.deadLetterExchange = options.deadLetterExchange;
+    this.deadLetterRoutingKey = options.deadLetterRoutingKey;
     this.timers = options.timers ?? realTimers;
     this.state = createQueueState({ ...options.config, deadLetter: options.deadLetterExchange !== null }, 0);
     this.bodies = new BodyStore(options.bodyBudget ?? sharedBodyBudget(options.host), (id) => {
@@ -262,6 +279,37 @@ export class ReplicatedQueue implements QueueBackend {
     this.call({ type: 'touch' }, () => undefined).catch(() => undefined);
   }
 
+  /**
+   * The queue's effective settings as metadata has them now (a policy changed). Every replica is
+   * told; only the leader acts: it commits one config entry when they differ from the log's, so
+   * every replica switches at the same index. Single-active-consumer stays as declared.
+   */
+  reconfigure(config: QueueConfig, deadLetterExchange: string | null, deadLetterRoutingKey: string | null): void {
+    this.wanted = { type: 'config', config: { ...config, deadLetter: deadLetterExchange !== null }, deadLetterExchange, deadLetterRoutingKey };
+    this.maybeProposeConfig();
+  }
+
+  /** The settings the applied log is at (for tests and listings). */
+  get settings(): { readonly config: QueueConfig; readonly deadLetterExchange: string | null; readonly deadLetterRoutingKey: string | null } {
+    return { config: this.state.config, deadLetterExchange: this.deadLetterExchange, deadLetterRoutingKey: this.deadLetterRoutingKey };
+  }
+
+  private maybeProposeConfig(): void {
+    const wanted = this.wanted;
+    if (wanted === null || !this.started || this.closed || this.state.deleted) return;
+    const key = settingsKey(wanted.config, wanted.deadLetterExchange, wanted.deadLetterRoutingKey);
+    if (key === this.configProposed || key === settingsKey(this.state.config, this.deadLetterExchange, this.deadLetterRoutingKey)) return;
+    this.configProposed = key;
+    const settled = (): boolean => {
+      if (this.configProposed !== key) return false;
+      this.configProposed = null;
+      return true;
+    };
+    // Applied: settings may have changed again meanwhile. Refused (leadership lost, host closing):
+    // the next leader change, config entry or reconfigure tries again, not a loop here.
+    this.call(wanted, () => undefined).then(() => settled() && this.maybeProposeConfig(), () => void settled());
+  }
+
   /** Stops this node's edge of the queue (timers, waiting calls) without deleting anything. */
   close(): void {
     if (this.closed) return;
@@ -314,7 +362,7 @@ export class ReplicatedQueue implements QueueBackend {
    * Proposes at once when our leaderStart is in the log (calls pipeline: the host batches a turn's
    * proposals into one fdatasync), else waits for leadership in call order.
    */
-  private call<T>(command: LogCommand, result: (w: Waiter) => T, consumer?: LocalConsumer): Promise<T> {
+  private call<T>(command: EntryCommand, result: (w: Waiter) => T, consumer?: LocalConsumer): Promise<T> {
     if (this.closed) return Promise.reject(new OperatingError(OperatingErrorCode.Closed, `queue '${this.name}' closed on this node`));
     return new Promise<T>((resolve, reject) => {
       const run = (): void => {
@@ -365,12 +413,15 @@ export class ReplicatedQueue implements QueueBackend {
     if (leading === this.leading) return;
     this.leading = leading;
     this.started = false;
+    this.configProposed = null;
     if (!leading || this.closed) return this.setTimer(null);
     // First in our term's log: earlier incarnations' holders go down, so nothing of ours mixes with them.
     const start: LogCommand = { type: 'leaderStart', node: this.options.node, incarnation: this.options.incarnation };
     const data = encodeEntry(start, { timeMs: this.options.clock.nowMs(), proposer: this.proposer, seq: 0 });
     this.options.host.propose(this.options.groupId, data).catch(() => undefined);
     this.started = true;
+    // Before any waiting call: settings changed while another node led apply to what follows.
+    this.maybeProposeConfig();
     this.setTimer(this.state.timerAtMs);
     for (const run of this.waiting.splice(0)) run();
   }
@@ -380,7 +431,7 @@ export class ReplicatedQueue implements QueueBackend {
   private applyEntry(entry: AppliedEntry): void {
     // A snapshot saved just before a crash may be newer than the log start the host replays from.
     if (entry.index <= this.state.lastIndex) return;
-    const { header, command } = decodeEntry(entry.data);
+    const { header, command } = decodeLogEntry(entry.data);
     const waiter = header.proposer === this.proposer ? this.waiters.get(header.seq) : undefined;
     const index = entry.index as number;
     if (command.type === 'leaderStart') {
@@ -393,13 +444,19 @@ export class ReplicatedQueue implements QueueBackend {
       } else {
         this.run(c, index, header.timeMs, waiter);
         if (c.type === 'down') this.forgetEndedTags();
+        // An older leader's entry may have set other settings than metadata wants now.
+        if (c.type === 'config' && this.leading) queueMicrotask(() => this.maybeProposeConfig());
       }
     }
     this.maybeSnapshot(index);
   }
 
-  private toQueueCommand(command: Exclude<LogCommand, { type: 'leaderStart' }>, index: number, waiter: Waiter | undefined): Command | null {
+  private toQueueCommand(command: Exclude<EntryCommand, { type: 'leaderStart' }>, index: number, waiter: Waiter | undefined): Command | null {
     switch (command.type) {
+      case 'config':
+        this.deadLetterExchange = command.deadLetterExchange;
+        this.deadLetterRoutingKey = command.deadLetterRoutingKey;
+        return { type: 'config', config: command.config };
       case 'enqueue':
         this.bodies.set(index, command.message);
         if (command.dedup !== undefined) {
@@ -517,7 +574,7 @@ export class ReplicatedQueue implements QueueBackend {
 
   /** Every replica releases the bodies; the leader republishes them (at least once across failover). */
   private deadLetter(msgIds: readonly MsgId[], reason: DeadLetterReason, timeMs: number): void {
-    const exchange = this.options.deadLetterExchange;
+    const exchange = this.deadLetterExchange;
     for (const id of msgIds) {
       const message = this.bodies.get(id);
       assert(message !== undefined, 'a dead-lettered message has its body');
@@ -525,7 +582,7 @@ export class ReplicatedQueue implements QueueBackend {
       if (exchange === null || !this.leading) continue;
       const { expiration, headers: oldHeaders, ...rest } = message.properties;
       const death = { queue: this.name, reason, exchange: message.exchange, routingKey: message.routingKey, expiration, timeMs };
-      const out = deadLetter(oldHeaders, death, { routingKey: this.options.deadLetterRoutingKey }, this.options.fieldValues);
+      const out = deadLetter(oldHeaders, death, { routingKey: this.deadLetterRoutingKey }, this.options.fieldValues);
       const republished: StoredMessage = { exchange: message.exchange, routingKey: message.routingKey, properties: { ...rest, headers: out.headers }, body: message.body };
       this.options.onDeadLetter({ queue: this.name, reason, exchange, routingKeys: out.routingKeys, message: republished });
     }
