@@ -1,6 +1,7 @@
 // A node grown into a queue whose log was compacted behind a snapshot (thousands of messages went
 // through it) catches up from that snapshot: after one original replica is killed, the messages
-// still in the queue (held unacked while the snapshot was taken, then returned) come from it.
+// still in the queue (held unacked while the snapshot was taken, then returned) come from it. The
+// killed replica restarted later is taken in again.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -91,6 +92,7 @@ describe('ctl grow onto a queue with a compacted log', () => {
     const survivor = ['n1', 'n2', 'n3'].find((n) => n !== victim && n !== grown)!;
     // n1 holds the connections: close them before n1 may go.
     for (const c of conns.splice(0)) await c.close().catch(() => undefined);
+    const victimSpec = nodes.get(victim)!.spec;
     nodes.get(victim)!.child.kill('SIGKILL');
     await nodes.get(victim)!.exited;
     nodes.delete(victim);
@@ -104,5 +106,16 @@ describe('ctl grow onto a queue with a compacted log', () => {
     await eventually(`the keepers consumed on ${grown} with ${survivor}`, () => Promise.resolve(got.length >= keepers), 30_000);
     expect(got.map((x) => x.body).sort()).toEqual(Array.from({ length: keepers }, (_, i) => `keep-${i}`).sort());
     expect(got.every((x) => x.redelivered)).toBe(true);
+
+    // The killed replica comes back with its old log: the group takes it in again, three voters in step.
+    const back = startNode(victimSpec);
+    nodes.set(victim, back);
+    await back.ready;
+    await eventually('three voters reporting, no lag, after the restart', async () => {
+      const x = await listing(grown, 'deep');
+      return x !== undefined && x.members.length === 3 && x.reportedBy.length === 3 && x.followerLag !== null &&
+        Object.keys(x.followerLag).length === 2 && Object.values(x.followerLag).every((l) => l === 0);
+    }, 30_000);
+    expect((await listing(victim, 'deep'))!.ready).toBe(0);
   }, 90_000);
 });
