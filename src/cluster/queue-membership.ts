@@ -159,8 +159,11 @@ async function oneQueue(d: QueueMembershipDeps, limits: QueueMembershipLimits, a
     ({ vhost: q.vhost, name: q.name, outcome, detail, members });
   const call = { vhost: q.vhost, name: q.name, node };
   if (action === 'grow') {
-    if (node !== d.host.nodeId && !d.host.transport.isUp(node)) return result('failed', `${node} is not connected to ${d.host.nodeId}; nothing changed`, []);
-    if (!q.replicas.includes(node)) await setReplicas(d, q, [...q.replicas, node]);
+    if (!q.replicas.includes(node)) {
+      // It could not catch up: the queue would carry a replica set naming a node that never joins.
+      if (node !== d.host.nodeId && !d.host.transport.isUp(node)) return result('failed', `${node} is not connected to ${d.host.nodeId}; nothing changed`, q.replicas);
+      await setReplicas(d, q, [...q.replicas, node]);
+    }
     const a = await callLeader(d, limits, q, MembershipMethod.add, call, deadlineMs);
     return result(a.changed ? 'added' : 'skipped', a.changed ? 'learner caught up and promoted' : 'already a member', a.voters);
   }

@@ -48,6 +48,7 @@ async function listQueues(name: string): Promise<QueueListing[]> {
 
 async function ctl(via: string, ...args: string[]): Promise<{ code: number | null; report: MembershipReport; stderr: string }> {
   const r = await runCtl(['--cluster-address', clusterAddress(nodes.get(via)!), '--json', ...args], { ESPRESSO_CLUSTER_SECRET: secret });
+  // A request refused as a whole prints no report (stderr says why).
   return { code: r.code, report: (r.stdout.trim() === '' ? null : JSON.parse(r.stdout)) as MembershipReport, stderr: r.stderr };
 }
 
@@ -120,6 +121,10 @@ describe('ctl grow and shrink on three server processes', () => {
     expect(alive).toHaveLength(2);
     const dead = ['n1', 'n2', 'n3'].find((n) => !alive.includes(n))!;
     const other = alive.find((n) => n !== grown)!;
+    // A node not in the cluster is refused.
+    const unknown = await ctl(other, 'grow', 'n9');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/refused: .*n9 is not a node of this cluster/);
     // Taking a live node out of grow-b would leave it one live voter of two: refused, nothing changed.
     const refused = await ctl(other, 'shrink', grown, '--queue-pattern', '^grow-b$');
     expect(refused.code).toBe(1);
@@ -138,6 +143,12 @@ describe('ctl grow and shrink on three server processes', () => {
       const rows = await listQueues(other);
       return ['grow-b', 'grow-c'].every((q) => row(rows, q)?.leader != null && !row(rows, q)!.members.includes(dead));
     });
+    // A node that is down is not grown onto a queue it is not on (it could not catch up).
+    const down = await ctl(other, 'grow', dead, '--queue-pattern', '^grow-[bc]$');
+    expect(down.code).toBe(1);
+    expect(down.report.results.map((r) => r.outcome)).toEqual(['failed', 'failed']);
+    expect(down.report.results[0]!.detail).toContain('not connected');
+    expect(row(await listQueues(other), 'grow-b')!.members).not.toContain(dead);
     // Now grow-c is on two live voters; taking the grown node out leaves one of one: allowed.
     const s2 = await ctl(other, 'shrink', grown, '--queue-pattern', '^grow-c$');
     expect(s2.code, JSON.stringify(s2.report)).toBe(0);
