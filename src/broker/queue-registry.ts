@@ -112,6 +112,11 @@ export class QueueRegistry {
     return this.queues.get(this.key(vhost, name));
   }
 
+  /** The replica of a replicated queue this node hosts, if any (listings and tests). */
+  replica(vhost: string, name: string): ReplicatedQueue | undefined {
+    return this.replicas.get(this.key(vhost, name));
+  }
+
   /** The backend of a queue metadata knows, created on first use. */
   ensure(record: QueueRecord): QueueBackend {
     const key = this.key(record.vhost, record.name);
