@@ -149,22 +149,27 @@ describe('ctl grow and shrink on three server processes', () => {
     expect(down.report.results.map((r) => r.outcome)).toEqual(['failed', 'failed']);
     expect(down.report.results[0]!.detail).toContain('not connected');
     expect(row(await listQueues(other), 'grow-b')!.members).not.toContain(dead);
-    // Now grow-c is on two live voters; taking the grown node out leaves one of one: allowed.
-    const s2 = await ctl(other, 'shrink', grown, '--queue-pattern', '^grow-c$');
+    // Now grow-c is on two live voters; taking out the one that leads it (it hands leadership over
+    // first) leaves one voter of one: allowed.
+    const leadC = row(await listQueues(other), 'grow-c')!.leader!;
+    const keepC = alive.find((n) => n !== leadC)!;
+    expect(alive).toContain(leadC);
+    const s2 = await ctl(keepC, 'shrink', leadC, '--queue-pattern', '^grow-c$');
     expect(s2.code, JSON.stringify(s2.report)).toBe(0);
     expect(s2.report.results[0]!.outcome).toBe('removed');
-    await eventually('grow-c on one node, its replica gone from the grown node', async () => {
-      const x = row(await listQueues(other), 'grow-c');
-      return x !== undefined && x.members.length === 1 && x.members[0] === other && !x.reportedBy.includes(grown);
+    expect(s2.report.results[0]!.members).toEqual([keepC]);
+    await eventually('grow-c led by the other node alone, its replica gone from the removed one', async () => {
+      const x = row(await listQueues(keepC), 'grow-c');
+      return x !== undefined && x.leader === keepC && x.members.length === 1 && x.members[0] === keepC && !x.reportedBy.includes(leadC);
     });
-    expect(nodes.get(grown)!.output()).toContain('replica removed from this node');
+    expect(nodes.get(leadC)!.output()).toContain('replica removed from this node');
     // Its last replica stays.
-    const last = await ctl(grown, 'shrink', other, '--queue-pattern', '^grow-c$');
+    const last = await ctl(leadC, 'shrink', keepC, '--queue-pattern', '^grow-c$');
     expect(last.code).toBe(1);
     expect(last.report.results[0]!.outcome).toBe('failed');
     expect(last.report.results[0]!.detail).toContain('at least one');
-    // And the queue still serves its messages.
-    const ch = await (await connect(grown)).createChannel();
+    // And the queue still serves its messages, through the node that left it too.
+    const ch = await (await connect(leadC)).createChannel();
     const m = await ch.get('grow-c', { noAck: true });
     expect(m === false ? null : m.content.toString()).toBe('grow-c-0');
   }, 60_000);
