@@ -226,4 +226,55 @@ describe('policies change running queues on every node', () => {
     await clearPolicy(n2!, 'dl');
     expect(await ctl<PolicyRecord[]>(n1!, CtlMethod.listPolicies, { vhost: '/' })).toEqual([]);
   });
+  it('a dead-letter target from a policy reaches a running replicated queue, and its new leader after a failover keeps it', async () => {
+    const [n1, n2, n3] = nodes;
+    const ch = await (await connect(n1!)).createConfirmChannel();
+    await ch.assertQueue('orders', { durable: true });
+    await ch.assertQueue('dead-orders', { durable: true });
+    await ch.bindQueue('dead-orders', 'amq.direct', 'dead');
+    await setPolicy(n2!, 'dlx', '^orders$', { 'dead-letter-exchange': 'amq.direct', 'dead-letter-routing-key': 'dead' });
+    await until(() => nodes.every((n) => n.broker.context.queues.replica('/', 'orders')?.settings.deadLetterRoutingKey === 'dead'), 10_000, 'dead-letter target on every replica');
+    const rejectOne = async (c: amqp.Channel, body: string): Promise<void> => {
+      await publish(ch, 'orders', [body]);
+      let m: amqp.GetMessage | false = false;
+      for (let i = 0; i < 100 && m === false; i++) m = await c.get('orders');
+      expect(m !== false && m.content.toString()).toBe(body);
+      c.nack(m as amqp.GetMessage, false, false);
+    };
+    const deadOn = async (c: amqp.Channel, body: string): Promise<void> => {
+      let m: amqp.GetMessage | false = false;
+      for (let i = 0; i < 200 && m === false; i++) {
+        m = await c.get('dead-orders', { noAck: true });
+        if (m === false) await new Promise((r) => setTimeout(r, 25));
+      }
+      // Only amq.direct's 'dead' binding leads here: the policy's routing key was used.
+      expect(m !== false && m.content.toString()).toBe(body);
+    };
+    const c3 = await (await connect(n3!)).createChannel();
+    await rejectOne(c3, 'first');
+    await deadOn(c3, 'first');
+
+    // The queue's leader goes away: the next one has the target from the log, not from its start.
+    const leader = nodes.find((n) => n.host.status(queueGroupId('/', 'orders'))?.role === 'leader')!;
+    const others = nodes.filter((n) => n !== leader);
+    await leader.broker.close();
+    leader.rpc.close();
+    await leader.metadata.close();
+    await leader.host.close();
+    nodes = others;
+    for (const c of conns.splice(0)) await c.close().catch(() => undefined);
+    await until(() => others.some((n) => n.host.status(queueGroupId('/', 'orders'))?.role === 'leader'), 15_000, 'a new leader');
+    const [a, b] = others;
+    const pubOn = await (await connect(a!)).createConfirmChannel();
+    const getOn = await (await connect(b!)).createChannel();
+    await publish(pubOn, 'orders', ['second']);
+    let m: amqp.GetMessage | false = false;
+    for (let i = 0; i < 200 && m === false; i++) {
+      m = await getOn.get('orders');
+      if (m === false) await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(m !== false && m.content.toString()).toBe('second');
+    getOn.nack(m as amqp.GetMessage, false, false);
+    await deadOn(getOn, 'second');
+  }, 40_000);
 });
