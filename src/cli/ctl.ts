@@ -72,8 +72,11 @@ export async function runCtl(argv: readonly string[], env: Record<string, string
       clusterTlsCa: args.flags.get('--cluster-tls-ca') ?? env['ESPRESSO_CLUSTER_TLS_CA'] ?? '',
     });
     const known = { ...(target.id !== undefined ? { nodeId: target.id } : {}), ...(tls !== undefined ? { tls } : {}) };
-    // grow/shrink answer when every queue is done (each bounded on the node): the call waits that long.
-    const callMs = request.method === MembershipMethod.grow || request.method === MembershipMethod.shrink ? Math.max(timeoutMs, membershipCallMs) : timeoutMs;
+    // grow/shrink answer when every queue is done (each bounded on the node): the call waits that
+    // long, after a quick status call found the node (the long bound covers finding it too).
+    const long = request.method === MembershipMethod.grow || request.method === MembershipMethod.shrink;
+    if (long) await withRemoteNode({ address: target.address, secret, timeoutMs, ...known }, (call) => call(CtlMethod.status, encodeJson({})));
+    const callMs = long ? Math.max(timeoutMs, membershipCallMs) : timeoutMs;
     answer = await withRemoteNode({ address: target.address, secret, timeoutMs: callMs, ...known }, (call) => call(request.method, encodeJson(request.payload)));
   } catch (e) {
     if (!isOperatingError(e)) throw e;
