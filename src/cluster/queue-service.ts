@@ -43,6 +43,17 @@ export interface MeshSink {
 
 export type ForwardedCommand = Exclude<LogCommand, { type: 'leaderStart' } | { type: 'tick' }>;
 
+/**
+ * An enqueue being routed: where its current attempt went (undefined between attempts) and how to
+ * give up on that attempt. Enqueues are idempotent (they carry their caller's identity), so an
+ * attempt still waiting on an old leader can be abandoned and sent again to the new one.
+ */
+interface EnqueueFlight {
+  target: NodeId | undefined;
+  abort: (e: OperatingError) => void;
+  readonly done: Promise<void>;
+}
+
 /** Room left in a transport payload for the rpc envelope around a forwarded call. */
 const forwardEnvelopeBytesMax = 4096;
 const queueKey = (vhost: string, name: string): string => `${vhost}\u0000${name}`;
@@ -58,6 +69,8 @@ export class QueueMesh {
   private readonly hints = new Map<string, NodeId>();
   /** Queues with calls being retried, and the calls made meanwhile, held in call order. */
   private readonly gates = new Map<string, { retrying: number; queue: Array<() => void> }>();
+  /** Enqueues being routed, per queue, in call order. */
+  private readonly flights = new Map<string, Set<EnqueueFlight>>();
   private readonly incarnations = new Map<string, string>();
   private readonly downSince = new Map<string, number>();
   private readonly sweeping = new Set<string>();
@@ -208,10 +221,11 @@ export class QueueMesh {
     // then retry together, in their order; a shared "seen" flag made every other one wait).
     let tried: string | undefined;
     let retrying = false;
+    const flight = command.type === 'enqueue' ? this.takeOff(key) : undefined;
     try {
       for (let attempt = 0; ; attempt++) {
         try {
-          return await this.attempt(key, vhost, name, replicas, command, attempt);
+          return await this.attempt(key, vhost, name, replicas, command, attempt, flight);
         } catch (e) {
           if (!isOperatingError(e) || !retryable(e) || this.closed) throw e;
           if (Date.now() + delayMs > deadline) {
@@ -236,7 +250,55 @@ export class QueueMesh {
       }
     } finally {
       if (retrying) this.releaseGate(key);
+      if (flight !== undefined) this.land(key, flight);
     }
+  }
+
+  private takeOff(key: string): EnqueueFlight & { land: () => void } {
+    let land = (): void => undefined;
+    const done = new Promise<void>((resolve) => { land = resolve; });
+    const flight = { target: undefined, abort: () => undefined, done, land };
+    const set = this.flights.get(key) ?? new Set<EnqueueFlight>();
+    set.add(flight);
+    this.flights.set(key, set);
+    return flight;
+  }
+
+  private land(key: string, flight: EnqueueFlight & { land?: () => void }): void {
+    const set = this.flights.get(key);
+    set?.delete(flight);
+    if (set?.size === 0) this.flights.delete(key);
+    flight.land?.();
+  }
+
+  /**
+   * Publish order across a leader change: enqueues of this queue called earlier whose attempt still
+   * waits on another node (the old leader, cut off) are abandoned and sent again to `target` (in
+   * call order, before this one, which waits for them); without this, this later call would be
+   * committed by the new leader first.
+   */
+  private overtaken(key: string, flight: EnqueueFlight, target: NodeId): Array<Promise<void>> {
+    const earlier: Array<Promise<void>> = [];
+    for (const f of this.flights.get(key) ?? []) {
+      if (f === flight) break;
+      if (f.target === undefined || f.target === target) continue;
+      f.abort(new OperatingError(OperatingErrorCode.NotLeader, `queue call moved to ${target}`, { leader: target }));
+      earlier.push(f.done);
+    }
+    return earlier;
+  }
+
+  /** Runs one attempt of an enqueue as `flight`: abandoned if a later enqueue finds a new leader first. */
+  private flown(flight: EnqueueFlight | undefined, target: NodeId, send: () => Promise<CallAnswer>): Promise<CallAnswer> {
+    if (flight === undefined) return send();
+    flight.target = target;
+    const sent = send();
+    sent.catch(() => undefined);
+    const abandoned = new Promise<never>((_, reject) => { flight.abort = reject; });
+    return Promise.race([sent, abandoned]).finally(() => {
+      flight.target = undefined;
+      flight.abort = () => undefined;
+    });
   }
 
   /** The last retrying call of a queue is done: the calls held behind it go, in their order. */
@@ -249,11 +311,15 @@ export class QueueMesh {
     for (const go of g.queue) go();
   }
 
-  private attempt(key: string, vhost: string, name: string, replicas: () => readonly NodeId[], command: ForwardedCommand, attempt: number): Promise<CallAnswer> {
+  private attempt(
+    key: string, vhost: string, name: string, replicas: () => readonly NodeId[], command: ForwardedCommand, attempt: number, flight?: EnqueueFlight,
+  ): Promise<CallAnswer> {
     const local = this.replicas.get(key);
     const leader = local !== undefined ? this.o.host.leader(local.groupId) : null;
     if (local !== undefined && leader === this.nodeId) {
-      return this.runLocal(local, command, this.incarnation).then((result) => ({ result, stats: local.stats() }));
+      const earlier = flight === undefined ? [] : this.overtaken(key, flight, this.nodeId);
+      if (earlier.length > 0) return Promise.all(earlier).then(() => this.attempt(key, vhost, name, replicas, command, attempt, flight));
+      return this.flown(flight, this.nodeId, () => this.runLocal(local, command, this.incarnation).then((result) => ({ result, stats: local.stats() })));
     }
     if (local !== undefined && leader === null) {
       // No leader known yet (an election, or no majority): back off and look again, within the route's bound.
@@ -275,7 +341,9 @@ export class QueueMesh {
       // Not retryable: no leader change makes it fit. (Deliveries of such bodies to other nodes would be dropped too.)
       return Promise.reject(new OperatingError(OperatingErrorCode.Overloaded, `queue '${name}': a ${payload.length}-byte call is above the ${max}-byte limit between nodes`));
     }
-    return this.o.rpc.call(target, meshMethods.call, payload, this.limits.callTimeoutMs).then(decodeAnswer);
+    const earlier = flight === undefined ? [] : this.overtaken(key, flight, target);
+    if (earlier.length > 0) return Promise.all(earlier).then(() => this.attempt(key, vhost, name, replicas, command, attempt, flight));
+    return this.flown(flight, target, () => this.o.rpc.call(target, meshMethods.call, payload, this.limits.callTimeoutMs).then(decodeAnswer));
   }
 
   /** Leader side of 'q.call'. */

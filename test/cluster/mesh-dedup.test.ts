@@ -35,9 +35,14 @@ const conns: amqp.ChannelModel[] = [];
 /** The node that, once it has applied the next forwarded enqueue, stops instead of answering. */
 let dieAfterCommit: Node | null = null;
 let answersLost = 0;
+/** The node that holds forwarded enqueues unprocessed (as if cut off) until released. */
+let holdEnqueues: Node | null = null;
+let held: Array<() => void> = [];
 
 afterEach(async () => {
   dieAfterCommit = null;
+  holdEnqueues = null;
+  for (const release of held.splice(0)) release();
   for (const c of conns.splice(0)) await c.close().catch(() => undefined);
   for (const n of nodes) await stop(n);
   nodes = [];
@@ -46,11 +51,13 @@ afterEach(async () => {
 
 /**
  * The mesh's 'q.call' handler of `node`, run as it is; when the node is marked, an enqueue it has
- * committed and applied is not answered: the node stops first (the caller sees it go down).
+ * committed and applied is not answered: the node stops first (the caller sees it go down). When
+ * it holds enqueues, they wait unprocessed (a leader cut off from the caller).
  */
 function losingAnswers(node: () => Node, rpc: ClusterRpc): void {
   const register = rpc.handle.bind(rpc);
   rpc.handle = (method, handler) => register(method, method !== meshMethods.call ? handler : async (from, payload) => {
+    if (holdEnqueues === node() && decodeCall(payload).command.type === 'enqueue') await new Promise<void>((resolve) => held.push(resolve));
     const answer = await handler(from, payload);
     if (dieAfterCommit !== node() || decodeCall(payload).command.type !== 'enqueue') return answer;
     dieAfterCommit = null;
@@ -134,5 +141,38 @@ describe('a publish retried across a leader change (mesh routing)', () => {
     // Anything more would have come with the first ten (they are all ready): wait for the acks to commit.
     await until(() => subNode!.broker!.context.queues.ensure(nodes[0]!.metadata.state.vhosts.get('/')!.queues.get('once')!.record).stats().messagesUnacked === 0, 5_000, 'acks applied');
     expect(seen).toEqual(Array.from({ length: 10 }, (_, i) => `m${i}`));
+  }, 40_000);
+
+  it('keeps publish order when a later publish finds a new leader while earlier ones still wait on the old one', async () => {
+    await startCluster();
+    const declarer = await (await connect(nodes[0]!)).createChannel();
+    await declarer.assertQueue('ordered', { durable: true });
+    await until(() => leaderOf('ordered') !== undefined, 10_000, 'a leader of ordered');
+    const group = queueGroupId('/', 'ordered');
+    const oldLeader = leaderOf('ordered')!;
+    const [pubNode, newLeader] = nodes.filter((n) => n !== oldLeader);
+    const pub = await (await connect(pubNode!)).createConfirmChannel();
+    for (let i = 0; i < 3; i++) pub.sendToQueue('ordered', Buffer.from(`m${i}`), { persistent: true });
+    await pub.waitForConfirms();
+
+    // m3..m5 reach the old leader and wait there unprocessed; leadership moves on meanwhile.
+    holdEnqueues = oldLeader;
+    for (let i = 3; i < 6; i++) pub.sendToQueue('ordered', Buffer.from(`m${i}`), { persistent: true });
+    await until(() => held.length === 3, 5_000, 'three publishes held on the old leader');
+    oldLeader.host.transferLeadership(group, newLeader!.id);
+    await until(() => pubNode!.host.leader(group) === newLeader!.id, 10_000, 'the publishing node sees the new leader');
+    // Published after the move: without care these commit on the new leader before m3..m5.
+    for (let i = 6; i < 9; i++) pub.sendToQueue('ordered', Buffer.from(`m${i}`), { persistent: true });
+    await pub.waitForConfirms();
+
+    const sub = await (await connect(newLeader!)).createChannel();
+    const seen: string[] = [];
+    await sub.consume('ordered', (m) => {
+      if (m === null) return;
+      seen.push(`${m.content.toString()}${m.fields.redelivered ? '*' : ''}`);
+      sub.ack(m);
+    }, { noAck: false });
+    await until(() => seen.length >= 9, 10_000, 'nine deliveries');
+    expect(seen).toEqual(Array.from({ length: 9 }, (_, i) => `m${i}`));
   }, 40_000);
 });
