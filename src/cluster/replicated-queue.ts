@@ -11,7 +11,7 @@ import { assert } from '../lib/assert.js';
 import { OperatingError, OperatingErrorCode } from '../lib/errors.js';
 import { logIndex, type GroupId, type NodeId } from '../lib/ids.js';
 import type { Clock } from '../lib/random.js';
-import { apply, counters, createQueueState, restore, snapshot, deadLetter, type Command, type ConsumerKey, type DeadLetterReason, type EnqueueIdentity, type Effect, type FieldValues, type MsgId, type Owner, type QueueConfig, type QueueState, queueLimits, parseExpiration } from '../queue/index.js';
+import { apply, counters, createQueueState, restore, snapshot, deadLetter, type Command, type ConsumerKey, type DeadLetterReason, type EnqueueIdentity, type Effect, type FieldValues, type MsgId, type Owner, type QueueConfig, type QueueSnapshot, type QueueState, queueLimits, parseExpiration } from '../queue/index.js';
 import type { ConsumeRequest, DeadLetterSink, DeliverySink, DownScope, EnqueueOutcome, GetResponse, QueueBackend, QueueEvent, QueueStats, StoredMessage } from '../broker/queue-backend.js';
 import type { AppliedEntry, GroupHost } from './group-host.js';
 import { decodeEnqueuedMessage, decodeLogEntry, decodeSnapshot, encodeEntry, encodeSnapshot, liveIdsOf, type ConfigCommand, type EntryCommand, type LogCommand } from './replicated-queue-codec.js';
@@ -70,6 +70,11 @@ interface Waiter {
 }
 
 const tagKey = (channel: string, tag: string): string => `${channel}\u0000${tag}`;
+
+/** Carried in a snapshot beside the queue state: the dead-letter exchange and routing key. */
+interface SnapshotTarget {
+  readonly deadLetterTarget: readonly [string | null, string | null];
+}
 
 /** What a config entry changes; single-active-consumer is fixed at declaration (queue/apply.ts). */
 function settingsKey(c: QueueConfig, deadLetterExchange: string | null, deadLetterRoutingKey: string | null): string {
@@ -643,7 +648,9 @@ export class ReplicatedQueue implements QueueBackend {
     this.removedAtSnapshot = this.bodies.removed;
     this.snapshotting = true;
     // Bodies stay in the log (kept entries); the snapshot carries only those in no log.
-    const data = encodeSnapshot(snapshot(this.state), this.bodies.pinned());
+    // The dead-letter target goes along: a replica restored from it dead-letters where the log said.
+    const withTarget: QueueSnapshot & SnapshotTarget = { ...snapshot(this.state), deadLetterTarget: [this.deadLetterExchange, this.deadLetterRoutingKey] };
+    const data = encodeSnapshot(withTarget, this.bodies.pinned());
     const keep = this.bodies.keep();
     // After this cycle's advance(): the host takes snapshots only at or below its applied index.
     queueMicrotask(() => {
@@ -655,6 +662,9 @@ export class ReplicatedQueue implements QueueBackend {
 
   private install(data: Uint8Array): void {
     const { state, bodies } = decodeSnapshot(data);
+    // Snapshots from before config entries existed carry none: the target stays as it was.
+    const target = (state as QueueSnapshot & Partial<SnapshotTarget>).deadLetterTarget;
+    if (target !== undefined) [this.deadLetterExchange, this.deadLetterRoutingKey] = target;
     this.state = restore(state);
     this.bodies.restore(liveIdsOf(state), bodies);
     this.removedAtSnapshot = this.bodies.removed;
