@@ -112,6 +112,12 @@ export class QueueRegistry {
     return this.queues.get(this.key(vhost, name));
   }
 
+  /** How far this node applied metadata (the replicated client's applied index; 0 without one). */
+  private metadataIndex(): number {
+    const m = this.metadata as MetadataClient & { stats?: () => { appliedIndex: number } };
+    return typeof m.stats === 'function' ? m.stats().appliedIndex : 0;
+  }
+
   /** The replica of a replicated queue this node hosts, if any (listings and tests). */
   replica(vhost: string, name: string): ReplicatedQueue | undefined {
     return this.replicas.get(this.key(vhost, name));
@@ -152,7 +158,7 @@ export class QueueRegistry {
       if (record === undefined) continue; // being deleted
       const { config, dlx, dlrk } = this.configOf(record);
       if (q instanceof LocalQueue) q.reconfigure(config, dlx, dlrk).catch(() => undefined);
-      else q.reconfigure(config, dlx, dlrk);
+      else q.reconfigure(config, dlx, dlrk, this.metadataIndex());
     }
   }
 
@@ -237,7 +243,7 @@ export class QueueRegistry {
     }
     this.replicas.set(this.key(record.vhost, record.name), q);
     const wanted = this.configOf(record);
-    q.reconfigure(wanted.config, wanted.dlx, wanted.dlrk);
+    q.reconfigure(wanted.config, wanted.dlx, wanted.dlrk, this.metadataIndex());
     mesh.addReplica(record.vhost, record.name, q);
     q.onEvent((event) => {
       if (event.type === 'queueDeleted' && event.reason === 'expired') this.expire(record);
@@ -308,7 +314,7 @@ export class QueueRegistry {
       ...common, config: base.config, deadLetterExchange: base.dlx, deadLetterRoutingKey: base.dlrk,
       groupId: queueGroupId(record.vhost, record.name), host, members, node: host.nodeId, incarnation,
     });
-    q.reconfigure(config, dlx, dlrk);
+    q.reconfigure(config, dlx, dlrk, this.metadataIndex());
     return q;
   }
 

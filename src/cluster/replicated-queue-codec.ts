@@ -56,6 +56,11 @@ export interface ConfigCommand {
   readonly config: QueueConfig;
   readonly deadLetterExchange: string | null;
   readonly deadLetterRoutingKey: string | null;
+  /**
+   * The metadata index these settings are as of: a leader whose metadata lags behind the last
+   * applied config entry's does not revert it (it proposes once it caught up, if still different).
+   */
+  readonly asOf: number;
 }
 
 /** Every command a queue's log holds. */
@@ -210,7 +215,8 @@ export function encodeEntry(c: EntryCommand, h: EntryHeader): Buffer {
 const overflows: readonly Overflow[] = ['drop-head', 'reject-publish', 'reject-publish-dlx'];
 
 // config: 6 optional numbers (f64, -1 = none), overflow u8, maxPriority u8, singleActiveConsumer u8,
-// then the dead-letter exchange and routing key, each u8 present + str. deadLetter follows the exchange.
+// then the dead-letter exchange and routing key, each u8 present + str, then asOf f64. deadLetter
+// follows the exchange.
 function writeConfig(o: Out, c: ConfigCommand): void {
   const k = c.config;
   for (const n of [k.messageTtlMs, k.expiresMs, k.maxLength, k.maxLengthBytes, k.deliveryLimit, k.consumerTimeoutMs]) {
@@ -224,6 +230,7 @@ function writeConfig(o: Out, c: ConfigCommand): void {
     o.u8(s === null ? 0 : 1);
     if (s !== null) o.str(s);
   }
+  o.f64(c.asOf);
 }
 
 function readConfig(i: In): ConfigCommand {
@@ -244,7 +251,7 @@ function readConfig(i: In): ConfigCommand {
     overflow, deadLetter: deadLetterExchange !== null, maxPriority, singleActiveConsumer, deliveryLimit: deliveryLimit ?? null,
     consumerTimeoutMs: consumerTimeoutMs ?? null,
   };
-  return { type: 'config', config, deadLetterExchange, deadLetterRoutingKey };
+  return { type: 'config', config, deadLetterExchange, deadLetterRoutingKey, asOf: i.f64() };
 }
 
 function readIds(i: In): MsgId[] {

@@ -74,6 +74,7 @@ const tagKey = (channel: string, tag: string): string => `${channel}\u0000${tag}
 /** Carried in a snapshot beside the queue state: the dead-letter exchange and routing key. */
 interface SnapshotTarget {
   readonly deadLetterTarget: readonly [string | null, string | null];
+  readonly settingsAsOf: number;
 }
 
 /** What a config entry changes; single-active-consumer is fixed at declaration (queue/apply.ts). */
@@ -120,6 +121,8 @@ export class ReplicatedQueue implements QueueBackend {
   private wanted: ConfigCommand | null = null;
   /** Key of the config entry this leader proposed and has not seen applied yet (one entry per change). */
   private configProposed: string | null = null;
+  /** The metadata index of the settings the applied log is at (0: as declared). */
+  private settingsAsOf = 0;
 
   constructor(private readonly options: ReplicatedQueueOptions) {
     this.name = options.name;
@@ -287,10 +290,11 @@ export class ReplicatedQueue implements QueueBackend {
   /**
    * The queue's effective settings as metadata has them now (a policy changed). Every replica is
    * told; only the leader acts: it commits one config entry when they differ from the log's, so
-   * every replica switches at the same index. Single-active-consumer stays as declared.
+   * every replica switches at the same index. Single-active-consumer stays as declared. `asOf`:
+   * the metadata index the settings were computed at; older than the log's settings: ignored.
    */
-  reconfigure(config: QueueConfig, deadLetterExchange: string | null, deadLetterRoutingKey: string | null): void {
-    this.wanted = { type: 'config', config: { ...config, deadLetter: deadLetterExchange !== null }, deadLetterExchange, deadLetterRoutingKey };
+  reconfigure(config: QueueConfig, deadLetterExchange: string | null, deadLetterRoutingKey: string | null, asOf: number): void {
+    this.wanted = { type: 'config', config: { ...config, deadLetter: deadLetterExchange !== null }, deadLetterExchange, deadLetterRoutingKey, asOf };
     this.maybeProposeConfig();
   }
 
@@ -301,7 +305,8 @@ export class ReplicatedQueue implements QueueBackend {
 
   private maybeProposeConfig(): void {
     const wanted = this.wanted;
-    if (wanted === null || !this.started || this.closed || this.state.deleted) return;
+    // A leader whose metadata is behind the log's settings would revert a newer policy: it waits.
+    if (wanted === null || !this.started || this.closed || this.state.deleted || wanted.asOf < this.settingsAsOf) return;
     const key = settingsKey(wanted.config, wanted.deadLetterExchange, wanted.deadLetterRoutingKey);
     if (key === this.configProposed || key === settingsKey(this.state.config, this.deadLetterExchange, this.deadLetterRoutingKey)) return;
     this.configProposed = key;
@@ -461,6 +466,7 @@ export class ReplicatedQueue implements QueueBackend {
       case 'config':
         this.deadLetterExchange = command.deadLetterExchange;
         this.deadLetterRoutingKey = command.deadLetterRoutingKey;
+        this.settingsAsOf = Math.max(this.settingsAsOf, command.asOf);
         return { type: 'config', config: command.config };
       case 'enqueue':
         this.bodies.set(index, command.message);
@@ -649,7 +655,9 @@ export class ReplicatedQueue implements QueueBackend {
     this.snapshotting = true;
     // Bodies stay in the log (kept entries); the snapshot carries only those in no log.
     // The dead-letter target goes along: a replica restored from it dead-letters where the log said.
-    const withTarget: QueueSnapshot & SnapshotTarget = { ...snapshot(this.state), deadLetterTarget: [this.deadLetterExchange, this.deadLetterRoutingKey] };
+    const withTarget: QueueSnapshot & SnapshotTarget = {
+      ...snapshot(this.state), deadLetterTarget: [this.deadLetterExchange, this.deadLetterRoutingKey], settingsAsOf: this.settingsAsOf,
+    };
     const data = encodeSnapshot(withTarget, this.bodies.pinned());
     const keep = this.bodies.keep();
     // After this cycle's advance(): the host takes snapshots only at or below its applied index.
@@ -663,8 +671,9 @@ export class ReplicatedQueue implements QueueBackend {
   private install(data: Uint8Array): void {
     const { state, bodies } = decodeSnapshot(data);
     // Snapshots from before config entries existed carry none: the target stays as it was.
-    const target = (state as QueueSnapshot & Partial<SnapshotTarget>).deadLetterTarget;
-    if (target !== undefined) [this.deadLetterExchange, this.deadLetterRoutingKey] = target;
+    const carried = state as QueueSnapshot & Partial<SnapshotTarget>;
+    if (carried.deadLetterTarget !== undefined) [this.deadLetterExchange, this.deadLetterRoutingKey] = carried.deadLetterTarget;
+    this.settingsAsOf = carried.settingsAsOf ?? 0;
     this.state = restore(state);
     this.bodies.restore(liveIdsOf(state), bodies);
     this.removedAtSnapshot = this.bodies.removed;

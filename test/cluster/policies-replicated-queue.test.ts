@@ -61,7 +61,7 @@ describe('config entries of a replicated queue', () => {
     const c: ConfigCommand = {
       type: 'config',
       config: { ...defaultQueueConfig, messageTtlMs: 1500, maxLength: 7, overflow: 'reject-publish-dlx', deadLetter: true, deliveryLimit: 4, maxPriority: 2 },
-      deadLetterExchange: 'dlx', deadLetterRoutingKey: null,
+      deadLetterExchange: 'dlx', deadLetterRoutingKey: null, asOf: 42,
     };
     const data = encodeEntry(c, { timeMs: 5, proposer: 9, seq: 3 });
     expect(data[0]).toBe(QueueOp.config);
@@ -76,12 +76,15 @@ describe('config entries of a replicated queue', () => {
     const host = await startHost(dir);
     const q = openQueue(host, []);
     await Promise.all(Array.from({ length: 6 }, (_, i) => q.enqueue(message(i))));
-    q.reconfigure(capped, null, null);
+    q.reconfigure(capped, null, null, 10);
     await settle(() => q.stats().messagesReady === 3, 'capped at 3');
     const last = host.status(group)!.lastIndex;
-    q.reconfigure(capped, null, null); // the same again: nothing to commit
+    q.reconfigure(capped, null, null, 11); // the same again: nothing to commit
+    // Computed by a node whose metadata lags behind the log's settings: no revert.
+    q.reconfigure(defaultQueueConfig, null, null, 9);
     await q.enqueue(message(6));
     expect(host.status(group)!.lastIndex).toBe(last + 1);
+    expect(q.settings.config.maxLength).toBe(3);
     const got = await q.get({ node: 'n1', connection: 'c', channel: 'c/1' }, true);
     expect(got?.message.body.toString()).toBe('m4');
   });
@@ -94,7 +97,7 @@ describe('config entries of a replicated queue', () => {
       const before: DeadLetteredMessage[] = [];
       let q = openQueue(host, before, snapshotEveryEntries);
       await q.enqueue(message(0));
-      q.reconfigure({ ...capped, overflow: 'drop-head' }, 'dead-x', 'dead-key');
+      q.reconfigure({ ...capped, overflow: 'drop-head' }, 'dead-x', 'dead-key', 7);
       await settle(() => q.settings.deadLetterExchange === 'dead-x', 'config applied');
       for (let i = 1; i <= 8; i++) await q.enqueue(message(i));
       expect(before.map((d) => [d.exchange, d.routingKeys, d.message.body.toString()])).toEqual(
@@ -107,7 +110,12 @@ describe('config entries of a replicated queue', () => {
       q = openQueue(host, after, snapshotEveryEntries);
       await q.enqueue(message(9)); // waits for the group to lead again, after its replay
       expect([q.settings.config.maxLength, q.settings.deadLetterExchange, q.settings.deadLetterRoutingKey]).toEqual([3, 'dead-x', 'dead-key']);
-      expect(after.map((d) => [d.exchange, d.routingKeys, d.message.body.toString()])).toEqual([['dead-x', ['dead-key'], 'm6']]);
+      // What it was as of is kept too: settings computed before index 7 do not revert it.
+      q.reconfigure(defaultQueueConfig, null, null, 6);
+      const last = host.status(group)!.lastIndex;
+      await q.enqueue(message(10));
+      expect(host.status(group)!.lastIndex).toBe(last + 1);
+      expect(after.map((d) => [d.exchange, d.routingKeys, d.message.body.toString()])).toEqual([['dead-x', ['dead-key'], 'm6'], ['dead-x', ['dead-key'], 'm7']]);
       await q.delete();
       await stopHost(host);
     }
