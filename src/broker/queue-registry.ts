@@ -52,6 +52,8 @@ export class QueueRegistry {
   /** With a mesh: the replicas of replicated queues hosted on this node, by queue key. */
   private readonly replicas = new Map<string, ReplicatedQueue>();
   private reconcileScheduled = false;
+  /** Replicas started by a grow before metadata names this node (hostJoining), by queue key. */
+  private readonly joining = new Set<string>();
   /** The policies as of the last refreshSettings (a signature of all of them). */
   private policies = '';
   /** Replicas of deleted queues waiting for their delete to be applied, with the function that drops them. */
@@ -79,8 +81,27 @@ export class QueueRegistry {
     const extras = this.metadata as MetadataClient & { nodes?: () => ReadonlyArray<{ readonly id: NodeId }> };
     serveQueueMembership({
       mesh, host: mesh.host, rpc: mesh.rpc, metadata: this.metadata, logger: this.logger, groupOf: queueGroupId,
+      hostJoining: (vhost, name) => this.hostJoining(vhost, name),
       ...(typeof extras.nodes === 'function' ? { nodes: () => extras.nodes!().map((n) => n.id) } : {}),
     });
+  }
+
+  /**
+   * ctl grow: hosts a queue's group here before metadata names this node, with the replica set
+   * metadata has now as its bootstrap members (this node not among them, as the log has it until
+   * the leader's AddLearner). Metadata names the node only once it is a voter, so every replica
+   * that restarts meanwhile replays the log's membership changes from the right start. False when
+   * metadata has no such replicated queue.
+   */
+  hostJoining(vhost: string, name: string): boolean {
+    const mesh = this.mesh;
+    const record = this.metadata.state.vhosts.get(vhost)?.queues.get(name)?.record;
+    if (mesh === null || this.groupHost === null || record === undefined || !isReplicated(record)) return false;
+    const key = this.key(vhost, name);
+    if (this.replicas.has(key)) return true;
+    this.joining.add(key);
+    this.startReplica(record, mesh);
+    return this.replicas.has(key);
   }
 
   /**
@@ -184,12 +205,16 @@ export class QueueRegistry {
         if (!isReplicated(record) || !record.replicas.includes(mesh.nodeId)) continue;
         const key = this.key(record.vhost, record.name);
         wanted.add(key);
+        this.joining.delete(key);
         if (!this.replicas.has(key)) this.startReplica(record, mesh);
       }
     }
     for (const [key, q] of [...this.replicas]) {
       if (wanted.has(key)) continue;
-      if (this.metadata.state.vhosts.get(this.vhostOf(key))?.queues.has(q.name) === true) this.release(key, q, mesh);
+      const exists = this.metadata.state.vhosts.get(this.vhostOf(key))?.queues.has(q.name) === true;
+      if (exists && this.joining.has(key)) continue; // a grow under way: metadata names this node once it is a voter
+      this.joining.delete(key);
+      if (exists) this.release(key, q, mesh);
       else this.retire(key, q, mesh);
     }
   }

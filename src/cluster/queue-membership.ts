@@ -2,12 +2,14 @@
 // replicated queue (as `rabbitmq-queues grow/shrink`). Any node coordinates ('ctl.grow'/'ctl.shrink');
 // each queue's leader changes its Raft group ('q.member.add'/'q.member.remove').
 //
-// Grow, per queue: metadata records NODE in the queue's replicas first (NODE's registry then hosts the
-// group, appended last so it never campaigns as a preferred leader), then the leader adds NODE as a
-// learner, waits until it has caught up (by log or snapshot) and promotes it. Shrink, per queue: the
-// leader removes NODE from the group (handing leadership away first if NODE leads), then metadata
-// drops NODE from the replicas and NODE's registry drops the group and its log. Raft before metadata
-// on shrink, so NODE never leads a queue whose record no longer names it.
+// Grow, per queue: NODE hosts the group first ('q.member.host': its bootstrap members are the
+// replicas metadata names, not NODE), the leader adds NODE as a learner, waits until it has caught up
+// (by log or snapshot) and promotes it, then metadata appends NODE to the replicas (last: it never
+// campaigns as a preferred leader). Shrink, per queue: the leader removes NODE from the group
+// (handing leadership away first if NODE leads), then metadata drops NODE and NODE's registry drops
+// the group and its log. Raft before metadata both ways: a replica hosts a group with the replica
+// set metadata has as bootstrap members and replays the log's membership changes over it, which
+// gives the group's real membership only if metadata never names a change the log has not made.
 
 import type { MetadataClient } from '../broker/metadata-client.js';
 import { OperatingError, OperatingErrorCode, isOperatingError } from '../lib/errors.js';
@@ -21,7 +23,7 @@ import { decodeJson, encodeJson } from './metadata-entries.js';
 import type { QueueMesh } from './queue-service.js';
 import type { ClusterRpc } from './rpc.js';
 
-export const MembershipMethod = { grow: 'ctl.grow', shrink: 'ctl.shrink', add: 'q.member.add', remove: 'q.member.remove' } as const;
+export const MembershipMethod = { grow: 'ctl.grow', shrink: 'ctl.shrink', host: 'q.member.host', add: 'q.member.add', remove: 'q.member.remove' } as const;
 
 export interface QueueMembershipLimits {
   /** Queues changed at the same time by one grow or shrink. */
@@ -30,6 +32,10 @@ export interface QueueMembershipLimits {
   readonly queueTimeoutMs: number;
   /** A call to a queue's leader waits this long beyond the time it gave the leader (its answer or Timeout arrives). */
   readonly callGraceMs: number;
+  /** The grown node's answer that it hosts the group (after a metadata read barrier at most). */
+  readonly hostTimeoutMs: number;
+  /** After a failed grow step, how long taking the half-added node out of the group may take. */
+  readonly cleanupTimeoutMs: number;
   /** Pause between looks at a learner's progress, and between tries of a refused change. */
   readonly pollMs: number;
   /** Queues one request may touch (a bigger cluster narrows with --queue-pattern). */
@@ -37,7 +43,7 @@ export interface QueueMembershipLimits {
 }
 
 export const defaultQueueMembershipLimits: QueueMembershipLimits = {
-  concurrency: 4, queueTimeoutMs: 60_000, callGraceMs: 2_000, pollMs: 50, queuesMax: 100_000,
+  concurrency: 4, queueTimeoutMs: 60_000, callGraceMs: 2_000, hostTimeoutMs: 10_000, cleanupTimeoutMs: 5_000, pollMs: 50, queuesMax: 100_000,
 };
 
 export interface MembershipRequest {
@@ -75,6 +81,8 @@ export interface QueueMembershipDeps {
   readonly nodes?: () => readonly NodeId[];
   /** The group of a queue (the registry's naming). */
   readonly groupOf: (vhost: string, name: string) => GroupId;
+  /** Hosts the queue's group here ahead of metadata (a grow onto this node); false: no such queue. */
+  readonly hostJoining: (vhost: string, name: string) => boolean;
   readonly limits?: Partial<QueueMembershipLimits>;
 }
 
@@ -88,6 +96,10 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 export function serveQueueMembership(d: QueueMembershipDeps): void {
   const limits = { ...defaultQueueMembershipLimits, ...d.limits };
   const log = d.logger.child('queue-membership');
+  d.rpc.handle(MembershipMethod.host, async (_from, p) => {
+    const c = decodeJson<MemberCall>(p);
+    return encodeJson(await hostHere(d, c.vhost, c.name));
+  });
   d.rpc.handle(MembershipMethod.add, async (_from, p) => encodeJson(await addAsLeader(d, limits, decodeJson<MemberCall>(p), Date.now())));
   d.rpc.handle(MembershipMethod.remove, async (_from, p) => encodeJson(await removeAsLeader(d, limits, decodeJson<MemberCall>(p), Date.now())));
   for (const action of ['grow', 'shrink'] as const) {
@@ -129,6 +141,13 @@ export async function changeEveryQueue(d: QueueMembershipDeps, limits: QueueMemb
   return { action, node, results, failed: count('failed'), summary };
 }
 
+/** NODE's half of a grow: host the group; a declare this node has not applied yet is waited for once. */
+async function hostHere(d: QueueMembershipDeps, vhost: string, name: string): Promise<boolean> {
+  if (d.hostJoining(vhost, name)) return true;
+  await d.metadata.sync();
+  return d.hostJoining(vhost, name);
+}
+
 function checkNode(d: QueueMembershipDeps, given: string): NodeId {
   if (typeof given !== 'string' || !/^[^@\s]+$/.test(given)) throw new OperatingError(OperatingErrorCode.BadConfig, `a node id is needed, got '${String(given)}'`);
   const node = nodeId(given);
@@ -155,18 +174,9 @@ function failed(q: QueueRecord, e: unknown): QueueMembershipResult {
 /** One queue, within queueTimeoutMs: metadata and the leader's change in the order the header gives. */
 async function oneQueue(d: QueueMembershipDeps, limits: QueueMembershipLimits, action: 'grow' | 'shrink', q: QueueRecord, node: NodeId): Promise<QueueMembershipResult> {
   const deadlineMs = Date.now() + limits.queueTimeoutMs;
-  const result = (outcome: MembershipOutcome, detail: string, members: readonly string[]): QueueMembershipResult =>
-    ({ vhost: q.vhost, name: q.name, outcome, detail, members });
+  const result: ResultOf = (outcome, detail, members) => ({ vhost: q.vhost, name: q.name, outcome, detail, members });
   const call = { vhost: q.vhost, name: q.name, node };
-  if (action === 'grow') {
-    if (!q.replicas.includes(node)) {
-      // It could not catch up: the queue would carry a replica set naming a node that never joins.
-      if (node !== d.host.nodeId && !d.host.transport.isUp(node)) return result('failed', `${node} is not connected to ${d.host.nodeId}; nothing changed`, q.replicas);
-      await setReplicas(d, q, [...q.replicas, node]);
-    }
-    const a = await callLeader(d, limits, q, MembershipMethod.add, call, deadlineMs);
-    return result(a.changed ? 'added' : 'skipped', a.changed ? 'learner caught up and promoted' : 'already a member', a.voters);
-  }
+  if (action === 'grow') return growOne(d, limits, q, call, deadlineMs, result);
   if (!q.replicas.includes(node)) return result('skipped', 'not a member', q.replicas);
   if (q.replicas.length === 1) return result('failed', 'its only replica: a queue keeps at least one', q.replicas);
   const a = await callLeader(d, limits, q, MembershipMethod.remove, call, deadlineMs);
@@ -174,6 +184,32 @@ async function oneQueue(d: QueueMembershipDeps, limits: QueueMembershipLimits, a
   const recorded = now !== undefined && now.replicas.includes(node);
   if (recorded) await setReplicas(d, now, now.replicas.filter((n) => n !== node));
   return result(a.changed || recorded ? 'removed' : 'skipped', a.changed || recorded ? 'removed from the group and the replica set' : 'not a member', a.voters);
+}
+
+type ResultOf = (outcome: MembershipOutcome, detail: string, members: readonly string[]) => QueueMembershipResult;
+
+/** Grow one queue: NODE hosts the group, the leader adds and promotes it, then metadata names it. */
+async function growOne(d: QueueMembershipDeps, limits: QueueMembershipLimits, q: QueueRecord, call: Omit<MemberCall, 'budgetMs'>, deadlineMs: number, result: ResultOf): Promise<QueueMembershipResult> {
+  const node = nodeId(call.node);
+  const recorded = q.replicas.includes(node);
+  if (!recorded) {
+    // It could not catch up: nothing is changed for a node that is not there.
+    if (node !== d.host.nodeId && !d.host.transport.isUp(node)) return result('failed', `${node} is not connected to ${d.host.nodeId}; nothing changed`, q.replicas);
+    const payload = encodeJson({ ...call, budgetMs: 0 } satisfies MemberCall);
+    const hosted = node === d.host.nodeId ? await hostHere(d, q.vhost, q.name) : decodeJson<boolean>(await d.rpc.call(node, MembershipMethod.host, payload, limits.hostTimeoutMs));
+    if (!hosted) return result('failed', `${node} could not host the queue's group`, q.replicas);
+  }
+  let a: MemberAnswer;
+  try {
+    a = await callLeader(d, limits, q, MembershipMethod.add, call, deadlineMs);
+  } catch (e) {
+    // Best effort: a learner metadata will not name is taken out again, so the leader stops feeding it.
+    if (!recorded) await callLeader(d, limits, q, MembershipMethod.remove, call, Date.now() + limits.cleanupTimeoutMs).catch(() => undefined);
+    throw e;
+  }
+  const now = d.metadata.state.vhosts.get(q.vhost)?.queues.get(q.name)?.record ?? q;
+  if (!now.replicas.includes(node)) await setReplicas(d, now, [...now.replicas, node]);
+  return result(a.changed || !recorded ? 'added' : 'skipped', a.changed || !recorded ? 'learner caught up and promoted' : 'already a member', a.voters);
 }
 
 async function setReplicas(d: QueueMembershipDeps, q: QueueRecord, replicas: readonly NodeId[]): Promise<void> {
