@@ -244,7 +244,7 @@ export class QueueMesh {
             continue; // a fresh hint: go there at once
           }
           if (this.hints.get(key) === tried) this.hints.delete(key);
-          await new Promise((resolve) => setTimeout(resolve, delayMs));
+          await this.backoff(key, flight, delayMs);
           delayMs = Math.min(delayMs * 2, this.limits.retryDelayMsMax);
         }
       }
@@ -272,20 +272,39 @@ export class QueueMesh {
   }
 
   /**
-   * Publish order across a leader change: enqueues of this queue called earlier whose attempt still
-   * waits on another node (the old leader, cut off) are abandoned and sent again to `target` (in
-   * call order, before this one, which waits for them); without this, this later call would be
+   * Publish order across a leader change: enqueues of this queue called earlier that are not on
+   * their way to `target` (their attempt still waits on another node, the old leader cut off, or
+   * they back off between attempts) are sent to `target` now (an attempt abandoned, a wait cut
+   * short), in call order, and this one waits for them; without this, this later call would be
    * committed by the new leader first.
    */
   private overtaken(key: string, flight: EnqueueFlight, target: NodeId): Array<Promise<void>> {
     const earlier: Array<Promise<void>> = [];
     for (const f of this.flights.get(key) ?? []) {
       if (f === flight) break;
-      if (f.target === undefined || f.target === target) continue;
+      if (f.target === target) continue;
       f.abort(new OperatingError(OperatingErrorCode.NotLeader, `queue call moved to ${target}`, { leader: target }));
       earlier.push(f.done);
     }
     return earlier;
+  }
+
+  /** Waits before the next attempt; an enqueue's wait ends early when a later one found the leader (overtaken). */
+  private backoff(key: string, flight: EnqueueFlight | undefined, delayMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        if (flight !== undefined) flight.abort = () => undefined;
+        resolve();
+      }, delayMs);
+      if (flight === undefined) return;
+      flight.abort = (e) => {
+        clearTimeout(timer);
+        flight.abort = () => undefined;
+        const leader = e.details['leader'];
+        if (typeof leader === 'string' && leader !== '') this.hints.set(key, leader as NodeId);
+        resolve();
+      };
+    });
   }
 
   /** Runs one attempt of an enqueue as `flight`: abandoned if a later enqueue finds a new leader first. */
