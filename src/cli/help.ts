@@ -10,7 +10,8 @@ Usage: espresso <command> [flags]
 Commands:
   server      run one broker node (AMQP on 127.0.0.1:5672 by default)
   cluster up  run a local cluster of N nodes (espresso cluster up --nodes 3)
-  ctl         ask a running node: cluster-status, add-node, forget-node, list-queues
+  ctl         ask a running node: cluster-status, list-queues, rebalance, grow, shrink,
+              add-node, forget-node, set-policy, clear-policy, list-policies
   help        show this help
 
 Run 'espresso <command> --help' for the flags of a command.
