@@ -4,7 +4,7 @@
 // Envelope (proto/cluster.proto RpcEnvelope): kind, id, method, payload, and for a failed call the
 // error's code, message and details. Requests and their responses ride Lane.forward (or the lane
 // the caller picks); notifications ride Lane.delivery unless told otherwise. A call fails fast when
-// the peer has no stream (Unreachable), when its stream goes down while waiting (Unreachable), or
+// the peer has no stream (Unreachable), when a stream with it ends while waiting (Unreachable), or
 // when no answer comes in time (Timeout): the caller decides whether the operation may be retried,
 // since the remote side may have carried it out. Items from one node to another arrive in send
 // order, except across the moment a peer's second stream comes up (the transport then switches).
@@ -82,6 +82,9 @@ export class ClusterRpc {
     transport.onPeerState((peer, state) => {
       if (state === 'down') this.failPeer(peer);
     });
+    // A request or its answer may have been on the stream that ended: fail now rather than at the
+    // timeout, so the caller's retry (idempotent where it matters) keeps its calls in order.
+    transport.onStreamLost((peer) => this.failPeer(peer));
   }
 
   /** Serves `method` (one handler per method). A throw or rejection becomes the caller's error. */

@@ -80,6 +80,7 @@ export function dialPeer(t: Transport, peer: Peer): void {
       peer.outbound = undefined;
       if (peer.blockedOn === call) peer.blockedOn = undefined;
       t.refresh(peer);
+      t.streamLost(peer);
       t.markDirty(peer);
     }
     t.scheduleRedial(peer);
@@ -155,6 +156,7 @@ function serveAuthenticating(t: Transport, call: ServerStream, from: ReturnType<
     peer.queue.stats.streamsOpened++;
     if (previous !== undefined) previous.end();
     t.refresh(peer);
+    if (previous !== undefined) t.streamLost(peer);
     t.markDirty(peer);
   });
   const finish = (): void => {
@@ -166,6 +168,7 @@ function serveAuthenticating(t: Transport, call: ServerStream, from: ReturnType<
       peer.inbound = undefined;
       if (peer.blockedOn === call) peer.blockedOn = undefined;
       t.refresh(peer);
+      t.streamLost(peer);
       t.markDirty(peer);
     }
     if (!call.writableEnded) call.end();

@@ -77,6 +77,7 @@ export class Transport {
   private readonly peerMap = new Map<NodeId, Peer>();
   private readonly messageHandlers: MessageHandler[] = [];
   private readonly stateHandlers: PeerStateHandler[] = [];
+  private readonly streamLostHandlers: Array<(peer: NodeId) => void> = [];
   private readonly dirty = new Set<Peer>();
   private flushScheduled = false;
   private closed = false;
@@ -174,6 +175,20 @@ export class Transport {
 
   onPeerState(handler: PeerStateHandler): void {
     this.stateHandlers.push(handler);
+  }
+
+  /**
+   * `handler(peer)` runs when an authenticated stream with `peer` ends or is replaced, even if
+   * another stream keeps the peer up: items written to it may not have arrived, so a caller
+   * waiting for an answer to one of them should not wait for a timeout.
+   */
+  onStreamLost(handler: (peer: NodeId) => void): void {
+    this.streamLostHandlers.push(handler);
+  }
+
+  /** Called by the stream code when a peer's authenticated stream ended or was replaced. */
+  streamLost(peer: Peer): void {
+    for (const h of this.streamLostHandlers) h(peer.id);
   }
 
   isUp(peerId: NodeId): boolean {
