@@ -139,8 +139,10 @@ export function check(history: History): Verdict {
     ...orderViolations(history, byId),
     availability,
     longestGapMs: longestGap(confirmTimes, history.startMs, history.loadEndMs ?? history.endMs),
-    ok: lostCount === 0 && unexpectedCount === 0,
+    ok: false,
   };
+  // Duplicates and redeliveries are allowed (at-least-once); loss, strangers and reordered first deliveries are not.
+  verdict.ok = lostCount === 0 && unexpectedCount === 0 && verdict.orderViolationCount === 0;
   // The lists are capped; keep the counts exact through placeholders when they overflow.
   if (lostCount > lost.length) verdict.lost.push(`... ${lostCount - lost.length} more`);
   if (unexpectedCount > unexpected.length) verdict.unexpected.push(`... ${unexpectedCount - unexpected.length} more`);

@@ -69,6 +69,7 @@ describe('fault checker', () => {
     const v = check(history([...a, ...b], [del(a[1]!, 1), del(b[0]!, 2), del(a[2]!, 3), del(a[0]!, 4), del(b[1]!, 5)]));
     expect(v.orderViolations).toEqual([{ producer: 'p1', queue: 'q1', seq: 0, afterSeq: 2 }]);
     expect(v.orderViolationCount).toBe(1);
+    expect(v.ok).toBe(false);
     const w = check(history(a, [del(a[1]!, 1), del(a[2]!, 2), del(a[0]!, 3, true)]));
     expect(w.orderViolations).toEqual([]);
   });

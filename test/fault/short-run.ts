@@ -24,10 +24,12 @@ export async function shortRun(ops: readonly NemesisName[], seed: number): Promi
   return r;
 }
 
-/** What every run must show: nothing confirmed was lost, nothing unexpected arrived, and it recovered. */
+/** What every run must show: nothing confirmed was lost, nothing unexpected arrived, first deliveries in order, and it recovered. */
 export function expectSafeAndRecovered(r: RunResult, ops: readonly NemesisName[]): void {
   expect(r.verdict.lost).toEqual([]);
   expect(r.verdict.unexpected).toEqual([]);
+  // One producer, one queue: first deliveries arrive in publish order (RabbitMQ's per-channel order).
+  expect(r.verdict.orderViolations).toEqual([]);
   expect(r.verdict.confirmed).toBeGreaterThan(100);
   expect(r.ops.map((o) => o.name).slice(0, ops.length)).toEqual(ops);
   expect(r.skipped).toEqual([]);
