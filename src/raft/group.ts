@@ -471,6 +471,13 @@ export class RaftGroup {
     pr.recentActive = true;
     if (m.reject) {
       const probeAt = m.hintTerm > 0 ? this.log.findConflictByTerm(m.hintIndex, m.hintTerm).index : m.hintIndex;
+      if (pr.state !== 'snapshot' && m.index > pr.match && m.hintIndex < pr.match) {
+        // Its log ends below its match: it lost acknowledged entries. Without this the probe never
+        // goes below match + 1 and the follower stays behind for as long as this leader leads.
+        pr.regressTo(m.hintIndex);
+        this.sendAppends(m.from);
+        return;
+      }
       if (pr.state === 'snapshot' || !pr.maybeDecrTo(m.index, probeAt)) return;
       if (pr.state === 'replicate') {
         pr.becomeProbe();

@@ -61,6 +61,16 @@ export class Progress {
     return true;
   }
 
+  /**
+   * The follower's log ends below what it acknowledged (its storage lost a tail it had synced: a
+   * truncated segment taken for a torn write). Matching from `lastIndex` again is the only way it
+   * gets those entries back; a lower match never raises the commit index, so this is safe.
+   */
+  regressTo(lastIndex: number): void {
+    this.match = lastIndex;
+    this.becomeProbe();
+  }
+
   /** A rejection of prevIndex `rejected` with a probe point; false when the rejection is stale. */
   maybeDecrTo(rejected: number, probeAt: number): boolean {
     if (this.state === 'replicate') {

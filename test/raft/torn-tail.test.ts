@@ -116,4 +116,28 @@ describe('rebuilt replica', () => {
     expect(h.status('c').abstaining).toBe(false);
     expect(h.status('c').membership.voters).toEqual(['a', 'b', 'c'].map(nodeId));
   });
+  it('a follower that lost acknowledged entries while the leader kept leading gets them again from that leader', () => {
+    const h = new Harness(['a', 'b', 'c']);
+    h.startAll();
+    h.campaign('a');
+    for (let i = 0; i < 5; i++) h.raft('a').propose(G, bytes(`e${i}`));
+    h.stabilize();
+    const last = h.status('a').lastIndex;
+    expect(h.status('b').lastIndex).toBe(last);
+    // b crashes and comes back with its last three entries gone (a truncated segment); a still leads
+    // and its progress says b matched `last`.
+    h.crash('b');
+    const st = h.node('b').storage.get(G)!;
+    for (let i = 0; i < 3; i++) {
+      st.entriesArr.pop();
+      st.chains.pop();
+    }
+    st.hardState = { ...st.hardState, commit: logIndex(Math.min(st.hardState.commit, st.lastIndex())) };
+    restart(h, 'b');
+    h.raft('a').propose(G, bytes('after'));
+    for (let i = 0; i < 30 && h.status('b').lastIndex < last + 1; i++) h.tick(1);
+    expect(h.leaders()).toEqual(['a']);
+    expect(h.status('b').lastIndex).toBe(last + 1);
+    expect(h.node('b').applied.get(G)!.filter((e) => e.data.length > 0).map(text)).toEqual(['e0', 'e1', 'e2', 'e3', 'e4', 'after']);
+  });
 });
