@@ -6,7 +6,7 @@
 import { assert } from '../lib/assert.js';
 import type { Clock } from '../lib/random.js';
 import { deadLetter, type FieldValues } from '../queue/dead-letter.js';
-import { apply, counters, createQueueState, type Command, type ConsumerKey, type DeadLetterReason, type Effect, type MsgId, type QueueConfig, type QueueState } from '../queue/index.js';
+import { answerCaller, apply, counters, createQueueState, type Command, type ConsumerKey, type DeadLetterReason, type Effect, type MsgId, type QueueConfig, type QueueState } from '../queue/index.js';
 import { durationMsMax, idsPerCommandMax } from '../queue/limits.js';
 import { parseExpiration } from '../queue/expiration.js';
 import { realTimers, type QueueTimers } from '../cluster/queue-timers.js';
@@ -238,11 +238,9 @@ export class LocalQueue implements QueueBackend {
   }
 
   private carryOut(effect: Effect, outcome: Outcome | undefined): void {
+    answerCaller(effect, outcome, (id) => this.bodies.get(id));
     switch (effect.type) {
       case 'deliver': return this.deliver(effect.consumerKey, effect.msgId, effect.redelivered, effect.deliveryCount);
-      case 'enqueueResult':
-        if (outcome !== undefined) outcome.enqueue = effect.outcome === 'accepted' ? 'ok' : 'rejected';
-        return;
       case 'deadLetter': return this.deadLetter(effect.msgIds, effect.reason);
       case 'dropped':
         for (const id of effect.msgIds) this.bodies.delete(id);
@@ -250,21 +248,8 @@ export class LocalQueue implements QueueBackend {
       case 'consumerCancelled': return this.serverCancel(effect.consumerKey, effect.reason);
       case 'timer': return this.setTimer(effect.atMs);
       case 'queueExpired': return this.gone('expired');
-      case 'deleted':
-        if (outcome !== undefined) outcome.count = effect.count;
-        return this.gone('deleted');
-      case 'getResult': {
-        const message = this.bodies.get(effect.msgId);
-        assert(message !== undefined, 'a message handed out has its body');
-        if (outcome !== undefined) {
-          outcome.get = { msgId: effect.msgId, message, redelivered: effect.redelivered, deliveryCount: effect.deliveryCount, messageCount: effect.remaining };
-        }
-        return;
-      }
-      case 'getEmpty': return;
-      case 'purged':
-        if (outcome !== undefined) outcome.count = effect.count;
-        return;
+      case 'deleted': return this.gone('deleted');
+      default: return; // enqueueResult, getResult, getEmpty, purged: the caller's answer only
     }
   }
 

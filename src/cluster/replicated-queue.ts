@@ -11,7 +11,7 @@ import { assert } from '../lib/assert.js';
 import { OperatingError, OperatingErrorCode } from '../lib/errors.js';
 import { logIndex, type GroupId, type NodeId } from '../lib/ids.js';
 import type { Clock } from '../lib/random.js';
-import { apply, counters, createQueueState, restore, snapshot, deadLetter, type Command, type ConsumerKey, type DeadLetterReason, type EnqueueIdentity, type Effect, type FieldValues, type MsgId, type Owner, type QueueConfig, type QueueSnapshot, type QueueState, queueLimits, parseExpiration } from '../queue/index.js';
+import { answerCaller, apply, counters, createQueueState, restore, snapshot, deadLetter, type Command, type ConsumerKey, type DeadLetterReason, type EnqueueIdentity, type Effect, type FieldValues, type MsgId, type Owner, type QueueConfig, type QueueSnapshot, type QueueState, queueLimits, parseExpiration } from '../queue/index.js';
 import type { ConsumeRequest, DeadLetterSink, DeliverySink, DownScope, EnqueueOutcome, GetResponse, QueueBackend, QueueEvent, QueueStats, StoredMessage } from '../broker/queue-backend.js';
 import type { AppliedEntry, GroupHost } from './group-host.js';
 import { decodeEnqueuedMessage, decodeLogEntry, decodeSnapshot, encodeEntry, encodeSnapshot, liveIdsOf, type ConfigCommand, type EntryCommand, type LogCommand } from './replicated-queue-codec.js';
@@ -541,12 +541,12 @@ export class ReplicatedQueue implements QueueBackend {
   }
 
   private carryOut(effect: Effect, waiter: Waiter | undefined, timeMs: number): void {
+    answerCaller(effect, waiter, (id) => this.bodies.get(id));
     switch (effect.type) {
       case 'deliver': return this.deliver(effect.consumerKey, effect.msgId, effect.redelivered, effect.deliveryCount);
       case 'enqueueResult':
         // A duplicate (a retry of an enqueue applied before) stored nothing under this entry's index.
         if (effect.outcome === 'rejected' || effect.duplicate === true) this.bodies.delete(effect.msgId);
-        if (waiter !== undefined) waiter.enqueue = effect.outcome === 'accepted' ? 'ok' : 'rejected';
         return;
       case 'deadLetter': return this.deadLetter(effect.msgIds, effect.reason, timeMs);
       case 'dropped':
@@ -555,21 +555,8 @@ export class ReplicatedQueue implements QueueBackend {
       case 'consumerCancelled': return this.serverCancel(effect.consumerKey, effect.reason);
       case 'timer': return this.leading ? this.setTimer(effect.atMs) : undefined;
       case 'queueExpired': return this.gone('expired');
-      case 'deleted':
-        if (waiter !== undefined) waiter.count = effect.count;
-        return this.gone('deleted');
-      case 'getResult': {
-        const message = this.bodies.get(effect.msgId);
-        assert(message !== undefined, 'a message handed out has its body');
-        if (waiter !== undefined) {
-          waiter.get = { msgId: effect.msgId, message, redelivered: effect.redelivered, deliveryCount: effect.deliveryCount, messageCount: effect.remaining };
-        }
-        return;
-      }
-      case 'getEmpty': return;
-      case 'purged':
-        if (waiter !== undefined) waiter.count = effect.count;
-        return;
+      case 'deleted': return this.gone('deleted');
+      default: return; // getResult, getEmpty, purged: the caller's answer only
     }
   }
 

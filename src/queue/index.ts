@@ -10,3 +10,4 @@ export * as queueLimits from './limits.js';
 export { queueConfigFromArguments, type QueueArguments } from './config.js';
 export { deadLetter, isDeadLetterCycle, plainFieldValues, type Death, type DeadLettered, type FieldValues, type HeaderTable } from './dead-letter.js';
 export { parseExpiration } from './expiration.js';
+export { answerCaller, type CallerAnswer } from './caller-answer.js';
