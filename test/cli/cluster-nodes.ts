@@ -5,9 +5,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { withRemoteNode } from '../../src/cluster/control-client.js';
+import { callNode, withRemoteNode } from '../../src/cluster/control-client.js';
 import { CtlMethod, type ClusterStatus } from '../../src/cluster/control-service.js';
 import { decodeJson, encodeJson } from '../../src/cluster/metadata-entries.js';
+import type { QueueListing } from '../../src/cluster/queue-listing.js';
 
 export const root = new URL('../../', import.meta.url).pathname;
 const tsxLoader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
@@ -138,4 +139,18 @@ export function runCtl(args: readonly string[], env: Record<string, string> = {}
     running.delete(child);
     resolve({ code, stdout, stderr });
   }));
+}
+
+/** Specs of n1..nN on free ports, data under `dir`, one --seeds list naming every node. */
+export async function seededSpecs(n: number, dir: string, secret: string): Promise<NodeSpec[]> {
+  const ports = await freePorts(2 * n);
+  const names = Array.from({ length: n }, (_, i) => `n${i + 1}`);
+  const seeds = names.map((name, i) => `${name}@127.0.0.1:${ports[n + i]!}`).join(',');
+  return names.map((name, i) => ({ name, amqpPort: ports[i]!, clusterPort: ports[n + i]!, dataDir: join(dir, name), secret, seeds }));
+}
+
+/** `ctl list-queues` asked of `n` over its cluster port. */
+export async function listQueuesOf(n: NodeProc): Promise<QueueListing[]> {
+  const bytes = await callNode({ address: clusterAddress(n), secret: n.spec.secret, timeoutMs: 5_000 }, 'ctl.list-queues', new Uint8Array(0));
+  return JSON.parse(new TextDecoder().decode(bytes)) as QueueListing[];
 }

@@ -7,9 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callNode } from '../../src/cluster/control-client.js';
 import type { QueueListing } from '../../src/cluster/queue-listing.js';
-import { amqpUrl, clusterAddress, eventually, freePorts, killAll, runCtl, startNode, type NodeProc, type NodeSpec } from '../cli/cluster-nodes.js';
+import { amqpUrl, clusterAddress, eventually, killAll, listQueuesOf, runCtl, seededSpecs, startNode, type NodeProc, type NodeSpec } from '../cli/cluster-nodes.js';
 
 const secret = 'mesh-process-secret';
 const tmp = mkdtempSync(join(tmpdir(), 'espresso-mesh-proc-'));
@@ -24,11 +23,8 @@ afterAll(async () => {
 });
 
 beforeAll(async () => {
-  const ports = await freePorts(6);
-  const names = ['n1', 'n2', 'n3'];
-  const seeds = names.map((n, i) => `${n}@127.0.0.1:${ports[3 + i]!}`).join(',');
-  names.forEach((name, i) => specs.set(name, { name, amqpPort: ports[i]!, clusterPort: ports[3 + i]!, dataDir: join(tmp, name), secret, seeds }));
-  for (const name of names) nodes.set(name, startNode(specs.get(name)!));
+  for (const spec of await seededSpecs(3, tmp, secret)) specs.set(spec.name, spec);
+  for (const [name, spec] of specs) nodes.set(name, startNode(spec));
   await Promise.all([...nodes.values()].map((n) => n.ready));
 }, 60_000);
 
@@ -40,8 +36,7 @@ async function connect(name: string): Promise<amqp.ChannelModel> {
 }
 
 async function listQueues(name: string): Promise<QueueListing[]> {
-  const bytes = await callNode({ address: clusterAddress(nodes.get(name)!), secret, timeoutMs: 5_000 }, 'ctl.list-queues', new Uint8Array(0));
-  return JSON.parse(new TextDecoder().decode(bytes)) as QueueListing[];
+  return listQueuesOf(nodes.get(name)!);
 }
 
 describe('replicated queues on three server processes', () => {

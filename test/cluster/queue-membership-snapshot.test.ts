@@ -8,9 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callNode } from '../../src/cluster/control-client.js';
 import type { QueueListing } from '../../src/cluster/queue-listing.js';
-import { amqpUrl, clusterAddress, eventually, freePorts, killAll, runCtl, startNode, type NodeProc } from '../cli/cluster-nodes.js';
+import { amqpUrl, clusterAddress, eventually, killAll, listQueuesOf, runCtl, seededSpecs, startNode, type NodeProc } from '../cli/cluster-nodes.js';
 
 const secret = 'queue-membership-snapshot-secret';
 const tmp = mkdtempSync(join(tmpdir(), 'espresso-qmember-snap-'));
@@ -27,10 +26,7 @@ afterAll(async () => {
 });
 
 beforeAll(async () => {
-  const ports = await freePorts(6);
-  const names = ['n1', 'n2', 'n3'];
-  const seeds = names.map((n, i) => `${n}@127.0.0.1:${ports[3 + i]!}`).join(',');
-  names.forEach((name, i) => nodes.set(name, startNode({ name, amqpPort: ports[i]!, clusterPort: ports[3 + i]!, dataDir: join(tmp, name), secret, seeds })));
+  for (const spec of await seededSpecs(3, tmp, secret)) nodes.set(spec.name, startNode(spec));
   await Promise.all([...nodes.values()].map((n) => n.ready));
 }, 60_000);
 
@@ -42,8 +38,7 @@ async function connect(name: string): Promise<amqp.ChannelModel> {
 }
 
 async function listing(name: string, queue: string): Promise<QueueListing | undefined> {
-  const bytes = await callNode({ address: clusterAddress(nodes.get(name)!), secret, timeoutMs: 5_000 }, 'ctl.list-queues', new Uint8Array(0));
-  return (JSON.parse(new TextDecoder().decode(bytes)) as QueueListing[]).find((q) => q.name === queue);
+  return (await listQueuesOf(nodes.get(name)!)).find((q) => q.name === queue);
 }
 
 describe('ctl grow onto a queue with a compacted log', () => {
