@@ -5,7 +5,7 @@
 // Commands travel as replicated-queue log entries (the same codec, header unused), so a forwarded
 // call is exactly what the leader would log. Strings are u16 length + UTF-8, numbers f64.
 
-import { assert } from '../lib/assert.js';
+import { ByteReader as In, ByteWriter as Out } from '../lib/bytes.js';
 import type { GetResponse, QueueStats, StoredMessage } from '../broker/queue-backend.js';
 import { decodeEntry, encodeEntry, type LogCommand } from './replicated-queue-codec.js';
 
@@ -61,39 +61,9 @@ export interface MeshCancel {
 const reasons = ['timeout', 'deleted', 'limit'] as const;
 const noHeader = { timeMs: 0, proposer: 0, seq: 0 };
 
-class Out {
-  private buf: Buffer;
-  private pos = 0;
-  constructor(sizeHint: number) {
-    this.buf = Buffer.allocUnsafe(Math.max(64, sizeHint));
-  }
-  private room(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
-  u8(v: number): this { this.room(1); this.buf.writeUInt8(v, this.pos); this.pos += 1; return this; }
-  f64(v: number): this { this.room(8); this.buf.writeDoubleBE(v, this.pos); this.pos += 8; return this; }
-  str(s: string): this {
-    const n = Buffer.byteLength(s);
-    assert(n <= 0xffff, 'mesh strings are short');
-    this.room(2 + n);
-    this.buf.writeUInt16BE(n, this.pos);
-    this.buf.write(s, this.pos + 2);
-    this.pos += 2 + n;
-    return this;
-  }
-  bytes(b: Uint8Array): this {
-    this.f64(b.length);
-    this.room(b.length);
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
-    return this;
-  }
-  done(): Buffer {
-    return this.buf.subarray(0, this.pos);
-  }
+/** Length-prefixed bytes of a mesh payload: f64 length. */
+function writeBytes(o: Out, b: Uint8Array): Out {
+  return o.f64(b.length).raw(b);
 }
 
 /** A malformed mesh payload from an authenticated peer is a bug on one side: WireError, not a crash. */
@@ -101,56 +71,36 @@ export class MeshWireError extends Error {
   override readonly name = 'MeshWireError';
 }
 
-class In {
-  private pos = 0;
-  private readonly buf: Buffer;
-  constructor(data: Uint8Array) {
-    this.buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  }
-  private need(n: number): void {
-    if (this.pos + n > this.buf.length) throw new MeshWireError('mesh payload truncated');
-  }
-  u8(): number { this.need(1); return this.buf.readUInt8(this.pos++); }
-  f64(): number { this.need(8); const v = this.buf.readDoubleBE(this.pos); this.pos += 8; return v; }
-  str(): string {
-    this.need(2);
-    const n = this.buf.readUInt16BE(this.pos);
-    this.need(2 + n);
-    const s = this.buf.toString('utf8', this.pos + 2, this.pos + 2 + n);
-    this.pos += 2 + n;
-    return s;
-  }
-  bytes(): Uint8Array {
-    const n = this.f64();
-    if (!Number.isSafeInteger(n) || n < 0) throw new MeshWireError('mesh payload: bad length');
-    this.need(n);
-    const b = this.buf.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return b;
-  }
+const truncatedPayload = (): Error => new MeshWireError('mesh payload truncated');
+
+/** A view into the payload. */
+function readBytes(i: In): Uint8Array {
+  const n = i.f64();
+  if (!Number.isSafeInteger(n) || n < 0) throw new MeshWireError('mesh payload: bad length');
+  return i.take(n);
 }
 
 function writeMessage(o: Out, m: StoredMessage): void {
-  o.bytes(encodeEntry({ type: 'enqueue', priority: 0, ttlMs: null, message: m }, noHeader));
+  writeBytes(o, encodeEntry({ type: 'enqueue', priority: 0, ttlMs: null, message: m }, noHeader));
 }
 
 function readMessage(i: In): StoredMessage {
-  const { command } = decodeEntry(i.bytes());
+  const { command } = decodeEntry(readBytes(i));
   if (command.type !== 'enqueue') throw new MeshWireError('mesh payload: expected a message');
   return command.message;
 }
 
 export function encodeCall(c: QueueCall): Buffer {
   const cmd = encodeEntry(c.command, noHeader);
-  return new Out(cmd.length + 64).str(c.vhost).str(c.queue).str(c.incarnation).bytes(cmd).done();
+  return writeBytes(new Out(cmd.length + 64).str(c.vhost).str(c.queue).str(c.incarnation), cmd).done();
 }
 
 export function decodeCall(data: Uint8Array): QueueCall {
-  const i = new In(data);
+  const i = new In(data, truncatedPayload);
   const vhost = i.str();
   const queue = i.str();
   const incarnation = i.str();
-  return { vhost, queue, incarnation, command: decodeEntry(i.bytes()).command };
+  return { vhost, queue, incarnation, command: decodeEntry(readBytes(i)).command };
 }
 
 export function encodeAnswer(a: CallAnswer): Buffer {
@@ -172,7 +122,7 @@ export function encodeAnswer(a: CallAnswer): Buffer {
 }
 
 export function decodeAnswer(data: Uint8Array): CallAnswer {
-  const i = new In(data);
+  const i = new In(data, truncatedPayload);
   const stats: QueueStats = { messagesReady: i.f64(), messagesUnacked: i.f64(), bytesReady: i.f64(), bytesUnacked: i.f64(), consumers: i.f64() };
   const kind = i.u8();
   switch (kind) {
@@ -200,7 +150,7 @@ export function encodeDelivery(d: MeshDelivery): Buffer {
 }
 
 export function decodeDelivery(data: Uint8Array): MeshDelivery {
-  const i = new In(data);
+  const i = new In(data, truncatedPayload);
   return {
     vhost: i.str(), queue: i.str(), incarnation: i.str(), channel: i.str(), consumerTag: i.str(),
     msgId: i.f64(), redelivered: i.u8() === 1, deliveryCount: i.f64(), message: readMessage(i),
@@ -212,7 +162,7 @@ export function encodeCancel(c: MeshCancel): Buffer {
 }
 
 export function decodeCancel(data: Uint8Array): MeshCancel {
-  const i = new In(data);
+  const i = new In(data, truncatedPayload);
   const c = { vhost: i.str(), queue: i.str(), incarnation: i.str(), channel: i.str(), consumerTag: i.str() };
   const reason = reasons[i.u8()];
   if (reason === undefined) throw new MeshWireError('mesh cancel of unknown reason');
@@ -224,5 +174,5 @@ export function encodeHello(incarnation: string): Buffer {
 }
 
 export function decodeHello(data: Uint8Array): string {
-  return new In(data).str();
+  return new In(data, truncatedPayload).str();
 }

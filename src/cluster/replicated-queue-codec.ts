@@ -6,13 +6,13 @@
 // An enqueue with a caller identity (enqueueDedup) has the same layout as a plain one plus origin
 // str | seq f64 | floor f64 after the message, so the message sits at the same offset in both.
 
-import { assert } from '../lib/assert.js';
+import { AssertionError, assert } from '../lib/assert.js';
+import { ByteReader as In, ByteWriter as Out } from '../lib/bytes.js';
 import { encodeBasicProperties } from '../amqp/content.js';
 import { readBasicProperties, type BasicProperties } from '../amqp/generated-methods.js';
 import { Reader } from '../amqp/wire.js';
 import type { MessageProperties, StoredMessage } from '../broker/queue-backend.js';
 import type { Command, DownScope, EnqueueIdentity, MsgId, Overflow, Owner, QueueConfig, QueueSnapshot } from '../queue/index.js';
-import { shortStringBytesMax } from './replicated-queue-limits.js';
 
 export enum QueueOp {
   enqueue = 1,
@@ -75,69 +75,17 @@ export interface EntryHeader {
 const headerBytes = 17;
 const scopes: readonly DownScope[] = ['channel', 'connection', 'node'];
 
-/** A growable buffer writer (one allocation per entry in the common case). */
-class Out {
-  buf: Buffer;
-  pos = 0;
-  constructor(sizeHint: number) {
-    this.buf = Buffer.allocUnsafe(Math.max(64, sizeHint));
-  }
-  private room(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
-  u8(v: number): void { this.room(1); this.buf.writeUInt8(v, this.pos); this.pos += 1; }
-  u32(v: number): void { this.room(4); this.buf.writeUInt32BE(v >>> 0, this.pos); this.pos += 4; }
-  i32(v: number): void { this.room(4); this.buf.writeInt32BE(v | 0, this.pos); this.pos += 4; }
-  f64(v: number): void { this.room(8); this.buf.writeDoubleBE(v, this.pos); this.pos += 8; }
-  str(s: string): void {
-    const n = Buffer.byteLength(s);
-    assert(n <= shortStringBytesMax, 'strings in queue commands are short');
-    this.room(2 + n);
-    this.buf.writeUInt16BE(n, this.pos);
-    this.buf.write(s, this.pos + 2);
-    this.pos += 2 + n;
-  }
-  bytes(b: Uint8Array): void {
-    this.u32(b.length);
-    this.room(b.length);
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
-  }
-  done(): Buffer {
-    return this.buf.subarray(0, this.pos);
-  }
+/** A bad entry is a bug (it passed our own encoder and a CRC). */
+const truncatedEntry = (): Error => new AssertionError('queue log entry truncated');
+
+/** Length-prefixed bytes of an entry: u32 length. */
+function writeBytes(o: Out, b: Uint8Array): void {
+  o.u32(b.length).raw(b);
 }
 
-/** A cursor over one entry or snapshot; a bad entry is a bug (it passed our own encoder and a CRC). */
-class In {
-  pos = 0;
-  constructor(readonly buf: Buffer) {}
-  private need(n: number): void {
-    assert(this.pos + n <= this.buf.length, 'queue log entry truncated');
-  }
-  u8(): number { this.need(1); return this.buf.readUInt8(this.pos++); }
-  u32(): number { this.need(4); const v = this.buf.readUInt32BE(this.pos); this.pos += 4; return v; }
-  i32(): number { this.need(4); const v = this.buf.readInt32BE(this.pos); this.pos += 4; return v; }
-  f64(): number { this.need(8); const v = this.buf.readDoubleBE(this.pos); this.pos += 8; return v; }
-  str(): string {
-    this.need(2);
-    const n = this.buf.readUInt16BE(this.pos);
-    this.need(2 + n);
-    const s = this.buf.toString('utf8', this.pos + 2, this.pos + 2 + n);
-    this.pos += 2 + n;
-    return s;
-  }
-  /** A copy: the entry buffer may be a view into a larger WAL read that must not stay pinned. */
-  bytes(): Buffer {
-    const n = this.u32();
-    this.need(n);
-    const b = Buffer.from(this.buf.subarray(this.pos, this.pos + n));
-    this.pos += n;
-    return b;
-  }
+/** A copy: the entry buffer may be a view into a larger WAL read that must not stay pinned. */
+function readBytes(i: In): Buffer {
+  return Buffer.from(i.take(i.u32()));
 }
 
 function writeOwner(o: Out, owner: Owner): void {
@@ -153,18 +101,18 @@ function readOwner(i: In): Owner {
 function writeMessage(o: Out, m: StoredMessage): void {
   o.str(m.exchange);
   o.str(m.routingKey);
-  o.bytes(m.rawProperties ?? encodeBasicProperties(m.properties as BasicProperties));
-  o.bytes(m.body);
+  writeBytes(o, m.rawProperties ?? encodeBasicProperties(m.properties as BasicProperties));
+  writeBytes(o, m.body);
 }
 
 /** Properties are decoded from the raw bytes once, and the raw bytes kept for byte-exact relay. */
 function readMessage(i: In): StoredMessage {
   const exchange = i.str();
   const routingKey = i.str();
-  const rawProperties = i.bytes();
+  const rawProperties = readBytes(i);
   const r = new Reader(rawProperties, 0, rawProperties.length);
   const properties = readBasicProperties(r.short(), r) as MessageProperties;
-  return { exchange, routingKey, properties, rawProperties, body: i.bytes() };
+  return { exchange, routingKey, properties, rawProperties, body: readBytes(i) };
 }
 
 function opOf(c: EntryCommand): QueueOp {
@@ -270,7 +218,7 @@ export function decodeEntry(data: Uint8Array): { header: EntryHeader; command: L
 
 /** Any entry of a queue's log. */
 export function decodeLogEntry(data: Uint8Array): { header: EntryHeader; command: EntryCommand } {
-  const i = new In(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  const i = new In(data, truncatedEntry);
   const op = i.u8() as QueueOp;
   const header = { timeMs: i.f64(), proposer: i.u32(), seq: i.u32() };
   return { header, command: readCommand(i, op) };
@@ -278,10 +226,10 @@ export function decodeLogEntry(data: Uint8Array): { header: EntryHeader; command
 
 /** The message of an enqueue entry (a body read back from the log); undefined for any other entry. */
 export function decodeEnqueuedMessage(data: Uint8Array): StoredMessage | undefined {
-  const i = new In(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  const i = new In(data, truncatedEntry);
   const op = i.u8();
   if (op !== QueueOp.enqueue && op !== QueueOp.enqueueDedup) return undefined;
-  i.pos = headerBytes + 1 + 8; // header, priority u8, ttlMs f64
+  i.seek(headerBytes + 1 + 8); // header, priority u8, ttlMs f64
   return readMessage(i);
 }
 
@@ -332,7 +280,7 @@ export function encodeSnapshot(state: QueueSnapshot, bodies: ReadonlyMap<MsgId, 
   let size = 8 + json.length;
   for (const m of bodies.values()) size += 64 + m.body.length + (m.rawProperties?.length ?? 64);
   const o = new Out(size);
-  o.bytes(json);
+  writeBytes(o, json);
   o.u32(bodies.size);
   for (const [id, m] of bodies) {
     o.f64(id);
@@ -342,8 +290,8 @@ export function encodeSnapshot(state: QueueSnapshot, bodies: ReadonlyMap<MsgId, 
 }
 
 export function decodeSnapshot(data: Uint8Array): { state: QueueSnapshot; bodies: Map<MsgId, StoredMessage> } {
-  const i = new In(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-  const state = JSON.parse(i.bytes().toString('utf8')) as QueueSnapshot;
+  const i = new In(data, truncatedEntry);
+  const state = JSON.parse(readBytes(i).toString('utf8')) as QueueSnapshot;
   const bodies = new Map<MsgId, StoredMessage>();
   const n = i.u32();
   for (let k = 0; k < n; k++) {

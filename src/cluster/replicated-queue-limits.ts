@@ -10,9 +10,6 @@ export const waitingCallsMax = 100_000;
  */
 export const snapshotEveryEntriesMin = 4096;
 
-/** Consumer tags and owner ids are AMQP short strings; anything longer is a bug in the caller. */
-export const shortStringBytesMax = 65_535;
-
 /**
  * Bodies of the replicated queues of one node kept in memory, together (a shared budget). Past it
  * the oldest resident bodies are dropped and read back from their enqueue entry in the WAL when
