@@ -12,6 +12,7 @@ Commands:
   cluster up  run a local cluster of N nodes (espresso cluster up --nodes 3)
   ctl         ask a running node: cluster-status, list-queues, rebalance, grow, shrink,
               add-node, forget-node, set-policy, clear-policy, list-policies
+  rpc         try Task-RPC: call NAME JSON, serve-echo, bench
   help        show this help
 
 Run 'espresso <command> --help' for the flags of a command.

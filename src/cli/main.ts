@@ -6,6 +6,7 @@ import { ConfigError, ExitCode } from './config-loader.js';
 import { mainHelp } from './help.js';
 import { clusterUpHelp, runClusterUp } from './cluster-up.js';
 import { runCtl } from './ctl.js';
+import { runRpc } from './rpc-command.js';
 import { runServer } from './server-command.js';
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -20,6 +21,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   if (command === 'server') return runServer(rest, process.env);
   if (command === 'ctl') return runCtl(rest, process.env);
+  if (command === 'rpc') return runRpc(rest, process.env);
   if (command === 'cluster') {
     if (rest[0] === 'up') return runClusterUp(rest.slice(1), process.env);
     process.stderr.write(clusterUpHelp);
