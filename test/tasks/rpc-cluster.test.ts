@@ -29,6 +29,8 @@ async function client(urls: string[]): Promise<Rpc> {
 }
 
 interface Outcome {
+  /** `loop:i`, as the payload names the call. */
+  id: string;
   idempotent: boolean;
   startedAt: number;
   endedAt: number;
@@ -55,14 +57,14 @@ async function stream(rpc: Rpc, method: string, loops: number, stopAt: number, t
         if (!(e instanceof RpcError)) throw e;
         result = e.code;
       }
-      out.push({ idempotent, startedAt, endedAt: Date.now(), timeoutMs, result });
+      out.push({ id: `${loop}:${i}`, idempotent, startedAt, endedAt: Date.now(), timeoutMs, result });
     }
   }));
   return out;
 }
 
 function tally(outcomes: readonly Outcome[]): Record<string, number> {
-  const t: Record<string, number> = {};
+  const t: Record<string, number> = { slowestMs: Math.max(0, ...outcomes.map((o) => o.endedAt - o.startedAt)) };
   for (const o of outcomes) {
     const k = `${o.idempotent ? 'idempotent' : 'plain'} ${o.result}`;
     t[k] = (t[k] ?? 0) + 1;
@@ -77,19 +79,26 @@ function expectNoHang(outcomes: readonly Outcome[]): void {
   expect(outcomes.filter((o) => o.result === 'TIMEOUT')).toEqual([]);
 }
 
-/** A server of `method` that holds each call `holdMs`; `running` counts calls in its handler. */
-async function slowServer(urls: string[], method: string, holdMs: number): Promise<{ rpc: Rpc; served: () => number; running: () => number }> {
+interface SlowServer {
+  served(): number;
+  /** The calls in its handler now (`loop:i`). */
+  running(): string[];
+}
+
+/** A server of `method` that holds each call `holdMs`. */
+async function slowServer(urls: string[], method: string, holdMs: number): Promise<SlowServer> {
   const rpc = await client(urls);
   let served = 0;
-  let running = 0;
+  const running = new Set<string>();
   await rpc.serve(method, async (p) => {
-    running++;
+    const { loop, i } = p as { loop: number; i: number };
+    running.add(`${loop}:${i}`);
     await sleep(holdMs);
-    running--;
+    running.delete(`${loop}:${i}`);
     served++;
     return p;
   }, { concurrency: 4 });
-  return { rpc, served: () => served, running: () => running };
+  return { served: () => served, running: () => [...running] };
 }
 
 describe('Task-RPC across a 3-node cluster of processes', () => {
@@ -108,22 +117,28 @@ describe('Task-RPC across a 3-node cluster of processes', () => {
   }, 120_000);
 
   it("kill -9 of a server's node mid-stream: no call hangs; idempotent calls succeed, others succeed or fail with SERVER_LOST", async () => {
-    // The server on n2 fails over to n3; calls it was running come back to the queue after the
-    // broker gives up on n2 and are answered by whichever server takes them.
-    const s2 = await slowServer([c.urls[1]!, c.urls[2]!], 'cluster.kill-server', 300);
+    // The server on n2 knows no other node, so its answers to the calls it was running are lost
+    // with n2: the broker gives those requests to the server on n3 once it gives up on n2.
+    const s2 = await slowServer([c.urls[1]!], 'cluster.kill-server', 300);
     const s3 = await slowServer([c.urls[2]!], 'cluster.kill-server', 300);
     const caller = await client([c.urls[0]!]);
     const stopAt = Date.now() + 14_000;
     const outcomes = stream(caller, 'cluster.kill-server', 8, stopAt, 15_000);
     await sleep(2_000);
-    const inFlightOnN2 = s2.running();
+    // Its handlers run in waves: kill while a wave is in the handler.
+    for (let i = 0; i < 200 && s2.running().length === 0; i++) await sleep(5);
+    const inFlight = new Set(s2.running());
     await c.kill(1);
     const all = await outcomes;
-    console.log(`server node killed with ${inFlightOnN2} calls in its server's handler: ${JSON.stringify(tally(all))}; served n2-server ${s2.served()}, n3-server ${s3.served()}`);
-    expect(inFlightOnN2).toBeGreaterThan(0);
+    console.log(`server node killed with ${inFlight.size} calls in its server's handler: ${JSON.stringify(tally(all))}; served n2-server ${s2.served()}, n3-server ${s3.served()}`);
+    expect(inFlight.size).toBeGreaterThan(0);
     expectNoHang(all);
     expect(all.filter((o) => o.idempotent && o.result !== 'ok')).toEqual([]);
     expect(all.filter((o) => !o.idempotent && o.result !== 'ok' && o.result !== 'SERVER_LOST')).toEqual([]);
+    // Exactly the non-idempotent calls the lost server was running fail with SERVER_LOST.
+    const caught = all.filter((o) => inFlight.has(o.id));
+    expect(caught.length).toBe(inFlight.size);
+    for (const o of caught) expect([o.id, o.result]).toEqual([o.id, o.idempotent ? 'ok' : 'SERVER_LOST']);
     // Calls keep being answered after the kill.
     expect(all.filter((o) => o.startedAt > stopAt - 4_000 && o.result === 'ok').length).toBeGreaterThan(0);
   }, 120_000);
