@@ -60,6 +60,7 @@ interface PendingCall {
 }
 
 export class RpcCaller implements LinkUser {
+  readonly name = 'caller';
   private readonly pending = new Map<string, PendingCall>();
   /** Calls not sent on a live channel yet (first send, or an idempotent call whose channel died). */
   private readonly waiting = new Set<PendingCall>();
@@ -189,7 +190,7 @@ export class RpcCaller implements LinkUser {
       ch.on('return', (m: amqp.Message) => this.returned(m));
       await ch.consume(directReplyTo, (m) => this.replied(m), { noAck: true });
     } catch (e) {
-      if (this.connection.current() === link) this.emit({ type: 'channel-failed', what: 'caller', reason: e instanceof Error ? e.message : String(e) });
+      if (this.connection.current() === link) this.emit({ type: 'channel-failed', what: this.name, reason: e instanceof Error ? e.message : String(e) });
       return;
     }
     if (!c.live || this.closed) return;

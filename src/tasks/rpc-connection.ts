@@ -24,6 +24,8 @@ export interface Link {
 }
 
 export interface LinkUser {
+  /** For events: 'caller', 'serve <method>'. */
+  readonly name: string;
   /** Sets up this user's channels on a new link; a failure is reported and leaves the link up. */
   up(link: Link): Promise<void>;
   /** The link is gone: its channels are dead. */
@@ -136,8 +138,8 @@ export class FailoverConnection {
     this.emit({ type: 'connected', url: link.url });
     for (const u of [...this.users]) {
       if (this.link !== link) return;
-      // Each user reports its own setup failures; one failing never keeps the others down.
-      await u.up(link).catch(() => undefined);
+      // One user failing (e.g. a 406 on its queue's declare) never keeps the others down.
+      await u.up(link).catch((e: unknown) => this.emit({ type: 'channel-failed', what: u.name, reason: reasonOf(e) }));
     }
   }
 

@@ -6,7 +6,6 @@
 import type * as amqp from 'amqplib';
 import type { RpcLimits } from './limits.js';
 import type { FailoverConnection, Link, LinkUser, RpcEvent } from './rpc-connection.js';
-import { RpcTimeoutError } from './rpc-errors.js';
 import {
   booleanHeader, contentType, decodePayload, encodeErrorBody, encodePayload, errorBodyOf, header, integerHeader, requestQueueArguments,
   requestQueueName, reservedErrorName, type ErrorBody, type Payload, type ReplyStatus,
@@ -75,6 +74,7 @@ interface Delivery {
 
 export class MethodServer implements LinkUser {
   readonly queue: string;
+  readonly name: string;
   private channel: ServerChannel | undefined;
   private running = 0;
   /** Deliveries waiting for a free slot: at most one prefetch window per live channel. */
@@ -95,6 +95,7 @@ export class MethodServer implements LinkUser {
     private readonly emit: (e: RpcEvent) => void,
   ) {
     this.queue = requestQueueName(method);
+    this.name = `serve ${method}`;
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > limits.maxConcurrency) {
       throw new RangeError(`concurrency must be an integer from 1 to ${limits.maxConcurrency}, got ${String(concurrency)}`);
     }
@@ -156,7 +157,7 @@ export class MethodServer implements LinkUser {
       setTimeout(() => {
         if (!this.stopping && this.connection.current() === link && this.channel === undefined) {
           this.setup = undefined;
-          this.up(link).catch((e: unknown) => this.emit({ type: 'channel-failed', what: `serve ${this.method}`, reason: e instanceof Error ? e.message : String(e) }));
+          this.up(link).catch((e: unknown) => this.emit({ type: 'channel-failed', what: this.name, reason: e instanceof Error ? e.message : String(e) }));
         }
       }, this.limits.reconnectDelayMinMs);
     }
@@ -165,7 +166,7 @@ export class MethodServer implements LinkUser {
   private delivered(sc: ServerChannel, m: amqp.ConsumeMessage | null): void {
     if (m === null) {
       // basic.cancel from the broker (the queue was deleted): declare and consume again.
-      this.emit({ type: 'channel-failed', what: `serve ${this.method}`, reason: `the broker cancelled the consumer of '${this.queue}'` });
+      this.emit({ type: 'channel-failed', what: this.name, reason: `the broker cancelled the consumer of '${this.queue}'` });
       void sc.ch.close().catch(() => undefined);
       return;
     }
@@ -201,7 +202,7 @@ export class MethodServer implements LinkUser {
     }
     this.running++;
     const ac = new AbortController();
-    const timer = deadlineMs === undefined ? undefined : setTimeout(() => ac.abort(new RpcTimeoutError(this.method, deadlineMs - Date.now())), deadlineMs - Date.now());
+    const timer = deadlineMs === undefined ? undefined : setTimeout(() => ac.abort(new DOMException(`the caller's deadline for '${this.method}' passed`, 'TimeoutError')), deadlineMs - Date.now());
     const ctx: CallContext = { method: this.method, callId, deadlineMs, signal: ac.signal, idempotent, attempt: integerHeader(headers, header.attempt) ?? 1, redelivered: d.msg.fields.redelivered };
     Promise.resolve()
       .then(() => this.handler(payload, ctx))

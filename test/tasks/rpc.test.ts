@@ -146,6 +146,45 @@ describe('Task-RPC on one node', () => {
     expect(ran).toEqual(['first', 'third']);
   });
 
+  it("aborts the handler's signal at the caller's deadline", async () => {
+    const server = await client();
+    let abortedAfterMs = -1;
+    await server.serve('abortable', (_p, ctx) => new Promise((resolve) => {
+      const t0 = Date.now();
+      ctx.signal.addEventListener('abort', () => {
+        abortedAfterMs = Date.now() - t0;
+        resolve('too late');
+      });
+    }));
+    const caller = await client();
+    expect(await failure(caller.call('abortable', null, { timeoutMs: 300 }))).toBeInstanceOf(RpcTimeoutError);
+    await until('the handler to see the abort', () => abortedAfterMs >= 0);
+    expect(abortedAfterMs).toBeGreaterThan(100);
+    expect(abortedAfterMs).toBeLessThan(1_500);
+    await until('the late result to be counted, not sent', () => server.stats().servers['abortable']?.late === 1);
+  });
+
+  it('serves again after its request queue is deleted under it (basic.cancel, declare, consume)', async () => {
+    const events: RpcEvent[] = [];
+    const server = await client(node.url, (e) => events.push(e));
+    await server.serve('deleted.queue', (p) => p);
+    const caller = await client();
+    expect(await caller.call('deleted.queue', 1)).toBe(1);
+    const conn = await amqp.connect(node.url);
+    const ch = await conn.createChannel();
+    await ch.deleteQueue(requestQueueName('deleted.queue'));
+    await conn.close();
+    await until('the server to hear of it', () => events.some((e) => e.type === 'channel-failed'), 5_000);
+    // Until the server declared it again the method has no queue; then calls work as before.
+    for (let i = 0; i < 50; i++) {
+      const r = await caller.call('deleted.queue', 2, { timeoutMs: 2_000 }).catch((e: Error) => e);
+      if (r === 2) return;
+      expect(r).toBeInstanceOf(RpcNoServerError);
+      await sleep(100);
+    }
+    throw new Error('the server did not serve the method again');
+  });
+
   it('skips, without running the handler or answering, a request whose deadline header has passed', async () => {
     let runs = 0;
     const events: RpcEvent[] = [];
