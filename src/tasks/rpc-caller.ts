@@ -97,7 +97,7 @@ export class RpcCaller implements LinkUser {
     this.counters.calls++;
     return new Promise((resolve, reject) => {
       const id = randomUUID();
-      const timer = setTimeout(() => this.settle(id, new RpcTimeoutError(method, timeoutMs)), timeoutMs);
+      const timer = setTimeout(() => this.settle(id, new RpcTimeoutError(method, timeoutMs, this.pending.get(id)?.attempt === 0)), timeoutMs);
       const call: PendingCall = {
         id, method, queue, body, contentType, deadlineMs: Date.now() + timeoutMs, timeoutMs, idempotent: opts.idempotent === true,
         attempt: 0, sentOn: undefined, resolve, reject, timer,

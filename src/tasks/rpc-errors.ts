@@ -27,8 +27,11 @@ export class RpcRemoteError extends RpcError {
 
 /** No reply before the call's deadline (the server may still run it; see `idempotent`). */
 export class RpcTimeoutError extends RpcError {
-  constructor(readonly method: string, readonly timeoutMs: number) {
-    super('TIMEOUT', `RPC '${method}' got no reply within ${timeoutMs} ms`);
+  /** `unsent`: the request never left, no connection to any broker came up in time. */
+  constructor(readonly method: string, readonly timeoutMs: number, unsent = false) {
+    super('TIMEOUT', unsent
+      ? `RPC '${method}' could not be sent within ${timeoutMs} ms: no connection to any broker`
+      : `RPC '${method}' got no reply within ${timeoutMs} ms`);
   }
 }
 

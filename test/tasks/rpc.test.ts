@@ -269,6 +269,25 @@ describe('Task-RPC on one node', () => {
     expect(await caller.call('gated', 'after')).toBe('after');
   });
 
+  it('holds calls made while no broker is reachable until one is, or until their deadline', async () => {
+    const port = Number(new URL(node.url).port);
+    const server = await client();
+    await server.serve('while.down', (p) => p);
+    const proxy = await LinkProxy.start({ targetHost: '127.0.0.1', targetPort: port, random: () => 0.5 });
+    const caller = await client([`amqp://guest:guest@127.0.0.1:${proxy.port}`]);
+    await proxy.close();
+    await until('the caller to see the connection gone', () => caller.connectedUrl() === undefined);
+    const unsent = await failure(caller.call('while.down', 'x', { timeoutMs: 300 }));
+    expect(unsent).toBeInstanceOf(RpcTimeoutError);
+    expect(unsent.message).toContain('could not be sent within 300 ms: no connection to any broker');
+    const held = caller.call('while.down', 'y', { timeoutMs: 15_000 });
+    await sleep(300);
+    const back = await LinkProxy.start({ targetHost: '127.0.0.1', targetPort: port, random: () => 0.5, listenPort: proxy.port });
+    expect(await held).toBe('y');
+    await caller.close();
+    await back.close();
+  });
+
   it('close() lets running handlers answer and fails calls still waiting with RpcClosedError', async () => {
     const server = await client();
     await server.serve('closing', async (p) => {
