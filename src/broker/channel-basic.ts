@@ -2,13 +2,13 @@
 // confirms, CC/BCC, direct reply-to), consume with per-consumer and global prefetch, get,
 // ack/nack/reject, recover, and transactions.
 
-import { checkPublish, checkQueueAccess, extraRoutingKeys, isModelError, lookupQueue, readInt, typeNameOf } from '../model/index.js';
+import { checkPublish, checkQueueAccess, extraRoutingKeys, isModelError, readInt, typeNameOf } from '../model/index.js';
 import type { Channel, MethodResult } from './channel.js';
 import { ConfirmTracker } from './confirms.js';
 import { distributeGlobalCredit, type Consumer } from './consumer.js';
 import { replyToPrefix, replyToQueue } from './direct-reply-to.js';
 import { withDeliveryCount } from './delivery-headers.js';
-import { amqpError, fromModel, type ProtocolError } from './errors.js';
+import { amqpError, fromModel, whenQueueGone, type ProtocolError } from './errors.js';
 import type { NodeContext } from './node-context.js';
 import { targetQueues } from './publish.js';
 import type { Delivery, QueueBackend, StoredMessage } from './queue-backend.js';
@@ -159,10 +159,17 @@ export async function consume(ch: Channel, m: MethodOf<'basic.consume'>): Promis
   if (m.exclusive) ch.ctx.queues.exclusiveConsumer.set(queue, ch.ownerId);
   // consume-ok must reach the client before the first delivery for the tag.
   if (!m.nowait) ch.reply({ name: 'basic.consume-ok', consumerTag: tag });
-  await queue.consume(
-    { owner: ch.owner, consumerTag: tag, noAck: m.noAck, creditMode: global || m.noAck ? 'granted' : 'auto', prefetch: global ? 0 : m.noAck ? granted : ch.prefetchCount, priority },
-    (d) => deliver(ch, consumer, d),
-  );
+  try {
+    await queue.consume(
+      { owner: ch.owner, consumerTag: tag, noAck: m.noAck, creditMode: global || m.noAck ? 'granted' : 'auto', prefetch: global ? 0 : m.noAck ? granted : ch.prefetchCount, priority },
+      (d) => deliver(ch, consumer, d),
+    );
+  } catch (e) {
+    // Deleted where it lived meanwhile (consume-ok is out already): the consumer learns it as RabbitMQ's do.
+    whenQueueGone(e, ch.vhost, queueName);
+    ch.serverCancel(tag);
+    return;
+  }
   if (global) {
     rebalanceGlobalCredit(ch);
     ensureCreditSweep(ch);
@@ -266,7 +273,10 @@ export async function cancel(ch: Channel, m: MethodOf<'basic.cancel'>): Promise<
   if (c !== undefined) {
     ch.consumers.delete(m.consumerTag);
     if (ch.ctx.queues.exclusiveConsumer.get(c.queue) === ch.ownerId) ch.ctx.queues.exclusiveConsumer.delete(c.queue);
-    await c.queue.cancel(ch.ownerId, c.tag);
+    // The channel is done with the consumer either way (cancel-ok, as RabbitMQ); what it holds returns when the channel closes.
+    await c.queue.cancel(ch.ownerId, c.tag).catch((e: unknown) => {
+      ch.ctx.logger.warn('consumer cancel not carried out by its queue', { channel: ch.ownerId, queue: c.queueName, error: e instanceof Error ? e.message : String(e) });
+    });
   }
   if (!m.nowait) ch.reply({ name: 'basic.cancel-ok', consumerTag: m.consumerTag });
   if (c !== undefined) await autoDeleteIfUnused(ch.ctx, ch.vhost, c.queue);
@@ -277,14 +287,7 @@ export async function autoDeleteIfUnused(ctx: NodeContext, vhost: string, queue:
   for (const [q, owner] of ctx.queues.exclusiveConsumer) {
     if (q === queue && !ctx.queues.channels.has(owner)) ctx.queues.exclusiveConsumer.delete(q);
   }
-  const record = lookupQueue(ctx.metadata.state, vhost, queue.name);
-  if (record === undefined || !record.autoDelete || queue.stats().consumers > 0) return;
-  if (ctx.queues.get(vhost, queue.name) !== queue) return;
-  const r = await ctx.metadata.apply({
-    kind: 'deleteQueue', vhost, name: queue.name, ifUnused: false, ifEmpty: false,
-    consumerCount: 0, messageCount: queue.stats().messagesReady, connection: null,
-  });
-  if (r.ok) ctx.queues.dropDeleted(r.deletedQueues);
+  await ctx.queues.deleteIfUnused(vhost, queue);
 }
 
 export async function get(ch: Channel, m: MethodOf<'basic.get'>): Promise<void | ProtocolError> {
@@ -294,7 +297,12 @@ export async function get(ch: Channel, m: MethodOf<'basic.get'>): Promise<void |
   if (isModelError(record)) return fromModel(record);
   const queue = ch.ctx.queues.ensure(record);
   ch.touched.add(queue);
-  const r = await queue.get(ch.owner, m.noAck);
+  let r: Awaited<ReturnType<QueueBackend['get']>>;
+  try {
+    r = await queue.get(ch.owner, m.noAck);
+  } catch (e) {
+    return whenQueueGone(e, ch.vhost, queueName);
+  }
   if (r === null) return ch.reply({ name: 'basic.get-empty', clusterId: '' });
   if (ch.state !== 'open') return;
   const tag = ch.unacked.assign(m.noAck ? null : { queue, msgId: r.msgId, consumerTag: null, global: false });

@@ -279,10 +279,15 @@ export class Channel {
     });
   }
 
+  /**
+   * The queue ended the consumer (deleted, timed out): the channel forgets it, so a later
+   * basic.cancel of the tag gets cancel-ok, and tells the client when it takes consumer_cancel_notify.
+   */
   serverCancel(consumerTag: string): void {
     const c = this.consumers.get(consumerTag);
     if (c === undefined) return;
     this.consumers.delete(consumerTag);
+    if (this.ctx.queues.exclusiveConsumer.get(c.queue) === this.ownerId) this.ctx.queues.exclusiveConsumer.delete(c.queue);
     if (this.state === 'open' && this.conn.hasCapability('consumer_cancel_notify')) {
       this.conn.sendMethod(this.number, { name: 'basic.cancel', consumerTag, nowait: true });
     }
