@@ -6,7 +6,7 @@ import { checkPublish, checkQueueAccess, extraRoutingKeys, isModelError, readInt
 import type { Channel, MethodResult } from './channel.js';
 import { ConfirmTracker } from './confirms.js';
 import { distributeGlobalCredit, type Consumer } from './consumer.js';
-import { replyToPrefix, replyToQueue } from './direct-reply-to.js';
+import { isReplyToName, replyToQueue } from './direct-reply-to.js';
 import { withDeliveryCount } from './delivery-headers.js';
 import { amqpError, fromModel, whenQueueGone, type ProtocolError } from './errors.js';
 import type { NodeContext } from './node-context.js';
@@ -68,18 +68,9 @@ export function publish(ch: Channel, m: BasicPublish, header: ContentHeader, bod
 }
 
 function route(ch: Channel, m: BasicPublish, message: StoredMessage, headers: FieldTable | null, extra: string[] | null): void {
-  let reply = false;
-  if (m.exchange === '' && m.routingKey.startsWith(replyToPrefix)) {
-    const target = ch.ctx.replies.lookup(m.routingKey);
-    if (target !== undefined) {
-      target.deliverReply(message);
-      reply = true;
-    }
-  }
-  const queues = reply ? [] : targetQueues(ch.ctx, ch.vhost, m.exchange, m.routingKey, headers, extra);
-  if (m.mandatory && queues.length === 0 && !reply) {
-    ch.sendContent({ name: 'basic.return', replyCode: 312, replyText: 'NO_ROUTE', exchange: m.exchange, routingKey: m.routingKey }, message);
-  }
+  if (m.exchange === '' && isReplyToName(m.routingKey)) return routeReply(ch, m, message);
+  const queues = targetQueues(ch.ctx, ch.vhost, m.exchange, m.routingKey, headers, extra);
+  if (m.mandatory && queues.length === 0) returnUnroutable(ch, m, message);
   const confirms = ch.confirms;
   if (confirms === null) {
     for (const q of queues) ch.background(q.enqueue(message), 'publish', q);
@@ -101,6 +92,44 @@ function route(ch: Channel, m: BasicPublish, message: StoredMessage, headers: Fi
     );
   }
   for (const q of queues) ch.conn.notePublishTo(q);
+}
+
+function returnUnroutable(ch: Channel, m: BasicPublish, message: StoredMessage): void {
+  if (ch.state !== 'open') return;
+  ch.sendContent({ name: 'basic.return', replyCode: 312, replyText: 'NO_ROUTE', exchange: m.exchange, routingKey: m.routingKey }, message);
+}
+
+/**
+ * A reply to a direct reply-to name goes straight to the requester's channel, on this node or
+ * its own; no queue, at most once. Confirms ack at once, as RabbitMQ's. A delivered reply counts
+ * as routed (RabbitMQ 4.2's rule); a mandatory one that reached no channel (the name does not
+ * decode, its node, channel or reply consumer is gone) is returned with 312 NO_ROUTE before its
+ * confirm, which means asking the requester's node first.
+ */
+function routeReply(ch: Channel, m: BasicPublish, message: StoredMessage): void {
+  const replies = ch.ctx.replies;
+  if (!m.mandatory) {
+    replies.send(m.routingKey, message);
+    if (ch.confirms !== null) {
+      ch.confirms.publish(0);
+      ch.conn.requestFlush();
+    }
+    return;
+  }
+  const confirms = ch.confirms;
+  const seq = confirms?.publish(1);
+  const settled = (delivered: boolean): void => {
+    if (!delivered) {
+      replies.stats.returned++;
+      returnUnroutable(ch, m, message);
+    }
+    if (confirms === null || seq === undefined) return;
+    confirms.settle(seq, true);
+    ch.conn.requestFlush();
+  };
+  const outcome = replies.sendChecked(m.routingKey, message);
+  if (typeof outcome === 'boolean') settled(outcome);
+  else void outcome.then(settled);
 }
 
 // ---- consumers -------------------------------------------------------------------------------
@@ -182,7 +211,7 @@ function consumeReplyTo(ch: Channel, m: MethodOf<'basic.consume'>): void | Proto
   const tag = m.consumerTag === '' ? ch.newConsumerTag() : m.consumerTag;
   if (ch.consumers.has(tag)) return amqpError(530, `attempt to reuse consumer tag '${tag}'`);
   ch.replyConsumerTag = tag;
-  ch.replyName = ch.ctx.replies.register(ch);
+  ch.replyName = ch.ctx.replies.register(ch.ownerId, ch);
   if (!m.nowait) ch.reply({ name: 'basic.consume-ok', consumerTag: tag });
 }
 
@@ -265,7 +294,7 @@ function ensureCreditSweep(ch: Channel): void {
 
 export async function cancel(ch: Channel, m: MethodOf<'basic.cancel'>): Promise<void> {
   if (m.consumerTag === ch.replyConsumerTag) {
-    if (ch.replyName !== null) ch.ctx.replies.unregister(ch.replyName);
+    if (ch.replyName !== null) ch.ctx.replies.unregister(ch.ownerId);
     ch.replyName = null;
     ch.replyConsumerTag = null;
   }

@@ -107,8 +107,12 @@ function touched(queue: QueueBackend): Promise<QueueStats> {
   return Promise.resolve(queue.stats());
 }
 
-function declareReplyTo(ch: Channel, m: MethodOf<'queue.declare'>): void | ProtocolError {
-  const alive = ch.ctx.replies.lookup(m.queue) !== undefined;
+/**
+ * queue.declare of a reply-to name (passive or not, it creates nothing): declare-ok with 0
+ * messages and 1 consumer while the requester's channel listens, asked of its node, else 404.
+ */
+async function declareReplyTo(ch: Channel, m: MethodOf<'queue.declare'>): Promise<void | ProtocolError> {
+  const alive = await ch.ctx.replies.exists(m.queue);
   if (!alive) return amqpError(404, `no queue '${m.queue}' in vhost '${ch.vhost}'`);
   if (!m.nowait) ch.reply({ name: 'queue.declare-ok', queue: m.queue, messageCount: 0, consumerCount: 1 });
 }

@@ -254,7 +254,7 @@ export class Channel {
     this.ctx.queues.channels.delete(this.ownerId);
     if (this.creditSweep !== null) clearInterval(this.creditSweep);
     this.creditSweep = null;
-    if (this.replyName !== null) this.ctx.replies.unregister(this.replyName);
+    if (this.replyName !== null) this.ctx.replies.unregister(this.ownerId);
     this.replyName = null;
     this.confirms = null;
     // Only queues this channel consumed from may auto-delete: they lose a consumer here.
@@ -293,10 +293,11 @@ export class Channel {
     }
   }
 
-  deliverReply(message: StoredMessage): void {
-    if (this.state !== 'open' || this.replyConsumerTag === null) return;
+  deliverReply(message: StoredMessage): boolean {
+    if (this.state !== 'open' || this.replyConsumerTag === null) return false;
     const tag = this.unacked.assign(null);
     this.sendContent({ name: 'basic.deliver', consumerTag: this.replyConsumerTag, deliveryTag: tag, redelivered: false, exchange: message.exchange, routingKey: message.routingKey }, message);
+    return true;
   }
 }
 
