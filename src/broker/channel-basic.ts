@@ -2,7 +2,7 @@
 // confirms, CC/BCC, direct reply-to), consume with per-consumer and global prefetch, get,
 // ack/nack/reject, recover, and transactions.
 
-import { checkPublish, checkQueueAccess, extraRoutingKeys, isModelError, readInt, typeNameOf } from '../model/index.js';
+import { checkPublish, checkQueueAccess, extraRoutingKeys, isModelError, lookupQueue, readInt, typeNameOf } from '../model/index.js';
 import type { Channel, MethodResult } from './channel.js';
 import { ConfirmTracker } from './confirms.js';
 import { distributeGlobalCredit, type Consumer } from './consumer.js';
@@ -53,6 +53,11 @@ export function publish(ch: Channel, m: BasicPublish, header: ContentHeader, bod
   // Not found here may be declared elsewhere a moment ago: catch up with the cluster, look again.
   if (isModelError(x) && x.replyCode === 404 && !synced) return ch.ctx.metadata.sync().then(() => publish(ch, m, header, body, true));
   if (isModelError(x)) return fromModel(x);
+  // The queue a default-exchange publish names may have been declared on another node a moment ago
+  // (a reply queue: its declare-ok promised it everywhere): catch up before calling it unroutable.
+  if (!synced && m.exchange === '' && !isReplyToName(m.routingKey) && lookupQueue(ch.ctx.metadata.state, ch.vhost, m.routingKey) === undefined) {
+    return ch.ctx.metadata.sync().then(() => publish(ch, m, header, body, true));
+  }
   const bad = checkProperties(ch, header.properties);
   if (bad !== null) return bad;
   const extra = extraRoutingKeys(header.properties.headers ?? null);
