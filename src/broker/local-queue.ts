@@ -1,7 +1,8 @@
 // The in-process queue: drives the pure queue state machine directly (no log), keeps bodies in
 // a Map by message id (released when the machine says so), and owns the real timer that turns
-// TTL, x-expires and consumer timeouts into tick commands. Used for every queue until replicated
-// queues land, and afterwards for exclusive, auto-delete and non-durable ones.
+// TTL, x-expires and consumer timeouts into tick commands. Used for exclusive, auto-delete and
+// non-durable queues, on their home node only (other nodes reach it through home-queue.ts), and for
+// every queue of a broker without a cluster.
 
 import { assert } from '../lib/assert.js';
 import type { Clock } from '../lib/random.js';
