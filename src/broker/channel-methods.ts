@@ -2,6 +2,7 @@
 // command for the metadata client, whose error values close the channel with RabbitMQ's texts.
 
 import { randomBytes } from 'node:crypto';
+import { OperatingErrorCode, isOperatingError } from '../lib/errors.js';
 import { lookupQueue, type MetadataOk } from '../model/index.js';
 import type { Channel, MethodResult } from './channel.js';
 import * as basic from './channel-basic.js';
@@ -100,11 +101,20 @@ async function queueDeclare(ch: Channel, m: MethodOf<'queue.declare'>): Promise<
   if (!m.nowait) ch.reply({ name: 'queue.declare-ok', queue: record.name, messageCount: stats.messagesReady, consumerCount: stats.consumers });
 }
 
-/** Touches the queue (use, for x-expires) and answers its counters, from where it lives when that is elsewhere. */
+/**
+ * Touches the queue (use, for x-expires) and answers its counters, from where it lives when that
+ * is elsewhere; when that node cannot answer now (an election), the counters last heard. A queue
+ * deleted there rejects (Closed).
+ */
 function touched(queue: QueueBackend): Promise<QueueStats> {
-  if (queue.refresh !== undefined) return queue.refresh();
-  queue.touch();
-  return Promise.resolve(queue.stats());
+  if (queue.refresh === undefined) {
+    queue.touch();
+    return Promise.resolve(queue.stats());
+  }
+  return queue.refresh().catch((e: unknown) => {
+    if (isOperatingError(e, OperatingErrorCode.Closed)) throw e;
+    return queue.stats();
+  });
 }
 
 /**
