@@ -270,10 +270,6 @@ export class QueueRegistry {
   }
 
   /**
-   * The queue lives on without this node (ctl shrink: its leader removed this node from the group
-   * before metadata dropped it): the replica stops and its group and log go, nothing is deleted.
-   */
-  /**
    * Drops the backends of queues metadata no longer has (deleted on any node: a delete, a closed
    * connection's exclusive queues, a dead node's transient ones) or has as another queue now.
    */
@@ -284,6 +280,10 @@ export class QueueRegistry {
     }
   }
 
+  /**
+   * The queue lives on without this node (ctl shrink: its leader removed this node from the group
+   * before metadata dropped it): the replica stops and its group and log go, nothing is deleted.
+   */
   private release(key: string, q: ReplicatedQueue, mesh: QueueMesh): void {
     this.replicas.delete(key);
     mesh.removeReplica(this.vhostOf(key), q.name, q);
