@@ -121,6 +121,12 @@ export class MethodServer implements LinkUser {
     await ch.prefetch(this.concurrency);
     const ok = await ch.consume(this.queue, (m) => this.delivered(sc, m), { noAck: false });
     sc.consumerTag = ok.consumerTag;
+    if (this.stopping) {
+      // stop() came while this was being set up: it no longer sees this channel, so close it here.
+      sc.live = false;
+      await ch.close().catch(() => undefined);
+      return;
+    }
     this.channel = sc;
     this.flushHeld();
   }
