@@ -81,15 +81,15 @@ function route(ch: Channel, m: BasicPublish, message: StoredMessage, headers: Fi
     ch.sendContent({ name: 'basic.return', replyCode: 312, replyText: 'NO_ROUTE', exchange: m.exchange, routingKey: m.routingKey }, message);
   }
   const confirms = ch.confirms;
+  const bytes = message.body.length;
   if (confirms === null) {
-    for (const q of queues) ch.background(q.enqueue(message), 'publish', q);
-    for (const q of queues) ch.conn.notePublishTo(q);
+    for (const q of queues) ch.background(ch.conn.track(q.enqueue(message), bytes), 'publish', q);
     return;
   }
   const seq = confirms.publish(queues.length);
   if (queues.length === 0) ch.conn.requestFlush();
   for (const q of queues) {
-    q.enqueue(message).then(
+    ch.conn.track(q.enqueue(message), bytes).then(
       (r) => {
         confirms.settle(seq, r === 'ok');
         ch.conn.requestFlush();
@@ -100,7 +100,6 @@ function route(ch: Channel, m: BasicPublish, message: StoredMessage, headers: Fi
       },
     );
   }
-  for (const q of queues) ch.conn.notePublishTo(q);
 }
 
 // ---- consumers -------------------------------------------------------------------------------

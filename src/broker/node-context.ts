@@ -14,7 +14,6 @@ import { hashPassword } from './auth.js';
 import type { BrokerConfig } from './config.js';
 import { DirectReplyRegistry } from './direct-reply-to.js';
 import { LocalMetadataClient, type MetadataClient } from './metadata-client.js';
-import type { FlowParty } from './publisher-flow.js';
 import { deadLetterSinkFor } from './publish.js';
 import { incarnation, QueueRegistry } from './queue-registry.js';
 
@@ -32,8 +31,6 @@ export interface NodeContext {
   memoryAlarm: boolean;
   /** True while free disk space is below the limit or the WAL's writes fail: publishers are blocked. */
   diskAlarm: boolean;
-  /** Connections not being read because queues they publish to are backed up (publisher-flow.ts). */
-  readonly inFlow: Set<FlowParty>;
   connectionCount: () => number;
   shutdown(): void;
 }
@@ -91,7 +88,6 @@ export function createNodeContext(config: BrokerConfig, logger: Logger, clock: C
     groupHost: cluster?.groupHost ?? null,
     memoryAlarm: false,
     diskAlarm: false,
-    inFlow: new Set(),
     connectionCount: () => 0,
     shutdown: () => queues.closeAll(),
   };

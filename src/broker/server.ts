@@ -29,6 +29,8 @@ export interface BrokerServer {
   readonly port: number;
   readonly context: NodeContext;
   connectionCount(): number;
+  /** Each connection's flow state (running, flow: held by credit flow, blocked: by an alarm) and unfinished enqueues. */
+  connectionFlow(): Array<{ id: string; state: 'running' | 'flow' | 'blocked'; inFlight: number; holds: number }>;
   /** Closes every connection with 320 CONNECTION_FORCED and stops listening. */
   close(): Promise<void>;
 }
@@ -70,6 +72,7 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     port,
     context,
     connectionCount: () => connections.size,
+    connectionFlow: () => [...connections].map((c) => ({ id: c.id, state: c.flowState, inFlight: c.creditStats.inFlight, holds: c.creditStats.holds })),
     close: async () => {
       alarm.stop();
       disk.stop();
