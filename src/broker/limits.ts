@@ -42,10 +42,15 @@ export const limits = {
   inFlightMessagesMax: 4096,
   /** The same bound in message body bytes (16 MiB bodies would otherwise hold 64 GiB). */
   inFlightBytesMax: 32 * 1024 * 1024,
-  /** Share of the machine's memory that, as RSS, blocks publishing connections (RabbitMQ's 0.6). */
+  /** Share of the machine's memory that, in use by the node (memory-alarm.ts), blocks publishing connections (RabbitMQ's 0.6). */
   memoryHighWatermarkFraction: 0.6,
-  /** How often the memory alarm samples RSS. */
+  /** How often the memory alarm reads the memory in use. */
   memoryCheckIntervalMs: 1000,
+  /**
+   * While the memory alarm is up, a full collection that took t ms is followed by the next one
+   * no sooner than this many times t later: forced collections take at most 1/20 of the time.
+   */
+  memoryCollectGapFactor: 20,
   /** RabbitMQ's default disk_free_limit: below this much free space publishers are blocked. */
   diskFreeLimitBytes: 50_000_000,
   /** How often the disk alarm checks free space of the data directory (statfs: a few µs). */

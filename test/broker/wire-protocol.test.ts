@@ -142,15 +142,15 @@ describe('tuning and limits', () => {
   });
 
   it('blocks publishers under the memory alarm and unblocks when it clears', async () => {
-    let rss = 0;
-    const alarmed = await startTestBroker({ memoryHighWatermarkBytes: 1000 }, () => rss);
+    let memory = 0;
+    const alarmed = await startTestBroker({ memoryHighWatermarkBytes: 1000 }, () => memory);
     const c = await amqp.connect(url(alarmed));
     const events: string[] = [];
     c.on('blocked', (reason: string) => events.push(`blocked:${reason}`));
     c.on('unblocked', () => events.push('unblocked'));
-    rss = 2000;
+    memory = 2000;
     await until(() => events.length === 1, 5000, 'connection.blocked');
-    rss = 10;
+    memory = 10;
     await until(() => events.length === 2, 5000, 'connection.unblocked');
     expect(events).toEqual(['blocked:low on memory', 'unblocked']);
     await c.close();
