@@ -61,6 +61,8 @@ export class Connection {
   private publishedSinceAlarm = false;
   private pausedFor = new Set<string>();
   private readonly credit = new CreditFlow();
+  /** Counted in ctx.openConnections (from connection.open-ok until the socket goes). */
+  private counted = false;
   frameMaxBytes: number = limits.frameBeforeTuneBytes;
   channelMax = 0;
   user = '';
@@ -324,11 +326,15 @@ export class Connection {
   private onOpen(vhost: string): void {
     const denied = checkVhostAccess(this.ctx.metadata.state, this.user, vhost);
     if (denied !== null) return this.fail(fromModel(denied), 10, 40);
-    if (this.ctx.connectionCount() > this.ctx.config.maxConnections) {
+    // Only opened connections count: sockets still in their handshake are not connections yet,
+    // so a burst of N above the limit accepts exactly the limit.
+    if (this.ctx.openConnections >= this.ctx.config.maxConnections) {
       return this.fail(amqpError(530, `connection refused: node connection limit (${this.ctx.config.maxConnections}) is reached`), 10, 40);
     }
     this.vhost = vhost;
     this.state = 'opened';
+    this.ctx.openConnections++;
+    this.counted = true;
     this.sendMethod(0, { name: 'connection.open-ok', knownHosts: '' });
     if (this.ctx.memoryAlarm || this.ctx.diskAlarm) this.alarmsChanged();
     this.logger.info('connection opened', { connection: this.id, user: this.user, vhost, remote: this.remote });
@@ -494,6 +500,8 @@ export class Connection {
 
   private teardown(): void {
     this.state = 'closed';
+    if (this.counted) this.ctx.openConnections--;
+    this.counted = false;
     for (const t of this.timers) clearTimeout(t);
     this.timers = [];
     const channels = [...this.channels.values()];

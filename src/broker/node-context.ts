@@ -31,7 +31,10 @@ export interface NodeContext {
   memoryAlarm: boolean;
   /** True while free disk space is below the limit or the WAL's writes fail: publishers are blocked. */
   diskAlarm: boolean;
+  /** Sockets of the node, handshakes included. */
   connectionCount: () => number;
+  /** Connections past connection.open (what --max-connections bounds). */
+  openConnections: number;
   shutdown(): void;
 }
 
@@ -89,6 +92,7 @@ export function createNodeContext(config: BrokerConfig, logger: Logger, clock: C
     memoryAlarm: false,
     diskAlarm: false,
     connectionCount: () => 0,
+    openConnections: 0,
     shutdown: () => queues.closeAll(),
   };
   const recovered = queues.recoverReplicated();
