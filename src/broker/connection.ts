@@ -63,6 +63,9 @@ export class Connection {
   private readonly credit = new CreditFlow();
   /** Counted in ctx.openConnections (from connection.open-ok until the socket goes). */
   private counted = false;
+  /** Why the connection ends, for the log line of its close (unset: the client dropped the socket). */
+  private closeReason: string | undefined = undefined;
+  private openedAtMs = 0;
   frameMaxBytes: number = limits.frameBeforeTuneBytes;
   channelMax = 0;
   user = '';
@@ -248,6 +251,7 @@ export class Connection {
         if (this.expect(method, 'connection.open', 'open')) this.onOpen(method.virtualHost);
         return;
       case 'connection.close':
+        this.closeReason ??= `client closed the connection (${method.replyCode} ${method.replyText})`;
         this.sendMethod(0, { name: 'connection.close-ok' });
         this.flush();
         this.finish();
@@ -335,6 +339,7 @@ export class Connection {
     this.state = 'opened';
     this.ctx.openConnections++;
     this.counted = true;
+    this.openedAtMs = this.ctx.clock.nowMs();
     this.sendMethod(0, { name: 'connection.open-ok', knownHosts: '' });
     if (this.ctx.memoryAlarm || this.ctx.diskAlarm) this.alarmsChanged();
     this.logger.info('connection opened', { connection: this.id, user: this.user, vhost, remote: this.remote });
@@ -350,6 +355,7 @@ export class Connection {
       if (this.pausedFor.size > 0) this.readAtMs = this.ctx.clock.nowMs();
       if (this.ctx.clock.nowMs() - this.readAtMs > sec * 2000) {
         this.logger.warn('missed heartbeats from client', { connection: this.id, timeoutSec: sec });
+        this.closeReason ??= `missed heartbeats from client, timeout: ${sec}s`;
         this.state = 'closed';
         this.socket.destroy();
       }
@@ -473,6 +479,7 @@ export class Connection {
   fail(error: ProtocolError, classId: number, methodId: number): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.logger.warn('connection error', { connection: this.id, replyCode: error.replyCode, replyText: error.replyText });
+    this.closeReason ??= `closed by the node (${error.replyCode} ${error.replyText})`;
     const beforeStart = this.state === 'header';
     this.state = 'closing';
     if (beforeStart) return this.finish();
@@ -512,6 +519,13 @@ export class Connection {
       .then((r) => {
         if (r.ok) this.ctx.queues.dropDeleted(r.deletedQueues);
       });
-    this.logger.debug('connection closed', { connection: this.id });
+    // As opens: at info for connections that were opened, at debug for sockets that never were.
+    const fields = {
+      connection: this.id, user: this.user, vhost: this.vhost, remote: this.remote,
+      reason: this.closeReason ?? 'client closed the TCP connection without connection.close',
+      ...(this.openedAtMs > 0 ? { openMs: this.ctx.clock.nowMs() - this.openedAtMs } : {}),
+    };
+    if (this.openedAtMs > 0) this.logger.info('connection closed', fields);
+    else this.logger.debug('connection closed', fields);
   }
 }
