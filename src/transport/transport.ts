@@ -16,6 +16,7 @@ import { decodeFrame, encodeFrame } from './frame.js';
 import { defaultTransportLimits, type TransportLimits } from './limits.js';
 import { PeerQueue, type PeerStats } from './peer-queue.js';
 import { ProtoDecodeError } from './proto-wire.js';
+import { answerIdentify, askIdentity, identifyPath } from './identify.js';
 import { acceptInbound, dialPeer, type ClientStream, type ServerStream } from './streams.js';
 
 export interface TlsFiles {
@@ -66,6 +67,11 @@ export const clusterService: grpc.ServiceDefinition = {
     requestSerialize: identity, requestDeserialize: identity,
     responseSerialize: identity, responseDeserialize: identity,
   },
+  identify: {
+    path: identifyPath, requestStream: false, responseStream: false, originalName: 'Identify',
+    requestSerialize: identity, requestDeserialize: identity,
+    responseSerialize: identity, responseDeserialize: identity,
+  },
 };
 const ClusterClient = grpc.makeGenericClientConstructor(clusterService, 'Cluster');
 
@@ -108,6 +114,10 @@ export class Transport {
         if (holder.t === undefined) call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'starting' });
         else acceptInbound(holder.t, call);
       },
+      identify: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+        if (holder.t === undefined) callback({ code: grpc.status.UNAVAILABLE, details: 'starting' });
+        else answerIdentify(holder.t, call, callback);
+      },
     });
     const address = `${options.listen.host}:${options.listen.port}`;
     const port = await new Promise<number>((resolve, reject) => {
@@ -135,6 +145,19 @@ export class Transport {
     if (peer.timer !== undefined) clearTimeout(peer.timer);
     peer.timer = undefined;
     if (peer.dialing === undefined && peer.outbound === undefined) dialPeer(this, peer);
+  }
+
+  /**
+   * The id of the node at `address`, asked with this transport's id and secret (ctl, --join):
+   * PermissionDenied for a wrong secret, Unreachable when nothing answers within `timeoutMs`.
+   */
+  async identify(address: string, timeoutMs: number): Promise<NodeId> {
+    const client = this.newClient(address);
+    try {
+      return await askIdentity(client, address, this.nodeId, this.secret, timeoutMs);
+    } finally {
+      client.close();
+    }
   }
 
   /** Stops dialing `peerId` and closes our streams with it (the peer may dial us again). */
