@@ -96,6 +96,6 @@ export function createNodeContext(config: BrokerConfig, logger: Logger, clock: C
     shutdown: () => queues.closeAll(),
   };
   const recovered = queues.recoverReplicated();
-  if (recovered > 0) logger.info('replicated queues recovering', { queues: recovered });
+  if (recovered > 0) logger.debug('replicated queues recovering', { queues: recovered });
   return context;
 }

@@ -70,7 +70,7 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
   server.on('error', (e) => logger.error('server socket error', { error: e.message }));
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
-  logger.info('listening', { bind: config.bind, port });
+  logger.debug('listening', { bind: config.bind, port });
   return {
     port,
     context,

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { OperatingError, OperatingErrorCode } from '../lib/errors.js';
 import { nodeId, type NodeId } from '../lib/ids.js';
 import { silentLogger, type LogFields, type Logger } from '../lib/log.js';
-import { Lane, Transport, type TlsFiles } from '../transport/index.js';
+import { Lane, Transport, transientPeerPrefix, type TlsFiles } from '../transport/index.js';
 import { ClusterRpc } from './rpc.js';
 
 export interface RemoteNodeOptions {
@@ -43,7 +43,7 @@ export async function waitPeerUp(transport: Transport, peer: NodeId, timeoutMs: 
 export async function withRemoteNode<T>(o: RemoteNodeOptions, f: (call: RemoteCall, node: NodeId) => Promise<T>): Promise<T> {
   const timeoutMs = o.timeoutMs ?? remoteNodeDefaults.timeoutMs;
   const refusals = new RefusalLog(o.logger ?? silentLogger);
-  const self = nodeId(`ctl-${randomBytes(6).toString('hex')}`);
+  const self = nodeId(`${transientPeerPrefix}${randomBytes(6).toString('hex')}`);
   const transport = await Transport.start({
     nodeId: self, listen: { host: '127.0.0.1', port: 0 }, secret: o.secret, logger: refusals, ...(o.tls !== undefined ? { tls: o.tls } : {}),
   });

@@ -690,7 +690,10 @@ export class WriteAheadLog {
       damage: scan.damage,
     };
     const { damage, corruptedGroups, ...fields } = this.recovery;
-    this.logger.info('wal.recovered', { dir: this.dir, ...fields, corruptedGroups: corruptedGroups.join(',') });
+    // At info only when recovery found something to say (a torn tail, damage); the node's
+    // 'node started' line is the first a person reads on a clean start.
+    const notable = fields.tornTailBytes > 0 || corruptedGroups.length > 0 || damage.length > 0;
+    (notable ? this.logger.info : this.logger.debug).call(this.logger, 'wal.recovered', { dir: this.dir, ...fields, corruptedGroups: corruptedGroups.join(',') });
     for (const d of damage) this.logger.error('wal.corruption', { damage: d });
     if (scan.unregistered > 0) this.logger.warn('wal.unregistered_records', { records: scan.unregistered });
   }

@@ -24,7 +24,7 @@
 // client's first frame proves the server nonce (auth.ts). A refused peer gets UNAUTHENTICATED and
 // both sides log a line naming the wrong cluster secret.
 
-export { Transport } from './transport.js';
+export { Transport, transientPeerPrefix } from './transport.js';
 export type { TransportOptions, TlsFiles, PeerState, MessageHandler, PeerStateHandler } from './transport.js';
 export { Lane, laneNames, isLane } from './frame.js';
 export type { PeerStats } from './peer-queue.js';
