@@ -1,7 +1,17 @@
 // Help texts of the espresso command and its subcommands.
 
+import { defaultBrokerConfig } from '../broker/config.js';
 import { optionHelp } from './args.js';
-import { serverOptions } from './options.js';
+import { defaultClusterSettings, serverOptions } from './options.js';
+
+/** Defaults that are computed rather than fixed, in words. */
+const computedDefaults: Record<string, string> = {
+  memoryHighWatermarkBytes: `${defaultBrokerConfig.memoryHighWatermarkBytes} = ${(defaultBrokerConfig.memoryHighWatermarkBytes / 2 ** 30).toFixed(1)} GiB, 0.6 of this machine's memory`,
+  clusterPort: 'AMQP port + 10000',
+  nodeId: 'the node name',
+  clusterSecret: 'kept in <data-dir>/cluster-secret',
+  diskFreeLimitBytes: '50MB',
+};
 
 export const mainHelp = `espresso - a quorum-replicated AMQP 0-9-1 message broker
 
@@ -26,6 +36,6 @@ Runs one broker node. Settings come from defaults, then the JSON file given by -
 
 Flags:
   --config <file>                   JSON configuration file [ESPRESSO_CONFIG]
-${optionHelp(serverOptions)}
+${optionHelp(serverOptions, { ...defaultBrokerConfig, ...defaultClusterSettings }, computedDefaults)}
   --help                            show this help
 `;

@@ -40,7 +40,8 @@ main(process.argv.slice(2)).then(
   },
   (e: unknown) => {
     if (e instanceof ConfigError) {
-      process.stderr.write(`espresso: ${e.message}\n`);
+      // Messages that name their command already ("espresso ctl needs ...") get no second prefix.
+      process.stderr.write(e.message.startsWith('espresso ') ? `${e.message}\n` : `espresso: ${e.message}\n`);
       process.exitCode = e.exitCode;
       return;
     }
