@@ -24,16 +24,6 @@ function config(argv: string[], env: Record<string, string> = {}): ServerConfig 
   return c;
 }
 
-function errorOf(f: () => unknown): ConfigError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof ConfigError) return e;
-    throw e;
-  }
-  throw new Error('expected a ConfigError');
-}
-
 describe('cluster options', () => {
   it('puts the cluster port at the AMQP port + 10000 unless told, and any free port with --port 0', () => {
     expect(clusterPortOf(config(['--port', '5673']))).toBe(15673);
@@ -59,9 +49,9 @@ describe('cluster options', () => {
     // Restarted without it (from its `ps` command line): the kept one.
     expect(clusterSecretOf(config(['--data-dir', given]))).toBe('from-flag');
     expect(clusterSecretOf(config(['--data-dir', given], { ESPRESSO_CLUSTER_SECRET: 'from-flag' }))).toBe('from-flag');
-    const other = errorOf(() => clusterSecretOf(config(['--data-dir', given], { ESPRESSO_CLUSTER_SECRET: 'from-env' })));
-    expect(other.exitCode).toBe(78);
-    expect(other.message).toContain('differs from the one data directory');
+    expect(() => clusterSecretOf(config(['--data-dir', given], { ESPRESSO_CLUSTER_SECRET: 'from-env' }))).toThrow(
+      expect.objectContaining({ exitCode: 78, message: expect.stringContaining('differs from the one data directory') }),
+    );
 
     const generated = join(tmp, 'secret-generated');
     mkdirSync(generated);
@@ -73,9 +63,9 @@ describe('cluster options', () => {
     // A node's directory whose secret file is gone: no new random secret, a sentence instead.
     const orphan = join(tmp, 'secret-orphan');
     mkdirSync(join(orphan, 'raft'), { recursive: true });
-    const missing = errorOf(() => clusterSecretOf(config(['--data-dir', orphan])));
-    expect(missing.exitCode).toBe(78);
-    expect(missing.message).toContain('holds a node but no cluster secret');
+    expect(() => clusterSecretOf(config(['--data-dir', orphan]))).toThrow(
+      expect.objectContaining({ exitCode: 78, message: expect.stringContaining('holds a node but no cluster secret') }),
+    );
   });
 
   it('shows the new flags in the help', () => {
