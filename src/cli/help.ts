@@ -20,13 +20,16 @@ Usage: espresso <command> [flags]
 Commands:
   server      run one broker node (AMQP on 127.0.0.1:5672 by default)
   cluster up  run a local cluster of N nodes (espresso cluster up --nodes 3)
+  cluster restart NODE  start a node of the running 'cluster up' again after it died
   ctl         ask a running node: cluster-status, list-queues, rebalance, grow, shrink,
               add-node, forget-node, set-policy, clear-policy, list-policies
   help        show this help
 
 Run 'espresso <command> --help' for the flags of a command.
 Exit codes: 0 ok, 1 internal error, 64 bad command line, 66 config file unreadable,
-69 address unavailable (port in use), 73 data directory not writable, 78 bad configuration.
+69 unavailable (port, or data directory, in use by another process), 73 data directory unusable
+(not writable, or a file), 78 bad configuration (incl. a cluster secret other than the data
+directory's).
 `;
 
 export const serverHelp = `Usage: espresso server [flags]
