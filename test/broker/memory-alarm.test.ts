@@ -37,10 +37,12 @@ describe('memory alarm', () => {
     const ch = await conn.createChannel();
     await ch.assertQueue('backlog', { durable: false });
     const body = Buffer.alloc(8192, 3);
+    // 320 MB at most, published until the node says it is blocked (it reads what is sent meanwhile).
     for (let i = 0; i < 200 && !events.includes('blocked'); i++) {
       for (let j = 0; j < 200; j++) ch.publish('', 'backlog', body);
       await new Promise((r) => setTimeout(r, 20));
     }
+    await until(() => events.includes('blocked'), 30_000, 'connection.blocked');
     expect(events).toEqual(['blocked']);
 
     const admin = await amqp.connect(url);
