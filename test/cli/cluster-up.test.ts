@@ -59,7 +59,7 @@ describe('espresso cluster up', () => {
     child.stdout.on('data', (c: Buffer) => { out += c.toString('utf8'); });
     child.stderr.on('data', (c: Buffer) => { out += c.toString('utf8'); });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    await eventually('cluster up prints the URLs', () => Promise.resolve(out.includes('is up')), 60_000);
+    await eventually('cluster up prints the URLs and the status hint', () => Promise.resolve(out.includes('cluster-status')), 60_000);
     for (let k = 0; k < 3; k++) expect(out).toContain(`n${k + 1}  amqp://guest:guest@127.0.0.1:${base + k}`);
     const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${base + 2}`);
     const ch = await conn.createChannel();
@@ -106,7 +106,7 @@ describe('a node of cluster up that dies', () => {
     up.stdout.on('data', (c: Buffer) => { out += c.toString('utf8'); });
     up.stderr.on('data', (c: Buffer) => { err += c.toString('utf8'); });
     const exited = new Promise<number | null>((resolve) => up.once('exit', (code) => resolve(code)));
-    await eventually('cluster up prints the URLs', () => Promise.resolve(out.includes('is up')), 60_000);
+    await eventually('cluster up prints the URLs and the status hint', () => Promise.resolve(out.includes('cluster-status')), 60_000);
     expect(out).toContain(`status: npx espresso ctl --cluster-address 127.0.0.1:${base + 10_000} --data-dir ${join(dir, 'n1')} cluster-status`);
 
     process.kill(pidOf(join(dir, 'n2.log')), 'SIGKILL');
