@@ -78,7 +78,7 @@ export function serveControl(rpc: ClusterRpc, d: ControlDeps): void {
   rpc.handle(CtlMethod.status, () => encodeJson(clusterStatus(d)));
   rpc.handle(CtlMethod.addNode, async (_from, p) => {
     const { id, clusterAddress } = decodeJson<{ id: string; clusterAddress: string }>(p);
-    if (!/^[^@\s]+$/.test(id) || !/^[^:\s]+:\d+$/.test(clusterAddress)) {
+    if (!/^[^@\s]+$/.test(id) || !/^(?:\[[0-9a-fA-F:.]+\]|[^:\s[\]]+):\d+$/.test(clusterAddress)) {
       throw new OperatingError(OperatingErrorCode.BadConfig, `add-node wants ID@HOST:PORT, got '${id}@${clusterAddress}'`);
     }
     const metadata = started(d);

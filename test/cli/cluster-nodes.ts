@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { hostPort } from '../../src/cli/addresses.js';
 import { callNode, withRemoteNode } from '../../src/cluster/control-client.js';
 import { CtlMethod, type ClusterStatus } from '../../src/cluster/control-service.js';
 import { decodeJson, encodeJson } from '../../src/cluster/metadata-entries.js';
@@ -25,6 +26,8 @@ export interface NodeSpec {
   join?: string;
   /** More server flags (e.g. TLS files). */
   extraArgs?: readonly string[];
+  /** Where clients and ctl reach it (default 127.0.0.1). */
+  host?: string;
 }
 
 export interface NodeProc {
@@ -98,11 +101,11 @@ export function startNode(spec: NodeSpec, readyTimeoutMs = 30_000): NodeProc {
 }
 
 export function amqpUrl(n: NodeProc): string {
-  return `amqp://guest:guest@127.0.0.1:${n.spec.amqpPort}`;
+  return `amqp://guest:guest@${hostPort(n.spec.host ?? '127.0.0.1', n.spec.amqpPort)}`;
 }
 
 export function clusterAddress(n: NodeProc): string {
-  return `127.0.0.1:${n.spec.clusterPort}`;
+  return hostPort(n.spec.host ?? '127.0.0.1', n.spec.clusterPort);
 }
 
 /** The node's cluster-status answer (through a transient peer, as ctl does). */
