@@ -124,7 +124,7 @@ export function seedVoters(seeds: readonly SeedAddress[]): NodeId[] {
 
 export async function startNodeCluster(config: ServerConfig, logger: Logger): Promise<StartedCluster> {
   const nodeId = toNodeId(config.nodeId !== '' ? config.nodeId : config.nodeName);
-  let seeds = parseSeeds(config.seeds);
+  const seeds = parseSeeds(config.seeds);
   if (seeds.length > 0 && !seeds.some((s) => s.id === nodeId)) {
     throw new ConfigError(`--seeds does not list this node's id '${nodeId}'; give every node the same list, this one included (or set --node-id)`, ExitCode.Config);
   }
@@ -142,21 +142,24 @@ export async function startNodeCluster(config: ServerConfig, logger: Logger): Pr
   const secret = clusterSecretOf(config);
   const groupHost = await startGroupHost(config, addresses, nodeId, secret, logger);
   try {
-    let join = config.join;
-    if (config.discoverDns !== '' && readMembership(config.dataDir) === undefined) {
-      const found = await discoverPeers({
-        name: config.discoverDns, port: groupHost.port, nodes: config.discoverNodes, dnsServer: config.dnsServer, secret,
-        tls: clusterTlsOf(config), self: { id: nodeId, address: hostPort(addresses.advertise, groupHost.port) }, logger: logger.child('discovery'),
-      });
-      refuseLoopbackAmong(addresses.advertise, found.hosts);
-      if (found.join !== undefined) join = found.join;
-      else seeds = found.seeds;
-    }
-    return await formCluster({ ...config, join }, addresses, nodeId, seeds, secret, groupHost, logger);
+    return await formCluster(config, addresses, nodeId, seeds, secret, groupHost, logger);
   } catch (e) {
     await groupHost.close();
     throw e;
   }
+}
+
+/** --discover-dns on a node that is not part of a cluster yet: the seeds to form one with, or a member to join. */
+async function discovered(
+  config: ServerConfig, addresses: NodeAddresses, self: ClusterNode, secret: string, port: number, logger: Logger,
+): Promise<{ seeds: SeedAddress[]; join: string } | undefined> {
+  if (config.discoverDns === '' || readMembership(config.dataDir) !== undefined) return undefined;
+  const found = await discoverPeers({
+    name: config.discoverDns, port, nodes: config.discoverNodes, dnsServer: config.dnsServer, secret,
+    tls: clusterTlsOf(config), self: { id: self.id, address: self.clusterAddress }, logger: logger.child('discovery'),
+  });
+  refuseLoopbackAmong(addresses.advertise, found.hosts);
+  return found.join !== undefined ? { seeds: [], join: found.join } : { seeds: found.seeds, join: '' };
 }
 
 async function startGroupHost(config: ServerConfig, addresses: NodeAddresses, nodeId: NodeId, secret: string, logger: Logger): Promise<GroupHost> {
@@ -182,11 +185,24 @@ async function startGroupHost(config: ServerConfig, addresses: NodeAddresses, no
 }
 
 async function formCluster(
-  config: ServerConfig, addresses: NodeAddresses, nodeId: NodeId, seeds: readonly SeedAddress[], secret: string, groupHost: GroupHost, logger: Logger,
+  given: ServerConfig, addresses: NodeAddresses, nodeId: NodeId, givenSeeds: readonly SeedAddress[], secret: string, groupHost: GroupHost, logger: Logger,
 ): Promise<StartedCluster> {
   const rpc = new ClusterRpc(groupHost.transport, logger.child('rpc'));
   const advertised = (port: number): string => hostPort(addresses.advertise, port);
-  const self: ClusterNode = { id: nodeId, clusterAddress: advertised(groupHost.port), amqpAddress: advertised(config.port), version: espressoVersion };
+  const self: ClusterNode = { id: nodeId, clusterAddress: advertised(groupHost.port), amqpAddress: advertised(given.port), version: espressoVersion };
+  // ctl is answered while the node still waits for its metadata group (status says so), and while
+  // it looks for its peers by DNS (they ask it who it is and whether it is part of a cluster yet).
+  const deps: ControlDeps = { metadata: undefined, groupHost, gossip: undefined, self };
+  serveControl(rpc, deps);
+  let found: Awaited<ReturnType<typeof discovered>>;
+  try {
+    found = await discovered(given, addresses, self, secret, groupHost.port, logger);
+  } catch (e) {
+    rpc.close();
+    throw e;
+  }
+  const config = found === undefined ? given : { ...given, join: found.join };
+  const seeds = found?.seeds ?? givenSeeds;
   const pinned = new Map(seeds.filter((s) => s.id !== nodeId).map((s) => [s.id, s.address]));
   const link = linker(groupHost, nodeId, pinned);
   for (const [id, address] of pinned) groupHost.addPeer(id, address);
@@ -196,9 +212,7 @@ async function formCluster(
     transport: groupHost.transport, meta, logger: logger.child('gossip'),
     seeds: gossipSeeds.map((s): Seed => ({ nodeId: s.id, clusterAddress: s.address })),
   });
-  // ctl is answered while the node still waits for its metadata group (status says so).
-  const deps: ControlDeps = { metadata: undefined, groupHost, gossip, self };
-  serveControl(rpc, deps);
+  deps.gossip = gossip;
   // A group whose log was found damaged here is rebuilt from its peers (the metadata group too:
   // its start below then waits until this node caught up and applied its start entry).
   serveGroupRepair(groupHost, rpc, logger);

@@ -69,7 +69,8 @@ export interface ControlDeps {
   /** Undefined while the node waits for the metadata group at start (ctl still answers status). */
   metadata: ReplicatedMetadataClient | undefined;
   readonly groupHost: GroupHost;
-  readonly gossip: GossipService | undefined;
+  /** Undefined on a one-node cluster, and until the node knows its peers. */
+  gossip: GossipService | undefined;
   readonly self: ClusterNode;
 }
 
