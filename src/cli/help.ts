@@ -11,7 +11,7 @@ Commands:
   server      run one broker node (AMQP on 127.0.0.1:5672 by default)
   cluster up  run a local cluster of N nodes (espresso cluster up --nodes 3)
   ctl         ask a running node: cluster-status, list-queues, rebalance, grow, shrink,
-              add-node, forget-node, set-policy, clear-policy, list-policies
+              add-node, forget-node, set-policy, clear-policy, list-policies, ready, drain
   help        show this help
 
 Run 'espresso <command> --help' for the flags of a command.
