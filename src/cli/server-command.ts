@@ -5,7 +5,7 @@
 import { mkdirSync, accessSync, constants } from 'node:fs';
 import { resolve } from 'node:path';
 import { createLogger, type Logger } from '../lib/log.js';
-import type { BrokerConfig } from '../broker/config.js';
+import type { BrokerConfig, LogLevelName } from '../broker/config.js';
 import { startBroker, type BrokerServer } from '../broker/server.js';
 import type { NodeCluster } from '../broker/node-context.js';
 import { ConfigError, ExitCode, loadConfig } from './config-loader.js';
@@ -13,6 +13,7 @@ import { parseArgs } from './args.js';
 import { serverHelp } from './help.js';
 import { serverOptions, type ServerConfig } from './options.js';
 import { startNodeCluster, type StartedCluster } from './node-cluster.js';
+import { planReload } from './reload.js';
 
 const realClock = { nowMs: () => Date.now() };
 
@@ -57,15 +58,26 @@ export async function runServer(argv: readonly string[], env: Record<string, str
     return ExitCode.Ok;
   }
   prepareDataDir(config.dataDir);
+  const levelRef = { level: config.logLevel };
   const logger = createLogger({
     sink: (line) => process.stdout.write(line),
     clock: realClock,
     level: config.logLevel,
+    levelRef,
     component: 'espresso',
     base: { node: config.nodeId !== '' ? config.nodeId : config.nodeName },
   });
+  let broker: BrokerServer | undefined;
+  let running = config;
+  // SIGHUP (systemctl reload): see reload.ts for what it changes.
+  process.on('SIGHUP', () => {
+    if (broker === undefined) {
+      logger.warn('reload ignored: the node is still starting');
+      return;
+    }
+    running = reload(argv, env, running, broker, levelRef, logger);
+  });
   const cluster = await startNodeCluster(config, logger);
-  let broker: BrokerServer;
   try {
     broker = await listen(cluster.brokerConfig, cluster, logger);
   } catch (e) {
@@ -73,20 +85,43 @@ export async function runServer(argv: readonly string[], env: Record<string, str
     throw e;
   }
   // Port 0: the registry learned "port 0" from the start entry; tell it the one the OS picked.
-  if (config.port === 0) cluster.advertiseAmqpPort(broker.port);
+  const started = broker;
+  if (config.port === 0) cluster.advertiseAmqpPort(started.port);
   logger.info('node started', {
-    bind: config.bind, port: broker.port, clusterPort: cluster.groupHost.port, nodeId: cluster.nodeId, dataDir: resolve(config.dataDir),
+    bind: config.bind, port: started.port, clusterPort: cluster.groupHost.port, nodeId: cluster.nodeId, dataDir: resolve(config.dataDir),
   });
   await new Promise<void>((done) => {
     const stop = (signal: string): void => {
       logger.info('stopping', { signal });
-      void stopNode(broker, cluster).then(done);
+      void stopNode(started, cluster).then(done);
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
   logger.info('node stopped');
   return ExitCode.Ok;
+}
+
+/** Builds the configuration again and applies what a running node can change; returns the settings now in force. */
+function reload(
+  argv: readonly string[], env: Record<string, string | undefined>, running: ServerConfig, broker: BrokerServer, levelRef: { level: LogLevelName }, logger: Logger,
+): ServerConfig {
+  let next: ServerConfig | 'help';
+  try {
+    next = buildServerConfig(argv, env);
+  } catch (e) {
+    logger.error('reload failed: the configuration did not load; the running settings are kept', { error: e instanceof Error ? e.message : String(e) });
+    return running;
+  }
+  if (next === 'help') return running;
+  const plan = planReload(running, next);
+  if (plan.apply.logLevel !== undefined) levelRef.level = plan.apply.logLevel;
+  broker.reconfigure(plan.apply);
+  if (plan.needRestart.length > 0) {
+    logger.warn('reload: these settings only change on a restart; the running values are kept', { settings: plan.needRestart.join(',') });
+  }
+  logger.info('configuration reloaded', { changed: Object.keys(plan.apply).join(',') || '(none)' });
+  return { ...running, ...plan.apply };
 }
 
 /** The broker first (no client waits on a closed group), then the metadata group and the group host. */

@@ -64,8 +64,10 @@ export async function freePorts(n: number): Promise<number[]> {
 export function startNode(spec: NodeSpec, readyTimeoutMs = 30_000): NodeProc {
   const args = [
     '--import', tsxLoader, main, 'server', '--node-id', spec.name, '--port', String(spec.amqpPort),
-    '--cluster-port', String(spec.clusterPort), '--data-dir', spec.dataDir, '--log-level', 'info',
+    '--cluster-port', String(spec.clusterPort), '--data-dir', spec.dataDir,
   ];
+  // A node given a config file takes its log level from there (a flag would win over the file).
+  if (!(spec.extraArgs ?? []).includes('--config')) args.push('--log-level', 'info');
   if (spec.seeds !== undefined) args.push('--seeds', spec.seeds);
   if (spec.join !== undefined) args.push('--join', spec.join);
   if (spec.extraArgs !== undefined) args.push(...spec.extraArgs);
