@@ -42,9 +42,9 @@ Commands:
   ready                       is the node asked ready: metadata and each of its queues has a leader,
                               its follower replicas hold the leader's commits (exit 0; 1 with the
                               reasons when not: a readiness probe)
-  drain NODE                  NODE hands every queue (and the metadata group) it leads to another
-                              node, before it is stopped for an upgrade (exit 1 if it still leads
-                              some after --drain-timeout ms [60000])
+  drain [NODE]                NODE (default: the node asked) hands every queue and the metadata
+                              group it leads to another node, before it is stopped for an upgrade
+                              (exit 1 if it still leads some after --drain-timeout ms [60000])
 
 Flags:
   --cluster-address <[id@]host:port>  cluster port of any node [127.0.0.1:15672]
@@ -250,8 +250,7 @@ function readinessRequest(command: string, arg: string | undefined, args: SmallA
     return { method: readinessMethods.ready, payload: {} };
   }
   if (command !== 'drain') return undefined;
-  if (arg === undefined) throw new ConfigError('espresso ctl drain needs a node id', ExitCode.Usage);
-  return { method: readinessMethods.drain, payload: { node: arg, timeoutMs: intFlag(args, '--drain-timeout', 60_000, 1_000, 600_000) } };
+  return { method: readinessMethods.drain, payload: { node: arg ?? '', timeoutMs: intFlag(args, '--drain-timeout', 60_000, 1_000, 600_000) } };
 }
 
 /** ready: exit 0 when ready, 1 with the reasons when not; drain: exit 1 when the node still leads groups. */

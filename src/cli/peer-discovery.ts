@@ -60,7 +60,9 @@ export async function discoverPeers(o: DiscoveryOptions): Promise<Discovered> {
       o.logger.info('discovery: found a running cluster; joining it', { name: o.name, via: running.address, node: running.id });
       return { join: `${running.id}@${running.address}`, hosts };
     }
-    const seeds = new Map(answered.map((f) => [f.id, f.address]));
+    // Each node as it advertises itself (a stable DNS name in Kubernetes), not the address DNS gave
+    // for it now (a pod's IP changes when it restarts).
+    const seeds = new Map(answered.map((f) => [f.id, f.status.nodes.find((n) => n.id === f.id)?.clusterAddress || f.address]));
     if (!seeds.has(o.self.id)) seeds.set(o.self.id, o.self.address);
     const seen = [...seeds.keys()].sort().join(',');
     if (seen !== lastSeen) o.logger.info('discovery: nodes found', { name: o.name, addresses: addresses.join(','), nodes: seen, want: o.nodes, round });

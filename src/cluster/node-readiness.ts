@@ -2,7 +2,7 @@
 // - 'ctl.ready': the node asked answers for itself: the metadata group has a leader, and every queue
 //   replica it hosts has a leader and, where this node follows, holds the leader's committed entries
 //   (within a small slack under load). A Kubernetes readiness probe calls it (`espresso ctl ready`).
-// - 'ctl.drain' {node}: the node named hands every group it leads (queues and metadata) to another
+// - 'ctl.drain' {node}: the node named (or the node asked, when none is) hands every group it leads (queues and metadata) to another
 //   voter that is up, preferring the one with the most of the log, until it leads none or the time
 //   is up: what a rolling upgrade does before stopping a node (`espresso ctl drain NODE`).
 
@@ -74,7 +74,8 @@ export function serveReadiness(mesh: QueueMesh, rpc: ClusterRpc): void {
   rpc.handle(readinessMethods.drainHere, async (_from, p) => json(await drainHere(mesh, parse<{ timeoutMs?: number }>(p).timeoutMs)));
   rpc.handle(readinessMethods.drain, async (_from, p) => {
     const { node, timeoutMs } = parse<{ node: string; timeoutMs?: number }>(p);
-    const target = nodeId(node);
+    // No node named: the node asked drains itself (a Kubernetes preStop hook on the pod).
+    const target = node === '' ? mesh.nodeId : nodeId(node);
     if (target === mesh.nodeId) return json(await drainHere(mesh, timeoutMs));
     if (!mesh.host.transport.isUp(target)) throw new OperatingError(OperatingErrorCode.BadConfig, `node ${node} is not connected to ${mesh.nodeId} (not running, or not its id): nothing to drain through here`, { node });
     const bound = drainBound(timeoutMs);
