@@ -4,6 +4,7 @@
 // espresso needs of them; the container image's and the systemd unit's commands parsed by the real
 // command line, with the settings they give; the files they copy exist.
 
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -207,6 +208,21 @@ describe('systemd unit (packaging/systemd)', () => {
     expect(one('StateDirectory')).toBe('espresso');
     expect(one('ExecReload')).toBe('/bin/kill -HUP $MAINPID');
     expect(one('ExecStart')).toBe('/usr/bin/espresso server --config /etc/espresso/espresso.json');
+  });
+
+  // systemd-analyze checks every directive; the unit's commands are pointed at /bin/true, since no
+  // espresso is installed at /usr/bin here. Skipped (saying so) where systemd is not installed.
+  const analyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' }).status === 0;
+  if (!analyze) console.warn('SKIPPED: systemd-analyze is not installed: the unit is only parsed, not verified');
+  it.skipIf(!analyze)('systemd-analyze verify finds nothing to say about the unit (and does about a misspelled directive)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'espresso-unit-'));
+    const verify = (text: string): string => {
+      writeFileSync(join(dir, 'espresso.service'), text.replaceAll('/usr/bin/espresso', '/bin/true'));
+      const r = spawnSync('systemd-analyze', ['verify', join(dir, 'espresso.service')], { encoding: 'utf8', timeout: 30_000 });
+      return `${r.stdout}${r.stderr}`.trim();
+    };
+    expect(verify(unit)).toBe('');
+    expect(verify(unit.replace('NoNewPrivileges=', 'NoNewPrivilegez='))).toContain("Unknown key 'NoNewPrivilegez'");
   });
 
   it('the example /etc/espresso/espresso.json loads as the server reads it: data in /var/lib/espresso, a seeded cluster', () => {
