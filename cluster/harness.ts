@@ -59,6 +59,8 @@ export interface NodeHandle {
   host: BedHost | undefined;
   /** --join value instead of --seeds (a node added after the cluster formed). */
   join: string | undefined;
+  /** --bind other than its host's address (netns: e.g. 0.0.0.0, advertising its address by default). */
+  bind: string | undefined;
 }
 
 /** What marks a node ready for clients: the broker's line (issue 8 contract) or today's 'node started'. */
@@ -120,7 +122,7 @@ export class ClusterHarness {
   }
 
   /** A new node handle (on a new host in a netns cluster), not started. */
-  private async addHandle(joinVia: string | undefined): Promise<NodeHandle> {
+  private async addHandle(joinVia: string | undefined, bind?: string): Promise<NodeHandle> {
     const id = `n${this.nodes.length + 1}`;
     const dataDir = join(this.dir, id);
     mkdirSync(dataDir, { recursive: true });
@@ -129,16 +131,16 @@ export class ClusterHarness {
     // port 25672) are used, as on a real host.
     const n: NodeHandle = {
       id, amqpPort: host !== undefined ? 5672 : await freePort(), clusterPort: host !== undefined ? 25672 : await freePort(), dataDir,
-      state: 'stopped', child: undefined, exited: undefined, log: [], starts: 0, host, join: joinVia,
+      state: 'stopped', child: undefined, exited: undefined, log: [], starts: 0, host, join: joinVia, bind,
     };
     this.nodes.push(n);
     return n;
   }
 
-  /** Adds a node that joins the running cluster through `via` (--join); netns clusters only. */
-  async joinNode(via: string): Promise<NodeHandle> {
+  /** Adds a node that joins the running cluster through `via` (--join), bound to `bind` or its host's address; netns clusters only. */
+  async joinNode(via: string, bind?: string): Promise<NodeHandle> {
     if (this.bed === undefined) throw new Error('joinNode needs a netns cluster');
-    const n = await this.addHandle(this.clusterAddress(via));
+    const n = await this.addHandle(this.clusterAddress(via), bind);
     await this.startNode(n.id);
     return n;
   }
@@ -182,7 +184,7 @@ export class ClusterHarness {
       '--data-dir', n.dataDir, '--cluster-secret', this.secret,
       '--log-level', this.options.logLevel ?? 'info',
     ];
-    if (n.host !== undefined) args.push('--bind', n.host.ip, '--default-user', netnsUser.name, '--default-pass', netnsUser.pass);
+    if (n.host !== undefined) args.push('--bind', n.bind ?? n.host.ip, '--default-user', netnsUser.name, '--default-pass', netnsUser.pass);
     if (n.join !== undefined) args.push('--join', n.join);
     else if (this.nodes.length > 1) args.push('--seeds', this.seedsFor(n.id));
     return args;

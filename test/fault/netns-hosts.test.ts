@@ -1,6 +1,7 @@
 // A cluster across hosts: one network namespace per node on a bridge (cluster/netns.ts), each node
 // bound to its own address with the default ports, clients in the root namespace as on another
-// host. The cluster forms from --seeds naming the hosts' addresses, a fourth host joins with --join,
+// host. The cluster forms from --seeds naming the hosts' addresses, a fourth host bound to 0.0.0.0
+// joins with --join (advertising its host's address),
 // a queue declared through one host is used through the others, guest is refused from another host
 // (loopback only, as RabbitMQ), direct reply-to answers across hosts; then the short fault run with
 // kernel-made faults: ip link down, iptables partitions (both ways, one way), kill -9 of the leader,
@@ -63,18 +64,20 @@ describe.skipIf(!support.ok)('a cluster across hosts (one network namespace per 
     expect(new Set(['n1', 'n2', 'n3'].map((id) => h.addressOf(id))).size).toBe(3);
   }, 60_000);
 
-  it('takes a fourth host in with --join through any member: it becomes a voter and serves the cluster\'s queues', async () => {
+  it('takes a fourth host in with --join through any member, bound to 0.0.0.0: it advertises its host\'s address, becomes a voter and serves the cluster\'s queues', async () => {
     const a = await open(h, 'n1');
     await a.ch.assertQueue('before-join', { durable: true });
     a.ch.sendToQueue('before-join', Buffer.from('was here first'), { persistent: true });
     await a.ch.waitForConfirms();
     await a.conn.close();
-    const n4 = await h.joinNode('n2');
+    const n4 = await h.joinNode('n2', '0.0.0.0');
     expect(n4.join).toBe(h.clusterAddress('n2'));
     await eventually('n1 sees n4 alive as a voter', async () => {
       const s = await statusOf(h, 'n1');
-      return s.voters.includes('n4' as never) && s.nodes.some((n) => n.id === 'n4' && n.status === 'alive' && n.clusterAddress === `${h.addressOf('n4')}:25672`);
+      return s.voters.includes('n4' as never) && s.nodes.some((n) => n.id === 'n4' && n.status === 'alive');
     }, 30_000);
+    const seen = (await statusOf(h, 'n1')).nodes.find((n) => n.id === 'n4')!;
+    expect([seen.clusterAddress, seen.amqpAddress]).toEqual([`${h.addressOf('n4')}:25672`, `${h.addressOf('n4')}:5672`]);
     const d = await open(h, 'n4');
     const got = await d.ch.get('before-join', { noAck: true });
     expect(got !== false && got.content.toString()).toBe('was here first');
