@@ -75,6 +75,8 @@ export interface NodeAddresses {
   clusterBind: string;
   /** The host other nodes dial and clients are told (an IP literal or a DNS name). */
   advertise: string;
+  /** The host clients are told for AMQP: the advertised one, unless AMQP listens on another address only. */
+  amqpAdvertise: string;
 }
 
 /**
@@ -108,7 +110,8 @@ export function planAddresses(
     throw new ConfigError(`${source} is not where the cluster port listens (--cluster-bind ${clusterBind}); advertise that address, or bind the cluster port to ${bindable[0]} or a wildcard`, ExitCode.Config);
   }
   if (ips.every(isLoopbackHost)) refuseLoopbackAmong(ips[0]!, peerHosts);
-  return { amqpBind: s.bind, clusterBind, advertise };
+  const amqpAdvertise = isWildcard(s.bind) || sameIp(s.bind, clusterBind) ? advertise : s.bind;
+  return { amqpBind: s.bind, clusterBind, advertise, amqpAdvertise };
 }
 
 /** A loopback advertised address is refused when any node this one dials is on another host. */

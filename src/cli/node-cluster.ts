@@ -188,8 +188,8 @@ async function formCluster(
   given: ServerConfig, addresses: NodeAddresses, nodeId: NodeId, givenSeeds: readonly SeedAddress[], secret: string, groupHost: GroupHost, logger: Logger,
 ): Promise<StartedCluster> {
   const rpc = new ClusterRpc(groupHost.transport, logger.child('rpc'));
-  const advertised = (port: number): string => hostPort(addresses.advertise, port);
-  const self: ClusterNode = { id: nodeId, clusterAddress: advertised(groupHost.port), amqpAddress: advertised(given.port), version: espressoVersion };
+  const advertised = (port: number): string => hostPort(addresses.amqpAdvertise, port);
+  const self: ClusterNode = { id: nodeId, clusterAddress: hostPort(addresses.advertise, groupHost.port), amqpAddress: advertised(given.port), version: espressoVersion };
   // ctl is answered while the node still waits for its metadata group (status says so), and while
   // it looks for its peers by DNS (they ask it who it is and whether it is part of a cluster yet).
   const deps: ControlDeps = { metadata: undefined, groupHost, gossip: undefined, self };

@@ -45,9 +45,11 @@ function refusal(f: () => unknown): string {
 describe('bind and advertised addresses', () => {
   it('binds the cluster port where AMQP binds and advertises that address, unless told otherwise', () => {
     expect(planAddresses({ bind: '10.201.0.11', clusterBind: '', advertise: '' }, ['10.201.0.12'], host, asIs))
-      .toEqual({ amqpBind: '10.201.0.11', clusterBind: '10.201.0.11', advertise: '10.201.0.11' });
+      .toEqual({ amqpBind: '10.201.0.11', clusterBind: '10.201.0.11', advertise: '10.201.0.11', amqpAdvertise: '10.201.0.11' });
+    // AMQP on loopback only: clients are told where AMQP listens, nodes where the cluster port does.
     expect(planAddresses({ bind: '127.0.0.1', clusterBind: '10.201.0.11', advertise: '' }, ['10.201.0.12'], host, asIs))
-      .toEqual({ amqpBind: '127.0.0.1', clusterBind: '10.201.0.11', advertise: '10.201.0.11' });
+      .toEqual({ amqpBind: '127.0.0.1', clusterBind: '10.201.0.11', advertise: '10.201.0.11', amqpAdvertise: '127.0.0.1' });
+    expect(planAddresses({ bind: '0.0.0.0', clusterBind: '10.201.0.11', advertise: '' }, ['10.201.0.12'], host, asIs).amqpAdvertise).toBe('10.201.0.11');
     expect(planAddresses({ bind: '0.0.0.0', clusterBind: '', advertise: 'fd00::11' }, [], host, asIs).advertise).toBe('fd00::11');
   });
 
