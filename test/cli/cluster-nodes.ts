@@ -2,9 +2,13 @@
 // --join, wait for "node started", ask a node's status through its cluster port, stop or kill.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import amqp from 'amqplib';
+import { afterAll, beforeAll } from 'vitest';
 import { hostPort } from '../../src/cli/addresses.js';
 import { callNode, withRemoteNode } from '../../src/cluster/control-client.js';
 import { CtlMethod, type ClusterStatus } from '../../src/cluster/control-service.js';
@@ -158,4 +162,49 @@ export async function seededSpecs(n: number, dir: string, secret: string): Promi
 export async function listQueuesOf(n: NodeProc): Promise<QueueListing[]> {
   const bytes = await callNode({ address: clusterAddress(n), secret: n.spec.secret, timeoutMs: 5_000 }, 'ctl.list-queues', new Uint8Array(0));
   return JSON.parse(new TextDecoder().decode(bytes)) as QueueListing[];
+}
+
+/** The nodes of a test file's cluster, its clients' connections, and how to open one. */
+export interface FileCluster {
+  /** The running nodes (a test that kills or restarts one keeps this map up to date). */
+  readonly nodes: Map<string, NodeProc>;
+  /** How each node was started, to start it again. */
+  readonly specs: Map<string, NodeSpec>;
+  readonly conns: amqp.ChannelModel[];
+  /** An amqplib connection to the node, closed after the file's tests; `onError` hears its errors. */
+  connect(name: string, onError?: (e: Error) => void): Promise<amqp.ChannelModel>;
+}
+
+/**
+ * n seeded nodes (n1..nN) in a temp dir for the tests of one file: started before them; after
+ * them the connections close, every node is killed and the dir removed.
+ */
+export function clusterForFile(dirPrefix: string, secret: string, n = 3): FileCluster {
+  const tmp = mkdtempSync(join(tmpdir(), dirPrefix));
+  const nodes = new Map<string, NodeProc>();
+  const specs = new Map<string, NodeSpec>();
+  const conns: amqp.ChannelModel[] = [];
+  afterAll(async () => {
+    for (const c of conns) await c.close().catch(() => undefined);
+    killAll();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+  beforeAll(async () => {
+    for (const spec of await seededSpecs(n, tmp, secret)) {
+      specs.set(spec.name, spec);
+      nodes.set(spec.name, startNode(spec));
+    }
+    await Promise.all([...nodes.values()].map((node) => node.ready));
+  }, 60_000);
+  return {
+    nodes,
+    specs,
+    conns,
+    connect: async (name, onError = () => undefined) => {
+      const c = await amqp.connect(amqpUrl(nodes.get(name)!));
+      c.on('error', onError);
+      conns.push(c);
+      return c;
+    },
+  };
 }

@@ -122,10 +122,7 @@ describe.skipIf(!support.ok)('a cluster across hosts (one network namespace per 
     await ok.close();
   }, 30_000);
 
-  // Direct reply-to keeps its reply consumers in a node-local registry today: a reply published on
-  // another node than the requester's is dropped. Branch rpc-cluster makes it cross nodes; until it
-  // lands this test fails, and it.fails keeps it visible (it turns red the day replies cross).
-  it.fails('answers a direct reply-to request across hosts (requester on one host, responder on another)', async () => {
+  it('answers a direct reply-to request across hosts (requester on one host, responder on another)', async () => {
     const server = await open(h, 'n2');
     await server.ch.assertQueue('rpc-across', { durable: true });
     await server.ch.consume('rpc-across', (m) => {
