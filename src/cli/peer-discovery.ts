@@ -47,12 +47,14 @@ export async function discoverPeers(o: DiscoveryOptions): Promise<Discovered> {
   const resolve = resolverFor(o.dnsServer);
   const deadline = Date.now() + (o.timeoutMs ?? discoveryDefaults.timeoutMs);
   let lastSeen = '';
+  // Ids learned at each address: later rounds dial the node by id (no refused probe logged there).
+  const ids = new Map<string, NodeId>();
   for (let round = 1; ; round++) {
     const addresses = await resolve(o.name).catch((e: unknown) => {
       o.logger.info('discovery: the name does not resolve yet', { name: o.name, error: (e as Error).message });
       return [] as string[];
     });
-    const found = await Promise.all(addresses.map((ip) => probe(o, hostPort(ip, o.port))));
+    const found = await Promise.all(addresses.map((ip) => probe(o, hostPort(ip, o.port), ids)));
     const answered = found.filter((f): f is Probed => f !== undefined);
     const running = answered.find((f) => !f.status.starting && f.status.metaLeader !== null && f.id !== o.self.id);
     const hosts = answered.map((f) => hostOf(f.address) ?? f.address);
@@ -86,11 +88,19 @@ interface Probed {
 }
 
 /** Who answers at `address`, and its view of the cluster; undefined when nothing (or no espresso node with our secret) does. */
-async function probe(o: DiscoveryOptions, address: string): Promise<Probed | undefined> {
+async function probe(o: DiscoveryOptions, address: string, ids: Map<string, NodeId>): Promise<Probed | undefined> {
+  const known = ids.get(address);
+  const options = {
+    address, secret: o.secret, timeoutMs: o.probeMs ?? discoveryDefaults.probeMs, ...(o.tls !== undefined ? { tls: o.tls } : {}), ...(known !== undefined ? { nodeId: known } : {}),
+  };
   try {
-    return await withRemoteNode({ address, secret: o.secret, timeoutMs: o.probeMs ?? discoveryDefaults.probeMs, ...(o.tls !== undefined ? { tls: o.tls } : {}) },
-      async (call, id) => ({ id, address, status: decodeJson<ClusterStatus>(await call(CtlMethod.status, encodeJson({}))) }));
+    return await withRemoteNode(options, async (call, id) => {
+      ids.set(address, id);
+      return { id, address, status: decodeJson<ClusterStatus>(await call(CtlMethod.status, encodeJson({}))) };
+    });
   } catch (e) {
+    // Another node may have taken the address since (a rescheduled pod): learn its id again.
+    ids.delete(address);
     o.logger.debug('discovery: no answer', { address, error: (e as Error).message });
     return undefined;
   }
