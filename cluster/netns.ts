@@ -51,16 +51,16 @@ function must(cmd: string, args: readonly string[]): string {
   return r.out;
 }
 
-/** Installs iptables from Debian when it is missing (bounded); returns why not when it cannot. */
-function ensureIptables(): string | undefined {
-  if (run('iptables', ['--version']).ok) return undefined;
+/** Installs a Debian package for a command that is missing (bounded; apt-get update once if needed); why not when it cannot. */
+function ensureCommand(command: string, versionArg: string, pkg: string): string | undefined {
+  if (run(command, [versionArg]).ok) return undefined;
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const install = (): boolean => spawnSync('apt-get', ['install', '-y', '-q', 'iptables'], { env, timeout: 180_000, stdio: 'ignore' }).status === 0;
+  const install = (): boolean => spawnSync('apt-get', ['install', '-y', '-q', pkg], { env, timeout: 180_000, stdio: 'ignore' }).status === 0;
   if (!install()) {
     spawnSync('apt-get', ['update', '-q'], { env, timeout: 180_000, stdio: 'ignore' });
-    if (!install()) return 'iptables is missing and apt-get could not install it';
+    if (!install()) return `${command} is missing and apt-get could not install ${pkg}`;
   }
-  return run('iptables', ['--version']).ok ? undefined : 'iptables is missing after installing it';
+  return run(command, [versionArg]).ok ? undefined : `${command} is missing after installing ${pkg}`;
 }
 
 let supportSeen: BedSupport | undefined;
@@ -71,12 +71,7 @@ export function bedSupport(): BedSupport {
   const no = (reason: string): BedSupport => (supportSeen = { ok: false, reason, netem: false });
   if (process.platform !== 'linux') return no('network namespaces need Linux');
   if (process.getuid?.() !== 0) return no('network namespaces need root');
-  if (!run('ip', ['-V']).ok) {
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    spawnSync('apt-get', ['install', '-y', '-q', 'iproute2'], { env, timeout: 180_000, stdio: 'ignore' });
-    if (!run('ip', ['-V']).ok) return no('iproute2 (ip) is missing and apt-get could not install it');
-  }
-  const missing = ensureIptables();
+  const missing = ensureCommand('ip', '-V', 'iproute2') ?? ensureCommand('iptables', '--version', 'iptables');
   if (missing !== undefined) return no(missing);
   const probe = `${prefix}${process.pid}probe`;
   const made = run('ip', ['netns', 'add', probe]);
