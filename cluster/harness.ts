@@ -36,6 +36,8 @@ export interface HarnessOptions {
   keepDir?: boolean;
   /** One network namespace per node instead of loopback and proxies (needs root; see netns.ts). */
   netns?: boolean;
+  /** On a netns cluster: the nodes bind, seed and serve on their IPv6 addresses. */
+  ipv6?: boolean;
 }
 
 /** The AMQP user of a netns cluster (guest may only log in from loopback, and clients are on another host there). */
@@ -147,7 +149,9 @@ export class ClusterHarness {
 
   /** Where clients and other hosts reach the node. */
   addressOf(id: string): string {
-    return this.node(id).host?.ip ?? '127.0.0.1';
+    const host = this.node(id).host;
+    if (host === undefined) return '127.0.0.1';
+    return this.options.ipv6 === true ? host.ip6 : host.ip;
   }
 
   /** host:port of the node's cluster port, as ctl dials it. */
@@ -184,7 +188,7 @@ export class ClusterHarness {
       '--data-dir', n.dataDir, '--cluster-secret', this.secret,
       '--log-level', this.options.logLevel ?? 'info',
     ];
-    if (n.host !== undefined) args.push('--bind', n.bind ?? n.host.ip, '--default-user', netnsUser.name, '--default-pass', netnsUser.pass);
+    if (n.host !== undefined) args.push('--bind', n.bind ?? this.addressOf(n.id), '--default-user', netnsUser.name, '--default-pass', netnsUser.pass);
     if (n.join !== undefined) args.push('--join', n.join);
     else if (this.nodes.length > 1) args.push('--seeds', this.seedsFor(n.id));
     return args;

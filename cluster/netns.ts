@@ -17,6 +17,8 @@ export interface BedHost {
   readonly name: string;
   readonly ns: string;
   readonly ip: string;
+  /** Its IPv6 address (fd00:201:S::<10+k>, on the same link). */
+  readonly ip6: string;
   /** The veth end on the bridge (root namespace); the host's own end is eth0. */
   readonly veth: string;
 }
@@ -82,6 +84,8 @@ export function bedSupport(): BedSupport {
     const netem = run('ip', ['netns', 'exec', probe, 'tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '1ms']).ok;
     const ipt = run('ip', ['netns', 'exec', probe, 'iptables', '-A', 'INPUT', '-m', 'statistic', '--mode', 'random', '--probability', '0.5', '-j', 'DROP']);
     if (!ipt.ok) return no(`iptables does not work in a namespace: ${ipt.out}`);
+    const ip6t = run('ip', ['netns', 'exec', probe, 'ip6tables', '-A', 'INPUT', '-m', 'statistic', '--mode', 'random', '--probability', '0.5', '-j', 'DROP']);
+    if (!ip6t.ok) return no(`ip6tables does not work in a namespace: ${ip6t.out}`);
     return (supportSeen = { ok: true, reason: '', netem });
   } finally {
     run('ip', ['netns', 'del', probe]);
@@ -144,6 +148,7 @@ export class HostBed {
       bed.watchdog.stdin?.write(`l${bed.bridge}\n`);
       must('ip', ['link', 'add', bed.bridge, 'type', 'bridge']);
       must('ip', ['addr', 'add', `${bed.gatewayIp}/24`, 'dev', bed.bridge]);
+      must('ip', ['-6', 'addr', 'add', `fd00:201:${bed.subnet}::1/64`, 'dev', bed.bridge, 'nodad']);
       must('ip', ['link', 'set', bed.bridge, 'up']);
       for (let i = 1; i <= n; i++) bed.addHost();
     } catch (e) {
@@ -156,12 +161,16 @@ export class HostBed {
   /** One more host on the bridge (h<k>, 10.201.S.<10+k>). */
   addHost(): BedHost {
     const k = this.hosts.length + 1;
-    const host: BedHost = { name: `h${k}`, ns: `${prefix}${this.id}h${k}`, ip: `10.201.${this.subnet}.${10 + k}`, veth: `ev${this.id}h${k}` };
+    const host: BedHost = {
+      name: `h${k}`, ns: `${prefix}${this.id}h${k}`, ip: `10.201.${this.subnet}.${10 + k}`, ip6: `fd00:201:${this.subnet}::${10 + k}`, veth: `ev${this.id}h${k}`,
+    };
     this.watchdog.stdin?.write(`n${host.ns}\n`);
     must('ip', ['netns', 'add', host.ns]);
     must('ip', ['link', 'add', host.veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', host.ns]);
     must('ip', ['link', 'set', host.veth, 'master', this.bridge, 'up']);
     must('ip', ['-n', host.ns, 'addr', 'add', `${host.ip}/24`, 'dev', 'eth0']);
+    // nodad: usable at once, without duplicate address detection's second or two.
+    must('ip', ['-n', host.ns, '-6', 'addr', 'add', `${host.ip6}/64`, 'dev', 'eth0', 'nodad']);
     must('ip', ['-n', host.ns, 'link', 'set', 'eth0', 'up']);
     must('ip', ['-n', host.ns, 'link', 'set', 'lo', 'up']);
     this.hosts.push(host);
@@ -203,9 +212,9 @@ export class HostBed {
     must('ip', ['-n', this.host(host).ns, 'link', 'set', 'eth0', 'up']);
   }
 
-  /** Packets from `from` to `to` are dropped where they arrive (iptables INPUT in `to`): a one-way cut. */
+  /** Packets from `from` to `to` are dropped where they arrive (iptables INPUT in `to`, IPv4 and IPv6): a one-way cut. */
   dropOneWay(from: string, to: string): void {
-    this.rule(to, ['INPUT', '-s', this.host(from).ip, '-j', 'DROP']);
+    this.rule(to, ['INPUT', '-s', this.host(from).ip, '-j', 'DROP'], ['INPUT', '-s', this.host(from).ip6, '-j', 'DROP']);
   }
 
   /** Both directions cut between every host of `a` and every host of `b`. */
@@ -220,12 +229,14 @@ export class HostBed {
 
   /** Drops this share of the packets arriving at `host` (iptables statistic match): loss on its link. */
   loss(host: string, percent: number): void {
-    this.rule(host, ['INPUT', '-m', 'statistic', '--mode', 'random', '--probability', String(percent / 100), '-j', 'DROP']);
+    const rule = ['INPUT', '-m', 'statistic', '--mode', 'random', '--probability', String(percent / 100), '-j', 'DROP'];
+    this.rule(host, rule, rule);
   }
 
   /** Drops this share of the packets from `from` arriving at `to`: loss on that one link. */
   lossOnLink(from: string, to: string, percent: number): void {
-    this.rule(to, ['INPUT', '-s', this.host(from).ip, '-m', 'statistic', '--mode', 'random', '--probability', String(percent / 100), '-j', 'DROP']);
+    const drop = ['-m', 'statistic', '--mode', 'random', '--probability', String(percent / 100), '-j', 'DROP'];
+    this.rule(to, ['INPUT', '-s', this.host(from).ip, ...drop], ['INPUT', '-s', this.host(from).ip6, ...drop]);
   }
 
   /** tc netem on the host's eth0 (its outgoing packets); throws where the kernel has no netem. */
@@ -243,24 +254,20 @@ export class HostBed {
   heal(): void {
     for (const h of this.hosts) {
       run('ip', ['-n', h.ns, 'link', 'set', 'eth0', 'up']);
-      if (this.rules.has(h.name)) run('ip', ['netns', 'exec', h.ns, 'iptables', '-F']);
+      if (this.rules.has(h.name)) {
+        run('ip', ['netns', 'exec', h.ns, 'iptables', '-F']);
+        run('ip', ['netns', 'exec', h.ns, 'ip6tables', '-F']);
+      }
       if (this.shaped.has(h.name)) run('tc', ['-n', h.ns, 'qdisc', 'del', 'dev', 'eth0', 'root']);
     }
     this.rules.clear();
     this.shaped.clear();
   }
 
-  /** Faults in force, for logs. */
-  describeFaults(): string {
-    const parts: string[] = [];
-    for (const h of this.hosts) {
-      if (this.rules.has(h.name)) parts.push(`${h.name}: ${run('ip', ['netns', 'exec', h.ns, 'iptables', '-S', 'INPUT']).out.split('\n').filter((l) => l.startsWith('-A')).join('; ')}`);
-    }
-    return parts.join(' | ');
-  }
-
-  private rule(host: string, rule: readonly string[]): void {
-    must('ip', ['netns', 'exec', this.host(host).ns, 'iptables', '-A', ...rule]);
+  /** One rule for IPv4 (iptables) and its twin for IPv6 (ip6tables) in the host's namespace. */
+  private rule(host: string, v4: readonly string[], v6: readonly string[]): void {
+    must('ip', ['netns', 'exec', this.host(host).ns, 'iptables', '-A', ...v4]);
+    must('ip', ['netns', 'exec', this.host(host).ns, 'ip6tables', '-A', ...v6]);
     this.rules.add(host);
   }
 

@@ -3,7 +3,8 @@
 // host. The cluster forms from --seeds naming the hosts' addresses, a fourth host bound to 0.0.0.0
 // joins with --join (advertising its host's address),
 // a queue declared through one host is used through the others, guest is refused from another host
-// (loopback only, as RabbitMQ), direct reply-to answers across hosts; then the short fault run with
+// (loopback only, as RabbitMQ), direct reply-to answers across hosts; the same over IPv6 addresses
+// (with an ip6tables one-way cut); then the short fault run with
 // kernel-made faults: ip link down, iptables partitions (both ways, one way), kill -9 of the leader,
 // packet loss on every link (iptables statistic; delay too where the kernel has tc netem).
 // Needs root: without it (or without network namespaces) the test says why and is skipped.
@@ -159,6 +160,47 @@ describe.skipIf(!support.ok)('a cluster across hosts (one network namespace per 
     const got = await c.ch.get('after-kill', { noAck: true });
     expect(got !== false && got.content.toString()).toBe('still here');
     await c.conn.close();
+  }, 90_000);
+});
+
+describe.skipIf(!support.ok)('a cluster across hosts over IPv6', () => {
+  let h: ClusterHarness;
+  const rng = new SeededRandom(6);
+  beforeAll(async () => {
+    h = await ClusterHarness.start({ nodes: 3, random: () => rng.next(), netns: true, ipv6: true });
+  }, 120_000);
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('forms from --seeds of [v6]:port addresses, advertises them, and carries a queue across hosts; a one-way ip6tables cut is survived', async () => {
+    await eventually('three alive voters', async () => {
+      const s = await statusOf(h, 'n2');
+      return s.voters.length === 3 && s.metaLeader !== null && s.nodes.filter((n) => n.status === 'alive').length === 3;
+    }, 30_000);
+    const s = await statusOf(h, 'n1');
+    expect(s.nodes.map((n) => n.clusterAddress)).toEqual(['n1', 'n2', 'n3'].map((id) => `[${h.addressOf(id)}]:25672`));
+    expect(h.addressOf('n1')).toMatch(/^fd00:201:/);
+    const a = await open(h, 'n1');
+    const c = await open(h, 'n3');
+    await a.ch.assertQueue('v6-across', { durable: true });
+    for (let i = 0; i < 50; i++) a.ch.sendToQueue('v6-across', Buffer.from(`v6-${i}`), { persistent: true });
+    await a.ch.waitForConfirms();
+    // n2 cannot send to anyone for a moment: n1 and n3 are still a majority.
+    h.setLinkFault('n2', 'n1', { stall: true, delayMs: 0, resetProbability: 0 });
+    h.setLinkFault('n2', 'n3', { stall: true, delayMs: 0, resetProbability: 0 });
+    for (let i = 50; i < 100; i++) a.ch.sendToQueue('v6-across', Buffer.from(`v6-${i}`), { persistent: true });
+    await a.ch.waitForConfirms();
+    h.heal();
+    const seen: string[] = [];
+    await c.ch.consume('v6-across', (m) => {
+      if (m === null) return;
+      seen.push(m.content.toString());
+      c.ch.ack(m);
+    });
+    await eventually('the consumer on n3 got all 100', async () => seen.length >= 100, 20_000);
+    expect(seen).toEqual(Array.from({ length: 100 }, (_, i) => `v6-${i}`));
+    await Promise.all([a.conn.close(), c.conn.close()]);
   }, 90_000);
 });
 
