@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { hostPort } from '../src/cli/addresses.js';
+import { TestDnsServer } from './dns-server.js';
 import { startWatchdog } from './watchdog.js';
 import { LinkProxy, passFault, type DirectionFault } from './link-proxy.js';
 import { bedSupport, HostBed, type BedHost } from './netns.js';
@@ -38,7 +39,15 @@ export interface HarnessOptions {
   netns?: boolean;
   /** On a netns cluster: the nodes bind, seed and serve on their IPv6 addresses. */
   ipv6?: boolean;
+  /**
+   * On a netns cluster: the nodes find each other by DNS (--discover-dns) instead of --seeds, asking
+   * a DNS server this harness runs on the bridge's address, where the name resolves to every host.
+   */
+  dnsDiscovery?: boolean;
 }
+
+/** The name a DNS-discovering cluster resolves to find its nodes. */
+export const discoveryName = 'espresso-nodes.test';
 
 /** The AMQP user of a netns cluster (guest may only log in from loopback, and clients are on another host there). */
 export const netnsUser = { name: 'espresso', pass: 'espresso-fault' } as const;
@@ -92,6 +101,8 @@ export class ClusterHarness {
   private readonly onExit = (): void => this.killAllSync();
   /** The hosts of a netns cluster. */
   readonly bed: HostBed | undefined;
+  /** The DNS server of a cluster that discovers its peers by DNS. */
+  dns: TestDnsServer | undefined;
 
   private constructor(readonly dir: string, private readonly options: HarnessOptions) {
     this.watchdog = startWatchdog();
@@ -109,6 +120,11 @@ export class ClusterHarness {
     const h = new ClusterHarness(dir, options);
     try {
       for (let i = 1; i <= options.nodes; i++) await h.addHandle(undefined);
+      if (options.dnsDiscovery === true) {
+        if (h.bed === undefined) throw new Error('dnsDiscovery needs a netns cluster');
+        h.dns = await TestDnsServer.start(h.bed.gatewayIp);
+        h.dns.records.set(discoveryName, h.nodes.map((n) => h.addressOf(n.id)));
+      }
       for (const a of h.bed === undefined ? h.nodes : []) {
         for (const b of h.nodes) {
           if (a === b) continue;
@@ -190,6 +206,7 @@ export class ClusterHarness {
     ];
     if (n.host !== undefined) args.push('--bind', n.bind ?? this.addressOf(n.id), '--default-user', netnsUser.name, '--default-pass', netnsUser.pass);
     if (n.join !== undefined) args.push('--join', n.join);
+    else if (this.dns !== undefined) args.push('--discover-dns', discoveryName, '--discover-nodes', String(this.options.nodes), '--dns-server', this.dns.address);
     else if (this.nodes.length > 1) args.push('--seeds', this.seedsFor(n.id));
     return args;
   }
@@ -379,6 +396,7 @@ export class ClusterHarness {
     this.closed = true;
     await Promise.all(this.nodes.map((n) => this.kill(n.id)));
     await Promise.all([...this.proxies.values()].map((p) => p.close()));
+    await this.dns?.close();
     this.bed?.destroy();
     for (const s of this.logs.values()) s.end();
     this.watchdog.stdin?.end();

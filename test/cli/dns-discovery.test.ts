@@ -14,7 +14,7 @@ import { nodeId } from '../../src/lib/ids.js';
 import { silentLogger } from '../../src/lib/log.js';
 import { ConfigError } from '../../src/cli/config-loader.js';
 import { amqpUrl, eventually, freePorts, killAll, startNode, statusOf, type NodeProc } from './cluster-nodes.js';
-import { TestDnsServer } from './dns-server.js';
+import { TestDnsServer } from '../../cluster/dns-server.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'espresso-dns-'));
 const name = 'espresso-nodes.test';

@@ -3,8 +3,9 @@
 // host. The cluster forms from --seeds naming the hosts' addresses, a fourth host bound to 0.0.0.0
 // joins with --join (advertising its host's address),
 // a queue declared through one host is used through the others, guest is refused from another host
-// (loopback only, as RabbitMQ), direct reply-to answers across hosts; the same over IPv6 addresses
-// (with an ip6tables one-way cut); then the short fault run with
+// (loopback only, as RabbitMQ), direct reply-to answers across hosts; a second cluster on the
+// hosts' IPv6 addresses finds itself by DNS (a DNS server on the bridge answering AAAA records)
+// and carries a queue through an ip6tables one-way cut; then the short fault run with
 // kernel-made faults: ip link down, iptables partitions (both ways, one way), kill -9 of the leader,
 // packet loss on every link (iptables statistic; delay too where the kernel has tc netem).
 // Needs root: without it (or without network namespaces) the test says why and is skipped.
@@ -163,17 +164,18 @@ describe.skipIf(!support.ok)('a cluster across hosts (one network namespace per 
   }, 90_000);
 });
 
-describe.skipIf(!support.ok)('a cluster across hosts over IPv6', () => {
+describe.skipIf(!support.ok)('a cluster across hosts over IPv6, found by DNS', () => {
   let h: ClusterHarness;
   const rng = new SeededRandom(6);
   beforeAll(async () => {
-    h = await ClusterHarness.start({ nodes: 3, random: () => rng.next(), netns: true, ipv6: true });
+    // A DNS server on the bridge's address answers the hosts' AAAA records; no node is given a seed.
+    h = await ClusterHarness.start({ nodes: 3, random: () => rng.next(), netns: true, ipv6: true, dnsDiscovery: true });
   }, 120_000);
   afterAll(async () => {
     await h?.close();
   });
 
-  it('forms from --seeds of [v6]:port addresses, advertises them, and carries a queue across hosts; a one-way ip6tables cut is survived', async () => {
+  it('forms by --discover-dns from the hosts\' AAAA records, advertises [v6]:port addresses, and carries a queue across hosts through a one-way ip6tables cut', async () => {
     await eventually('three alive voters', async () => {
       const s = await statusOf(h, 'n2');
       return s.voters.length === 3 && s.metaLeader !== null && s.nodes.filter((n) => n.status === 'alive').length === 3;
@@ -181,6 +183,8 @@ describe.skipIf(!support.ok)('a cluster across hosts over IPv6', () => {
     const s = await statusOf(h, 'n1');
     expect(s.nodes.map((n) => n.clusterAddress)).toEqual(['n1', 'n2', 'n3'].map((id) => `[${h.addressOf(id)}]:25672`));
     expect(h.addressOf('n1')).toMatch(/^fd00:201:/);
+    for (const id of ['n1', 'n2', 'n3']) expect(h.node(id).log.some((l) => l.includes('discovery: forming a new cluster'))).toBe(true);
+    expect(h.dns!.queries).toBeGreaterThan(0);
     const a = await open(h, 'n1');
     const c = await open(h, 'n3');
     await a.ch.assertQueue('v6-across', { durable: true });

@@ -1,5 +1,5 @@
-// A tiny authoritative DNS server for tests (UDP, A and AAAA only): the names it knows and their
-// addresses can change while it runs, so a test controls what peer discovery finds.
+// A tiny authoritative DNS server for tests and the fault suite (UDP, A and AAAA only): the names it
+// knows and their addresses can change while it runs, so a test controls what peer discovery finds.
 
 import { createSocket, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
