@@ -43,6 +43,18 @@ async function open(h: ClusterHarness, id: string): Promise<{ conn: amqp.Channel
   return { conn, ch };
 }
 
+/** Consumes `queue` with manual acks until `count` bodies arrived (in arrival order). */
+async function consumeAll(ch: amqp.Channel, queue: string, count: number, timeoutMs: number): Promise<string[]> {
+  const seen: string[] = [];
+  await ch.consume(queue, (m) => {
+    if (m === null) return;
+    seen.push(m.content.toString());
+    ch.ack(m);
+  });
+  await eventually(`${count} messages from ${queue}`, async () => seen.length >= count, timeoutMs);
+  return seen;
+}
+
 describe.skipIf(!support.ok)('a cluster across hosts (one network namespace per node)', () => {
   let h: ClusterHarness;
   const rng = new SeededRandom(21);
@@ -95,14 +107,8 @@ describe.skipIf(!support.ok)('a cluster across hosts (one network namespace per 
     await a.ch.bindQueue('across-q', 'across', 'k');
     for (let i = 0; i < 200; i++) b.ch.publish('across', 'k', Buffer.from(`m${i}`), { persistent: true, messageId: `m${i}` });
     await b.ch.waitForConfirms();
-    const seen: string[] = [];
     await c.ch.prefetch(50);
-    await c.ch.consume('across-q', (m) => {
-      if (m === null) return;
-      seen.push(m.content.toString());
-      c.ch.ack(m);
-    });
-    await eventually('the consumer on n3 got all 200', async () => seen.length >= 200, 20_000);
+    const seen = await consumeAll(c.ch, 'across-q', 200, 20_000);
     expect(new Set(seen).size).toBe(200);
     expect(seen).toEqual(Array.from({ length: 200 }, (_, i) => `m${i}`));
     const q = (await queuesOf(h, 'n3')).find((x) => x.name === 'across-q');
@@ -153,13 +159,7 @@ describe.skipIf(!support.ok)('a cluster across hosts (one network namespace per 
       await a.ch.assertQueue('netem-q', { durable: true });
       for (let i = 0; i < 200; i++) a.ch.sendToQueue('netem-q', Buffer.from(`n${i}`), { persistent: true });
       await a.ch.waitForConfirms();
-      const seen: string[] = [];
-      await c.ch.consume('netem-q', (m) => {
-        if (m === null) return;
-        seen.push(m.content.toString());
-        c.ch.ack(m);
-      });
-      await eventually('all 200 arrive', async () => seen.length >= 200, 30_000);
+      const seen = await consumeAll(c.ch, 'netem-q', 200, 30_000);
       expect(seen).toEqual(Array.from({ length: 200 }, (_, i) => `n${i}`));
       await Promise.all([a.conn.close(), c.conn.close()]);
     } finally {
@@ -221,13 +221,7 @@ describe.skipIf(!support.ok)('a cluster across hosts over IPv6, found by DNS', (
     for (let i = 50; i < 100; i++) a.ch.sendToQueue('v6-across', Buffer.from(`v6-${i}`), { persistent: true });
     await a.ch.waitForConfirms();
     h.heal();
-    const seen: string[] = [];
-    await c.ch.consume('v6-across', (m) => {
-      if (m === null) return;
-      seen.push(m.content.toString());
-      c.ch.ack(m);
-    });
-    await eventually('the consumer on n3 got all 100', async () => seen.length >= 100, 20_000);
+    const seen = await consumeAll(c.ch, 'v6-across', 100, 20_000);
     expect(seen).toEqual(Array.from({ length: 100 }, (_, i) => `v6-${i}`));
     await Promise.all([a.conn.close(), c.conn.close()]);
   }, 90_000);
