@@ -77,15 +77,15 @@ function route(ch: Channel, m: BasicPublish, message: StoredMessage, headers: Fi
   const queues = targetQueues(ch.ctx, ch.vhost, m.exchange, m.routingKey, headers, extra);
   if (m.mandatory && queues.length === 0) returnUnroutable(ch, m, message);
   const confirms = ch.confirms;
+  const bytes = message.body.length;
   if (confirms === null) {
-    for (const q of queues) ch.background(q.enqueue(message), 'publish', q);
-    for (const q of queues) ch.conn.notePublishTo(q);
+    for (const q of queues) ch.background(ch.conn.track(q.enqueue(message), bytes), 'publish', q);
     return;
   }
   const seq = confirms.publish(queues.length);
   if (queues.length === 0) ch.conn.requestFlush();
   for (const q of queues) {
-    q.enqueue(message).then(
+    ch.conn.track(q.enqueue(message), bytes).then(
       (r) => {
         confirms.settle(seq, r === 'ok');
         ch.conn.requestFlush();
@@ -96,7 +96,6 @@ function route(ch: Channel, m: BasicPublish, message: StoredMessage, headers: Fi
       },
     );
   }
-  for (const q of queues) ch.conn.notePublishTo(q);
 }
 
 function returnUnroutable(ch: Channel, m: BasicPublish, message: StoredMessage): void {

@@ -262,6 +262,8 @@ export class Channel {
     this.consumers.clear();
     this.unacked.takeAll();
     for (const q of this.touched) {
+      // A queue deleted meanwhile took its consumers and messages with it: nothing to return.
+      if (this.ctx.queues.get(this.vhost, q.name) !== q) continue;
       this.background(q.down('channel', this.ownerId).then(() => (consumed.has(q) ? autoDeleteIfUnused(this.ctx, this.vhost, q) : undefined)), 'channel down', q);
     }
     this.touched.clear();

@@ -15,7 +15,6 @@ import { hashPassword } from './auth.js';
 import type { BrokerConfig } from './config.js';
 import { DirectReplyRegistry } from './direct-reply-to.js';
 import { LocalMetadataClient, type MetadataClient } from './metadata-client.js';
-import type { FlowParty } from './publisher-flow.js';
 import { deadLetterSinkFor } from './publish.js';
 import { incarnation, QueueRegistry } from './queue-registry.js';
 
@@ -33,9 +32,10 @@ export interface NodeContext {
   memoryAlarm: boolean;
   /** True while free disk space is below the limit or the WAL's writes fail: publishers are blocked. */
   diskAlarm: boolean;
-  /** Connections not being read because queues they publish to are backed up (publisher-flow.ts). */
-  readonly inFlow: Set<FlowParty>;
+  /** Sockets of the node, handshakes included. */
   connectionCount: () => number;
+  /** Connections past connection.open (what --max-connections bounds). */
+  openConnections: number;
   shutdown(): void;
 }
 
@@ -95,11 +95,11 @@ export function createNodeContext(config: BrokerConfig, logger: Logger, clock: C
     groupHost: cluster?.groupHost ?? null,
     memoryAlarm: false,
     diskAlarm: false,
-    inFlow: new Set(),
     connectionCount: () => 0,
+    openConnections: 0,
     shutdown: () => queues.closeAll(),
   };
   const recovered = queues.recoverReplicated();
-  if (recovered > 0) logger.info('replicated queues recovering', { queues: recovered });
+  if (recovered > 0) logger.debug('replicated queues recovering', { queues: recovered });
   return context;
 }

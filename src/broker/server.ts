@@ -9,14 +9,15 @@ import type { BrokerConfig } from './config.js';
 import { Connection } from './connection.js';
 import { limits } from './limits.js';
 import { freeBytesOf, startDiskAlarm, type DiskAlarm } from './disk-alarm.js';
-import { startMemoryAlarm, type MemoryAlarm } from './memory-alarm.js';
+import { collectGarbage, liveMemoryBytes, startMemoryAlarm, type MemoryAlarm } from './memory-alarm.js';
 import { createNodeContext, type NodeCluster, type NodeContext } from './node-context.js';
 
 export interface BrokerDeps {
   logger: Logger;
   clock: Clock;
-  /** RSS source for the memory alarm (tests pass a fake one). */
-  readRssBytes?: () => number;
+  /** Memory in use for the memory alarm (liveMemoryBytes by default; tests pass a fake one) and its garbage collector. */
+  readMemoryBytes?: () => number;
+  collectGarbage?: () => void;
   /** Free-space source for the disk alarm (statfs of the data dir by default) and how often it is read. */
   readDiskFreeBytes?: () => Promise<number>;
   diskCheckIntervalMs?: number;
@@ -42,6 +43,8 @@ export interface BrokerServer {
    * their new thresholds.
    */
   reconfigure(changes: Partial<Pick<BrokerConfig, ReloadableBrokerKey>>): void;
+  /** Each connection's flow state (running, flow: held by credit flow, blocked: by an alarm) and unfinished enqueues. */
+  connectionFlow(): Array<{ id: string; state: 'running' | 'flow' | 'blocked'; inFlight: number; holds: number }>;
   /** Closes every connection with 320 CONNECTION_FORCED and stops listening. */
   close(): Promise<void>;
 }
@@ -62,9 +65,11 @@ export async function startBroker(given: BrokerConfig, deps: BrokerDeps): Promis
   const memoryAlarm = (): MemoryAlarm => startMemoryAlarm(
     config.memoryHighWatermarkBytes,
     limits.memoryCheckIntervalMs,
-    deps.readRssBytes ?? (() => process.memoryUsage.rss()),
-    (raised, rssBytes) => {
-      logger.warn(raised ? 'memory alarm raised' : 'memory alarm cleared', { rssBytes, watermarkBytes: config.memoryHighWatermarkBytes });
+    { readMemoryBytes: deps.readMemoryBytes ?? liveMemoryBytes, collect: deps.collectGarbage ?? collectGarbage },
+    (raised, memoryBytes) => {
+      const fields = { memoryBytes, watermarkBytes: config.memoryHighWatermarkBytes };
+      if (raised) logger.warn('memory alarm raised: memory in use is above the high watermark; publishers are blocked', fields);
+      else logger.warn('memory alarm cleared: memory in use is below the high watermark again', fields);
       context.memoryAlarm = raised;
       for (const c of connections) c.alarmsChanged();
     },
@@ -82,7 +87,7 @@ export async function startBroker(given: BrokerConfig, deps: BrokerDeps): Promis
   server.on('error', (e) => logger.error('server socket error', { error: e.message }));
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
-  logger.info('listening', { bind: config.bind, port });
+  logger.debug('listening', { bind: config.bind, port });
   return {
     port,
     context,
@@ -106,6 +111,7 @@ export async function startBroker(given: BrokerConfig, deps: BrokerDeps): Promis
         disk = diskAlarm();
       }
     },
+    connectionFlow: () => [...connections].map((c) => ({ id: c.id, state: c.flowState, inFlight: c.creditStats.inFlight, holds: c.creditStats.holds })),
     close: async () => {
       alarm.stop();
       disk.stop();

@@ -3,7 +3,7 @@
 // the cluster --join made this node part of), rpc, gossip, links to every registered node, and ctl.
 
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashPassword } from '../broker/auth.js';
 import type { BrokerConfig } from '../broker/config.js';
@@ -73,19 +73,39 @@ export function clusterPortOf(config: ServerConfig): number {
   return port;
 }
 
-/** The configured secret, else the one kept in the data directory (created on first start). */
+/**
+ * The node's cluster secret, kept in <data-dir>/cluster-secret (mode 600) from its first start:
+ * the one given (--cluster-secret, ESPRESSO_CLUSTER_SECRET), else a random one. A later start
+ * without it reads it back (a node restarts from its `ps` command line, `ctl --data-dir` reads
+ * it); one given that differs from the kept one is refused (exit 78), as is a data directory
+ * that holds a node but no secret, rather than a node that starts with a new random secret and
+ * cannot talk to its cluster.
+ */
 export function clusterSecretOf(config: ServerConfig): string {
-  if (config.clusterSecret !== '') return config.clusterSecret;
   const path = join(config.dataDir, secretFile);
+  let kept = '';
   try {
-    const kept = readFileSync(path, 'utf8').trim();
-    if (kept !== '') return kept;
+    kept = readFileSync(path, 'utf8').trim();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
       throw new ConfigError(`cannot read the cluster secret '${path}' (${(e as NodeJS.ErrnoException).code}); fix its permissions or pass --cluster-secret`, ExitCode.CantCreate);
     }
   }
-  const secret = randomBytes(32).toString('hex');
+  const given = config.clusterSecret;
+  if (kept !== '' && given !== '' && given !== kept) {
+    throw new ConfigError(
+      `the cluster secret given differs from the one data directory '${config.dataDir}' was created with (kept in ${path}); ` +
+      'start the node with its own secret, or without one to use the kept one', ExitCode.Config,
+    );
+  }
+  if (kept !== '') return kept;
+  if (given === '' && existsSync(join(config.dataDir, 'raft'))) {
+    throw new ConfigError(
+      `data directory '${config.dataDir}' holds a node but no cluster secret (${path} is missing); ` +
+      'start it with its cluster\'s secret (--cluster-secret or ESPRESSO_CLUSTER_SECRET)', ExitCode.Config,
+    );
+  }
+  const secret = given !== '' ? given : randomBytes(32).toString('hex');
   writeFileSync(path, `${secret}\n`, { mode: 0o600 });
   return secret;
 }

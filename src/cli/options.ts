@@ -68,7 +68,7 @@ export const serverOptions: readonly OptionSpec[] = [
   { key: 'channelMax', flag: '--channel-max', env: 'ESPRESSO_CHANNEL_MAX', kind: 'int', min: 1, max: 65535, help: 'channels per connection' },
   { key: 'maxMessageSizeBytes', flag: '--max-message-size', env: 'ESPRESSO_MAX_MESSAGE_SIZE_BYTES', kind: 'int', min: 1, max: 512 * mib, help: 'largest message body in bytes' },
   { key: 'maxConnections', flag: '--max-connections', env: 'ESPRESSO_MAX_CONNECTIONS', kind: 'int', min: 1, max: 1_000_000, help: 'connections accepted at once' },
-  { key: 'memoryHighWatermarkBytes', flag: '--memory-high-watermark', env: 'ESPRESSO_MEMORY_HIGH_WATERMARK_BYTES', kind: 'int', min: 0, max: Number.MAX_SAFE_INTEGER, help: 'RSS in bytes above which publishers are blocked (0 = off)' },
+  { key: 'memoryHighWatermarkBytes', flag: '--memory-high-watermark', env: 'ESPRESSO_MEMORY_HIGH_WATERMARK_BYTES', kind: 'int', min: 0, max: Number.MAX_SAFE_INTEGER, help: 'memory in use (V8 heap + buffers, not RSS) in bytes above which publishers are blocked (0 = off)' },
   { key: 'diskFreeLimitBytes', flag: '--disk-free-limit', env: 'ESPRESSO_DISK_FREE_LIMIT', kind: 'bytes', min: 0, max: Number.MAX_SAFE_INTEGER, help: 'free disk space below which publishers are blocked, e.g. 50MB, 2GB, 1GiB (0 = off; default 50MB)' },
   { key: 'defaultUser', flag: '--default-user', env: 'ESPRESSO_DEFAULT_USER', kind: 'string', help: 'user created on start' },
   { key: 'defaultPass', flag: '--default-pass', env: 'ESPRESSO_DEFAULT_PASS', kind: 'string', help: 'password of the default user' },

@@ -174,7 +174,7 @@ export class ReplicatedMetadataClient implements MetadataClient {
     } finally {
       clearInterval(waiting);
     }
-    client.logger.info('metadata group started', { index: client.appliedIndex, snapshotIndex: client.snapshotIndex, leader: client.leader() });
+    client.logger.debug('metadata group started', { index: client.appliedIndex, snapshotIndex: client.snapshotIndex, leader: client.leader() });
     return client;
   }
 
