@@ -25,20 +25,34 @@ export interface BrokerDeps {
   cluster?: NodeCluster;
 }
 
+/** The broker settings a running node can change (the rest need a restart). */
+export const reloadableBrokerKeys = [
+  'logLevel', 'heartbeatSec', 'frameMaxBytes', 'channelMax', 'maxMessageSizeBytes', 'maxConnections',
+  'memoryHighWatermarkBytes', 'diskFreeLimitBytes', 'loopbackUsers',
+] as const;
+export type ReloadableBrokerKey = (typeof reloadableBrokerKeys)[number];
+
 export interface BrokerServer {
   /** The bound port (useful with port 0). */
   readonly port: number;
   readonly context: NodeContext;
   connectionCount(): number;
+  /**
+   * Changes settings of the running broker (a reload): limits proposed to or checked on new
+   * connections and messages take effect at once; the memory and disk alarms are re-armed with
+   * their new thresholds.
+   */
+  reconfigure(changes: Partial<Pick<BrokerConfig, ReloadableBrokerKey>>): void;
   /** Each connection's flow state (running, flow: held by credit flow, blocked: by an alarm) and unfinished enqueues. */
   connectionFlow(): Array<{ id: string; state: 'running' | 'flow' | 'blocked'; inFlight: number; holds: number }>;
   /** Closes every connection with 320 CONNECTION_FORCED and stops listening. */
   close(): Promise<void>;
 }
 
-export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promise<BrokerServer> {
+export async function startBroker(given: BrokerConfig, deps: BrokerDeps): Promise<BrokerServer> {
   const logger = deps.logger.child('broker');
-  const context = createNodeContext(config, logger, deps.clock, deps.cluster);
+  // The context keeps its own copy: a reload changes it in place, and every connection reads it.
+  const context = createNodeContext({ ...given, loopbackUsers: [...given.loopbackUsers] }, logger, deps.clock, deps.cluster);
   const connections = new Set<Connection>();
   let connectionSeq = 0;
   const server: Server = createServer({ noDelay: true, pauseOnConnect: false }, (socket: Socket) => {
@@ -47,7 +61,8 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     connections.add(conn);
   });
   context.connectionCount = () => connections.size;
-  const alarm: MemoryAlarm = startMemoryAlarm(
+  const config = context.config;
+  const memoryAlarm = (): MemoryAlarm => startMemoryAlarm(
     config.memoryHighWatermarkBytes,
     limits.memoryCheckIntervalMs,
     { readMemoryBytes: deps.readMemoryBytes ?? liveMemoryBytes, collect: deps.collectGarbage ?? collectGarbage },
@@ -59,7 +74,9 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
       for (const c of connections) c.alarmsChanged();
     },
   );
-  const disk = watchDisk(config, deps, logger, context, () => { for (const c of connections) c.alarmsChanged(); });
+  const diskAlarm = (): { stop(): void } => watchDisk(config, deps, logger, context, () => { for (const c of connections) c.alarmsChanged(); });
+  let alarm = memoryAlarm();
+  let disk = diskAlarm();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.bind, () => {
@@ -75,6 +92,25 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     port,
     context,
     connectionCount: () => connections.size,
+    reconfigure: (changes) => {
+      Object.assign(config, changes);
+      // A re-armed alarm starts cleared; its first check raises it again if it still holds.
+      const cleared = (which: 'memoryAlarm' | 'diskAlarm'): void => {
+        if (!context[which]) return;
+        context[which] = false;
+        for (const c of connections) c.alarmsChanged();
+      };
+      if (changes.memoryHighWatermarkBytes !== undefined) {
+        alarm.stop();
+        cleared('memoryAlarm');
+        alarm = memoryAlarm();
+      }
+      if (changes.diskFreeLimitBytes !== undefined) {
+        disk.stop();
+        cleared('diskAlarm');
+        disk = diskAlarm();
+      }
+    },
     connectionFlow: () => [...connections].map((c) => ({ id: c.id, state: c.flowState, inFlight: c.creditStats.inFlight, holds: c.creditStats.holds })),
     close: async () => {
       alarm.stop();

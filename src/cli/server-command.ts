@@ -1,12 +1,12 @@
 // `espresso server`: builds the configuration, creates the data directory, the real clock and the
 // stdout logger, starts the node's group host and the broker on it, and stops both cleanly on
-// SIGINT/SIGTERM.
+// SIGINT/SIGTERM; SIGHUP reloads the settings a running node can change (reload.ts).
 
 import { lookup } from 'node:dns/promises';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { createLogger, type Logger } from '../lib/log.js';
-import type { BrokerConfig } from '../broker/config.js';
+import type { BrokerConfig, LogLevelName } from '../broker/config.js';
 import { startBroker, type BrokerServer } from '../broker/server.js';
 import type { NodeCluster } from '../broker/node-context.js';
 import { ConfigError, ExitCode, loadConfig } from './config-loader.js';
@@ -15,6 +15,7 @@ import { serverHelp } from './help.js';
 import { serverOptions, type ServerConfig } from './options.js';
 import { espressoVersion, startNodeCluster, type StartedCluster } from './node-cluster.js';
 import { inUse, lockDataDir, lockHolder, prepareDataDir } from './data-dir.js';
+import { planReload } from './reload.js';
 
 const realClock = { nowMs: () => Date.now() };
 
@@ -79,22 +80,33 @@ export async function runServer(argv: readonly string[], env: Record<string, str
   await checkAmqpPort(config);
   const release = lockDataDir(config.dataDir);
   try {
-    return await runNode(config);
+    return await runNode(config, () => buildServerConfig(argv, env));
   } finally {
     release();
   }
 }
 
-async function runNode(config: ServerConfig): Promise<number> {
+async function runNode(config: ServerConfig, configAgain: () => ServerConfig | 'help'): Promise<number> {
+  const levelRef = { level: config.logLevel };
   const logger = createLogger({
     sink: (line) => process.stdout.write(line),
     clock: realClock,
     level: config.logLevel,
+    levelRef,
     component: 'espresso',
     base: { node: config.nodeId !== '' ? config.nodeId : config.nodeName },
   });
+  let broker: BrokerServer | undefined;
+  let running = config;
+  // SIGHUP (systemctl reload): see reload.ts for what it changes.
+  process.on('SIGHUP', () => {
+    if (broker === undefined) {
+      logger.warn('reload ignored: the node is still starting');
+      return;
+    }
+    running = reload(configAgain, running, broker, levelRef, logger);
+  });
   const cluster = await startCluster(config, logger);
-  let broker: BrokerServer;
   try {
     broker = await listen(cluster.brokerConfig, cluster, logger);
   } catch (e) {
@@ -102,15 +114,16 @@ async function runNode(config: ServerConfig): Promise<number> {
     throw e;
   }
   // Port 0: the registry learned "port 0" from the start entry; tell it the one the OS picked.
-  if (config.port === 0) cluster.advertiseAmqpPort(broker.port);
+  const started = broker;
+  if (config.port === 0) cluster.advertiseAmqpPort(started.port);
   logger.info('node started', {
-    version: espressoVersion, nodeId: cluster.nodeId, pid: process.pid, bind: config.bind, port: broker.port, clusterPort: cluster.groupHost.port,
+    version: espressoVersion, nodeId: cluster.nodeId, pid: process.pid, bind: config.bind, port: started.port, clusterPort: cluster.groupHost.port,
     dataDir: config.dataDir, members: cluster.metadata.nodes().map((n) => n.id).join(','),
   });
   await new Promise<void>((done) => {
     const stop = (signal: string): void => {
       logger.info('stopping', { signal });
-      void stopNode(broker, cluster).then(done);
+      void stopNode(started, cluster).then(done);
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
@@ -129,6 +142,29 @@ async function startCluster(config: ServerConfig, logger: Logger): Promise<Start
     }
     throw e;
   }
+}
+
+/** Builds the configuration again and applies what a running node can change; returns the settings now in force. */
+function reload(
+  configAgain: () => ServerConfig | 'help', running: ServerConfig, broker: BrokerServer, levelRef: { level: LogLevelName }, logger: Logger,
+): ServerConfig {
+  let next: ServerConfig | 'help';
+  try {
+    next = configAgain();
+  } catch (e) {
+    logger.error('reload failed: the configuration did not load; the running settings are kept', { error: e instanceof Error ? e.message : String(e) });
+    return running;
+  }
+  if (next === 'help') return running;
+  // As at start: the data directory absolute (the same directory is no change).
+  const plan = planReload(running, { ...next, dataDir: resolve(next.dataDir) });
+  if (plan.apply.logLevel !== undefined) levelRef.level = plan.apply.logLevel;
+  broker.reconfigure(plan.apply);
+  if (plan.needRestart.length > 0) {
+    logger.warn('reload: these settings only change on a restart; the running values are kept', { settings: plan.needRestart.join(',') });
+  }
+  logger.info('configuration reloaded', { changed: Object.keys(plan.apply).join(',') || '(none)' });
+  return { ...running, ...plan.apply };
 }
 
 /** The broker first (no client waits on a closed group), then the metadata group and the group host. */

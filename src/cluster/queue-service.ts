@@ -19,6 +19,7 @@ import { OperatingError, OperatingErrorCode, isOperatingError } from '../lib/err
 import type { GroupId, NodeId } from '../lib/ids.js';
 import type { GroupStatus } from '../raft/index.js';
 import { serveListing, serveRebalance } from './queue-listing.js';
+import { serveReadiness } from './node-readiness.js';
 import type { Logger } from '../lib/log.js';
 import type { DeliverySink } from '../broker/queue-backend.js';
 import type { GroupHost } from './group-host.js';
@@ -142,6 +143,7 @@ export class QueueMesh {
     for (const [peer, s] of transport.stats()) if (s.up) o.rpc.notify(peer, meshMethods.hello, encodeHello(this.incarnation));
     serveListing(this, o.rpc, transport);
     serveRebalance(this, o.rpc, transport);
+    serveReadiness(this, o.rpc);
     this.sweepTimer = setInterval(() => this.sweep(), this.limits.sweepIntervalMs);
     this.sweepTimer.unref?.();
   }

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import amqp from 'amqplib';
 import { afterAll, beforeAll } from 'vitest';
+import { hostPort } from '../../src/cli/addresses.js';
 import { callNode, withRemoteNode } from '../../src/cluster/control-client.js';
 import { CtlMethod, type ClusterStatus } from '../../src/cluster/control-service.js';
 import { decodeJson, encodeJson } from '../../src/cluster/metadata-entries.js';
@@ -29,6 +30,8 @@ export interface NodeSpec {
   join?: string;
   /** More server flags (e.g. TLS files). */
   extraArgs?: readonly string[];
+  /** Where clients and ctl reach it (default 127.0.0.1). */
+  host?: string;
 }
 
 export interface NodeProc {
@@ -65,8 +68,10 @@ export async function freePorts(n: number): Promise<number[]> {
 export function startNode(spec: NodeSpec, readyTimeoutMs = 30_000): NodeProc {
   const args = [
     '--import', tsxLoader, main, 'server', '--node-id', spec.name, '--port', String(spec.amqpPort),
-    '--cluster-port', String(spec.clusterPort), '--data-dir', spec.dataDir, '--log-level', 'info',
+    '--cluster-port', String(spec.clusterPort), '--data-dir', spec.dataDir,
   ];
+  // A node given a config file takes its log level from there (a flag would win over the file).
+  if (!(spec.extraArgs ?? []).includes('--config')) args.push('--log-level', 'info');
   if (spec.seeds !== undefined) args.push('--seeds', spec.seeds);
   if (spec.join !== undefined) args.push('--join', spec.join);
   if (spec.extraArgs !== undefined) args.push(...spec.extraArgs);
@@ -102,11 +107,11 @@ export function startNode(spec: NodeSpec, readyTimeoutMs = 30_000): NodeProc {
 }
 
 export function amqpUrl(n: NodeProc): string {
-  return `amqp://guest:guest@127.0.0.1:${n.spec.amqpPort}`;
+  return `amqp://guest:guest@${hostPort(n.spec.host ?? '127.0.0.1', n.spec.amqpPort)}`;
 }
 
 export function clusterAddress(n: NodeProc): string {
-  return `127.0.0.1:${n.spec.clusterPort}`;
+  return hostPort(n.spec.host ?? '127.0.0.1', n.spec.clusterPort);
 }
 
 /** The node's cluster-status answer (through a transient peer, as ctl does). */
