@@ -10,15 +10,17 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, type WriteStream } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { hostPort } from '../src/cli/addresses.js';
 import { TestDnsServer } from './dns-server.js';
 import { startWatchdog } from './watchdog.js';
+import { freePort } from './ports.js';
 import { LinkProxy, passFault, type DirectionFault } from './link-proxy.js';
 import { bedSupport, HostBed, type BedHost } from './netns.js';
+
+export { freePort };
 
 const root = new URL('../', import.meta.url).pathname;
 const tsxLoader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
@@ -76,17 +78,6 @@ export interface NodeHandle {
 
 /** What marks a node ready for clients: the broker's line (issue 8 contract) or today's 'node started'. */
 const readyRe = /"(?:msg|event)":"(?:broker listening|node started)"/;
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 export class ClusterHarness {
   readonly nodes: NodeHandle[] = [];

@@ -3,12 +3,12 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import amqp from 'amqplib';
 import { afterAll, beforeAll } from 'vitest';
+import { freePorts } from '../../cluster/ports.js';
 import { hostPort } from '../../src/cli/addresses.js';
 import { callNode, withRemoteNode } from '../../src/cluster/control-client.js';
 import { CtlMethod, type ClusterStatus } from '../../src/cluster/control-service.js';
@@ -48,22 +48,7 @@ export function killAll(): void {
   for (const c of running) c.kill('SIGKILL');
 }
 
-/** Free TCP ports on 127.0.0.1 (asked of the OS, then released for the node to bind). */
-export async function freePorts(n: number): Promise<number[]> {
-  const ports: number[] = [];
-  while (ports.length < n) {
-    const p = await new Promise<number>((resolve, reject) => {
-      const s = createServer();
-      s.once('error', reject);
-      s.listen(0, '127.0.0.1', () => {
-        const a = s.address();
-        s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-      });
-    });
-    if (!ports.includes(p)) ports.push(p);
-  }
-  return ports;
-}
+export { freePorts };
 
 export function startNode(spec: NodeSpec, readyTimeoutMs = 30_000): NodeProc {
   const args = [
