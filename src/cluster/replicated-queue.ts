@@ -581,7 +581,8 @@ export class ReplicatedQueue implements QueueBackend {
       const { expiration, headers: oldHeaders, ...rest } = message.properties;
       const death = { queue: this.name, reason, exchange: message.exchange, routingKey: message.routingKey, expiration, timeMs };
       const out = deadLetter(oldHeaders, death, { routingKey: this.deadLetterRoutingKey }, this.options.fieldValues);
-      const republished: StoredMessage = { exchange: message.exchange, routingKey: message.routingKey, properties: { ...rest, headers: out.headers }, body: message.body };
+      // Republished as RabbitMQ does: from the dead-letter exchange with the keys it is routed by.
+      const republished: StoredMessage = { exchange, routingKey: out.routingKeys[0] ?? message.routingKey, properties: { ...rest, headers: out.headers }, body: message.body };
       this.options.onDeadLetter({ queue: this.name, reason, exchange, routingKeys: out.routingKeys, message: republished });
     }
   }

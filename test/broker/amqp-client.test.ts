@@ -87,6 +87,8 @@ describe('amqp-client', () => {
     expect(await drain(ch, name)).toEqual(['b', 'c']);
     const d = await ch.basicGet(dead, { noAck: true });
     expect(d?.bodyToString()).toBe('a');
+    // Republished from the dead-letter exchange, as RabbitMQ does (x-death keeps where it was first).
+    expect([d?.exchange, d?.routingKey]).toEqual(['cl.dlx', name]);
     const death = (d?.properties.headers?.['x-death'] as Array<Record<string, unknown>>)[0]!;
     expect(death['reason']).toBe('maxlen');
     await ch.close();
