@@ -18,6 +18,8 @@ import type { QueueListing } from '../../src/cluster/queue-listing.js';
 export const root = new URL('../../', import.meta.url).pathname;
 const tsxLoader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
 const main = join(root, 'src/cli/main.ts');
+/** The built entry point that package.json's bin and start script name. */
+export const builtMain = join(root, 'dist/src/cli/main.js');
 
 export interface NodeSpec {
   name: string;
@@ -32,6 +34,8 @@ export interface NodeSpec {
   extraArgs?: readonly string[];
   /** Where clients and ctl reach it (default 127.0.0.1). */
   host?: string;
+  /** Run the built server as `npm start` does (node dist/src/cli/main.js) instead of the sources through tsx. */
+  built?: boolean;
 }
 
 export interface NodeProc {
@@ -52,7 +56,7 @@ export { freePorts };
 
 export function startNode(spec: NodeSpec, readyTimeoutMs = 30_000): NodeProc {
   const args = [
-    '--import', tsxLoader, main, 'server', '--node-id', spec.name, '--port', String(spec.amqpPort),
+    ...(spec.built === true ? [builtMain] : ['--import', tsxLoader, main]), 'server', '--node-id', spec.name, '--port', String(spec.amqpPort),
     '--cluster-port', String(spec.clusterPort), '--data-dir', spec.dataDir,
   ];
   // A node given a config file takes its log level from there (a flag would win over the file).
@@ -122,8 +126,8 @@ export async function eventually(what: string, check: () => Promise<boolean>, ti
 }
 
 /** Runs `espresso ctl ...` as a process: its exit code and output. */
-export function runCtl(args: readonly string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', tsxLoader, main, 'ctl', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+export function runCtl(args: readonly string[], env: Record<string, string> = {}, built = false): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [...(built ? [builtMain] : ['--import', tsxLoader, main]), 'ctl', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   running.add(child);
   let stdout = '';
   let stderr = '';
@@ -162,9 +166,10 @@ export interface FileCluster {
 
 /**
  * n seeded nodes (n1..nN) in a temp dir for the tests of one file: started before them; after
- * them the connections close, every node is killed and the dir removed.
+ * them the connections close, every node is killed and the dir removed. `built`: the nodes run
+ * the built dist/ as `npm start` does.
  */
-export function clusterForFile(dirPrefix: string, secret: string, n = 3): FileCluster {
+export function clusterForFile(dirPrefix: string, secret: string, n = 3, o: { built?: boolean } = {}): FileCluster {
   const tmp = mkdtempSync(join(tmpdir(), dirPrefix));
   const nodes = new Map<string, NodeProc>();
   const specs = new Map<string, NodeSpec>();
@@ -175,7 +180,8 @@ export function clusterForFile(dirPrefix: string, secret: string, n = 3): FileCl
     rmSync(tmp, { recursive: true, force: true });
   });
   beforeAll(async () => {
-    for (const spec of await seededSpecs(n, tmp, secret)) {
+    for (const seeded of await seededSpecs(n, tmp, secret)) {
+      const spec = o.built === true ? { ...seeded, built: true } : seeded;
       specs.set(spec.name, spec);
       nodes.set(spec.name, startNode(spec));
     }

@@ -123,7 +123,7 @@ describe('consumer features on replicated queues, consumers on two nodes', () =>
 
     expect(arrivals[0]!.properties.headers?.['x-death']).toBeUndefined();
     const h = arrivals[2]!.properties.headers!;
-    const deaths = h['x-death'] as Array<Record<string, unknown>>;
+    const deaths = h['x-death'] as unknown as Array<Record<string, unknown>>;
     // Newest first, one entry per {queue, reason}, each with its count and the first death's details.
     expect(deaths.map((d) => [d['queue'], d['reason'], d['count']])).toEqual([['parked', 'expired', 2], ['work', 'rejected', 2]]);
     expect(deaths[1]!['exchange']).toBe('');
