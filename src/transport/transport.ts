@@ -309,6 +309,7 @@ export class Transport {
     s.framesReceived++;
     s.bytesReceived += buf.length;
     s.itemsReceived += frame.items.length;
+    if (frame.unknownLaneItems > 0) this.logger.debug('skipped items of lanes this version does not know (a newer peer)', { peer: peer.id, items: frame.unknownLaneItems });
     for (const item of frame.items) {
       for (const h of this.messageHandlers) h(peer.id, item.lane, item.payload);
     }
