@@ -9,9 +9,13 @@ import { OperatingError, OperatingErrorCode } from '../lib/errors.js';
 import { nodeId, type NodeId } from '../lib/ids.js';
 import type { Logger } from '../lib/log.js';
 import { authHeader, hexToBytes, identifyAnswerProof, identifyRequestProof, newNonce, proofsEqual } from './auth.js';
-import { decodeString, ProtoDecodeError, ProtoReader, ProtoWriter } from './proto-wire.js';
+import { ProtoDecodeError } from './proto-wire.js';
+import { protoCodec } from './proto-schema.js';
 
 export const identifyPath = '/espresso.cluster.v1.Cluster/Identify';
+
+/** A cold path (a call per ctl command or join): the codec loaded from proto/cluster.proto. */
+const identifyAnswer = protoCodec<{ nodeId: string }>('espresso.cluster.v1.IdentifyAnswer');
 
 /** What the server side needs of its transport. */
 export interface IdentifyingNode {
@@ -38,7 +42,7 @@ export function answerIdentify(node: IdentifyingNode, call: grpc.ServerUnaryCall
   const md = new grpc.Metadata();
   md.set(authHeader.proof, identifyAnswerProof(node.secret, node.nodeId, from, nonce).toString('hex'));
   call.sendMetadata(md);
-  callback(null, Buffer.from(new ProtoWriter(64).string(1, node.nodeId).finish()));
+  callback(null, Buffer.from(identifyAnswer.encode({ nodeId: node.nodeId })));
 }
 
 /**
@@ -81,13 +85,7 @@ function identifyError(err: grpc.ServiceError | null, address: string, timeoutMs
 /** IdentifyAnswer.node_id; '' when absent or malformed (then the proof cannot match). */
 function decodeAnswer(buf: Uint8Array): string {
   try {
-    const r = new ProtoReader(buf);
-    let id = '';
-    while (!r.done()) {
-      const f = r.next();
-      if (f.wire === 2 && f.field === 1) id = decodeString(f.value);
-    }
-    return id;
+    return identifyAnswer.decode(buf).nodeId;
   } catch (e) {
     if (e instanceof ProtoDecodeError) return '';
     throw e;
