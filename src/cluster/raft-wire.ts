@@ -109,7 +109,10 @@ export function decodeRaftBatch(payload: Uint8Array, from: NodeId, to: NodeId): 
   while (!r.done()) {
     const f = r.next();
     if (f.wire !== 2) continue;
-    if (f.field === 1) out.push(decodeGroupMessage(f.value, from, to));
+    if (f.field === 1) {
+      const m = decodeGroupMessage(f.value, from, to);
+      if (m !== undefined) out.push(m);
+    }
     else if (f.field === 2) heartbeats.push(decodeHeartbeatItem(f.value));
     else if (f.field === 3) responses.push(decodeHeartbeatResponseItem(f.value));
   }
@@ -136,7 +139,8 @@ function fields(buf: Uint8Array, repeated?: number): { nums: Map<number, number>
 
 const str = (b: Uint8Array | undefined): string => (b === undefined ? '' : decodeString(b));
 
-function decodeGroupMessage(buf: Uint8Array, from: NodeId, to: NodeId): GroupMessage {
+/** The message, or undefined when its body is of a kind this version does not know (a newer peer's). */
+function decodeGroupMessage(buf: Uint8Array, from: NodeId, to: NodeId): GroupMessage | undefined {
   const { nums, bytes } = fields(buf);
   const group = str(bytes.get(1)) as GroupId;
   if (group.length === 0) throw new ProtoDecodeError('group message without a group');
@@ -145,7 +149,7 @@ function decodeGroupMessage(buf: Uint8Array, from: NodeId, to: NodeId): GroupMes
     const body = bytes.get(field);
     if (body !== undefined) return decodeBody(field, body, base);
   }
-  throw new ProtoDecodeError(`group message for ${group} without a body`);
+  return undefined;
 }
 
 type Base = { group: GroupId; from: NodeId; to: NodeId; term: Term };

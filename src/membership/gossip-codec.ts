@@ -58,21 +58,23 @@ function decodeMeta(buf: Uint8Array): MemberMeta {
   return meta;
 }
 
-function decodeUpdate(buf: Uint8Array): MemberUpdate {
+/** The update, or undefined for a status this version does not know (a newer peer's). */
+function decodeUpdate(buf: Uint8Array): MemberUpdate | undefined {
   let id = '';
-  let status: MemberStatus | undefined;
+  let statusWireValue = 0;
   let incarnation = 0;
   let meta: MemberMeta | undefined;
   const r = new ProtoReader(buf);
   while (!r.done()) {
     const f = r.next();
     if (f.wire === 2 && f.field === 1) id = decodeString(f.value);
-    else if (f.wire === 0 && f.field === 2) status = statusByWire.get(f.value);
+    else if (f.wire === 0 && f.field === 2) statusWireValue = f.value;
     else if (f.wire === 0 && f.field === 3) incarnation = f.value;
     else if (f.wire === 2 && f.field === 4) meta = decodeMeta(f.value);
   }
-  if (id === '' || status === undefined) throw new ProtoDecodeError('member update without node id or status');
-  return { nodeId: nodeId(id), status, incarnation, meta };
+  if (id === '' || statusWireValue === 0) throw new ProtoDecodeError('member update without node id or status');
+  const status = statusByWire.get(statusWireValue);
+  return status === undefined ? undefined : { nodeId: nodeId(id), status, incarnation, meta };
 }
 
 export function decodeGossip(buf: Uint8Array): GossipMessage {
@@ -90,7 +92,10 @@ export function decodeGossip(buf: Uint8Array): GossipMessage {
     else if (f.wire === 2 && f.field === 3) from = decodeString(f.value);
     else if (f.wire === 0 && f.field === 4) fromIncarnation = f.value;
     else if (f.wire === 2 && f.field === 5) target = decodeString(f.value);
-    else if (f.wire === 2 && f.field === 6) updates.push(decodeUpdate(f.value));
+    else if (f.wire === 2 && f.field === 6) {
+      const u = decodeUpdate(f.value);
+      if (u !== undefined) updates.push(u);
+    }
   }
   if (kind === undefined || from === '') throw new ProtoDecodeError('gossip message without kind or sender');
   return { kind, seq, from: nodeId(from), fromIncarnation, target: target === undefined ? undefined : nodeId(target), updates };
