@@ -30,4 +30,5 @@ export { Lane, laneNames, isLane } from './frame.js';
 export type { PeerStats } from './peer-queue.js';
 export { defaultTransportLimits } from './limits.js';
 export type { TransportLimits } from './limits.js';
-export { ProtoWriter, ProtoReader, ProtoDecodeError, decodeString } from './proto-wire.js';
+export { ProtoWriter, ProtoReader, ProtoDecodeError, decodeString, uintFieldSize, bytesFieldSize, stringFieldSize } from './proto-wire.js';
+export { protoCodec, protoType, type ProtoCodec } from './proto-schema.js';
