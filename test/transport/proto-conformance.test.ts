@@ -1,7 +1,8 @@
-// The hand-written protobuf codecs against proto/*.proto as protobufjs reads the files: for random
-// messages, what our encoder writes protobufjs decodes to the same message, what protobufjs writes
-// our decoder reads back, defaults (fields protobufjs leaves out) decode as defaults, and fields
-// our decoders do not know (every wire type, in every nested message: a newer peer's) are skipped.
+// The wire codecs against proto/*.proto as protobufjs reads the files: the hand-written ones (Frame,
+// RpcEnvelope, RaftBatch, Membership) and our mapping onto the loaded one (GossipMessage). For
+// random messages, what we encode protobufjs decodes to the same message, what protobufjs encodes
+// (defaults left out, as proto3 encoders do) we decode back, fields we do not know (every wire
+// type, in every nested message: a newer peer's) are skipped, and our bytes are protobufjs's.
 // The files and the code cannot drift apart without one of these failing.
 
 import fc from 'fast-check';
@@ -14,6 +15,7 @@ import { decodeGossip, encodeGossip } from '../../src/membership/gossip-codec.js
 import type { GossipMessage, MemberMeta, MemberUpdate } from '../../src/membership/index.js';
 import type { Entry, GroupMessage, HeartbeatItem, HeartbeatResponseItem, Membership } from '../../src/raft/index.js';
 import { decodeFrame, encodeFrame, type Frame, type Item } from '../../src/transport/frame.js';
+import { withoutDefaults } from '../../src/transport/proto-schema.js';
 import { loadProtoRoot } from './proto-codegen.js';
 
 const root = loadProtoRoot();
@@ -60,34 +62,6 @@ function withUnknowns(type: protobuf.Type, obj: Record<string, unknown>): Record
     out[field.name] = field.repeated
       ? (v as Array<Record<string, unknown>>).map((x) => withUnknowns(sub, x))
       : withUnknowns(sub, v as Record<string, unknown>);
-  }
-  return out;
-}
-
-/** The zero value of a scalar field in proto3: what a proto3 encoder never writes. */
-function isDefault(field: protobuf.Field, v: unknown): boolean {
-  if (v === undefined || v === null) return true;
-  if (field.repeated || field.map) return Array.isArray(v) ? v.length === 0 : Object.keys(v as object).length === 0;
-  if (field.resolvedType instanceof protobuf.Enum) return v === 0 || v === Object.keys(field.resolvedType.values)[0];
-  if (field.resolvedType instanceof protobuf.Type) return false; // a set message field is written, even empty
-  if (v instanceof Uint8Array || Array.isArray(v)) return v.length === 0;
-  return v === 0 || v === '' || v === false;
-}
-
-/** `obj` as a proto3 encoder sees it: fields at their default are not set (so not written). */
-function withoutDefaults(type: protobuf.Type, obj: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const field of type.fieldsArray) {
-    const v = obj[field.name];
-    if (isDefault(field, v)) continue;
-    const sub = field.resolvedType;
-    if (sub instanceof protobuf.Type && !field.map) {
-      out[field.name] = field.repeated
-        ? (v as Array<Record<string, unknown>>).map((x) => withoutDefaults(sub, x))
-        : withoutDefaults(sub, v as Record<string, unknown>);
-    } else {
-      out[field.name] = v;
-    }
   }
   return out;
 }
