@@ -2,13 +2,14 @@
 // confirms, CC/BCC, direct reply-to), consume with per-consumer and global prefetch, get,
 // ack/nack/reject, recover, and transactions.
 
-import { checkPublish, checkQueueAccess, extraRoutingKeys, isModelError, lookupQueue, readInt, typeNameOf } from '../model/index.js';
+import { checkPublish, checkQueueAccess, extraRoutingKeys, isModelError, lookupQueue, readInt, RouteFailure, typeNameOf } from '../model/index.js';
+import { authorizePublish } from './plugin-authz.js';
 import type { Channel, MethodResult } from './channel.js';
 import { ConfirmTracker } from './confirms.js';
 import { distributeGlobalCredit, type Consumer } from './consumer.js';
 import { isReplyToName, replyToQueue } from './direct-reply-to.js';
 import { withDeliveryCount } from './delivery-headers.js';
-import { amqpError, fromModel, whenQueueGone, type ProtocolError } from './errors.js';
+import { amqpError, amqpErrorText, fromModel, whenQueueGone, type ProtocolError } from './errors.js';
 import type { NodeContext } from './node-context.js';
 import { targetQueues } from './publish.js';
 import type { Delivery, QueueBackend, StoredMessage } from './queue-backend.js';
@@ -49,7 +50,9 @@ function storedMessage(ch: Channel, m: BasicPublish, header: ContentHeader, body
 }
 
 export function publish(ch: Channel, m: BasicPublish, header: ContentHeader, body: Buffer, synced = false): MethodResult {
-  const x = checkPublish(ch.ctx.metadata.state, ch.user, ch.vhost, m.exchange);
+  const gate = synced ? null : authorizePublish(ch, m.exchange, m.routingKey);
+  if (gate !== null) return gate.then((refused) => refused ?? publish(ch, m, header, body, true));
+  const x = checkPublish(ch.ctx.metadata.state, ch.actor, ch.vhost, m.exchange);
   // Not found here may be declared elsewhere a moment ago: catch up with the cluster, look again.
   if (isModelError(x) && x.replyCode === 404 && !synced) return ch.ctx.metadata.sync().then(() => publish(ch, m, header, body, true));
   if (isModelError(x)) return fromModel(x);
@@ -62,9 +65,13 @@ export function publish(ch: Channel, m: BasicPublish, header: ContentHeader, bod
   if (bad !== null) return bad;
   const extra = extraRoutingKeys(header.properties.headers ?? null);
   if (isModelError(extra)) return fromModel(extra);
-  const message = storedMessage(ch, m, header, body);
-  if ('protocolError' in message) return message;
-  const run = (): void => route(ch, m, message, header.properties.headers ?? null, extra);
+  const stored = storedMessage(ch, m, header, body);
+  if ('protocolError' in stored) return stored;
+  const plugins = ch.ctx.plugins;
+  const message = plugins === null || !plugins.hasPublishHooks ? stored : plugins.interceptPublish(stored);
+  if ('refuse' in message) return refusePublish(ch, amqpError(message.refuse.code, message.refuse.text));
+  const headers = message === stored ? header.properties.headers ?? null : (message.properties.headers ?? null) as FieldTable | null;
+  const run = (): void => route(ch, m, message, headers, extra);
   if (ch.tx !== null) {
     if (!ch.tx.add(run)) return amqpError(406, 'too many operations in one transaction');
     return;
@@ -72,9 +79,27 @@ export function publish(ch: Channel, m: BasicPublish, header: ContentHeader, bod
   run();
 }
 
+/**
+ * A publish a plugin refused or failed to route: a basic.nack under confirms (as RabbitMQ answers a
+ * rejected publish), a channel error otherwise.
+ */
+function refusePublish(ch: Channel, error: ProtocolError): MethodResult {
+  if (ch.confirms === null) return error.scope === 'channel' ? error : amqpErrorText(error.replyCode, error.replyText, 'channel');
+  ch.confirms.settle(ch.confirms.publish(1), false);
+  ch.conn.requestFlush();
+}
+
 function route(ch: Channel, m: BasicPublish, message: StoredMessage, headers: FieldTable | null, extra: string[] | null): void {
   if (m.exchange === '' && isReplyToName(m.routingKey)) return routeReply(ch, m, message);
-  const queues = targetQueues(ch.ctx, ch.vhost, m.exchange, m.routingKey, headers, extra);
+  let queues: QueueBackend[];
+  try {
+    queues = targetQueues(ch.ctx, ch.vhost, m.exchange, m.routingKey, headers, extra, message);
+  } catch (e) {
+    if (!(e instanceof RouteFailure)) throw e;
+    const refused = refusePublish(ch, amqpErrorText(541, `INTERNAL_ERROR - ${e.message}`, 'channel'));
+    if (refused !== undefined) ch.fail(refused as ProtocolError, m);
+    return;
+  }
   if (m.mandatory && queues.length === 0) returnUnroutable(ch, m, message);
   const confirms = ch.confirms;
   const bytes = message.body.length;
@@ -161,10 +186,10 @@ function consumerPriority(args: FieldTable, queue: string, vhost: string): numbe
 
 /** The queue a consume/get reads; one that is not found here is looked up again after a sync. */
 async function queueToRead(ch: Channel, queueName: string): Promise<ReturnType<typeof checkQueueAccess>> {
-  const record = checkQueueAccess(ch.ctx.metadata.state, ch.user, ch.vhost, queueName, ch.connectionRef, 'read');
+  const record = checkQueueAccess(ch.ctx.metadata.state, ch.actor, ch.vhost, queueName, ch.connectionRef, 'read');
   if (!isModelError(record) || record.replyCode !== 404) return record;
   await ch.ctx.metadata.sync();
-  return checkQueueAccess(ch.ctx.metadata.state, ch.user, ch.vhost, queueName, ch.connectionRef, 'read');
+  return checkQueueAccess(ch.ctx.metadata.state, ch.actor, ch.vhost, queueName, ch.connectionRef, 'read');
 }
 
 export async function consume(ch: Channel, m: MethodOf<'basic.consume'>): Promise<void | ProtocolError> {
@@ -232,10 +257,12 @@ function deliver(ch: Channel, c: Consumer, d: Delivery): void {
     }
   }
   const tag = ch.unacked.assign(c.noAck ? null : { queue: c.queue, msgId: d.msgId, consumerTag: c.tag, global: c.global });
+  const plugins = ch.ctx.plugins;
+  const message = withDeliveryCount(d.message, d.deliveryCount);
   ch.sendContent({
     name: 'basic.deliver', consumerTag: c.tag, deliveryTag: tag, redelivered: d.redelivered,
     exchange: d.message.exchange, routingKey: d.message.routingKey,
-  }, withDeliveryCount(d.message, d.deliveryCount));
+  }, plugins === null || !plugins.hasDeliverHooks ? message : plugins.interceptDeliver(message, c.queueName, d.redelivered));
 }
 
 function topUpNoAck(ch: Channel, c: Consumer): void {

@@ -6,7 +6,9 @@
 import type { Socket } from 'node:net';
 import type { Logger } from '../lib/log.js';
 import { checkVhostAccess, findUser } from '../model/index.js';
-import { checkPassword, isLoopback, parseAmqPlain, parsePlain, saslMechanisms } from './auth.js';
+import { checkPassword, isLoopback, parseAmqPlain, parsePlain, saslMechanisms, type Credentials } from './auth.js';
+import { authorizeVhost } from './plugin-authz.js';
+import type { Admission } from './plugin-host.js';
 import { Channel } from './channel.js';
 import { blockedReason } from './disk-alarm.js';
 import { amqpError, amqpErrorText, fromModel, type ProtocolError } from './errors.js';
@@ -71,6 +73,10 @@ export class Connection {
   user = '';
   vhost = '/';
   readonly remote: string;
+  /** The plugin auth backend that admitted this connection (null: an internal user). */
+  admission: Admission | null = null;
+  /** Positive answers of that backend's authorize, by question (plugin-authz.ts). */
+  readonly authzAllowed = new Set<string>();
 
   constructor(private readonly socket: Socket, readonly id: string, readonly ctx: NodeContext, private readonly onGone: () => void) {
     this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
@@ -286,12 +292,31 @@ export class Connection {
       this.fail(amqpError(502, `malformed ${m.mechanism} response`), 10, 11);
       return;
     }
+    if (this.ctx.plugins?.hasAuthBackends === true) return void this.loginThroughPlugins(creds, m.mechanism);
+    this.loginInternal(creds, m.mechanism);
+  }
+
+  /** The plugins' auth backends first (plugin-authz.ts), then the internal users. */
+  private async loginThroughPlugins(creds: Credentials, mechanism: string): Promise<void> {
+    const info = { remoteAddress: this.socket.remoteAddress ?? '', remotePort: this.socket.remotePort ?? 0, mechanism, node: this.ctx.nodeId };
+    const admitted = await this.ctx.plugins!.authenticate(creds.user, creds.pass, info);
+    if (this.state !== 'start-ok') return;
+    if (admitted === null) return this.loginInternal(creds, mechanism);
+    this.admission = admitted;
+    this.loggedIn(creds);
+  }
+
+  private loginInternal(creds: Credentials, mechanism: string): void {
     const user = findUser(this.ctx.metadata.state, creds.user);
     if (user === undefined || !checkPassword(creds.pass, user.passwordHash)) {
       this.logger.warn('login refused', { connection: this.id, user: creds.user, remote: this.remote });
-      this.refuseLogin(`Login was refused using authentication mechanism ${m.mechanism}. For details see the broker logfile.`);
+      this.refuseLogin(`Login was refused using authentication mechanism ${mechanism}. For details see the broker logfile.`);
       return;
     }
+    this.loggedIn(creds);
+  }
+
+  private loggedIn(creds: Credentials): void {
     if (this.ctx.config.loopbackUsers.includes(creds.user) && !isLoopback(this.socket.remoteAddress)) {
       this.refuseLogin(`User '${creds.user}' can only connect via localhost`);
       return;
@@ -328,8 +353,20 @@ export class Connection {
   }
 
   private onOpen(vhost: string): void {
+    if (this.admission?.backend.authorize !== undefined) {
+      void authorizeVhost(this, vhost).then((denied) => {
+        if (this.state !== 'open') return;
+        if (denied !== null) return this.fail(denied, 10, 40);
+        this.opened(vhost);
+      });
+      return;
+    }
     const denied = checkVhostAccess(this.ctx.metadata.state, this.user, vhost);
     if (denied !== null) return this.fail(fromModel(denied), 10, 40);
+    this.opened(vhost);
+  }
+
+  private opened(vhost: string): void {
     // Only opened connections count: sockets still in their handshake are not connections yet,
     // so a burst of N above the limit accepts exactly the limit.
     if (this.ctx.openConnections >= this.ctx.config.maxConnections) {
@@ -343,6 +380,7 @@ export class Connection {
     this.sendMethod(0, { name: 'connection.open-ok', knownHosts: '' });
     if (this.ctx.memoryAlarm || this.ctx.diskAlarm) this.alarmsChanged();
     this.logger.info('connection opened', { connection: this.id, user: this.user, vhost, remote: this.remote });
+    this.ctx.plugins?.emit('connection.opened', { id: this.id, user: this.user, vhost, remote: this.remote });
   }
 
   private startHeartbeats(sec: number): void {
@@ -525,6 +563,7 @@ export class Connection {
       reason: this.closeReason ?? 'client closed the TCP connection without connection.close',
       ...(this.openedAtMs > 0 ? { openMs: this.ctx.clock.nowMs() - this.openedAtMs } : {}),
     };
+    if (this.openedAtMs > 0) this.ctx.plugins?.emit('connection.closed', { id: this.id, user: this.user, vhost: this.vhost, remote: this.remote });
     if (this.openedAtMs > 0) this.logger.info('connection closed', fields);
     else this.logger.debug('connection closed', fields);
   }

@@ -17,6 +17,13 @@ import { DirectReplyRegistry } from './direct-reply-to.js';
 import { LocalMetadataClient, type MetadataClient } from './metadata-client.js';
 import { deadLetterSinkFor } from './publish.js';
 import { incarnation, QueueRegistry } from './queue-registry.js';
+import type { PluginHost } from './plugin-host.js';
+
+/** Peers coming and going and Raft leaders changing, as the plugins' lifecycle events. */
+function clusterEventsTo(plugins: PluginHost, host: GroupHost): void {
+  host.transport.onPeerState((peer, state) => plugins.emit(state === 'up' ? 'node.up' : 'node.down', { node: peer }));
+  host.onLeaderChange((group, leader) => plugins.emit('leader.changed', { group, leader }));
+}
 
 export interface NodeContext {
   readonly config: BrokerConfig;
@@ -26,6 +33,8 @@ export interface NodeContext {
   readonly metadata: MetadataClient;
   readonly queues: QueueRegistry;
   readonly replies: DirectReplyRegistry;
+  /** The node's plugins (null: none loaded). */
+  readonly plugins: PluginHost | null;
   /** The node's Raft groups (null when the broker runs without a cluster, as in broker unit tests). */
   readonly groupHost: GroupHost | null;
   /** True while RSS is above the watermark: publishers are blocked. */
@@ -69,7 +78,7 @@ function meshOf(cluster: NodeCluster, logger: Logger, replies: DirectReplyRegist
 }
 
 /** Without `cluster` (broker unit tests), metadata lives in memory and there is no group host. */
-export function createNodeContext(config: BrokerConfig, logger: Logger, clock: Clock, cluster?: NodeCluster): NodeContext {
+export function createNodeContext(config: BrokerConfig, logger: Logger, clock: Clock, cluster?: NodeCluster, plugins?: PluginHost): NodeContext {
   // Queues record their home node by this id, so it must be the cluster id when there is a cluster.
   const nodeId = cluster?.groupHost.nodeId ?? config.nodeName;
   const replies = new DirectReplyRegistry(nodeId);
@@ -92,6 +101,7 @@ export function createNodeContext(config: BrokerConfig, logger: Logger, clock: C
     metadata,
     queues,
     replies,
+    plugins: plugins ?? null,
     groupHost: cluster?.groupHost ?? null,
     memoryAlarm: false,
     diskAlarm: false,
@@ -99,6 +109,7 @@ export function createNodeContext(config: BrokerConfig, logger: Logger, clock: C
     openConnections: 0,
     shutdown: () => queues.closeAll(),
   };
+  if (plugins !== undefined && cluster !== undefined) clusterEventsTo(plugins, cluster.groupHost);
   const recovered = queues.recoverReplicated();
   if (recovered > 0) logger.debug('replicated queues recovering', { queues: recovered });
   return context;

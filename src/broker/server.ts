@@ -11,6 +11,7 @@ import { limits } from './limits.js';
 import { freeBytesOf, startDiskAlarm, type DiskAlarm } from './disk-alarm.js';
 import { collectGarbage, liveMemoryBytes, startMemoryAlarm, type MemoryAlarm } from './memory-alarm.js';
 import { createNodeContext, type NodeCluster, type NodeContext } from './node-context.js';
+import type { PluginHost } from './plugin-host.js';
 
 export interface BrokerDeps {
   logger: Logger;
@@ -23,6 +24,8 @@ export interface BrokerDeps {
   diskCheckIntervalMs?: number;
   /** The node's group host and replicated metadata; without them metadata lives in memory. */
   cluster?: NodeCluster;
+  /** The node's loaded plugins (cli/plugins.ts). */
+  plugins?: PluginHost;
 }
 
 /** The broker settings a running node can change (the rest need a restart). */
@@ -52,7 +55,7 @@ export interface BrokerServer {
 export async function startBroker(given: BrokerConfig, deps: BrokerDeps): Promise<BrokerServer> {
   const logger = deps.logger.child('broker');
   // The context keeps its own copy: a reload changes it in place, and every connection reads it.
-  const context = createNodeContext({ ...given, loopbackUsers: [...given.loopbackUsers] }, logger, deps.clock, deps.cluster);
+  const context = createNodeContext({ ...given, loopbackUsers: [...given.loopbackUsers] }, logger, deps.clock, deps.cluster, deps.plugins);
   const connections = new Set<Connection>();
   let connectionSeq = 0;
   const server: Server = createServer({ noDelay: true, pauseOnConnect: false }, (socket: Socket) => {

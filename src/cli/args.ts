@@ -37,7 +37,12 @@ export function parseArgs(command: string, argv: readonly string[], options: rea
       i++;
     }
     if (name === '--config') out.configFile = value;
-    else out.flags[byFlag.get(name)!.key] = value;
+    else {
+      // A list flag given again adds to the list (--plugin a --plugin b).
+      const spec = byFlag.get(name)!;
+      const had = out.flags[spec.key];
+      out.flags[spec.key] = spec.kind === 'list' && had !== undefined ? `${had},${value}` : value;
+    }
   }
   return out;
 }

@@ -142,7 +142,8 @@ export function seedVoters(seeds: readonly SeedAddress[]): NodeId[] {
   return seeds.map((s) => s.id).sort().slice(0, metadataGroupDefaults.votersMax);
 }
 
-export async function startNodeCluster(config: ServerConfig, logger: Logger): Promise<StartedCluster> {
+/** `exchangePlugins`: name@version of the loaded plugins that add exchange types (checked at join). */
+export async function startNodeCluster(config: ServerConfig, logger: Logger, exchangePlugins: readonly string[] = []): Promise<StartedCluster> {
   const nodeId = toNodeId(config.nodeId !== '' ? config.nodeId : config.nodeName);
   const seeds = parseSeeds(config.seeds);
   if (seeds.length > 0 && !seeds.some((s) => s.id === nodeId)) {
@@ -162,7 +163,7 @@ export async function startNodeCluster(config: ServerConfig, logger: Logger): Pr
   const secret = clusterSecretOf(config);
   const groupHost = await startGroupHost(config, addresses, nodeId, secret, logger);
   try {
-    return await formCluster(config, addresses, nodeId, seeds, secret, groupHost, logger);
+    return await formCluster(config, addresses, nodeId, seeds, secret, groupHost, logger, exchangePlugins);
   } catch (e) {
     await groupHost.close();
     throw e;
@@ -206,10 +207,11 @@ async function startGroupHost(config: ServerConfig, addresses: NodeAddresses, no
 
 async function formCluster(
   given: ServerConfig, addresses: NodeAddresses, nodeId: NodeId, givenSeeds: readonly SeedAddress[], secret: string, groupHost: GroupHost, logger: Logger,
+  exchangePlugins: readonly string[],
 ): Promise<StartedCluster> {
   const rpc = new ClusterRpc(groupHost.transport, logger.child('rpc'));
   const advertised = (port: number): string => hostPort(addresses.amqpAdvertise, port);
-  const self: ClusterNode = { id: nodeId, clusterAddress: hostPort(addresses.advertise, groupHost.port), amqpAddress: advertised(given.port), version: espressoVersion };
+  const self: ClusterNode = { id: nodeId, clusterAddress: hostPort(addresses.advertise, groupHost.port), amqpAddress: advertised(given.port), version: espressoVersion, ...(exchangePlugins.length > 0 ? { exchangePlugins } : {}) };
   // ctl is answered while the node still waits for its metadata group (status says so), and while
   // it looks for its peers by DNS (they ask it who it is and whether it is part of a cluster yet).
   const deps: ControlDeps = { metadata: undefined, groupHost, gossip: undefined, self };

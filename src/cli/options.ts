@@ -39,10 +39,20 @@ export const defaultClusterSettings: ClusterSettings = {
   clusterPort: -1, clusterBind: '', advertise: '', discoverDns: '', discoverNodes: 3, dnsServer: '', nodeId: '', clusterSecret: '', seeds: [], join: '', clusterTlsCert: '', clusterTlsKey: '', clusterTlsCa: '',
 };
 
-/** Everything `espresso server` is configured with. */
-export type ServerConfig = BrokerConfig & ClusterSettings;
+/** Plugins the node loads at start (cli/plugins.ts) and their own settings. */
+export interface PluginSettings {
+  /** Paths of ES modules (or names of shipped plugins), loaded in this order. */
+  plugins: readonly string[];
+  /** Each plugin's settings by plugin name: what its api.config holds. */
+  pluginConfig: { readonly [plugin: string]: { readonly [key: string]: unknown } };
+}
 
-export type OptionKind = 'int' | 'string' | 'level' | 'list' | 'bytes';
+export const defaultPluginSettings: PluginSettings = { plugins: [], pluginConfig: {} };
+
+/** Everything `espresso server` is configured with. */
+export type ServerConfig = BrokerConfig & ClusterSettings & PluginSettings;
+
+export type OptionKind = 'int' | 'string' | 'level' | 'list' | 'bytes' | 'json';
 
 export interface OptionSpec {
   key: keyof ServerConfig;
@@ -85,5 +95,7 @@ export const serverOptions: readonly OptionSpec[] = [
   { key: 'clusterTlsCert', flag: '--cluster-tls-cert', env: 'ESPRESSO_CLUSTER_TLS_CERT', kind: 'string', help: "PEM certificate of this node for mutual TLS on the cluster port" },
   { key: 'clusterTlsKey', flag: '--cluster-tls-key', env: 'ESPRESSO_CLUSTER_TLS_KEY', kind: 'string', help: 'PEM private key of that certificate' },
   { key: 'clusterTlsCa', flag: '--cluster-tls-ca', env: 'ESPRESSO_CLUSTER_TLS_CA', kind: 'string', help: "PEM CA that signs every node's certificate" },
+  { key: 'plugins', flag: '--plugin', env: 'ESPRESSO_PLUGINS', kind: 'list', help: 'plugin to load: a path to an ES module, or consistent-hash, delayed-message, auth-http (repeatable; comma-separated in the environment)' },
+  { key: 'pluginConfig', flag: '--plugin-config', env: 'ESPRESSO_PLUGIN_CONFIG', kind: 'json', help: 'JSON object of each plugin\'s settings by plugin name, e.g. {"auth-http":{"user_path":"http://127.0.0.1:8000/auth/user"}}' },
   { key: 'loopbackUsers', flag: '--loopback-users', env: 'ESPRESSO_LOOPBACK_USERS', kind: 'list', help: 'comma-separated users allowed only from loopback' },
 ];

@@ -16,6 +16,8 @@ import { serverOptions, type ServerConfig } from './options.js';
 import { espressoVersion, startNodeCluster, type StartedCluster } from './node-cluster.js';
 import { inUse, lockDataDir, lockHolder, prepareDataDir } from './data-dir.js';
 import { planReload } from './reload.js';
+import { loadPlugins } from './plugins.js';
+import type { PluginHost } from '../broker/plugin-host.js';
 
 const realClock = { nowMs: () => Date.now() };
 
@@ -59,9 +61,9 @@ function listenError(e: unknown, config: BrokerConfig): unknown {
   return e;
 }
 
-async function listen(config: BrokerConfig, cluster: NodeCluster, logger: Logger): Promise<BrokerServer> {
+async function listen(config: BrokerConfig, cluster: NodeCluster, logger: Logger, plugins: PluginHost): Promise<BrokerServer> {
   try {
-    return await startBroker(config, { logger, clock: realClock, cluster });
+    return await startBroker(config, { logger, clock: realClock, cluster, plugins });
   } catch (e) {
     throw listenError(e, config);
   }
@@ -106,11 +108,18 @@ async function runNode(config: ServerConfig, configAgain: () => ServerConfig | '
     }
     running = reload(configAgain, running, broker, levelRef, logger);
   });
-  const cluster = await startCluster(config, logger);
+  // Plugins first: one that fails stops the node before it joins anything, and the cluster is told
+  // which exchange types this node has.
+  const plugins = await loadPlugins(config, config.nodeId !== '' ? config.nodeId : config.nodeName, logger);
+  const cluster = await startCluster(config, logger, plugins.exchangePlugins()).catch((e: unknown) => {
+    plugins.close();
+    throw e;
+  });
   try {
-    broker = await listen(cluster.brokerConfig, cluster, logger);
+    broker = await listen(cluster.brokerConfig, cluster, logger, plugins);
   } catch (e) {
     await cluster.close();
+    plugins.close();
     throw e;
   }
   // Port 0: the registry learned "port 0" from the start entry; tell it the one the OS picked.
@@ -119,11 +128,12 @@ async function runNode(config: ServerConfig, configAgain: () => ServerConfig | '
   logger.info('node started', {
     version: espressoVersion, nodeId: cluster.nodeId, pid: process.pid, bind: config.bind, port: started.port, clusterPort: cluster.groupHost.port,
     dataDir: config.dataDir, members: cluster.metadata.nodes().map((n) => n.id).join(','),
+    plugins: plugins.plugins().map((p) => `${p.name}@${p.version}`).join(','),
   });
   await new Promise<void>((done) => {
     const stop = (signal: string): void => {
       logger.info('stopping', { signal });
-      void stopNode(started, cluster).then(done);
+      void stopNode(started, cluster).then(() => plugins.close()).then(done);
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
@@ -133,9 +143,9 @@ async function runNode(config: ServerConfig, configAgain: () => ServerConfig | '
 }
 
 /** The cluster side; its store's own lock refusing us means another node holds the directory. */
-async function startCluster(config: ServerConfig, logger: Logger): Promise<StartedCluster> {
+async function startCluster(config: ServerConfig, logger: Logger, exchangePlugins: readonly string[]): Promise<StartedCluster> {
   try {
-    return await startNodeCluster(config, logger);
+    return await startNodeCluster(config, logger, exchangePlugins);
   } catch (e) {
     if (/LEVEL_LOCKED|lock held by this process/i.test(`${String((e as { code?: unknown }).code ?? '')} ${e instanceof Error ? e.message : ''}`)) {
       throw inUse(config.dataDir, lockHolder(config.dataDir));

@@ -13,6 +13,8 @@ export interface ClusterNode {
   /** host:port of its AMQP listener. */
   readonly amqpAddress: string;
   readonly version: string;
+  /** name@version of each plugin that adds exchange types (sorted); every member must load the same. */
+  readonly exchangePlugins?: readonly string[];
 }
 
 export interface DefaultUser {

@@ -380,6 +380,8 @@ export class ReplicatedMetadataClient implements MetadataClient {
   }
 
   private async joinAsLeader(info: ClusterNode): Promise<JoinAnswer> {
+    const differs = exchangePluginDifference(this.registry.get(this.host.nodeId)?.exchangePlugins ?? [], info.exchangePlugins ?? []);
+    if (differs !== null) throw new OperatingError(OperatingErrorCode.BadConfig, `node ${info.id} is refused: ${differs} (every node must load the same exchange-type plugins)`, { node: info.id });
     const known = this.registry.get(info.id);
     const fresh = info.amqpAddress !== '' || known === undefined;
     if (fresh && !sameNode(known, info)) await this.proposeAsLeader({ t: 'join', info });
@@ -697,6 +699,19 @@ function isReadOnly(c: MetadataCommand): boolean {
 
 function unavailable(why: string): MetadataResult {
   return modelError(ReplyCode.InternalError, why);
+}
+
+/** Which exchange-type plugin differs between the cluster's (ours) and a joining node's; null when none. */
+export function exchangePluginDifference(ours: readonly string[], theirs: readonly string[]): string | null {
+  const name = (p: string): string => p.slice(0, p.lastIndexOf('@') > 0 ? p.lastIndexOf('@') : p.length);
+  for (const p of ours) {
+    if (theirs.includes(p)) continue;
+    const other = theirs.find((t) => name(t) === name(p));
+    return other === undefined ? `plugin '${p}' is loaded in the cluster but not on the joining node`
+      : `plugin '${name(p)}' differs: the cluster loads ${p}, the joining node ${other}`;
+  }
+  const extra = theirs.find((t) => !ours.includes(t));
+  return extra === undefined ? null : `plugin '${extra}' is loaded on the joining node but not in the cluster`;
 }
 
 function sameNode(a: ClusterNode | undefined, b: ClusterNode): boolean {

@@ -7,7 +7,8 @@ import type { ArgTable, FieldTable } from './field-values.js';
 
 export type { ArgValue, ArgTable, FieldTable } from './field-values.js';
 
-export type ExchangeType = 'direct' | 'fanout' | 'topic' | 'headers';
+/** A built-in type, or one a plugin registered (custom-exchanges.ts). */
+export type ExchangeType = 'direct' | 'fanout' | 'topic' | 'headers' | (string & {});
 
 /** A connection that owns exclusive queues: unique per node; the node says where it lives. */
 export interface ConnectionRef {
