@@ -39,11 +39,14 @@ async function importPlugin(entry: string): Promise<{ plugin: EspressoPlugin; so
  * Imports and sets up every configured plugin. A module that does not load, or a plugin that
  * throws in setup, is a ConfigError naming it: the node does not start.
  */
-export async function loadPlugins(settings: PluginSettings, nodeId: string, logger: Logger): Promise<PluginHost> {
+export async function loadPlugins(
+  settings: { readonly plugins: ReadonlyArray<string | EspressoPlugin>; readonly pluginConfig: PluginSettings['pluginConfig'] }, nodeId: string, logger: Logger,
+): Promise<PluginHost> {
   const host = new PluginHost(logger.child('plugins'), nodeId);
   const loaded: LoadedPlugin[] = [];
   for (const entry of settings.plugins) {
-    const { plugin, source } = await importPlugin(entry);
+    // An object is a plugin handed in by an embedding program (startNode); a string is a module to import.
+    const { plugin, source } = typeof entry === 'string' ? await importPlugin(entry) : { plugin: entry, source: '(in-process)' };
     const name = typeof plugin?.name === 'string' ? plugin.name : '';
     loaded.push({ plugin, source, config: settings.pluginConfig[name] ?? {} });
   }
