@@ -138,7 +138,7 @@ export interface LifecycleEvents {
   'queue.deleted': { readonly vhost: string; readonly name: string };
   'connection.opened': { readonly id: string; readonly user: string; readonly vhost: string; readonly remote: string };
   'connection.closed': { readonly id: string; readonly user: string; readonly vhost: string; readonly remote: string };
-  /** A Raft group (the metadata group is 'metadata', queues 'q:<vhost>:<name>' style ids) has a new leader. */
+  /** A Raft group of this node (the metadata group is 'meta'; each replicated queue has its own) has a new leader. */
   'leader.changed': { readonly group: string; readonly leader: string | null };
 }
 export type LifecycleEvent = keyof LifecycleEvents;
