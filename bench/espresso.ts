@@ -56,15 +56,15 @@ function launch(args: string[], dir: string): number {
  */
 export const memoryHighWatermarkBytes = Math.floor(totalmem() * 0.4);
 
-function nodeArgs(topology: 'single' | 'cluster', i: number, port: number, dataDir: string): string[] {
-  const base = ['--port', String(port), '--bind', '127.0.0.1', '--data-dir', dataDir, '--log-level', 'warn', '--node-name', `bench${i + 1}`,
+function nodeArgs(topology: 'single' | 'cluster', i: number, port: number, dataDir: string, plugins: readonly string[]): string[] {
+  const base = [...plugins.flatMap((p) => ['--plugin', p]), '--port', String(port), '--bind', '127.0.0.1', '--data-dir', dataDir, '--log-level', 'warn', '--node-name', `bench${i + 1}`,
     '--memory-high-watermark', String(memoryHighWatermarkBytes), '--cluster-port', String(clusterPeerPort(port)), '--cluster-secret', benchSecret];
   if (topology === 'single') return base;
   const seeds = clusterPorts.map((p, k) => `bench${k + 1}@127.0.0.1:${clusterPeerPort(p)}`).join(',');
   return [...base, '--node-id', `bench${i + 1}`, '--seeds', seeds];
 }
 
-export async function startEspresso(topology: 'single' | 'cluster', workDir: string, log: (line: string) => void): Promise<BrokerHandle> {
+export async function startEspresso(topology: 'single' | 'cluster', workDir: string, log: (line: string) => void, plugins: readonly string[] = []): Promise<BrokerHandle> {
   const base = join(workDir, `espresso-${topology}`);
   rmSync(base, { recursive: true, force: true });
   const ports = topology === 'single' ? [singlePort] : clusterPorts;
@@ -83,7 +83,7 @@ export async function startEspresso(topology: 'single' | 'cluster', workDir: str
   });
   ports.forEach((port, i) => {
     const dir = join(base, `node${i + 1}`);
-    nodes.push({ pid: launch(nodeArgs(topology, i, port, join(dir, 'data')), dir), port });
+    nodes.push({ pid: launch(nodeArgs(topology, i, port, join(dir, 'data'), plugins), dir), port });
   });
   const ready = await waitUntil(async () => (await Promise.all(nodes.map((n) => portOpen(n.port)))).every(Boolean) || nodes.some((n) => !alive(n.pid)), 60_000);
   const dead = nodes.filter((n) => !alive(n.pid));

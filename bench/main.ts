@@ -57,7 +57,7 @@ async function startBroker(broker: BrokerName, args: BenchArgs, workDir: string)
       const why = await clusterUnsupported();
       if (why !== undefined) return why;
     }
-    return await startEspresso(topology, workDir, log);
+    return await startEspresso(topology, workDir, log, args.espressoPlugins ?? []);
   } catch (e) {
     await stopAll();
     return `could not start: ${e instanceof Error ? e.message : String(e)}`;

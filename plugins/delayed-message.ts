@@ -98,6 +98,10 @@ const plugin: EspressoPlugin = {
         })));
         if (missing.length > 0) api.log.info('delay queues declared', { exchange: x.name, vhost: x.vhost, queues: missing.length });
       },
+      // As RabbitMQ's plugin drops an exchange's held messages with it: its delay queues go too.
+      async deleted(x, admin) {
+        await Promise.all(Array.from({ length: levels }, (_, k) => admin.deleteQueue(delayQueueName(x.name, k))));
+      },
     });
   },
 };

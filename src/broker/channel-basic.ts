@@ -257,12 +257,17 @@ function deliver(ch: Channel, c: Consumer, d: Delivery): void {
     }
   }
   const tag = ch.unacked.assign(c.noAck ? null : { queue: c.queue, msgId: d.msgId, consumerTag: c.tag, global: c.global });
-  const plugins = ch.ctx.plugins;
-  const message = withDeliveryCount(d.message, d.deliveryCount);
   ch.sendContent({
     name: 'basic.deliver', consumerTag: c.tag, deliveryTag: tag, redelivered: d.redelivered,
     exchange: d.message.exchange, routingKey: d.message.routingKey,
-  }, plugins === null || !plugins.hasDeliverHooks ? message : plugins.interceptDeliver(message, c.queueName, d.redelivered));
+  }, outgoing(ch, d.message, d.deliveryCount, c.queueName, d.redelivered));
+}
+
+/** The message as it leaves for a client: x-delivery-count set, then the plugins' deliver hooks. */
+function outgoing(ch: Channel, stored: StoredMessage, deliveryCount: number, queue: string, redelivered: boolean): StoredMessage {
+  const message = withDeliveryCount(stored, deliveryCount);
+  const plugins = ch.ctx.plugins;
+  return plugins === null || !plugins.hasDeliverHooks ? message : plugins.interceptDeliver(message, queue, redelivered);
 }
 
 function topUpNoAck(ch: Channel, c: Consumer): void {
@@ -369,7 +374,7 @@ export async function get(ch: Channel, m: MethodOf<'basic.get'>): Promise<void |
   ch.sendContent({
     name: 'basic.get-ok', deliveryTag: tag, redelivered: r.redelivered, exchange: r.message.exchange,
     routingKey: r.message.routingKey, messageCount: r.messageCount,
-  }, withDeliveryCount(r.message, r.deliveryCount));
+  }, outgoing(ch, r.message, r.deliveryCount, queueName, r.redelivered));
 }
 
 // ---- acknowledgements ------------------------------------------------------------------------

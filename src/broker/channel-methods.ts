@@ -63,6 +63,9 @@ async function simple(ch: Channel, nowait: boolean, ok: AmqpMethod, command: Com
   const r = await ch.ctx.metadata.apply(command);
   if (!r.ok) return fromModel(r);
   afterDeletes(ch, r);
+  // A plugin exchange type cleans up what it kept for a deleted exchange (plugin-admin.ts).
+  const failed = r.deletedExchanges.length === 0 || ch.ctx.plugins === null ? null : await ch.ctx.plugins.exchangesDeleted(r.deletedExchanges, vhostAdmin(ch.ctx, ch.vhost));
+  if (failed !== null) return amqpErrorText(541, `INTERNAL_ERROR - ${failed}`, 'channel');
   if (!nowait) ch.reply(ok);
 }
 

@@ -20,5 +20,14 @@ export function vhostAdmin(ctx: NodeContext, vhost: string): VhostAdmin {
       const record = r.queue ?? lookupQueue(ctx.metadata.state, vhost, name);
       if (record !== undefined) ctx.queues.ensure(record);
     },
+    deleteQueue: async (name) => {
+      if (lookupQueue(ctx.metadata.state, vhost, name) === undefined) return;
+      const r = await ctx.metadata.apply({
+        kind: 'deleteQueue', vhost, name, ifUnused: false, ifEmpty: false, consumerCount: 0, messageCount: 0,
+        connection: { connectionId: 'plugin', nodeId: toNodeId(ctx.nodeId) },
+      });
+      if (!r.ok) throw new Error(r.replyText);
+      ctx.queues.dropDeleted(r.deletedQueues);
+    },
   };
 }

@@ -69,6 +69,8 @@ export interface ExchangeTypeSpec {
    * runs on every declare). A failure closes the channel with 541 INTERNAL_ERROR.
    */
   declared?(exchange: ExchangeInfo, admin: VhostAdmin): Promise<void> | void;
+  /** After a client's exchange.delete (or an auto-delete it caused) removed an exchange of this type, before the -ok. */
+  deleted?(exchange: ExchangeInfo, admin: VhostAdmin): Promise<void> | void;
 }
 
 /** Trusted operations on one vhost's metadata, for exchange types that keep queues of their own. */
@@ -76,6 +78,8 @@ export interface VhostAdmin {
   hasQueue(name: string): boolean;
   /** Declares a queue (durable: replicated) unless it exists; no permission checks. */
   declareQueue(name: string, options: { readonly durable: boolean; readonly arguments: { readonly [key: string]: string | number | boolean } }): Promise<void>;
+  /** Deletes a queue and its messages if it exists. */
+  deleteQueue(name: string): Promise<void>;
 }
 
 /** The built-in exchange types, for plugin types that route like one of them (e.g. x-delayed-type). */
