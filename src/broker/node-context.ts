@@ -1,6 +1,6 @@
 // Everything one node's connections share: configuration, logger, clock, the metadata client,
-// the live queues, the direct reply-to registry, the resource alarms (memory, disk) and the
-// node's group host.
+// the live queues, the direct reply-to registry, the resource alarms (memory, disk), the
+// node's group host, and the counters and trace hook the metrics layer reads.
 
 import type { GroupHost } from '../cluster/index.js';
 import { withPlacement } from '../cluster/placement.js';
@@ -12,6 +12,7 @@ import type { Clock } from '../lib/random.js';
 import { createMetadataState } from '../model/index.js';
 import { hashPassword } from './auth.js';
 import type { BrokerConfig } from './config.js';
+import { createBrokerCounters, noTracing, type BrokerCounters, type TraceRecorder } from './counters.js';
 import { DirectReplyRegistry } from './direct-reply-to.js';
 import { LocalMetadataClient, type MetadataClient } from './metadata-client.js';
 import type { FlowParty } from './publisher-flow.js';
@@ -35,6 +36,10 @@ export interface NodeContext {
   /** Connections not being read because queues they publish to are backed up (publisher-flow.ts). */
   readonly inFlow: Set<FlowParty>;
   connectionCount: () => number;
+  /** Plain counters for /metrics (counters.ts). */
+  readonly counters: BrokerCounters;
+  /** Where 1 in N publishes' stage traces go (no-op without the metrics layer). */
+  readonly tracer: TraceRecorder;
   shutdown(): void;
 }
 
@@ -67,7 +72,7 @@ function meshOf(cluster: NodeCluster, logger: Logger): { mesh: QueueMesh; metada
 }
 
 /** Without `cluster` (broker unit tests), metadata lives in memory and there is no group host. */
-export function createNodeContext(config: BrokerConfig, logger: Logger, clock: Clock, cluster?: NodeCluster): NodeContext {
+export function createNodeContext(config: BrokerConfig, logger: Logger, clock: Clock, cluster?: NodeCluster, tracer: TraceRecorder = noTracing): NodeContext {
   const meshed = cluster === undefined ? undefined : meshOf(cluster, logger);
   const metadata = meshed?.metadata ?? new LocalMetadataClient(createMetadataState({
     users: [{ name: config.defaultUser, passwordHash: hashPassword(config.defaultPass), tags: ['administrator'] }],
@@ -93,6 +98,8 @@ export function createNodeContext(config: BrokerConfig, logger: Logger, clock: C
     diskAlarm: false,
     inFlow: new Set(),
     connectionCount: () => 0,
+    counters: createBrokerCounters(),
+    tracer,
     shutdown: () => queues.closeAll(),
   };
   const recovered = queues.recoverReplicated();

@@ -38,6 +38,14 @@ export function isReplicated(record: QueueRecord): boolean {
   return record.durable && !record.autoDelete && record.exclusiveOwner === null;
 }
 
+/** A queue run on this node (QueueRegistry.hosted). */
+export interface HostedQueue {
+  readonly vhost: string;
+  readonly name: string;
+  readonly queue: LocalQueue | ReplicatedQueue;
+  readonly leader: boolean;
+}
+
 /** What a channel exposes so queue events can reach it. */
 export interface CancelTarget {
   serverCancel(consumerTag: string): void;
@@ -375,6 +383,18 @@ export class QueueRegistry {
     }
     if (this.mesh !== null) this.reconcileSoon();
     return messages;
+  }
+
+  /**
+   * Every queue this node runs, for metrics: its local queues and the replicas of replicated queues
+   * hosted here (`leader`: this node leads it now; a queue's counts are reported by its leader).
+   */
+  *hosted(): Generator<HostedQueue> {
+    for (const [key, q] of this.queues) {
+      if (q instanceof LocalQueue) yield { vhost: this.vhostOf(key), name: q.name, queue: q, leader: true };
+      else if (q instanceof ReplicatedQueue && !this.replicas.has(key)) yield { vhost: this.vhostOf(key), name: q.name, queue: q, leader: q.leader };
+    }
+    for (const [key, q] of this.replicas) yield { vhost: this.vhostOf(key), name: q.name, queue: q, leader: q.leader };
   }
 
   /** Node shutdown: local queues die with the node; replicated ones stop here and keep their log. */

@@ -11,6 +11,7 @@ import { limits } from './limits.js';
 import { freeBytesOf, startDiskAlarm, type DiskAlarm } from './disk-alarm.js';
 import { startMemoryAlarm, type MemoryAlarm } from './memory-alarm.js';
 import { createNodeContext, type NodeCluster, type NodeContext } from './node-context.js';
+import type { TraceRecorder } from './counters.js';
 
 export interface BrokerDeps {
   logger: Logger;
@@ -22,6 +23,8 @@ export interface BrokerDeps {
   diskCheckIntervalMs?: number;
   /** The node's group host and replicated metadata; without them metadata lives in memory. */
   cluster?: NodeCluster;
+  /** Where sampled publishes' stage traces go (the metrics layer); none by default. */
+  tracer?: TraceRecorder;
 }
 
 export interface BrokerServer {
@@ -29,19 +32,24 @@ export interface BrokerServer {
   readonly port: number;
   readonly context: NodeContext;
   connectionCount(): number;
+  /** Consumers of every channel of every connection (the consumers gauge). */
+  consumerCount(): number;
   /** Closes every connection with 320 CONNECTION_FORCED and stops listening. */
   close(): Promise<void>;
 }
 
 export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promise<BrokerServer> {
   const logger = deps.logger.child('broker');
-  const context = createNodeContext(config, logger, deps.clock, deps.cluster);
+  const context = createNodeContext(config, logger, deps.clock, deps.cluster, deps.tracer);
   const connections = new Set<Connection>();
   let connectionSeq = 0;
   const server: Server = createServer({ noDelay: true, pauseOnConnect: false }, (socket: Socket) => {
     connectionSeq++;
-    const conn = new Connection(socket, `c${connectionSeq}`, context, () => connections.delete(conn));
+    const conn = new Connection(socket, `c${connectionSeq}`, context, () => {
+      if (connections.delete(conn)) context.counters.connectionsClosed++;
+    });
     connections.add(conn);
+    context.counters.connectionsOpened++;
   });
   context.connectionCount = () => connections.size;
   const alarm: MemoryAlarm = startMemoryAlarm(
@@ -70,6 +78,11 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     port,
     context,
     connectionCount: () => connections.size,
+    consumerCount: () => {
+      let n = 0;
+      for (const c of connections) n += c.consumerCount();
+      return n;
+    },
     close: async () => {
       alarm.stop();
       disk.stop();
