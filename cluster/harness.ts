@@ -140,7 +140,7 @@ export class ClusterHarness {
     const main = this.options.useDist === true ? [join(root, 'dist/src/cli/main.js')] : ['--import', tsxLoader, join(root, 'src/cli/main.ts')];
     const args = [
       ...main, 'server', '--node-id', n.id, '--node-name', n.id,
-      '--port', String(n.amqpPort), '--cluster-port', String(n.clusterPort),
+      '--port', String(n.amqpPort), '--cluster-port', String(n.clusterPort), '--http-port', '0',
       '--data-dir', n.dataDir, '--cluster-secret', this.secret,
       '--log-level', this.options.logLevel ?? 'info',
     ];

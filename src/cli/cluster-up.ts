@@ -1,6 +1,6 @@
 // `espresso cluster up --nodes N`: a local cluster on loopback for development. Starts n1..nN as
-// child `espresso server` processes from one --seeds list (AMQP base+i-1, cluster port base+10000+i-1,
-// data dir <data-dir>/nK, log in <data-dir>/nK.log), prints the URLs once every node is ready,
+// child `espresso server` processes from one --seeds list (AMQP base+i-1, HTTP base+10000+i-1, cluster
+// port base+20000+i-1, data dir <data-dir>/nK, log in <data-dir>/nK.log), prints the URLs once every node is ready,
 // and stops them all (SIGTERM, then SIGKILL after a grace period) on Ctrl-C or SIGTERM.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -8,15 +8,16 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError, ExitCode } from './config-loader.js';
 import { clusterSecretOf } from './node-cluster.js';
-import { defaultClusterSettings } from './options.js';
+import { defaultClusterSettings, defaultObserveSettings } from './options.js';
+import { clusterPortOffset, httpPortOffset } from './ports.js';
 import { defaultBrokerConfig } from '../broker/config.js';
 import { intFlag, parseSmallFlags } from './small-flags.js';
 
 export const clusterUpHelp = `Usage: espresso cluster up [flags]
 
-Starts a local cluster of N nodes on 127.0.0.1 (node K: AMQP port base+K-1, cluster port
-base+10000+K-1, data in <data-dir>/nK, log in <data-dir>/nK.log), prints the AMQP URLs when all
-are ready, and stops every node on Ctrl-C.
+Starts a local cluster of N nodes on 127.0.0.1 (node K: AMQP port base+K-1, HTTP (/metrics)
+base+10000+K-1, cluster port base+20000+K-1, data in <data-dir>/nK, log in <data-dir>/nK.log),
+prints the URLs when all are ready, and stops every node on Ctrl-C.
 
 Flags:
   --nodes <int>            how many nodes [3]
@@ -43,15 +44,15 @@ export async function runClusterUp(argv: readonly string[], env: Record<string, 
   }
   if (args.words.length > 0) throw new ConfigError(`unexpected argument '${args.words[0]!}' for 'espresso cluster up'`, ExitCode.Usage);
   const n = intFlag(args, '--nodes', 3, 1, 50);
-  const base = intFlag(args, '--base-port', 5672, 1, 65535 - 10_000 - 50);
+  const base = intFlag(args, '--base-port', 5672, 1, 65535 - clusterPortOffset - 50);
   const dataDir = args.flags.get('--data-dir') ?? './data';
   mkdirSync(dataDir, { recursive: true });
   const secret = clusterSecretOf({
-    ...defaultBrokerConfig, ...defaultClusterSettings, dataDir, clusterSecret: args.flags.get('--cluster-secret') ?? env['ESPRESSO_CLUSTER_SECRET'] ?? '',
+    ...defaultBrokerConfig, ...defaultClusterSettings, ...defaultObserveSettings, dataDir, clusterSecret: args.flags.get('--cluster-secret') ?? env['ESPRESSO_CLUSTER_SECRET'] ?? '',
   });
   const names = Array.from({ length: n }, (_, i) => `n${i + 1}`);
-  const seeds = names.map((name, i) => `${name}@127.0.0.1:${base + 10_000 + i}`).join(',');
-  const children = names.map((name, i) => startChild(name, base + i, base + 10_000 + i, seeds, dataDir, secret, env));
+  const seeds = names.map((name, i) => `${name}@127.0.0.1:${base + clusterPortOffset + i}`).join(',');
+  const children = names.map((name, i) => startChild(name, base + i, base + clusterPortOffset + i, seeds, dataDir, secret, env));
   let stopping = false;
   const stopAll = async (): Promise<void> => {
     stopping = true;
@@ -79,8 +80,10 @@ export async function runClusterUp(argv: readonly string[], env: Record<string, 
   }
   if (ready === true) {
     process.stdout.write(`espresso cluster of ${n} nodes is up (data in ${resolve(dataDir)}):\n`);
-    names.forEach((name, i) => process.stdout.write(`  ${name}  amqp://guest:guest@127.0.0.1:${base + i}  (cluster port ${base + 10_000 + i})\n`));
-    process.stdout.write(`status: espresso ctl --cluster-address 127.0.0.1:${base + 10_000} --data-dir ${dataDir} cluster-status\nCtrl-C stops all nodes.\n`);
+    names.forEach((name, i) => process.stdout.write(
+      `  ${name}  amqp://guest:guest@127.0.0.1:${base + i}  http://127.0.0.1:${base + httpPortOffset + i}/metrics  (cluster port ${base + clusterPortOffset + i})\n`,
+    ));
+    process.stdout.write(`status: espresso ctl --cluster-address 127.0.0.1:${base + clusterPortOffset} --data-dir ${dataDir} cluster-status\nCtrl-C stops all nodes.\n`);
   }
   if (ready === false) process.stderr.write(`espresso cluster up: not every node was ready within ${readyTimeoutMs} ms; see the logs in ${resolve(dataDir)}\n`);
   const outcome = ready === true ? await Promise.race([died, signalled]) : ready;

@@ -40,7 +40,7 @@ Commands:
                               one replica) [--vhost-pattern RE] [--queue-pattern RE]
 
 Flags:
-  --cluster-address <[id@]host:port>  cluster port of any node [127.0.0.1:15672]
+  --cluster-address <[id@]host:port>  cluster port of any node [127.0.0.1:25672]
   --cluster-secret <secret>       the cluster secret [ESPRESSO_CLUSTER_SECRET]
   --data-dir <dir>                read the secret from <dir>/cluster-secret instead
   --cluster-tls-cert/-key/-ca <file>  mutual TLS files, when the cluster port uses TLS [ESPRESSO_CLUSTER_TLS_*]
@@ -60,7 +60,7 @@ export async function runCtl(argv: readonly string[], env: Record<string, string
   const policy = command === undefined ? undefined : policyRequest(command, args);
   if (command === undefined || (policy === undefined && extra.length > 0)) throw new ConfigError(`espresso ctl: give one command; see 'espresso ctl --help'`, ExitCode.Usage);
   const request = policy ?? membershipRequest(command, arg, args) ?? ctlRequest(command, arg);
-  const target = parseNodeAddress(args.flags.get('--cluster-address') ?? '127.0.0.1:15672', '--cluster-address');
+  const target = parseNodeAddress(args.flags.get('--cluster-address') ?? '127.0.0.1:25672', '--cluster-address');
   const secret = ctlSecret(args.flags.get('--cluster-secret') ?? env['ESPRESSO_CLUSTER_SECRET'], args.flags.get('--data-dir'));
   const timeoutMs = intFlag(args, '--timeout', 5_000, 100, 600_000);
   const json = args.flags.get('--json') === 'true';

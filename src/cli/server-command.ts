@@ -1,6 +1,6 @@
 // `espresso server`: builds the configuration, creates the data directory, the real clock and the
-// stdout logger, starts the node's group host and the broker on it, and stops both cleanly on
-// SIGINT/SIGTERM.
+// stdout logger, starts the node's group host, the broker on it and the HTTP listener (/metrics),
+// and stops them cleanly on SIGINT/SIGTERM.
 
 import { mkdirSync, accessSync, constants } from 'node:fs';
 import { resolve } from 'node:path';
@@ -13,6 +13,8 @@ import { parseArgs } from './args.js';
 import { serverHelp } from './help.js';
 import { serverOptions, type ServerConfig } from './options.js';
 import { startNodeCluster, type StartedCluster } from './node-cluster.js';
+import { stageRecorderFor, startObserve, type StartedObserve } from './node-observe.js';
+import type { TraceRecorder } from '../broker/counters.js';
 
 const realClock = { nowMs: () => Date.now() };
 
@@ -35,9 +37,9 @@ function prepareDataDir(dir: string): void {
   }
 }
 
-async function listen(config: BrokerConfig, cluster: NodeCluster, logger: Logger): Promise<BrokerServer> {
+async function listen(config: BrokerConfig, cluster: NodeCluster, logger: Logger, tracer: TraceRecorder): Promise<BrokerServer> {
   try {
-    return await startBroker(config, { logger, clock: realClock, cluster });
+    return await startBroker(config, { logger, clock: realClock, cluster, tracer });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') {
@@ -65,22 +67,31 @@ export async function runServer(argv: readonly string[], env: Record<string, str
     base: { node: config.nodeId !== '' ? config.nodeId : config.nodeName },
   });
   const cluster = await startNodeCluster(config, logger);
+  const stages = stageRecorderFor(config);
   let broker: BrokerServer;
   try {
-    broker = await listen(cluster.brokerConfig, cluster, logger);
+    broker = await listen(cluster.brokerConfig, cluster, logger, stages);
   } catch (e) {
+    await cluster.close();
+    throw e;
+  }
+  let observe: StartedObserve;
+  try {
+    observe = await startObserve(config, cluster, broker, stages, logger);
+  } catch (e) {
+    await broker.close();
     await cluster.close();
     throw e;
   }
   // Port 0: the registry learned "port 0" from the start entry; tell it the one the OS picked.
   if (config.port === 0) cluster.advertiseAmqpPort(broker.port);
   logger.info('node started', {
-    bind: config.bind, port: broker.port, clusterPort: cluster.groupHost.port, nodeId: cluster.nodeId, dataDir: resolve(config.dataDir),
+    bind: config.bind, port: broker.port, httpPort: observe.httpPort, clusterPort: cluster.groupHost.port, nodeId: cluster.nodeId, dataDir: resolve(config.dataDir),
   });
   await new Promise<void>((done) => {
     const stop = (signal: string): void => {
       logger.info('stopping', { signal });
-      void stopNode(broker, cluster).then(done);
+      void stopNode(broker, observe, cluster).then(done);
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
@@ -89,8 +100,9 @@ export async function runServer(argv: readonly string[], env: Record<string, str
   return ExitCode.Ok;
 }
 
-/** The broker first (no client waits on a closed group), then the metadata group and the group host. */
-async function stopNode(broker: BrokerServer, cluster: StartedCluster): Promise<void> {
+/** The broker first (no client waits on a closed group), then HTTP, the metadata group and the group host. */
+async function stopNode(broker: BrokerServer, observe: StartedObserve, cluster: StartedCluster): Promise<void> {
   await broker.close();
+  await observe.close();
   await cluster.close();
 }

@@ -1,5 +1,6 @@
 // Real `espresso server` processes for cluster tests: free loopback ports, start with --seeds or
 // --join, wait for "node started", ask a node's status through its cluster port, stop or kill.
+// HTTP (/metrics) listens on any free port unless the spec names one; httpPort() reads it back.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -25,6 +26,8 @@ export interface NodeSpec {
   join?: string;
   /** More server flags (e.g. TLS files). */
   extraArgs?: readonly string[];
+  /** HTTP port; any free one by default. */
+  httpPort?: number;
 }
 
 export interface NodeProc {
@@ -33,6 +36,8 @@ export interface NodeProc {
   output(): string;
   exited: Promise<number | null>;
   ready: Promise<void>;
+  /** The HTTP port of this start (from its "node started" line; throws before it). */
+  httpPort(): number;
 }
 
 const running = new Set<ChildProcess>();
@@ -61,7 +66,7 @@ export async function freePorts(n: number): Promise<number[]> {
 export function startNode(spec: NodeSpec, readyTimeoutMs = 30_000): NodeProc {
   const args = [
     '--import', tsxLoader, main, 'server', '--node-id', spec.name, '--port', String(spec.amqpPort),
-    '--cluster-port', String(spec.clusterPort), '--data-dir', spec.dataDir, '--log-level', 'info',
+    '--cluster-port', String(spec.clusterPort), '--http-port', String(spec.httpPort ?? 0), '--data-dir', spec.dataDir, '--log-level', 'info',
   ];
   if (spec.seeds !== undefined) args.push('--seeds', spec.seeds);
   if (spec.join !== undefined) args.push('--join', spec.join);
@@ -94,7 +99,12 @@ export function startNode(spec: NodeSpec, readyTimeoutMs = 30_000): NodeProc {
     });
   });
   ready.catch(() => undefined);
-  return { spec, child, output: () => log, exited, ready };
+  const httpPort = (): number => {
+    const m = [...log.matchAll(/"node started".*?"httpPort":(\d+)/g)].pop();
+    if (m === undefined) throw new Error(`${spec.name} has not logged its HTTP port yet`);
+    return Number(m[1]);
+  };
+  return { spec, child, output: () => log, exited, ready, httpPort };
 }
 
 export function amqpUrl(n: NodeProc): string {

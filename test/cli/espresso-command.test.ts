@@ -74,7 +74,7 @@ describe('espresso command line', () => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve()));
     const port = (blocker.address() as { port: number }).port;
-    // Any free cluster port: the default (AMQP port + 10000) is out of range for high ephemeral ports.
+    // Any free cluster port: the default (AMQP port + 20000) is out of range for high ephemeral ports.
     const r = espresso(['server', '--port', String(port), '--cluster-port', '0', '--data-dir', join(tmp, 'd69')]);
     blocker.close();
     expect(r.code).toBe(ExitCode.Unavailable);
