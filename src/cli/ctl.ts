@@ -13,6 +13,7 @@ import { isOperatingError, OperatingErrorCode } from '../lib/errors.js';
 import { ConfigError, ExitCode } from './config-loader.js';
 import { clusterTlsOf, parseNodeAddress } from './node-cluster.js';
 import { intFlag, parseSmallFlags, type SmallArgs } from './small-flags.js';
+import { isObserveCommand, observeCtlHelp, runObserveCtl } from './ctl-observe.js';
 
 export const ctlHelp = `Usage: espresso ctl [flags] <command> [argument]
 
@@ -38,7 +39,7 @@ Commands:
                               [--queue-pattern RE]; per queue what happened, exit 1 if any failed
   shrink NODE                 remove NODE from every queue's replica set (a queue keeps at least
                               one replica) [--vhost-pattern RE] [--queue-pattern RE]
-
+${observeCtlHelp}
 Flags:
   --cluster-address <[id@]host:port>  cluster port of any node [127.0.0.1:25672]
   --cluster-secret <secret>       the cluster secret [ESPRESSO_CLUSTER_SECRET]
@@ -51,6 +52,7 @@ Exit codes: 0 ok, 1 refused by the cluster, 64 bad command line, 69 node unreach
 `;
 
 export async function runCtl(argv: readonly string[], env: Record<string, string | undefined>): Promise<number> {
+  if (!argv.includes('--help') && !argv.includes('-h') && isObserveCommand(argv)) return runObserveCtl(argv, env, ctlSecret);
   const args = parseSmallFlags('ctl', argv, ['--cluster-address', '--cluster-secret', '--data-dir', '--timeout', '--cluster-tls-cert', '--cluster-tls-key', '--cluster-tls-ca', ...policyFlags, ...membershipFlags], ['--json']);
   if (args.help) {
     process.stdout.write(ctlHelp);

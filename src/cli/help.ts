@@ -11,7 +11,8 @@ Commands:
   server      run one broker node (AMQP on 127.0.0.1:5672 by default)
   cluster up  run a local cluster of N nodes (espresso cluster up --nodes 3)
   ctl         ask a running node: cluster-status, list-queues, rebalance, grow, shrink,
-              add-node, forget-node, set-policy, clear-policy, list-policies
+              add-node, forget-node, set-policy, clear-policy, list-policies,
+              profile cpu|heap|stages, top
   help        show this help
 
 Run 'espresso <command> --help' for the flags of a command.
@@ -21,7 +22,8 @@ Exit codes: 0 ok, 1 internal error, 64 bad command line, 66 config file unreadab
 
 export const serverHelp = `Usage: espresso server [flags]
 
-Runs one broker node. Settings come from defaults, then the JSON file given by --config
+Runs one broker node: AMQP on --port, HTTP (/metrics) on --http-port (AMQP + 10000), the
+cluster transport on --cluster-port (AMQP + 20000). Settings come from defaults, then the JSON file given by --config
 (keys as in the README, e.g. {"port": 5673}), then ESPRESSO_* environment variables, then flags.
 
 Flags:

@@ -155,22 +155,10 @@ function alarmFamilies(node: ObservedNode): ReadMetricSpec[] {
       name: 'espresso_disk_space_available_bytes', help: 'free bytes on the file system of the data directory', type: 'gauge',
       read: async () => one(await freeBytesOf(ctx.config.dataDir).catch(() => Number.NaN)),
     },
-    eventLoopUtilization(),
+    // Cumulative, so any number of scrapers get utilisation as rate(active) / (rate(active) + rate(idle)).
+    counter('espresso_event_loop_active_seconds_total', 'time the event loop spent running callbacks', () => performance.eventLoopUtilization().active / 1000),
+    counter('espresso_event_loop_idle_seconds_total', 'time the event loop spent waiting for I/O', () => performance.eventLoopUtilization().idle / 1000),
   ];
-}
-
-/** The event loop's busy share since the previous scrape (0..1). */
-function eventLoopUtilization(): ReadMetricSpec {
-  let last = performance.eventLoopUtilization();
-  return {
-    name: 'espresso_event_loop_utilization', help: 'share of time the event loop was busy since the previous scrape', type: 'gauge',
-    read: () => {
-      const now = performance.eventLoopUtilization();
-      const delta = performance.eventLoopUtilization(now, last);
-      last = now;
-      return one(delta.utilization);
-    },
-  };
 }
 
 function stageFamilies(node: ObservedNode): ReadMetricSpec[] {

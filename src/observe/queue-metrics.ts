@@ -100,13 +100,11 @@ export function queueFamilies(node: ObservedNode, mode: Mode): ReadMetricSpec[] 
     family('espresso_queue_messages_acked_total', 'messages settled by a consumer\'s ack', 'counter', (r) => r.totals.acked),
     family('espresso_queue_messages_dead_lettered_total', 'messages sent to the dead-letter exchange', 'counter', (r) => r.totals.deadLettered),
   ];
-  if (mode === 'aggregated') {
-    specs.push({
-      name: 'espresso_raft_max_follower_lag', help: 'largest lag (entries) of any follower of a queue this node leads', type: 'gauge',
-      read: () => [{ value: rows().reduce((m, r) => Math.max(m, ...r.lags.map((l) => l.lag)), 0) }],
-    });
-    return specs;
-  }
+  specs.push({
+    name: 'espresso_raft_max_follower_lag', help: 'largest lag (entries) of any follower of a queue this node leads', type: 'gauge',
+    read: () => [{ value: rows().reduce((m, r) => Math.max(m, ...r.lags.map((l) => l.lag)), 0) }],
+  });
+  if (mode === 'aggregated') return specs;
   const raft = (name: string, help: string, value: (r: NonNullable<QueueRow['raft']>) => number): ReadMetricSpec => ({
     name, help, type: 'gauge',
     read: () => rows().flatMap((r) => (r.raft === null ? [] : [{ labels: r.labels, value: value(r.raft) }])),
