@@ -9,6 +9,10 @@ import { join } from 'node:path';
 import { callNode } from '../src/cluster/control-client.js';
 import { nodeId } from '../src/lib/ids.js';
 import type { ClusterStatus } from '../src/cluster/control-service.js';
+import { decodeJson, encodeJson } from '../src/cluster/metadata-entries.js';
+import { ObserveMethod, type ProfileTicket } from '../src/observe/observe-service.js';
+import type { StageBreakdown } from '../src/observe/stage-summary.js';
+import type { Observation } from './report.js';
 import { register, run, terminate, waitUntil, portOpen, alive, type BrokerHandle, type StorageCounters } from './broker-process.js';
 
 const repoDir = new URL('..', import.meta.url).pathname;
@@ -75,6 +79,7 @@ export async function startEspresso(topology: 'single' | 'cluster', workDir: str
   const handle = register({
     broker: 'espresso', topology, urls: ports.map((p) => `amqp://guest:guest@127.0.0.1:${p}`), processes: [],
     storageCounters: () => storageCounters(ports),
+    observe: (seconds) => observe(ports, seconds),
     stop: async () => {
       for (const n of nodes) await terminate(n.pid, 15_000);
       rmSync(base, { recursive: true, force: true });
@@ -91,6 +96,17 @@ export async function startEspresso(topology: 'single' | 'cluster', workDir: str
   handle.processes = nodes.map((n, i) => ({ name: `node espresso bench${i + 1}`, pid: n.pid }));
   log(`espresso: ${topology} up (pids ${nodes.map((n) => n.pid).join(', ')})`);
   return handle;
+}
+
+/** `ctl profile stages` over the next `seconds` (asked of node 1) and a CPU profile summary of every node, at once. */
+async function observe(ports: readonly number[], seconds: number): Promise<Observation> {
+  const ask = (i: number, method: string, payload: unknown): Promise<Uint8Array> => callNode({
+    address: `127.0.0.1:${clusterPeerPort(ports[i]!)}`, nodeId: nodeId(`bench${i + 1}`), secret: benchSecret, timeoutMs: seconds * 1000 + 60_000,
+  }, method, encodeJson(payload));
+  const stages = ask(0, ObserveMethod.stages, { seconds }).then((b) => decodeJson<StageBreakdown>(b));
+  const cpu = Promise.all(ports.map((_, i) => ask(i, ObserveMethod.profile, { kind: 'cpu', seconds, keep: false })
+    .then((b) => decodeJson<ProfileTicket>(b)).then((t) => ({ node: t.node, summary: t.summary! }))));
+  return { seconds, stages: await stages, cpu: await cpu };
 }
 
 /** fsyncs and records of every node's write-ahead log, asked with `ctl cluster-status` over the cluster port. */

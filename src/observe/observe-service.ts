@@ -42,13 +42,15 @@ export interface ProfileRequest {
   readonly seconds: number;
   /** The node to profile; absent: the node asked. */
   readonly node?: string;
+  /** false: answer the summary only, keep no file to fetch (the bench harness). */
+  readonly keep?: boolean;
 }
 
 export interface ProfileTicket {
   readonly node: string;
   readonly id: string;
   readonly kind: ProfileKind;
-  /** Size of the gzipped profile to fetch. */
+  /** Size of the gzipped profile to fetch (0 when not kept). */
   readonly bytes: number;
   /** CPU profiles: the top functions and GC share. */
   readonly summary: CpuSummary | null;
@@ -139,7 +141,8 @@ export class ObserveService {
     const target = r.node ?? this.node.nodeId;
     if (target === this.node.nodeId) return this.profileHere(r);
     const waitMs = (r.kind === 'cpu' ? r.seconds * 1000 : 0) + 120_000;
-    return decodeJson<ProfileTicket>(await this.call(target, ObserveMethod.profileHere, encodeJson({ kind: r.kind, seconds: r.seconds }), waitMs));
+    const here: ProfileRequest = { kind: r.kind, seconds: r.seconds, ...(r.keep === false ? { keep: false } : {}) };
+    return decodeJson<ProfileTicket>(await this.call(target, ObserveMethod.profileHere, encodeJson(here), waitMs));
   }
 
   private async profileHere(r: ProfileRequest): Promise<ProfileTicket> {
@@ -157,10 +160,10 @@ export class ObserveService {
     } else {
       bytes = await heapSnapshotGzip();
     }
-    const id = randomBytes(8).toString('hex');
-    this.keep(id, bytes);
+    const id = r.keep === false ? '' : randomBytes(8).toString('hex');
+    if (id !== '') this.keep(id, bytes);
     this.logger.info('profile taken', { kind: r.kind, id, gzippedBytes: bytes.length, tookMs: Math.round(performance.now() - startedMs) });
-    return { node: this.node.nodeId, id, kind: r.kind, bytes: bytes.length, summary };
+    return { node: this.node.nodeId, id, kind: r.kind, bytes: id === '' ? 0 : bytes.length, summary };
   }
 
   /**
