@@ -5,8 +5,7 @@
 
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import type { Registry } from 'prom-client';
-import type { NodeMetrics } from '../observe/node-metrics.js';
+import type { MetricsText, NodeMetrics } from '../observe/node-metrics.js';
 import { requireUser, type Authenticate } from './basic-auth.js';
 import type { HttpListener, HttpRequest, HttpResponse } from './server.js';
 
@@ -15,14 +14,14 @@ const gzipAsync = promisify(gzip);
 const gzipAboveBytes = 4096;
 
 export function serveMetrics(http: HttpListener, metrics: NodeMetrics, authenticate: Authenticate | null): void {
-  http.route('GET', '/metrics', (req) => scrape(req, metrics.aggregated, authenticate));
-  http.route('GET', '/metrics/per-object', (req) => scrape(req, metrics.perObject, authenticate));
+  http.route('GET', '/metrics', (req) => scrape(req, metrics.aggregated, metrics.contentType, authenticate));
+  http.route('GET', '/metrics/per-object', (req) => scrape(req, metrics.perObject, metrics.contentType, authenticate));
 }
 
-async function scrape(req: HttpRequest, registry: Registry, authenticate: Authenticate | null): Promise<HttpResponse> {
+async function scrape(req: HttpRequest, render: MetricsText, contentType: string, authenticate: Authenticate | null): Promise<HttpResponse> {
   if (authenticate !== null) requireUser(authenticate, req);
-  const text = await registry.metrics();
-  const headers: Record<string, string> = { 'content-type': registry.contentType };
+  const text = await render();
+  const headers: Record<string, string> = { 'content-type': contentType };
   if (text.length >= gzipAboveBytes && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
     return { status: 200, headers: { ...headers, 'content-encoding': 'gzip' }, body: await gzipAsync(text, { level: 1 }) };
   }

@@ -1,9 +1,9 @@
 // The node's Prometheus metrics: every family read at scrape time from the plain counters the
 // layers keep (broker counters, queue totals, the group host's histograms, the transport's per-peer
 // counters, gossip's view). Names follow RabbitMQ's rabbitmq_* metrics where one exists (same
-// meaning, prefix espresso_); the README lists them. Two registries share the node families:
-// /metrics sums the queues this node reports into one sample per family (constant size however many
-// queues), /metrics/per-object labels each queue and Raft group instead.
+// meaning, prefix espresso_); the README lists them. /metrics sums the queues this node reports into
+// one sample per family (constant size however many queues); /metrics/per-object has the same node
+// families and one sample per queue and Raft group instead (queue-metrics.ts writes those).
 
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { freeBytesOf } from '../broker/disk-alarm.js';
@@ -14,7 +14,7 @@ import type { GossipService } from '../membership/index.js';
 import { histogramSamples, one, registerAll, type ReadMetricSpec, type Sample } from './read-metric.js';
 import type { PeerProbe } from './peer-probe.js';
 import type { StageRecorder } from './stage-recorder.js';
-import { queueFamilies } from './queue-metrics.js';
+import { aggregatedQueueFamilies, perObjectQueueText } from './queue-metrics.js';
 
 /** What the metrics read: the node's running parts (built by the composition root). */
 export interface ObservedNode {
@@ -29,25 +29,31 @@ export interface ObservedNode {
   readonly stages: StageRecorder;
 }
 
+/** A scrape's body in Prometheus' text format. */
+export type MetricsText = () => Promise<string>;
+
 export interface NodeMetrics {
   /** /metrics: node families plus queue families summed over the queues this node reports. */
-  readonly aggregated: Registry;
+  readonly aggregated: MetricsText;
   /** /metrics/per-object: node families plus one sample per queue and Raft group. */
-  readonly perObject: Registry;
+  readonly perObject: MetricsText;
+  readonly contentType: string;
 }
 
 const amqp = { protocol: 'amqp091' } as const;
 
 export function createNodeMetrics(node: ObservedNode): NodeMetrics {
-  const aggregated = new Registry();
-  const perObject = new Registry();
-  const both = [aggregated, perObject];
-  registerAll(both, [...identityFamilies(node), ...brokerFamilies(node), ...raftFamilies(node), ...peerFamilies(node), ...alarmFamilies(node), ...stageFamilies(node)]);
-  registerAll([aggregated], queueFamilies(node, 'aggregated'));
-  registerAll([perObject], queueFamilies(node, 'per-object'));
+  const nodeOnly = new Registry();
+  registerAll([nodeOnly], [...identityFamilies(node), ...brokerFamilies(node), ...raftFamilies(node), ...peerFamilies(node), ...alarmFamilies(node), ...stageFamilies(node)]);
   // Process CPU, RSS, heap, file descriptors, GC and event-loop lag, as prom-client measures them.
-  for (const r of both) collectDefaultMetrics({ register: r, prefix: 'espresso_' });
-  return { aggregated, perObject };
+  collectDefaultMetrics({ register: nodeOnly, prefix: 'espresso_' });
+  const queues = new Registry();
+  registerAll([queues], aggregatedQueueFamilies(node));
+  return {
+    aggregated: async () => `${await nodeOnly.metrics()}\n${await queues.metrics()}`,
+    perObject: async () => `${await nodeOnly.metrics()}\n${perObjectQueueText(node)}`,
+    contentType: nodeOnly.contentType,
+  };
 }
 
 const counter = (name: string, help: string, read: () => number, labels?: Record<string, string>): ReadMetricSpec =>

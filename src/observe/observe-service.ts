@@ -240,7 +240,6 @@ export class ObserveService {
     this.loopDelay.reset();
     const mem = process.memoryUsage();
     const rtt = n.peers.rttMs();
-    const lagOf = (r: (typeof rows)[number]): number => r.lags.reduce((m, l) => Math.max(m, l.lag), 0);
     return {
       node: n.nodeId, atMs: Date.now(),
       received: c.messagesReceived, confirmed: c.messagesConfirmed,
@@ -248,13 +247,13 @@ export class ObserveService {
       acknowledged: c.messagesAcknowledged,
       connections: n.broker.connectionCount(), channels: c.channelsOpened - c.channelsClosed, consumers: n.broker.consumerCount(),
       queues: rows.length, ready: rows.reduce((a, r) => a + r.ready, 0), unacked: rows.reduce((a, r) => a + r.unacked, 0),
-      groups: n.groupHost.groupCount(), groupsLed: n.groupHost.leaderCount(), maxFollowerLag: rows.reduce((m, r) => Math.max(m, lagOf(r)), 0),
+      groups: n.groupHost.groupCount(), groupsLed: n.groupHost.leaderCount(), maxFollowerLag: rows.reduce((m, r) => Math.max(m, r.maxLag), 0),
       rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, eventLoopUtilization: elu, eventLoopDelayP99Ms: Number.isFinite(p99) ? p99 : 0,
       alarms: [...(n.context.memoryAlarm ? ['memory'] : []), ...(n.context.diskAlarm ? ['disk'] : [])],
       peers: [...n.groupHost.transport.stats()].filter(([id]) => !id.startsWith('ctl-')).map(([peer, s]) => ({ peer, up: s.up, rttMs: rtt.get(peer) ?? null })),
       topQueues: rows.sort((a, b) => b.ready + b.unacked - (a.ready + a.unacked)).slice(0, topQueuesMax).map((r) => ({
-        vhost: String(r.labels['vhost']), name: String(r.labels['queue']), ready: r.ready, unacked: r.unacked, consumers: r.consumers,
-        published: r.totals.published, maxLag: lagOf(r),
+        vhost: r.vhost, name: r.name, ready: r.ready, unacked: r.unacked, consumers: r.consumers,
+        published: r.totals.published, maxLag: r.maxLag,
       })),
     };
   }

@@ -26,7 +26,7 @@ beforeAll(async () => {
   const registry = new Registry();
   let scrapes = 0;
   registerAll([registry], [{ name: 'espresso_scrapes', help: 'scrapes so far', type: 'counter', read: () => [{ value: ++scrapes }] }]);
-  const metrics = { aggregated: registry, perObject: registry };
+  const metrics = { aggregated: () => registry.metrics(), perObject: () => registry.metrics(), contentType: registry.contentType };
   open = await HttpListener.start({ host: '127.0.0.1', port: 0, logger: silentLogger });
   serveMetrics(open, metrics, null);
   closed = await HttpListener.start({ host: '127.0.0.1', port: 0, logger: silentLogger });
