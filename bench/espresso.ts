@@ -44,10 +44,17 @@ interface EspressoNode {
   port: number;
 }
 
-function launch(args: string[], dir: string): number {
+/** Another build to run instead of this checkout's (a baseline commit), more server flags, other AMQP ports (cluster: + 20000). */
+export interface EspressoOptions {
+  mainJs?: string;
+  extraArgs?: readonly string[];
+  ports?: readonly number[];
+}
+
+function launch(args: string[], dir: string, o: EspressoOptions): number {
   mkdirSync(dir, { recursive: true });
   const out = openSync(join(dir, 'stdout.log'), 'a');
-  const child = spawn(process.execPath, [mainJs, 'server', ...args], { cwd: repoDir, detached: true, stdio: ['ignore', out, out] });
+  const child = spawn(process.execPath, [o.mainJs ?? mainJs, 'server', ...args, ...(o.extraArgs ?? [])], { cwd: repoDir, detached: true, stdio: ['ignore', out, out] });
   closeSync(out);
   child.unref();
   if (child.pid === undefined) throw new Error('could not start espresso');
@@ -60,18 +67,18 @@ function launch(args: string[], dir: string): number {
  */
 export const memoryHighWatermarkBytes = Math.floor(totalmem() * 0.4);
 
-function nodeArgs(topology: 'single' | 'cluster', i: number, port: number, dataDir: string): string[] {
+function nodeArgs(topology: 'single' | 'cluster', i: number, port: number, dataDir: string, ports: readonly number[]): string[] {
   const base = ['--port', String(port), '--bind', '127.0.0.1', '--data-dir', dataDir, '--log-level', 'warn', '--node-name', `bench${i + 1}`,
     '--memory-high-watermark', String(memoryHighWatermarkBytes), '--cluster-port', String(clusterPeerPort(port)), '--cluster-secret', benchSecret];
   if (topology === 'single') return base;
-  const seeds = clusterPorts.map((p, k) => `bench${k + 1}@127.0.0.1:${clusterPeerPort(p)}`).join(',');
+  const seeds = ports.map((p, k) => `bench${k + 1}@127.0.0.1:${clusterPeerPort(p)}`).join(',');
   return [...base, '--node-id', `bench${i + 1}`, '--seeds', seeds];
 }
 
-export async function startEspresso(topology: 'single' | 'cluster', workDir: string, log: (line: string) => void): Promise<BrokerHandle> {
+export async function startEspresso(topology: 'single' | 'cluster', workDir: string, log: (line: string) => void, o: EspressoOptions = {}): Promise<BrokerHandle> {
   const base = join(workDir, `espresso-${topology}`);
   rmSync(base, { recursive: true, force: true });
-  const ports = topology === 'single' ? [singlePort] : clusterPorts;
+  const ports = o.ports ?? (topology === 'single' ? [singlePort] : clusterPorts);
   for (const p of ports) {
     if (await portOpen(p)) throw new Error(`port ${p} is already in use; is another broker running there?`);
   }
@@ -88,7 +95,7 @@ export async function startEspresso(topology: 'single' | 'cluster', workDir: str
   });
   ports.forEach((port, i) => {
     const dir = join(base, `node${i + 1}`);
-    nodes.push({ pid: launch(nodeArgs(topology, i, port, join(dir, 'data')), dir), port });
+    nodes.push({ pid: launch(nodeArgs(topology, i, port, join(dir, 'data'), ports), dir, o), port });
   });
   const ready = await waitUntil(async () => (await Promise.all(nodes.map((n) => portOpen(n.port)))).every(Boolean) || nodes.some((n) => !alive(n.pid)), 60_000);
   const dead = nodes.filter((n) => !alive(n.pid));
