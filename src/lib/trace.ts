@@ -38,9 +38,15 @@ export function newTrace(receivedMs: number): MessageTrace {
   return { at, queue: '' };
 }
 
-/** A copy for one of several target queues. */
+/**
+ * The trace of a copy going to another target queue: the stamps up to routing (what happened
+ * after it, on the first copy's way to its own queue, is not this copy's).
+ */
 export function copyTrace(t: MessageTrace, queue: string): MessageTrace {
-  return { at: Float64Array.from(t.at), queue };
+  const c = newTrace(t.at[Stage.received]!);
+  c.at[Stage.routed] = t.at[Stage.routed]!;
+  c.queue = queue;
+  return c;
 }
 
 /** Stamps `stage` once: a stage reached again (a retry) keeps its first time. */

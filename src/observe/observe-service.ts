@@ -140,6 +140,9 @@ export class ObserveService {
   private async profile(r: ProfileRequest): Promise<ProfileTicket> {
     const target = r.node ?? this.node.nodeId;
     if (target === this.node.nodeId) return this.profileHere(r);
+    if (!this.peers().includes(target as NodeId)) {
+      throw new OperatingError(OperatingErrorCode.BadConfig, `no node '${target}' is connected to ${this.node.nodeId} (connected: ${[this.node.nodeId, ...this.peers()].sort().join(', ')})`);
+    }
     const waitMs = (r.kind === 'cpu' ? r.seconds * 1000 : 0) + 120_000;
     const here: ProfileRequest = { kind: r.kind, seconds: r.seconds, ...(r.keep === false ? { keep: false } : {}) };
     return decodeJson<ProfileTicket>(await this.call(target, ObserveMethod.profileHere, encodeJson(here), waitMs));

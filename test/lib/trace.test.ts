@@ -32,14 +32,19 @@ describe('message traces', () => {
 
   it('keeps the first stamp of a stage, and merges only the stamps it lacks', () => {
     const t = newTrace(1);
+    stamp(t, Stage.routed, 1.5);
     stamp(t, Stage.forwarded, 2);
     stamp(t, Stage.forwarded, 9); // a retry to the next leader
     expect(t.at[Stage.forwarded]).toBe(2);
-    const back = copyTrace(t, 'q');
+    const back = newTrace(1);
     stamp(back, Stage.proposed, 3);
     back.at[Stage.forwarded] = 99;
     mergeTrace(t, back);
     expect([t.at[Stage.forwarded], t.at[Stage.proposed]]).toEqual([2, 3]);
+    // Another target queue's copy starts from the routing, not from the first copy's path.
+    const other = copyTrace(t, 'q2');
+    expect([other.queue, other.at[Stage.received], other.at[Stage.routed]]).toEqual(['q2', 1, 1.5]);
+    expect(Number.isNaN(other.at[Stage.forwarded]!) && Number.isNaN(other.at[Stage.proposed]!)).toBe(true);
   });
 
   it('crosses the wire between nodes, and skips stages a newer peer added', () => {
