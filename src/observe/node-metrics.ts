@@ -6,7 +6,7 @@
 // families and one sample per queue and Raft group instead (queue-metrics.ts writes those).
 
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { freeBytesOf } from '../broker/disk-alarm.js';
+import { statfsSync } from 'node:fs';
 import type { NodeContext } from '../broker/node-context.js';
 import type { GroupHost } from '../cluster/index.js';
 import { stageNames, Stage, stageCount } from '../lib/trace.js';
@@ -49,9 +49,21 @@ export function createNodeMetrics(node: ObservedNode): NodeMetrics {
   collectDefaultMetrics({ register: nodeOnly, prefix: 'espresso_' });
   const queues = new Registry();
   registerAll([queues], aggregatedQueueFamilies(node));
+  // How long the previous render of each path took here (what a scrape costs this node, not the wire).
+  const renderMs = { aggregated: 0, perObject: 0 };
+  registerAll([nodeOnly], [{
+    name: 'espresso_metrics_render_seconds', help: 'time this node took to build the previous answer of each metrics path', type: 'gauge',
+    read: () => [{ labels: { path: '/metrics' }, value: renderMs.aggregated / 1000 }, { labels: { path: '/metrics/per-object' }, value: renderMs.perObject / 1000 }],
+  }]);
+  const timed = (which: keyof typeof renderMs, render: () => Promise<string>) => async (): Promise<string> => {
+    const startedMs = performance.now();
+    const text = await render();
+    renderMs[which] = performance.now() - startedMs;
+    return text;
+  };
   return {
-    aggregated: async () => `${await nodeOnly.metrics()}\n${await queues.metrics()}`,
-    perObject: async () => `${await nodeOnly.metrics()}\n${perObjectQueueText(node)}`,
+    aggregated: timed('aggregated', async () => `${await nodeOnly.metrics()}\n${await queues.metrics()}`),
+    perObject: timed('perObject', async () => `${await nodeOnly.metrics()}\n${perObjectQueueText(node)}`),
     contentType: nodeOnly.contentType,
   };
 }
@@ -157,10 +169,15 @@ function alarmFamilies(node: ObservedNode): ReadMetricSpec[] {
     gauge('espresso_alarms_free_disk_space_watermark', '1 while free disk is below the limit or the log cannot write', () => (ctx.diskAlarm ? 1 : 0)),
     gauge('espresso_resident_memory_limit_bytes', 'memory high watermark (0 = off)', () => ctx.config.memoryHighWatermarkBytes),
     gauge('espresso_disk_space_available_limit_bytes', 'free disk limit (0 = off)', () => ctx.config.diskFreeLimitBytes),
-    {
-      name: 'espresso_disk_space_available_bytes', help: 'free bytes on the file system of the data directory', type: 'gauge',
-      read: async () => one(await freeBytesOf(ctx.config.dataDir).catch(() => Number.NaN)),
-    },
+    // One statfs (a few us), read in line so a scrape is one synchronous pass.
+    gauge('espresso_disk_space_available_bytes', 'free bytes on the file system of the data directory', () => {
+      try {
+        const s = statfsSync(ctx.config.dataDir);
+        return s.bavail * s.bsize;
+      } catch {
+        return Number.NaN;
+      }
+    }),
     // Cumulative, so any number of scrapers get utilisation as rate(active) / (rate(active) + rate(idle)).
     counter('espresso_event_loop_active_seconds_total', 'time the event loop spent running callbacks', () => performance.eventLoopUtilization().active / 1000),
     counter('espresso_event_loop_idle_seconds_total', 'time the event loop spent waiting for I/O', () => performance.eventLoopUtilization().idle / 1000),

@@ -235,7 +235,7 @@ export class ObserveService {
   nodeTop(): NodeTop {
     const n = this.node;
     const c = n.context.counters;
-    const rows = scanQueues(n).filter((r) => r.reported);
+    const rows = scanQueues(n, true);
     const now = performance.eventLoopUtilization();
     const elu = performance.eventLoopUtilization(now, this.lastElu).utilization;
     this.lastElu = now;

@@ -30,13 +30,14 @@ export interface QueueRow {
 /** A scan is reused by the families of one scrape (they are read together, within this time). */
 const scanReuseMs = 250;
 
+/** The queues this node reports, for /metrics (followers' replicas are skipped: nothing of theirs is summed). */
 function scanner(node: ObservedNode): () => QueueRow[] {
   let rows: QueueRow[] = [];
   let atMs = -Infinity;
   return () => {
     const now = performance.now();
     if (now - atMs < scanReuseMs) return rows;
-    rows = scanQueues(node);
+    rows = scanQueues(node, true);
     atMs = performance.now();
     return rows;
   };
@@ -47,11 +48,12 @@ export function escapeLabel(s: string): string {
   return /[\\"\n]/.test(s) ? s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : s;
 }
 
-/** Every queue this node runs, with its counts and its Raft group's indexes (one pass). */
-export function scanQueues(node: ObservedNode): QueueRow[] {
+/** Every queue this node runs (or only those it reports), with its counts and its Raft group's indexes (one pass). */
+export function scanQueues(node: ObservedNode, reportedOnly = false): QueueRow[] {
   const out: QueueRow[] = [];
   const host = node.groupHost;
   for (const h of node.context.queues.hosted()) {
+    if (reportedOnly && !h.leader) continue;
     const s = h.queue.stats();
     const status = 'groupId' in h.queue ? host.status(h.queue.groupId) : null;
     const lags: Array<{ follower: string; lag: number }> = [];
