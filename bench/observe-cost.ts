@@ -6,7 +6,10 @@
 //             build with tracing off and nobody scraping ("off"), and the commit before the metrics
 //             existed ("baseline", built from git into a temp dir); rounds alternate the order, so
 //             the shared machine's drift spreads over all. RabbitMQ 3.10 (3 nodes, quorum queue)
-//             runs the same workload in the same run for scale.
+//             runs the same workload in the same run for scale. Then one more "on" run takes a CPU
+//             profile of every node and counts the share of busy samples with observability code
+//             on the stack (src/observe, src/http, prom-client, the trace and histogram helpers):
+//             a figure the machine's noise does not swamp.
 //   scrape    time and size of GET /metrics and /metrics/per-object with 10,000 queues declared.
 //
 // Appends its tables to bench/RESULTS.md (command, machine, date, load average before and after).
@@ -19,6 +22,11 @@ import * as amqp from 'amqplib';
 import { run, sampleProcess, sleep, stopAll, type BrokerHandle } from './broker-process.js';
 import { ensureEspressoBuilt, startEspresso } from './espresso.js';
 import { ensureRabbitInstalled, startRabbit } from './rabbitmq.js';
+import { gunzipSync } from 'node:zlib';
+import { callNode } from '../src/cluster/control-client.js';
+import { decodeJson, encodeJson } from '../src/cluster/metadata-entries.js';
+import { nodeId } from '../src/lib/ids.js';
+import { ObserveMethod, type ProfileTicket } from '../src/observe/observe-service.js';
 
 const repoDir = new URL('..', import.meta.url).pathname;
 const log = (line: string): void => void process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
@@ -171,6 +179,7 @@ async function overhead(f: Flags, workDir: string): Promise<string> {
       }
     }
   }
+  const share = await observabilityShareRun(f, workDir);
   let rabbit: Window | undefined;
   if (f.rabbit) {
     await ensureRabbitInstalled(log);
@@ -183,22 +192,103 @@ async function overhead(f: Flags, workDir: string): Promise<string> {
     }
   }
   const total = (name: string): Window => results.get(name)!.reduce((a, w) => ({ delivered: a.delivered + w.delivered, cpuSeconds: a.cpuSeconds + w.cpuSeconds, seconds: a.seconds + w.seconds }), { delivered: 0, cpuSeconds: 0, seconds: 0 });
+  const median = (name: string): number => {
+    const xs = results.get(name)!.map(usPerMsg).sort((a, b) => a - b);
+    return xs.length % 2 === 1 ? xs[(xs.length - 1) / 2]! : (xs[xs.length / 2 - 1]! + xs[xs.length / 2]!) / 2;
+  };
   const on = usPerMsg(total('on'));
+  const onMedian = median('on');
+  const pct = (a: number, b: number): string => `${((100 * (a - b)) / b).toFixed(1)}%`;
   const rows = variants.map((v) => {
     const t = total(v.name);
-    const each = results.get(v.name)!.map((w) => usPerMsg(w).toFixed(1)).join(', ');
-    return `| ${v.name} | ${(t.delivered / t.seconds).toFixed(0)} | ${usPerMsg(t).toFixed(1)} | ${each} | ${((100 * (on - usPerMsg(t))) / usPerMsg(t)).toFixed(1)}% |`;
+    const each = results.get(v.name)!.map((w) => usPerMsg(w).toFixed(0)).join(', ');
+    return `| ${v.name} | ${(t.delivered / t.seconds).toFixed(0)} | ${usPerMsg(t).toFixed(1)} | ${median(v.name).toFixed(1)} | ${each} | ${pct(on, usPerMsg(t))} / ${pct(onMedian, median(v.name))} |`;
   });
-  if (rabbit !== undefined) rows.push(`| RabbitMQ 3.10 (quorum queue, 3 nodes) | ${(rabbit.delivered / rabbit.seconds).toFixed(0)} | ${usPerMsg(rabbit).toFixed(1)} | ${usPerMsg(rabbit).toFixed(1)} | espresso on / RabbitMQ: ${(on / usPerMsg(rabbit)).toFixed(2)}x |`);
+  if (rabbit !== undefined) rows.push(`| RabbitMQ 3.10 (quorum queue, 3 nodes) | ${(rabbit.delivered / rabbit.seconds).toFixed(0)} | ${usPerMsg(rabbit).toFixed(1)} | - | ${usPerMsg(rabbit).toFixed(0)} | espresso on / RabbitMQ: ${(on / usPerMsg(rabbit)).toFixed(2)}x |`);
+  const shareText = share.map((s) => `${s.node} ${s.percent.toFixed(2)}% of ${(s.busyMs / 1000).toFixed(1)} s busy`).join(', ');
   return [
     `### Observability overhead: CPU per message, 3 nodes, ${f.rate} msg/s of 1 KiB persistent messages, ${f.rounds} rounds of ${f.seconds} s`,
     '',
     '"on": this build, 1 publish in 100 traced, /metrics of every node scraped every 5 s (per-object every 30 s); "off": tracing off, no scrapes (the counters are always kept); "baseline": the commit before the metrics existed. CPU is every broker process\'s, from /proc, over the measured window.',
     '',
-    '| variant | delivered msg/s | CPU us/msg (all nodes) | per round | "on" costs more by |',
-    '|---|---:|---:|---|---:|',
+    '| variant | delivered msg/s | CPU us/msg (all nodes, all rounds) | median of rounds | per round | "on" costs more by (all / median) |',
+    '|---|---:|---:|---:|---|---:|',
     ...rows,
+    '',
+    `CPU profiles of an extra "on" run (same workload and scrapes, ${f.seconds} s): busy samples with observability code on the stack (src/observe, src/http, prom-client, trace and histogram helpers; the counters' increments are inlined where they happen and not separable): ${shareText}.`,
   ].join('\n');
+}
+
+/** Files of the observability code: a sample with any of them on its stack counts toward its cost. */
+const observabilityFiles = [/\/src\/observe\//, /\/src\/http\//, /\/prom-client\//, /\/src\/lib\/trace\./, /\/src\/lib\/histogram\./, /\/src\/cluster\/trace-clock\./, /\/src\/broker\/counters\./];
+
+interface ProfileJson {
+  nodes: Array<{ id: number; callFrame: { functionName: string; url: string }; children?: number[] }>;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** Busy time of a CPU profile and the part of it with observability code anywhere on the stack (inclusive). */
+function observabilityShare(p: ProfileJson): { busyMs: number; observeMs: number } {
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const hit = new Map<number, boolean>();
+  const involves = (id: number): boolean => {
+    const known = hit.get(id);
+    if (known !== undefined) return known;
+    const n = byId.get(id);
+    const mine = n !== undefined && observabilityFiles.some((re) => re.test(n.callFrame.url));
+    const up = parent.get(id);
+    const result = mine || (up !== undefined && involves(up));
+    hit.set(id, result);
+    return result;
+  };
+  let busyUs = 0;
+  let observeUs = 0;
+  for (let i = 0; i < p.samples.length; i++) {
+    const id = p.samples[i]!;
+    const us = Math.max(0, p.timeDeltas[i + 1] ?? 0);
+    if (byId.get(id)?.callFrame.functionName === '(idle)') continue;
+    busyUs += us;
+    if (involves(id)) observeUs += us;
+  }
+  return { busyMs: busyUs / 1000, observeMs: observeUs / 1000 };
+}
+
+/** One "on" run while every node records a CPU profile for the window; the observability share per node. */
+async function observabilityShareRun(f: Flags, workDir: string): Promise<Array<{ node: string; busyMs: number; percent: number }>> {
+  const handle = await startEspresso('cluster', workDir, log, { ports, extraArgs: ['--trace-sample', '100'] });
+  try {
+    let profiles: Array<Promise<ProfileJson>> = [];
+    let s: { stop(): number[] } | undefined;
+    await fixedRate(handle, f.rate, f.seconds, () => {
+      s = scraper(httpPorts, 5_000);
+      profiles = ports.map((p, i) => takeProfile(p, `bench${i + 1}`, f.seconds - 1));
+    });
+    s?.stop();
+    const out = [];
+    for (const [i, p] of profiles.entries()) {
+      const { busyMs, observeMs } = observabilityShare(await p);
+      out.push({ node: `bench${i + 1}`, busyMs, percent: (100 * observeMs) / Math.max(1, busyMs) });
+      log(`profile of bench${i + 1}: observability ${observeMs.toFixed(0)} ms of ${busyMs.toFixed(0)} ms busy`);
+    }
+    return out;
+  } finally {
+    await handle.stop();
+  }
+}
+
+async function takeProfile(port: number, node: string, seconds: number): Promise<ProfileJson> {
+  const o = { address: `127.0.0.1:${port + 20_000}`, nodeId: nodeId(node), secret: 'espresso-bench', timeoutMs: seconds * 1000 + 60_000 };
+  const ticket = decodeJson<ProfileTicket>(await callNode(o, ObserveMethod.profile, encodeJson({ kind: 'cpu', seconds })));
+  const parts: Uint8Array[] = [];
+  for (let offset = 0; offset < ticket.bytes;) {
+    const chunk = await callNode(o, ObserveMethod.profileFetch, encodeJson({ node: ticket.node, id: ticket.id, offset }));
+    parts.push(chunk);
+    offset += chunk.length;
+  }
+  return JSON.parse(gunzipSync(Buffer.concat(parts)).toString('utf8')) as ProfileJson;
 }
 
 async function scrape(f: Flags, workDir: string): Promise<string> {
