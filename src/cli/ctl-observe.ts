@@ -139,6 +139,14 @@ function table(head: readonly string[], rows: readonly string[][]): string {
   return `${[line(head), ...rows.map(line)].join('\n')}\n`;
 }
 
+/** The event loop's busy share between two answers of a node. */
+function busyShare(p: NodeTop | undefined, n: NodeTop): string {
+  if (p === undefined) return '?';
+  const active = n.eventLoopActiveMs - p.eventLoopActiveMs;
+  const total = active + n.eventLoopIdleMs - p.eventLoopIdleMs;
+  return total > 0 ? (active / total).toFixed(2) : '?';
+}
+
 const rate = (a: number, b: number, seconds: number): string => (seconds > 0 ? Math.max(0, (b - a) / seconds).toFixed(0) : '?');
 const mb = (n: number): string => (n / 1048576).toFixed(0);
 
@@ -152,7 +160,7 @@ export function formatTop(before: ClusterTop, now: ClusterTop, intervalS: number
     return [
       n.node, 'up', r((t) => t.received), r((t) => t.delivered), r((t) => t.acknowledged), String(n.connections), String(n.channels),
       String(n.consumers), String(n.queues), String(n.ready), String(n.unacked), `${n.groupsLed}/${n.groups}`, String(n.maxFollowerLag),
-      mb(n.rssBytes), mb(n.heapUsedBytes), n.eventLoopUtilization.toFixed(2), n.eventLoopDelayP99Ms.toFixed(1), n.alarms.join(',') || '-',
+      mb(n.rssBytes), mb(n.heapUsedBytes), busyShare(p, n), n.eventLoopDelayP99Ms.toFixed(1), n.alarms.join(',') || '-',
     ];
   });
   for (const m of now.missing) rows.push([m, 'no answer', ...new Array<string>(16).fill('-')]);
@@ -164,7 +172,7 @@ export function formatTop(before: ClusterTop, now: ClusterTop, intervalS: number
   })).sort((a, b) => b.q.ready + b.q.unacked - (a.q.ready + a.q.unacked)).slice(0, 10);
   return [
     `espresso top: the cluster as ${now.answeredBy} sees it, ${new Date().toISOString().slice(0, 19)}Z, every ${intervalS} s (Ctrl-C ends)`,
-    table(['NODE', 'STATUS', 'PUB/S', 'DELIV/S', 'ACK/S', 'CONN', 'CHAN', 'CONS', 'QUEUES', 'READY', 'UNACKED', 'LEADS', 'MAXLAG', 'RSS MB', 'HEAP MB', 'ELU', 'LOOP P99 MS', 'ALARMS'], rows),
+    table(['NODE', 'STATUS', 'PUB/S', 'DELIV/S', 'ACK/S', 'CONN', 'CHAN', 'CONS', 'QUEUES', 'READY', 'UNACKED', 'LEADS', 'MAXLAG', 'RSS MB', 'HEAP MB', 'LOOP BUSY', 'LOOP P99 MS', 'ALARMS'], rows),
     `peers: ${peers.join('   ') || '-'}`,
     '',
     queues.length === 0 ? '(no queues)\n' : table(['VHOST', 'QUEUE', 'LEADER', 'READY', 'UNACKED', 'CONSUMERS', 'PUB/S', 'MAXLAG'],

@@ -86,7 +86,10 @@ export interface NodeTop {
   readonly maxFollowerLag: number;
   readonly rssBytes: number;
   readonly heapUsedBytes: number;
-  readonly eventLoopUtilization: number;
+  /** Event-loop time since start, busy and idle (ms): top takes the busy share between two answers. */
+  readonly eventLoopActiveMs: number;
+  readonly eventLoopIdleMs: number;
+  /** p99 of the event loop's delay over the last full 10 s window. */
   readonly eventLoopDelayP99Ms: number;
   readonly alarms: readonly string[];
   readonly peers: ReadonlyArray<{ peer: string; up: boolean; rttMs: number | null }>;
@@ -105,6 +108,7 @@ const profilesKeptMax = 2;
 const profileKeepMs = 10 * 60_000;
 const peerCallMs = 5_000;
 const topQueuesMax = 10;
+const loopDelayWindowMs = 10_000;
 
 interface KeptProfile {
   readonly bytes: Buffer;
@@ -114,10 +118,18 @@ interface KeptProfile {
 export class ObserveService {
   private readonly kept = new Map<string, KeptProfile>();
   private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
-  private lastElu = performance.eventLoopUtilization();
+  /** Windows of fixed length, so several ctl tops at once do not reset each other's figure. */
+  private readonly loopWindow: ReturnType<typeof setInterval>;
+  private loopDelayP99Ms = 0;
 
   constructor(private readonly node: ObservedNode, private readonly rpc: ClusterRpc, private readonly transport: Transport, private readonly logger: Logger) {
     this.loopDelay.enable();
+    this.loopWindow = setInterval(() => {
+      const p99 = this.loopDelay.percentile(99) / 1e6;
+      this.loopDelayP99Ms = Number.isFinite(p99) ? p99 : 0;
+      this.loopDelay.reset();
+    }, loopDelayWindowMs);
+    this.loopWindow.unref();
     rpc.handle(ObserveMethod.profile, (_from, p) => this.profile(decodeJson<ProfileRequest>(p)).then(encodeJson));
     rpc.handle(ObserveMethod.profileHere, (_from, p) => this.profileHere(decodeJson<ProfileRequest>(p)).then(encodeJson));
     rpc.handle(ObserveMethod.profileFetch, (_from, p) => this.fetch(decodeJson<FetchRequest>(p)));
@@ -133,6 +145,7 @@ export class ObserveService {
 
   stop(): void {
     this.loopDelay.disable();
+    clearInterval(this.loopWindow);
   }
 
   // ---- profiles ----
@@ -236,11 +249,7 @@ export class ObserveService {
     const n = this.node;
     const c = n.context.counters;
     const rows = scanQueues(n, true);
-    const now = performance.eventLoopUtilization();
-    const elu = performance.eventLoopUtilization(now, this.lastElu).utilization;
-    this.lastElu = now;
-    const p99 = this.loopDelay.percentile(99) / 1e6;
-    this.loopDelay.reset();
+    const elu = performance.eventLoopUtilization();
     const mem = process.memoryUsage();
     const rtt = n.peers.rttMs();
     return {
@@ -251,7 +260,7 @@ export class ObserveService {
       connections: n.broker.connectionCount(), channels: c.channelsOpened - c.channelsClosed, consumers: n.broker.consumerCount(),
       queues: rows.length, ready: rows.reduce((a, r) => a + r.ready, 0), unacked: rows.reduce((a, r) => a + r.unacked, 0),
       groups: n.groupHost.groupCount(), groupsLed: n.groupHost.leaderCount(), maxFollowerLag: rows.reduce((m, r) => Math.max(m, r.maxLag), 0),
-      rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, eventLoopUtilization: elu, eventLoopDelayP99Ms: Number.isFinite(p99) ? p99 : 0,
+      rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, eventLoopActiveMs: elu.active, eventLoopIdleMs: elu.idle, eventLoopDelayP99Ms: this.loopDelayP99Ms,
       alarms: [...(n.context.memoryAlarm ? ['memory'] : []), ...(n.context.diskAlarm ? ['disk'] : [])],
       peers: [...n.groupHost.transport.stats()].filter(([id]) => !id.startsWith('ctl-')).map(([peer, s]) => ({ peer, up: s.up, rttMs: rtt.get(peer) ?? null })),
       topQueues: rows.sort((a, b) => b.ready + b.unacked - (a.ready + a.unacked)).slice(0, topQueuesMax).map((r) => ({
