@@ -7,7 +7,7 @@ import * as amqp from 'amqplib';
 import type { BenchArgs } from './args.js';
 import { sampleProcess, sleep, type BrokerHandle } from './broker-process.js';
 import type { BrokerResult, Observation, ProcessUsage } from './report.js';
-import { exchangeName, queueName, queuesOfConsumer, queuesOfPublisher, type Scenario } from './scenarios.js';
+import { exchangeName, isRpc, queueName, queuesOfConsumer, queuesOfPublisher, rpcMethod, type Scenario } from './scenarios.js';
 import { checkDeliveries } from './delivery-check.js';
 import { cpuSecondsPer100k, mergeHistograms, perSecond, summarize, type LatencySummary } from './stats.js';
 import { Counter, counterSlots, type DoneMessage, type FromWorker, type ToWorker, type WorkerSpec } from './worker-protocol.js';
@@ -81,7 +81,8 @@ async function declareTopology(s: Scenario, handle: BrokerHandle, log: (l: strin
   const chans = await Promise.all(conns.map((c) => c.createChannel()));
   const opts = queueOptions(s, handle);
   const declares: Array<Promise<unknown>> = [];
-  for (let q = 0; q < s.queues; q++) {
+  // The SDK's servers declare their request queue themselves, as in use.
+  for (let q = 0; q < s.queues && s.kind !== 'rpc-sdk'; q++) {
     const ch = chans[q % chans.length];
     if (ch !== undefined) declares.push(ch.assertQueue(queueName(s, q), opts));
   }
@@ -100,6 +101,14 @@ function specs(s: Scenario, handle: BrokerHandle, args: BenchArgs, bodyBytes: nu
   const base = { bodyBytes, persistent: s.durable, prefetch: args.prefetch, maxSeq, settleTimeoutMs, exchange: '' };
   const url = (i: number): string => handle.urls[i % handle.urls.length] ?? '';
   const counters = (): SharedArrayBuffer => new SharedArrayBuffer(8 * counterSlots);
+  if (s.kind === 'rpc-sdk') {
+    // One server on node 2 (concurrency above any caller count), the callers on node 1: every reply crosses nodes.
+    const method = [rpcMethod(s)];
+    return [
+      { ...base, role: 'sdk-server', id: 0, url: url(1), targets: method, queueIndexes: [0], window: Math.max(32, 2 * s.publishers), counters: counters() },
+      { ...base, role: 'sdk-caller', id: 0, url: url(0), targets: method, queueIndexes: [0], window: s.publishers, counters: counters() },
+    ];
+  }
   const out: WorkerSpec[] = [];
   for (let c = 0; c < s.consumers; c++) {
     const qs = s.kind === 'rpc' ? [0] : queuesOfConsumer(s.queues, s.consumers, c);
@@ -236,7 +245,7 @@ function expectedPerQueue(s: Scenario, pubs: readonly LiveWorker[], done: readon
   const expected = new Array<number>(s.queues).fill(0);
   pubs.forEach((w, i) => {
     const confirmed = done[i]?.confirmedPerTarget ?? [];
-    if (s.kind === 'rpc') expected[0] = (expected[0] ?? 0) + (w.counters[Counter.Published] ?? 0);
+    if (isRpc(s)) expected[0] = (expected[0] ?? 0) + (w.counters[Counter.Published] ?? 0);
     else if (s.routing === 'fanout') for (let q = 0; q < s.queues; q++) expected[q] = (expected[q] ?? 0) + (confirmed[0] ?? 0);
     else w.spec.queueIndexes.forEach((q, t) => (expected[q] = (expected[q] ?? 0) + (confirmed[t] ?? 0)));
   });
@@ -261,7 +270,7 @@ interface Measured {
 
 async function drivePhases(s: Scenario, pubs: LiveWorker[], cons: LiveWorker[], args: BenchArgs, setPhase: (p: string) => void): Promise<Measured> {
   const fanout = s.routing === 'fanout' ? s.queues : 1;
-  const drainers = s.kind === 'rpc' ? [] : cons;
+  const drainers = isRpc(s) ? [] : cons;
   if (s.kind === 'backlog') {
     const capSeconds = Math.max(args.seconds, 600);
     setPhase('publish');
@@ -280,7 +289,7 @@ async function drivePhases(s: Scenario, pubs: LiveWorker[], cons: LiveWorker[], 
   setPhase('full');
   const full = await phase(pubs, drainers, 0, s.fullRatePerSec, args.seconds, undefined, fanout);
   // RPC: a request counts when its reply arrived (Confirmed), so both rates are round trips/s.
-  const delivered = s.kind === 'rpc' ? full.confirmed : full.delivered;
+  const delivered = isRpc(s) ? full.confirmed : full.delivered;
   const measured: Measured = { publishPerSec: perSecond(full.confirmed, full.publishMs), deliverPerSec: perSecond(delivered, full.ms), full, low: undefined };
   if (args.lowRateSeconds > 0 && s.lowRatePerSec > 0) {
     setPhase('low-rate');
@@ -299,7 +308,7 @@ async function profiledPhase(
   if (handle.observe === undefined || args.profileSeconds === 0 || s.kind === 'backlog') return undefined;
   const rate = args.profileRate > 0 ? args.profileRate : s.fullRatePerSec;
   log(`${handle.broker}: profiled phase, ${args.profileSeconds} s at ${rate === undefined ? 'full load' : `${rate} msg/s`}: stage breakdown and CPU profiles`);
-  const drainers = s.kind === 'rpc' ? [] : cons;
+  const drainers = isRpc(s) ? [] : cons;
   const watching = handle.observe(args.profileSeconds);
   watching.catch(() => undefined);
   try {
@@ -321,8 +330,8 @@ export async function runScenario(s: Scenario, handle: BrokerHandle, ctx: RunCon
   const conns = await declareTopology(s, handle, log);
   const workers = specs(s, handle, args, bodyBytes, maxSeq).map(startWorker);
   try {
-    const cons = workers.filter((w) => w.spec.role === 'consumer' || w.spec.role === 'rpc-server');
-    const pubs = workers.filter((w) => w.spec.role === 'publisher' || w.spec.role === 'rpc-client');
+    const cons = workers.filter((w) => w.spec.role === 'consumer' || w.spec.role === 'rpc-server' || w.spec.role === 'sdk-server');
+    const pubs = workers.filter((w) => w.spec.role === 'publisher' || w.spec.role === 'rpc-client' || w.spec.role === 'sdk-caller');
     await Promise.all(workers.map((w) => expectEvent(w, 'ready', readyTimeoutMs)));
     if (s.kind === 'stream') {
       send(cons, { cmd: 'consume' });
@@ -344,7 +353,7 @@ export async function runScenario(s: Scenario, handle: BrokerHandle, ctx: RunCon
     // Counted now: the profiled phase below is not part of the comparison.
     const published = sum(pubs, Counter.Published);
     const confirmed = sum(pubs, Counter.Confirmed);
-    const deliveredTotal = sum(s.kind === 'rpc' ? pubs : cons, Counter.Delivered);
+    const deliveredTotal = sum(isRpc(s) ? pubs : cons, Counter.Delivered);
     const observed = await profiledPhase(s, handle, pubs, cons, args, log);
     const done = await finishWorkers(workers); // in spec order: consumers first, then publishers
     const firstConn = conns[0];
@@ -353,7 +362,7 @@ export async function runScenario(s: Scenario, handle: BrokerHandle, ctx: RunCon
     const check = checkDeliveries(expected, done.flatMap((d) => d.tallies), depth);
     for (const d of done) for (const e of d.errors) log(`${handle.broker}: worker reported: ${e}`);
     // Latency is measured where a message ends: consumers, or RPC clients receiving their replies.
-    const receivers = s.kind === 'rpc' ? done.slice(cons.length) : done.slice(0, cons.length);
+    const receivers = isRpc(s) ? done.slice(cons.length) : done.slice(0, cons.length);
     const hist = (i: number): LatencySummary => summarize(mergeHistograms(receivers.map((d) => d.histograms[i] ?? '').filter((x) => x !== '')));
     const brokerCpu = processes.reduce((a, p) => a + p.cpuSeconds, 0);
     const genCpu = (gen.user + gen.system) / 1e6;

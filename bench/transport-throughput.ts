@@ -4,7 +4,7 @@
 // With --latency: one 64-byte item every 2 ms, echoed back; prints round-trip p50/p99/max.
 // Usage: npx tsx bench/transport-throughput.ts [--items-window 4096] [--seconds 5] [--sender-dials-only] [--latency]
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from '../cluster/ports.js';
 import { nodeId } from '../src/lib/ids.js';
 import { silentLogger } from '../src/lib/log.js';
 import { Lane, Transport } from '../src/transport/index.js';
@@ -22,16 +22,6 @@ const senderDialsOnly = args.includes('--sender-dials-only');
 const latencyMode = args.includes('--latency');
 
 interface Report { role: string; items: number; cpuUs: number; wallMs: number; frames: number; bytes: number; rttUs?: number[] }
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function cpuUs(): number {
   const u = process.cpuUsage();

@@ -1,7 +1,7 @@
 // The messages between the runner and its load-generator worker threads, the shared counters,
 // and where the timestamp and unique id sit in every message body.
 
-export type WorkerRole = 'publisher' | 'consumer' | 'rpc-client' | 'rpc-server';
+export type WorkerRole = 'publisher' | 'consumer' | 'rpc-client' | 'rpc-server' | 'sdk-caller' | 'sdk-server';
 
 export interface WorkerSpec {
   role: WorkerRole;

@@ -1,9 +1,10 @@
 // One load-generator worker thread: a publisher (confirms with a window, optional fixed rate), a
-// consumer (manual acks, prefetch, latency and per-message tallies), or an RPC client/server over
-// direct reply-to. Counters live in shared memory for the once-a-second progress line.
+// consumer (manual acks, prefetch, latency and per-message tallies), an RPC client/server over
+// direct reply-to, or a Task-RPC SDK caller/server. Counters live in shared memory for the once-a-second progress line.
 
 import { parentPort, workerData } from 'node:worker_threads';
 import * as amqp from 'amqplib';
+import { connectRpc, type Rpc } from '../src/tasks/index.js';
 import { SeqCounts, encodeHistogram, newHistogram, type Histogram } from './stats.js';
 import { Counter, type DoneMessage, type ToWorker, type WorkerSpec, header } from './worker-protocol.js';
 
@@ -154,43 +155,86 @@ async function runRpcServer(conn: amqp.ChannelModel): Promise<void> {
 async function runRpcClient(conn: amqp.ChannelModel): Promise<void> {
   const ch = await conn.createChannel();
   ch.on('error', (e: Error) => errors.push(`rpc client channel: ${e.message}`));
-  let outstanding = 0;
-  let wake: (() => void) | undefined;
+  const window = new RequestWindow();
   await ch.consume('amq.rabbitmq.reply-to', (msg) => {
     if (msg === null) return;
     recordDelivery(msg.content, 0);
     bump(Counter.Confirmed);
-    outstanding--;
-    const w = wake;
-    wake = undefined;
-    w?.();
+    window.settled();
   }, { noAck: true });
   port?.postMessage({ ev: 'ready' });
-  for (;;) {
-    const job = await nextJob();
-    if (job === 'finish') break;
-    const startUs = nowUs();
-    let sent = 0;
-    while (publishing !== undefined) {
-      if (outstanding >= spec.window) {
-        await Promise.race([new Promise<void>((r) => (wake = r)), sleepMs(100)]);
-        continue;
+  await window.drive((s, phase) => {
+    ch.sendToQueue(spec.targets[0] ?? '', makeBody(s, phase), { persistent: spec.persistent, replyTo: 'amq.rabbitmq.reply-to', correlationId: String(s) });
+  });
+}
+
+// --- Task-RPC SDK ---------------------------------------------------------------------------
+
+let sdk: Rpc | undefined;
+const maxErrorsKept = 20;
+
+async function runSdkServer(): Promise<void> {
+  sdk = await connectRpc([spec.url], { name: `bench sdk-server ${spec.id}` });
+  await sdk.serve(spec.targets[0] ?? '', (payload) => {
+    bump(Counter.Delivered);
+    return payload;
+  }, { concurrency: spec.window });
+}
+
+/** `spec.window` concurrent callers: each call is sent when a reply (or failure) frees a slot. */
+async function runSdkCaller(): Promise<void> {
+  const rpc = await connectRpc([spec.url], { name: `bench sdk-caller ${spec.id}` });
+  sdk = rpc;
+  const window = new RequestWindow();
+  port?.postMessage({ ev: 'ready' });
+  await window.drive((s, phase) => {
+    rpc.call(spec.targets[0] ?? '', makeBody(s, phase), { timeoutMs: spec.settleTimeoutMs }).then((reply) => {
+      recordDelivery(reply as Buffer, 0);
+      bump(Counter.Confirmed);
+    }, (e: unknown) => {
+      if (errors.length < maxErrorsKept) errors.push(`call ${s}: ${e instanceof Error ? e.message : String(e)}`);
+    }).finally(() => window.settled());
+  });
+}
+
+/** Requests in flight up to spec.window, at the phase's rate if it has one; each phase ends with its replies. */
+class RequestWindow {
+  private outstanding = 0;
+  private wake: (() => void) | undefined;
+
+  settled(): void {
+    this.outstanding--;
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  async drive(send: (seq: number, phase: number) => void): Promise<void> {
+    for (;;) {
+      const job = await nextJob();
+      if (job === 'finish') break;
+      const startUs = nowUs();
+      let sent = 0;
+      while (publishing !== undefined) {
+        if (this.outstanding >= spec.window) {
+          await Promise.race([new Promise<void>((r) => (this.wake = r)), sleepMs(100)]);
+          continue;
+        }
+        if (job.ratePerSec !== undefined) {
+          const waitUs = startUs + (sent * 1e6) / job.ratePerSec - nowUs();
+          if (waitUs > 1000) await sleepMs(waitUs / 1000);
+        }
+        this.outstanding++;
+        sent++;
+        send(seq++, job.phase);
+        bump(Counter.Published);
+        if (sent % 16 === 0) await yieldTurn();
       }
-      if (job.ratePerSec !== undefined) {
-        const waitUs = startUs + (sent * 1e6) / job.ratePerSec - nowUs();
-        if (waitUs > 1000) await sleepMs(waitUs / 1000);
-      }
-      const s = seq++;
-      outstanding++;
-      sent++;
-      ch.sendToQueue(spec.targets[0] ?? '', makeBody(s, job.phase), { persistent: spec.persistent, replyTo: 'amq.rabbitmq.reply-to', correlationId: String(s) });
-      bump(Counter.Published);
-      if (sent % 16 === 0) await yieldTurn();
+      const deadline = Date.now() + spec.settleTimeoutMs;
+      while (this.outstanding > 0 && Date.now() < deadline) await sleepMs(10);
+      if (this.outstanding > 0) errors.push(`${this.outstanding} requests without a reply within ${spec.settleTimeoutMs} ms`);
+      port?.postMessage({ ev: 'paused' });
     }
-    const deadline = Date.now() + spec.settleTimeoutMs;
-    while (outstanding > 0 && Date.now() < deadline) await sleepMs(10);
-    if (outstanding > 0) errors.push(`${outstanding} requests without a reply within ${spec.settleTimeoutMs} ms`);
-    port?.postMessage({ ev: 'paused' });
   }
 }
 
@@ -213,7 +257,7 @@ port.on('message', (m: ToWorker) => {
     const w = jobWaiter;
     jobWaiter = undefined;
     w?.('finish');
-    if (spec.role === 'consumer' || spec.role === 'rpc-server') void finish();
+    if (spec.role === 'consumer' || spec.role === 'rpc-server' || spec.role === 'sdk-server') void finish();
   }
 });
 
@@ -223,6 +267,7 @@ function fail(e: unknown): void {
 
 async function finish(): Promise<void> {
   await conn?.close().catch(() => undefined);
+  await sdk?.close().catch(() => undefined);
   const done: DoneMessage = {
     ev: 'done',
     histograms: histograms.map(encodeHistogram),
@@ -235,6 +280,16 @@ async function finish(): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  if (spec.role === 'sdk-server') {
+    await runSdkServer();
+    port?.postMessage({ ev: 'ready' });
+    return;
+  }
+  if (spec.role === 'sdk-caller') {
+    await runSdkCaller();
+    await finish();
+    return;
+  }
   conn = await amqp.connect(spec.url);
   conn.on('error', (e: Error) => errors.push(`connection: ${e.message}`));
   conn.on('blocked', (reason: string) => {

@@ -15,12 +15,15 @@ const tsxLoader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).
 
 export type NemesisName =
   | 'kill-leader' | 'pause' | 'partition-majority' | 'isolate-leader' | 'one-way'
-  | 'flaky-links' | 'rolling-restart' | 'disk-truncate' | 'disk-bitflip' | 'membership';
+  | 'flaky-links' | 'rolling-restart' | 'disk-truncate' | 'disk-bitflip' | 'membership' | 'link-down';
 
 export const allNemeses: readonly NemesisName[] = [
   'kill-leader', 'pause', 'partition-majority', 'isolate-leader', 'one-way',
-  'flaky-links', 'rolling-restart', 'disk-truncate', 'disk-bitflip', 'membership',
+  'flaky-links', 'rolling-restart', 'disk-truncate', 'disk-bitflip', 'membership', 'link-down',
 ];
+
+/** Operations that need a netns cluster (the kernel's network of hosts). */
+export const netnsOnlyNemeses: readonly NemesisName[] = ['link-down'];
 
 export interface NemesisContext {
   harness: ClusterHarness;
@@ -50,7 +53,7 @@ function pick<T>(items: readonly T[], random: () => number): T {
 export function ctl(h: ClusterHarness, via: string, args: readonly string[], timeoutMs = 10_000): Promise<string> {
   const argv = [
     '--import', tsxLoader, join(root, 'src/cli/main.ts'), 'ctl',
-    '--cluster-address', `127.0.0.1:${h.node(via).clusterPort}`, '--cluster-secret', h.secret, ...args,
+    '--cluster-address', h.clusterAddress(via), '--cluster-secret', h.secret, ...args,
   ];
   return new Promise((resolve, reject) => {
     execFile(process.execPath, argv, { timeout: timeoutMs, cwd: h.dir }, (err, stdout, stderr) => {
@@ -211,6 +214,8 @@ export async function runNemesis(name: NemesisName, c: NemesisContext): Promise<
   let done: Done;
   if (down.length > 0 && name !== 'pause' && ids.length > 1) {
     done = { target: '-', skipped: `${down.join(',')} still down from an earlier fault; taking another node away could cost the majority` };
+  } else if (name === 'link-down') {
+    done = c.harness.bed === undefined ? { target: '-', skipped: 'link-down needs a netns cluster (--netns)' } : await linkDown(c);
   } else if (name === 'partition-majority' || name === 'isolate-leader' || name === 'one-way' || name === 'flaky-links') {
     done = ids.length < 2 ? { target: '-', skipped: 'one node: no links to cut' } : await networkFault(name, c, ids);
   } else if (name === 'membership') {
@@ -219,6 +224,15 @@ export async function runNemesis(name: NemesisName, c: NemesisContext): Promise<
     done = await processFault(name, c, ids, problems);
   }
   return { name, startMs, endMs: Date.now(), problems, ...done };
+}
+
+/** `ip link set eth0 down` on the leader's host for the hold time, then up again. */
+async function linkDown(c: NemesisContext): Promise<Done> {
+  const t = await leaderOrRandom(c);
+  c.harness.linkDown(t.id);
+  await sleep(c.holdMs);
+  c.harness.heal();
+  return { target: `${t.id} link down (${t.how})` };
 }
 
 async function networkFault(name: NemesisName, c: NemesisContext, ids: readonly string[]): Promise<Done> {
@@ -294,7 +308,7 @@ async function membership(c: NemesisContext, ids: readonly string[], problems: s
     await ctl(h, via, ['forget-node', t]);
     await h.kill(t);
     await sleep(c.holdMs);
-    await ctl(h, via, ['add-node', `${t}@127.0.0.1:${h.node(t).clusterPort}`]);
+    await ctl(h, via, ['add-node', `${t}@${h.clusterAddress(t)}`]);
     await restart(c, t, problems);
     return { target: `${t} forgotten and added back via ${via}` };
   } catch (e) {

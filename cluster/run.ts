@@ -28,6 +28,8 @@ export interface RunOptions {
   progressEveryMs: number;
   keepDir?: boolean;
   useDist?: boolean;
+  /** One network namespace per node, kernel-made faults (see harness.ts). */
+  netns?: boolean;
 }
 
 export interface RunResult {
@@ -67,8 +69,8 @@ export async function runFaults(o: RunOptions): Promise<RunResult> {
   const keep = o.keepDir ?? process.env['FAULT_KEEP'] === '1';
   const rng = new SeededRandom(o.seed);
   const random = (): number => rng.next();
-  const h = await ClusterHarness.start({ nodes: o.nodes, random, keepDir: keep, useDist: o.useDist ?? false });
-  o.log(`cluster of ${o.nodes} up in ${h.dir}`);
+  const h = await ClusterHarness.start({ nodes: o.nodes, random, keepDir: keep, useDist: o.useDist ?? false, netns: o.netns ?? false });
+  o.log(`cluster of ${o.nodes} up in ${h.dir}${h.bed !== undefined ? ` on hosts ${h.nodes.map((n) => `${n.id}=${h.addressOf(n.id)}`).join(' ')}` : ''}`);
   const queues = Array.from({ length: o.queues }, (_, i) => `fault-q${i + 1}`);
   const workload = new Workload({
     ...defaultWorkloadOptions, ...o.workload,

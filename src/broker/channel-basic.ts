@@ -6,9 +6,9 @@ import { checkPublish, checkQueueAccess, extraRoutingKeys, isModelError, lookupQ
 import type { Channel, MethodResult } from './channel.js';
 import { ConfirmTracker } from './confirms.js';
 import { distributeGlobalCredit, type Consumer } from './consumer.js';
-import { replyToPrefix, replyToQueue } from './direct-reply-to.js';
+import { isReplyToName, replyToQueue } from './direct-reply-to.js';
 import { withDeliveryCount } from './delivery-headers.js';
-import { amqpError, fromModel, type ProtocolError } from './errors.js';
+import { amqpError, fromModel, whenQueueGone, type ProtocolError } from './errors.js';
 import type { NodeContext } from './node-context.js';
 import { targetQueues } from './publish.js';
 import type { Delivery, QueueBackend, StoredMessage } from './queue-backend.js';
@@ -66,6 +66,11 @@ export function publish(
   // Not found here may be declared elsewhere a moment ago: catch up with the cluster, look again.
   if (isModelError(x) && x.replyCode === 404 && !synced) return ch.ctx.metadata.sync().then(() => publish(ch, m, header, body, true, receivedMs, trace));
   if (isModelError(x)) return fromModel(x);
+  // The queue a default-exchange publish names may have been declared on another node a moment ago
+  // (a reply queue: its declare-ok promised it everywhere): catch up before calling it unroutable.
+  if (!synced && m.exchange === '' && !isReplyToName(m.routingKey) && lookupQueue(ch.ctx.metadata.state, ch.vhost, m.routingKey) === undefined) {
+    return ch.ctx.metadata.sync().then(() => publish(ch, m, header, body, true, receivedMs, trace));
+  }
   const bad = checkProperties(ch, header.properties);
   if (bad !== null) return bad;
   const extra = extraRoutingKeys(header.properties.headers ?? null);
@@ -89,29 +94,20 @@ function countReceived(ch: Channel): void {
 function route(
   ch: Channel, m: BasicPublish, message: StoredMessage, headers: FieldTable | null, extra: string[] | null, receivedMs: number, sampled: MessageTrace | undefined,
 ): void {
-  let reply = false;
-  if (m.exchange === '' && m.routingKey.startsWith(replyToPrefix)) {
-    const target = ch.ctx.replies.lookup(m.routingKey);
-    if (target !== undefined) {
-      target.deliverReply(message);
-      reply = true;
-    }
-  }
-  const queues = reply ? [] : targetQueues(ch.ctx, ch.vhost, m.exchange, m.routingKey, headers, extra);
-  countRouting(ch, m, queues.length > 0 || reply);
-  if (m.mandatory && queues.length === 0 && !reply) {
-    ch.sendContent({ name: 'basic.return', replyCode: 312, replyText: 'NO_ROUTE', exchange: m.exchange, routingKey: m.routingKey }, message);
-  }
+  if (m.exchange === '' && isReplyToName(m.routingKey)) return routeReply(ch, m, message);
+  const queues = targetQueues(ch.ctx, ch.vhost, m.exchange, m.routingKey, headers, extra);
+  countRouting(ch, m, queues.length > 0);
+  if (m.mandatory && queues.length === 0) returnUnroutable(ch, m, message);
   const confirms = ch.confirms;
+  const bytes = message.body.length;
   if (confirms === null) {
     for (let i = 0; i < queues.length; i++) {
       const q = queues[i]!;
       const trace = traceFor(sampled, i, q);
-      const done = q.enqueue(message, trace);
+      const done = ch.conn.track(q.enqueue(message, trace), bytes);
       if (trace !== undefined) done.then(() => ch.ctx.tracer.published(trace), () => undefined);
       ch.background(done, 'publish', q);
     }
-    for (const q of queues) ch.conn.notePublishTo(q);
     return;
   }
   const seq = confirms.publish(queues.length, receivedMs);
@@ -119,7 +115,7 @@ function route(
   for (let i = 0; i < queues.length; i++) {
     const q = queues[i]!;
     const trace = traceFor(sampled, i, q);
-    q.enqueue(message, trace).then(
+    ch.conn.track(q.enqueue(message, trace), bytes).then(
       (r) => {
         confirms.settle(seq, r === 'ok');
         // The confirm of a publish to several queues waits for all: only a single target's is timed.
@@ -135,7 +131,45 @@ function route(
       },
     );
   }
-  for (const q of queues) ch.conn.notePublishTo(q);
+}
+
+function returnUnroutable(ch: Channel, m: BasicPublish, message: StoredMessage): void {
+  if (ch.state !== 'open') return;
+  ch.sendContent({ name: 'basic.return', replyCode: 312, replyText: 'NO_ROUTE', exchange: m.exchange, routingKey: m.routingKey }, message);
+}
+
+/**
+ * A reply to a direct reply-to name goes straight to the requester's channel, on this node or
+ * its own; no queue, at most once. Confirms ack at once, as RabbitMQ's. A delivered reply counts
+ * as routed (RabbitMQ 4.2's rule); a mandatory one that reached no channel (the name does not
+ * decode, its node, channel or reply consumer is gone) is returned with 312 NO_ROUTE before its
+ * confirm, which means asking the requester's node first.
+ */
+function routeReply(ch: Channel, m: BasicPublish, message: StoredMessage): void {
+  const replies = ch.ctx.replies;
+  if (!m.mandatory) {
+    countRouting(ch, m, replies.send(m.routingKey, message));
+    if (ch.confirms !== null) {
+      ch.confirms.publish(0);
+      ch.conn.requestFlush();
+    }
+    return;
+  }
+  const confirms = ch.confirms;
+  const seq = confirms?.publish(1);
+  const settled = (delivered: boolean): void => {
+    countRouting(ch, m, delivered);
+    if (!delivered) {
+      replies.stats.returned++;
+      returnUnroutable(ch, m, message);
+    }
+    if (confirms === null || seq === undefined) return;
+    confirms.settle(seq, true);
+    ch.conn.requestFlush();
+  };
+  const outcome = replies.sendChecked(m.routingKey, message);
+  if (typeof outcome === 'boolean') settled(outcome);
+  else void outcome.then(settled);
 }
 
 /** The trace of the copy going to the i-th target queue (the first takes the original). */
@@ -210,10 +244,17 @@ export async function consume(ch: Channel, m: MethodOf<'basic.consume'>): Promis
   if (m.exclusive) ch.ctx.queues.exclusiveConsumer.set(queue, ch.ownerId);
   // consume-ok must reach the client before the first delivery for the tag.
   if (!m.nowait) ch.reply({ name: 'basic.consume-ok', consumerTag: tag });
-  await queue.consume(
-    { owner: ch.owner, consumerTag: tag, noAck: m.noAck, creditMode: global || m.noAck ? 'granted' : 'auto', prefetch: global ? 0 : m.noAck ? granted : ch.prefetchCount, priority },
-    (d) => deliver(ch, consumer, d),
-  );
+  try {
+    await queue.consume(
+      { owner: ch.owner, consumerTag: tag, noAck: m.noAck, creditMode: global || m.noAck ? 'granted' : 'auto', prefetch: global ? 0 : m.noAck ? granted : ch.prefetchCount, priority },
+      (d) => deliver(ch, consumer, d),
+    );
+  } catch (e) {
+    // Deleted where it lived meanwhile (consume-ok is out already): the consumer learns it as RabbitMQ's do.
+    whenQueueGone(e, ch.vhost, queueName);
+    ch.serverCancel(tag);
+    return;
+  }
   if (global) {
     rebalanceGlobalCredit(ch);
     ensureCreditSweep(ch);
@@ -226,7 +267,7 @@ function consumeReplyTo(ch: Channel, m: MethodOf<'basic.consume'>): void | Proto
   const tag = m.consumerTag === '' ? ch.newConsumerTag() : m.consumerTag;
   if (ch.consumers.has(tag)) return amqpError(530, `attempt to reuse consumer tag '${tag}'`);
   ch.replyConsumerTag = tag;
-  ch.replyName = ch.ctx.replies.register(ch);
+  ch.replyName = ch.ctx.replies.register(ch.ownerId, ch);
   if (!m.nowait) ch.reply({ name: 'basic.consume-ok', consumerTag: tag });
 }
 
@@ -317,7 +358,7 @@ function ensureCreditSweep(ch: Channel): void {
 
 export async function cancel(ch: Channel, m: MethodOf<'basic.cancel'>): Promise<void> {
   if (m.consumerTag === ch.replyConsumerTag) {
-    if (ch.replyName !== null) ch.ctx.replies.unregister(ch.replyName);
+    if (ch.replyName !== null) ch.ctx.replies.unregister(ch.ownerId);
     ch.replyName = null;
     ch.replyConsumerTag = null;
   }
@@ -325,7 +366,10 @@ export async function cancel(ch: Channel, m: MethodOf<'basic.cancel'>): Promise<
   if (c !== undefined) {
     ch.consumers.delete(m.consumerTag);
     if (ch.ctx.queues.exclusiveConsumer.get(c.queue) === ch.ownerId) ch.ctx.queues.exclusiveConsumer.delete(c.queue);
-    await c.queue.cancel(ch.ownerId, c.tag);
+    // The channel is done with the consumer either way (cancel-ok, as RabbitMQ); what it holds returns when the channel closes.
+    await c.queue.cancel(ch.ownerId, c.tag).catch((e: unknown) => {
+      ch.ctx.logger.warn('consumer cancel not carried out by its queue', { channel: ch.ownerId, queue: c.queueName, error: e instanceof Error ? e.message : String(e) });
+    });
   }
   if (!m.nowait) ch.reply({ name: 'basic.cancel-ok', consumerTag: m.consumerTag });
   if (c !== undefined) await autoDeleteIfUnused(ch.ctx, ch.vhost, c.queue);
@@ -336,14 +380,7 @@ export async function autoDeleteIfUnused(ctx: NodeContext, vhost: string, queue:
   for (const [q, owner] of ctx.queues.exclusiveConsumer) {
     if (q === queue && !ctx.queues.channels.has(owner)) ctx.queues.exclusiveConsumer.delete(q);
   }
-  const record = lookupQueue(ctx.metadata.state, vhost, queue.name);
-  if (record === undefined || !record.autoDelete || queue.stats().consumers > 0) return;
-  if (ctx.queues.get(vhost, queue.name) !== queue) return;
-  const r = await ctx.metadata.apply({
-    kind: 'deleteQueue', vhost, name: queue.name, ifUnused: false, ifEmpty: false,
-    consumerCount: 0, messageCount: queue.stats().messagesReady, connection: null,
-  });
-  if (r.ok) ctx.queues.dropDeleted(r.deletedQueues);
+  await ctx.queues.deleteIfUnused(vhost, queue);
 }
 
 export async function get(ch: Channel, m: MethodOf<'basic.get'>): Promise<void | ProtocolError> {
@@ -353,7 +390,12 @@ export async function get(ch: Channel, m: MethodOf<'basic.get'>): Promise<void |
   if (isModelError(record)) return fromModel(record);
   const queue = ch.ctx.queues.ensure(record);
   ch.touched.add(queue);
-  const r = await queue.get(ch.owner, m.noAck);
+  let r: Awaited<ReturnType<QueueBackend['get']>>;
+  try {
+    r = await queue.get(ch.owner, m.noAck);
+  } catch (e) {
+    return whenQueueGone(e, ch.vhost, queueName);
+  }
   const counters = ch.ctx.counters;
   if (r === null) {
     counters.getEmpty++;

@@ -2,11 +2,13 @@
 // command for the metadata client, whose error values close the channel with RabbitMQ's texts.
 
 import { randomBytes } from 'node:crypto';
+import { OperatingErrorCode, isOperatingError } from '../lib/errors.js';
 import { lookupQueue, type MetadataOk } from '../model/index.js';
 import type { Channel, MethodResult } from './channel.js';
 import * as basic from './channel-basic.js';
 import { replyToPrefix, replyToQueue } from './direct-reply-to.js';
-import { amqpError, fromModel, type ProtocolError } from './errors.js';
+import { amqpError, fromModel, whenQueueGone, type ProtocolError } from './errors.js';
+import type { QueueBackend, QueueStats } from './queue-backend.js';
 import type { AmqpMethod, MethodOf } from '../amqp/index.js';
 
 export function dispatchMethod(ch: Channel, m: AmqpMethod): MethodResult {
@@ -86,14 +88,41 @@ async function queueDeclare(ch: Channel, m: MethodOf<'queue.declare'>): Promise<
   const record = r.queue ?? lookupQueue(ch.ctx.metadata.state, ch.vhost, name);
   if (record === undefined) return amqpError(404, `no queue '${name}' in vhost '${ch.vhost}'`);
   const queue = ch.ctx.queues.ensure(record);
-  if (!r.created) queue.touch();
+  let stats = queue.stats();
+  if (!r.created) {
+    // An existing queue counts as used (x-expires); one that lives on another node is asked for its counts.
+    try {
+      stats = await touched(queue);
+    } catch (e) {
+      return whenQueueGone(e, ch.vhost, name);
+    }
+  }
   ch.lastQueue = record.name;
-  const stats = queue.stats();
   if (!m.nowait) ch.reply({ name: 'queue.declare-ok', queue: record.name, messageCount: stats.messagesReady, consumerCount: stats.consumers });
 }
 
-function declareReplyTo(ch: Channel, m: MethodOf<'queue.declare'>): void | ProtocolError {
-  const alive = ch.ctx.replies.lookup(m.queue) !== undefined;
+/**
+ * Touches the queue (use, for x-expires) and answers its counters, from where it lives when that
+ * is elsewhere; when that node cannot answer now (an election), the counters last heard. A queue
+ * deleted there rejects (Closed).
+ */
+function touched(queue: QueueBackend): Promise<QueueStats> {
+  if (queue.refresh === undefined) {
+    queue.touch();
+    return Promise.resolve(queue.stats());
+  }
+  return queue.refresh().catch((e: unknown) => {
+    if (isOperatingError(e, OperatingErrorCode.Closed)) throw e;
+    return queue.stats();
+  });
+}
+
+/**
+ * queue.declare of a reply-to name (passive or not, it creates nothing): declare-ok with 0
+ * messages and 1 consumer while the requester's channel listens, asked of its node, else 404.
+ */
+async function declareReplyTo(ch: Channel, m: MethodOf<'queue.declare'>): Promise<void | ProtocolError> {
+  const alive = await ch.ctx.replies.exists(m.queue);
   if (!alive) return amqpError(404, `no queue '${m.queue}' in vhost '${ch.vhost}'`);
   if (!m.nowait) ch.reply({ name: 'queue.declare-ok', queue: m.queue, messageCount: 0, consumerCount: 1 });
 }
@@ -116,15 +145,22 @@ async function queuePurge(ch: Channel, m: MethodOf<'queue.purge'>): Promise<void
   const r = await ch.ctx.metadata.apply({ kind: 'purgeQueue', vhost: ch.vhost, name, connection: ch.connectionRef, user: ch.user });
   if (!r.ok) return fromModel(r);
   const record = r.queue ?? lookupQueue(ch.ctx.metadata.state, ch.vhost, name);
-  const count = record === undefined ? 0 : await ch.ctx.queues.ensure(record).purge();
+  let count = 0;
+  try {
+    if (record !== undefined) count = await ch.ctx.queues.ensure(record).purge();
+  } catch (e) {
+    return whenQueueGone(e, ch.vhost, name);
+  }
   if (!m.nowait) ch.reply({ name: 'queue.purge-ok', messageCount: count });
 }
 
 async function queueDelete(ch: Channel, m: MethodOf<'queue.delete'>): Promise<void | ProtocolError> {
   const name = resolveQueueName(ch, m.queue, m);
   if (typeof name !== 'string') return name;
-  const backend = ch.ctx.queues.get(ch.vhost, name);
-  const stats = backend?.stats();
+  const record = lookupQueue(ch.ctx.metadata.state, ch.vhost, name);
+  const backend = record === undefined ? undefined : ch.ctx.queues.ensure(record);
+  // if-unused / if-empty and delete-ok's count need the counts of where the queue lives.
+  const stats = backend?.refresh === undefined ? backend?.stats() : await backend.refresh().catch(() => backend.stats());
   const r = await ch.ctx.metadata.apply({
     kind: 'deleteQueue', vhost: ch.vhost, name, ifUnused: m.ifUnused, ifEmpty: m.ifEmpty,
     consumerCount: stats?.consumers ?? 0, messageCount: stats?.messagesReady ?? 0, connection: ch.connectionRef, user: ch.user,

@@ -270,7 +270,7 @@ export class Channel {
     this.ctx.queues.channels.delete(this.ownerId);
     if (this.creditSweep !== null) clearInterval(this.creditSweep);
     this.creditSweep = null;
-    if (this.replyName !== null) this.ctx.replies.unregister(this.replyName);
+    if (this.replyName !== null) this.ctx.replies.unregister(this.ownerId);
     this.replyName = null;
     this.confirms = null;
     // Only queues this channel consumed from may auto-delete: they lose a consumer here.
@@ -278,6 +278,8 @@ export class Channel {
     this.consumers.clear();
     this.unacked.takeAll();
     for (const q of this.touched) {
+      // A queue deleted meanwhile took its consumers and messages with it: nothing to return.
+      if (this.ctx.queues.get(this.vhost, q.name) !== q) continue;
       this.background(q.down('channel', this.ownerId).then(() => (consumed.has(q) ? autoDeleteIfUnused(this.ctx, this.vhost, q) : undefined)), 'channel down', q);
     }
     this.touched.clear();
@@ -295,19 +297,25 @@ export class Channel {
     });
   }
 
+  /**
+   * The queue ended the consumer (deleted, timed out): the channel forgets it, so a later
+   * basic.cancel of the tag gets cancel-ok, and tells the client when it takes consumer_cancel_notify.
+   */
   serverCancel(consumerTag: string): void {
     const c = this.consumers.get(consumerTag);
     if (c === undefined) return;
     this.consumers.delete(consumerTag);
+    if (this.ctx.queues.exclusiveConsumer.get(c.queue) === this.ownerId) this.ctx.queues.exclusiveConsumer.delete(c.queue);
     if (this.state === 'open' && this.conn.hasCapability('consumer_cancel_notify')) {
       this.conn.sendMethod(this.number, { name: 'basic.cancel', consumerTag, nowait: true });
     }
   }
 
-  deliverReply(message: StoredMessage): void {
-    if (this.state !== 'open' || this.replyConsumerTag === null) return;
+  deliverReply(message: StoredMessage): boolean {
+    if (this.state !== 'open' || this.replyConsumerTag === null) return false;
     const tag = this.unacked.assign(null);
     this.sendContent({ name: 'basic.deliver', consumerTag: this.replyConsumerTag, deliveryTag: tag, redelivered: false, exchange: message.exchange, routingKey: message.routingKey }, message);
+    return true;
   }
 }
 

@@ -21,7 +21,7 @@ export interface BrokerConfig {
   channelMax: number;
   maxMessageSizeBytes: number;
   maxConnections: number;
-  /** RSS above which publishers are blocked; 0 disables the alarm. */
+  /** Memory in use (memory-alarm.ts: V8 heap + buffers, not RSS) above which publishers are blocked; 0 disables the alarm. */
   memoryHighWatermarkBytes: number;
   /** Free bytes on the data directory's file system below which publishers are blocked; 0 disables the check. */
   diskFreeLimitBytes: number;

@@ -1,6 +1,6 @@
 // One AMQP connection: protocol header, start/tune/open handshake, heartbeats both ways, channel
-// table, connection.blocked under the memory and disk alarms, publisher flow control (publisher-flow.ts),
-// close handshakes, and batched writes. Every
+// table, connection.blocked under the memory and disk alarms, credit flow (credit-flow.ts: not read
+// while too much of its work is unfinished), close handshakes, and batched writes. Every
 // protocol error of the connection becomes a close in `fail` (one place).
 
 import type { Socket } from 'node:net';
@@ -12,8 +12,7 @@ import { blockedReason } from './disk-alarm.js';
 import { amqpError, amqpErrorText, fromModel, type ProtocolError } from './errors.js';
 import { limits } from './limits.js';
 import type { NodeContext } from './node-context.js';
-import { PublisherFlow } from './publisher-flow.js';
-import type { QueueBackend } from './queue-backend.js';
+import { CreditFlow } from './credit-flow.js';
 import {
   decodeMethod, encodeMethodFrame, FrameDecoder, FrameType, heartbeatFrame,
   isProtocolError as isCodecError, methodInfo, parseProtocolHeader, toFieldTable,
@@ -61,8 +60,12 @@ export class Connection {
   private blockedSent = false;
   private publishedSinceAlarm = false;
   private pausedFor = new Set<string>();
-  private readonly flow = new PublisherFlow();
-  private flowTimer: NodeJS.Timeout | undefined = undefined;
+  private readonly credit = new CreditFlow();
+  /** Counted in ctx.openConnections (from connection.open-ok until the socket goes). */
+  private counted = false;
+  /** Why the connection ends, for the log line of its close (unset: the client dropped the socket). */
+  private closeReason: string | undefined = undefined;
+  private openedAtMs = 0;
   frameMaxBytes: number = limits.frameBeforeTuneBytes;
   channelMax = 0;
   user = '';
@@ -137,7 +140,7 @@ export class Connection {
     if (this.draining) return;
     this.draining = true;
     let handled = 0;
-    while (this.backlogAt < this.backlog.length && handled < limits.framesPerTurnMax && this.state !== 'closed' && !this.flow.active) {
+    while (this.backlogAt < this.backlog.length && handled < limits.framesPerTurnMax && this.state !== 'closed') {
       const frame = this.backlog[this.backlogAt++]!;
       handled++;
       this.handleFrame(frame);
@@ -145,11 +148,6 @@ export class Connection {
     if (this.backlogAt >= this.backlog.length) {
       this.backlog = [];
       this.backlogAt = 0;
-      this.draining = false;
-      return;
-    }
-    if (this.flow.active) {
-      // The rest of the backlog waits for the queues to drain (resumeFromFlow drains it).
       this.draining = false;
       return;
     }
@@ -260,6 +258,7 @@ export class Connection {
         if (this.expect(method, 'connection.open', 'open')) this.onOpen(method.virtualHost);
         return;
       case 'connection.close':
+        this.closeReason ??= `client closed the connection (${method.replyCode} ${method.replyText})`;
         this.sendMethod(0, { name: 'connection.close-ok' });
         this.flush();
         this.finish();
@@ -338,11 +337,16 @@ export class Connection {
   private onOpen(vhost: string): void {
     const denied = checkVhostAccess(this.ctx.metadata.state, this.user, vhost);
     if (denied !== null) return this.fail(fromModel(denied), 10, 40);
-    if (this.ctx.connectionCount() > this.ctx.config.maxConnections) {
+    // Only opened connections count: sockets still in their handshake are not connections yet,
+    // so a burst of N above the limit accepts exactly the limit.
+    if (this.ctx.openConnections >= this.ctx.config.maxConnections) {
       return this.fail(amqpError(530, `connection refused: node connection limit (${this.ctx.config.maxConnections}) is reached`), 10, 40);
     }
     this.vhost = vhost;
     this.state = 'opened';
+    this.ctx.openConnections++;
+    this.counted = true;
+    this.openedAtMs = this.ctx.clock.nowMs();
     this.sendMethod(0, { name: 'connection.open-ok', knownHosts: '' });
     if (this.ctx.memoryAlarm || this.ctx.diskAlarm) this.alarmsChanged();
     this.logger.info('connection opened', { connection: this.id, user: this.user, vhost, remote: this.remote });
@@ -358,6 +362,7 @@ export class Connection {
       if (this.pausedFor.size > 0) this.readAtMs = this.ctx.clock.nowMs();
       if (this.ctx.clock.nowMs() - this.readAtMs > sec * 2000) {
         this.logger.warn('missed heartbeats from client', { connection: this.id, timeoutSec: sec });
+        this.closeReason ??= `missed heartbeats from client, timeout: ${sec}s`;
         this.state = 'closed';
         this.socket.destroy();
       }
@@ -393,62 +398,31 @@ export class Connection {
     this.pause('alarm');
   }
 
-  // ---- publisher flow control --------------------------------------------------------------
+  // ---- credit flow -------------------------------------------------------------------------
 
-  /** True while this connection is not read because queues it published to are backed up. */
-  get inFlow(): boolean {
-    return this.flow.active;
+  /** 'flow' while not read because too much of its work is unfinished (credit-flow.ts). */
+  get flowState(): 'running' | 'flow' | 'blocked' {
+    if (this.pausedFor.has('alarm')) return 'blocked';
+    return this.credit.holding ? 'flow' : 'running';
   }
 
-  /** Times this connection entered flow. */
-  get flowPauses(): number {
-    return this.flow.pauses;
-  }
-
-  /** A publish reached `queue`: if its consumers are falling behind, stop reading this connection. */
-  notePublishTo(queue: QueueBackend): void {
-    if (!this.flow.published(queue, (q) => this.consumes(q))) return;
-    this.pause('flow');
-    this.ctx.inFlow.add(this);
-    this.scheduleFlowRecheck();
-  }
-
-  consumes(queue: QueueBackend): boolean {
-    for (const ch of this.channels.values()) {
-      for (const c of ch.consumers.values()) if (c.queue === queue) return true;
-    }
-    return false;
-  }
-
-  /** Looks again after `delayMs`; the delay doubles (bounded) while the queues do not move. */
-  private scheduleFlowRecheck(delayMs: number = limits.flowRecheckIntervalMs): void {
-    this.flowTimer = setTimeout(() => {
-      this.flowTimer = undefined;
-      if (this.state === 'closed') return;
-      const seen = this.flow.recheck();
-      if (seen === 'moving') return this.scheduleFlowRecheck();
-      if (seen === 'stalled' && !this.heldByPeerInFlow()) {
-        return this.scheduleFlowRecheck(Math.min(delayMs * 2, limits.flowRecheckIntervalMaxMs));
-      }
-      this.leaveFlow();
-      this.drain();
-    }, delayMs);
+  /** Times this connection was held by credit flow, and its unfinished enqueues now. */
+  get creditStats(): { holds: number; inFlight: number; inFlightBytes: number } {
+    return { holds: this.credit.holds, inFlight: this.credit.inFlight, inFlightBytes: this.credit.inFlightBytes };
   }
 
   /**
-   * A stalled queue consumed by a connection that is itself in flow may be waiting for acks
-   * queued behind that connection's publishes, while that connection waits for ours: let this
-   * one through (it is held again at its next publish to a backed-up queue, after its acks).
+   * Counts an enqueue of this connection until `work` settles; past the bound the connection is
+   * not read until enough of its work finished. `work` always settles (committed, refused, or
+   * failed by the queue's own timeouts), so a held connection is always read again.
    */
-  private heldByPeerInFlow(): boolean {
-    for (const other of this.ctx.inFlow) if (other !== this && this.flow.heldBy(other)) return true;
-    return false;
-  }
-
-  private leaveFlow(): void {
-    this.flow.clear();
-    this.ctx.inFlow.delete(this);
-    this.resume('flow');
+  track<T>(work: Promise<T>, bytes: number): Promise<T> {
+    if (this.credit.started(bytes)) this.pause('credit');
+    const done = (): void => {
+      if (this.credit.finished(bytes)) this.resume('credit');
+    };
+    work.then(done, done);
+    return work;
   }
 
   // ---- output --------------------------------------------------------------------------------
@@ -512,14 +486,13 @@ export class Connection {
   fail(error: ProtocolError, classId: number, methodId: number): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.logger.warn('connection error', { connection: this.id, replyCode: error.replyCode, replyText: error.replyText });
+    this.closeReason ??= `closed by the node (${error.replyCode} ${error.replyText})`;
     const beforeStart = this.state === 'header';
     this.state = 'closing';
     if (beforeStart) return this.finish();
     this.sendMethod(0, { name: 'connection.close', replyCode: error.replyCode, replyText: error.replyText, classId, methodId });
     this.flush();
     this.pausedFor.clear();
-    this.flow.clear();
-    this.ctx.inFlow.delete(this);
     this.socket.resume();
     this.timers.push(setTimeout(() => this.finish(), limits.closeOkTimeoutMs));
   }
@@ -541,9 +514,8 @@ export class Connection {
 
   private teardown(): void {
     this.state = 'closed';
-    if (this.flowTimer !== undefined) clearTimeout(this.flowTimer);
-    this.flow.clear();
-    this.ctx.inFlow.delete(this);
+    if (this.counted) this.ctx.openConnections--;
+    this.counted = false;
     for (const t of this.timers) clearTimeout(t);
     this.timers = [];
     const channels = [...this.channels.values()];
@@ -554,6 +526,13 @@ export class Connection {
       .then((r) => {
         if (r.ok) this.ctx.queues.dropDeleted(r.deletedQueues);
       });
-    this.logger.debug('connection closed', { connection: this.id });
+    // As opens: at info for connections that were opened, at debug for sockets that never were.
+    const fields = {
+      connection: this.id, user: this.user, vhost: this.vhost, remote: this.remote,
+      reason: this.closeReason ?? 'client closed the TCP connection without connection.close',
+      ...(this.openedAtMs > 0 ? { openMs: this.ctx.clock.nowMs() - this.openedAtMs } : {}),
+    };
+    if (this.openedAtMs > 0) this.logger.info('connection closed', fields);
+    else this.logger.debug('connection closed', fields);
   }
 }

@@ -2,6 +2,7 @@
 // Reply texts follow RabbitMQ's `NAME - explanation`; connection.ts and channel.ts turn them
 // into closes in one place each.
 
+import { OperatingErrorCode, isOperatingError } from '../lib/errors.js';
 import type { ModelError } from '../model/index.js';
 import { limits } from './limits.js';
 
@@ -49,4 +50,14 @@ export function fromModel(e: ModelError): ProtocolError {
 
 export function isProtocolError(v: unknown): v is ProtocolError {
   return typeof v === 'object' && v !== null && (v as ProtocolError).protocolError === true;
+}
+
+/**
+ * A queue call that failed because the queue is gone where it lived (deleted on another node, or
+ * its home node died and took it): 404 as RabbitMQ answers for a missing queue. Any other failure
+ * is not ours to explain here: it is thrown on (an internal error).
+ */
+export function whenQueueGone(e: unknown, vhost: string, name: string): ProtocolError {
+  if (isOperatingError(e, OperatingErrorCode.Closed)) return amqpError(404, `no queue '${name}' in vhost '${vhost}'`);
+  throw e;
 }

@@ -33,21 +33,24 @@ export const limits = {
   /** Bytes queued for a client's socket above which no-ack consumers get no more credit until it drains. */
   noAckBufferedMaxBytes: 4 * 1024 * 1024,
   /**
-   * Publisher flow control: a publish to a queue with consumers and more ready (undelivered)
-   * messages than this stops reading the publishing connection (TCP back-pressure) until the
-   * queue is down to flowReadyLowMessages. At ~45k msg/s, 1000 ready messages are ~20 ms of wait.
+   * Credit flow (credit-flow.ts): a connection whose started and unfinished enqueues (awaiting the
+   * Raft commit, or the queue's leader) reach this many stops being read until they are down to
+   * half. Bounds what one publisher that outruns the node (disk, replicas) holds in memory; a node
+   * that keeps up never reaches it (a confirm window of 256 needs 256). One socket read (64 KiB of
+   * frames) may still be handled after the bound is reached.
    */
-  flowReadyHighMessages: 1000,
-  /** Ready messages at or below which a queue no longer holds its publishers in flow. */
-  flowReadyLowMessages: 500,
-  /** How often a connection in flow re-checks the queues holding it. */
-  flowRecheckIntervalMs: 1,
-  /** Longest gap between re-checks while the holding queues do not move (a consumer stuck for good). */
-  flowRecheckIntervalMaxMs: 50,
-  /** Share of the machine's memory that, as RSS, blocks publishing connections (RabbitMQ's 0.6). */
+  inFlightMessagesMax: 4096,
+  /** The same bound in message body bytes (16 MiB bodies would otherwise hold 64 GiB). */
+  inFlightBytesMax: 32 * 1024 * 1024,
+  /** Share of the machine's memory that, in use by the node (memory-alarm.ts), blocks publishing connections (RabbitMQ's 0.6). */
   memoryHighWatermarkFraction: 0.6,
-  /** How often the memory alarm samples RSS. */
+  /** How often the memory alarm reads the memory in use. */
   memoryCheckIntervalMs: 1000,
+  /**
+   * While the memory alarm is up, a full collection that took t ms is followed by the next one
+   * no sooner than this many times t later: forced collections take at most 1/20 of the time.
+   */
+  memoryCollectGapFactor: 20,
   /** RabbitMQ's default disk_free_limit: below this much free space publishers are blocked. */
   diskFreeLimitBytes: 50_000_000,
   /** How often the disk alarm checks free space of the data directory (statfs: a few µs). */

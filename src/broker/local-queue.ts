@@ -1,12 +1,13 @@
 // The in-process queue: drives the pure queue state machine directly (no log), keeps bodies in
 // a Map by message id (released when the machine says so), and owns the real timer that turns
-// TTL, x-expires and consumer timeouts into tick commands. Used for every queue until replicated
-// queues land, and afterwards for exclusive, auto-delete and non-durable ones.
+// TTL, x-expires and consumer timeouts into tick commands. Used for exclusive, auto-delete and
+// non-durable queues, on their home node only (other nodes reach it through home-queue.ts), and for
+// every queue of a broker without a cluster.
 
 import { assert } from '../lib/assert.js';
 import type { Clock } from '../lib/random.js';
 import { deadLetter, type FieldValues } from '../queue/dead-letter.js';
-import { answerCaller, apply, counters, createQueueState, type Command, type ConsumerKey, type DeadLetterReason, type Effect, type MsgId, type QueueConfig, type QueueState, type QueueTotals } from '../queue/index.js';
+import { answerCaller, apply, counters, createQueueState, type Command, type ConsumerKey, type DeadLetterReason, type Effect, type EnqueueIdentity, type MsgId, type QueueConfig, type QueueState, type QueueTotals } from '../queue/index.js';
 import { durationMsMax, idsPerCommandMax } from '../queue/limits.js';
 import { parseExpiration } from '../queue/expiration.js';
 import { realTimers, type QueueTimers } from '../cluster/queue-timers.js';
@@ -81,14 +82,20 @@ export class LocalQueue implements QueueBackend {
     this.run({ type: 'touch' });
   }
 
-  enqueue(message: StoredMessage, trace?: MessageTrace): Promise<EnqueueOutcome> {
+  /**
+   * `dedup`: the caller's identity of this enqueue (a channel on another node, whose call may be
+   * retried); a repeat of one already stored stores nothing and answers 'ok' again.
+   */
+  enqueue(message: StoredMessage, trace?: MessageTrace, dedup?: EnqueueIdentity): Promise<EnqueueOutcome> {
     return this.call((outcome) => {
       const id = this.seq + 1;
       this.bodies.set(id, message);
       if (trace !== undefined) this.traceUntilDelivered(id, trace);
       const ttlMs = parseExpiration(message.properties.expiration);
       const priority = typeof message.properties.priority === 'number' ? message.properties.priority : 0;
-      this.run({ type: 'enqueue', sizeBytes: message.body.length, priority, ttlMs }, outcome);
+      const sizeBytes = message.body.length;
+      this.run(dedup === undefined ? { type: 'enqueue', sizeBytes, priority, ttlMs } : { type: 'enqueue', sizeBytes, priority, ttlMs, dedup }, outcome);
+      // Refused (after reject-publish-dlx dead-lettered it, which needs the body): nothing is kept.
       if (outcome.enqueue === 'rejected') {
         this.bodies.delete(id);
         this.traced.delete(id);
@@ -264,6 +271,10 @@ export class LocalQueue implements QueueBackend {
     answerCaller(effect, outcome, (id) => this.bodies.get(id));
     switch (effect.type) {
       case 'deliver': return this.deliver(effect.consumerKey, effect.msgId, effect.redelivered, effect.deliveryCount);
+      case 'enqueueResult':
+        // A repeat of an enqueue stored before: nothing is kept under this id.
+        if (effect.duplicate === true) this.bodies.delete(effect.msgId);
+        return;
       case 'deadLetter': return this.deadLetter(effect.msgIds, effect.reason);
       case 'dropped':
         for (const id of effect.msgIds) this.bodies.delete(id);
@@ -272,7 +283,7 @@ export class LocalQueue implements QueueBackend {
       case 'timer': return this.setTimer(effect.atMs);
       case 'queueExpired': return this.gone('expired');
       case 'deleted': return this.gone('deleted');
-      default: return; // enqueueResult, getResult, getEmpty, purged: the caller's answer only
+      default: return; // getResult, getEmpty, purged: the caller's answer only
     }
   }
 
@@ -296,7 +307,8 @@ export class LocalQueue implements QueueBackend {
       const { expiration, headers: oldHeaders, ...rest } = message.properties;
       const death = { queue: this.name, reason, exchange: message.exchange, routingKey: message.routingKey, expiration, timeMs: this.options.clock.nowMs() };
       const out = deadLetter(oldHeaders, death, { routingKey: this.deadLetterRoutingKey }, this.options.fieldValues);
-      const republished: StoredMessage = { exchange: message.exchange, routingKey: message.routingKey, properties: { ...rest, headers: out.headers }, body: message.body };
+      // Republished as RabbitMQ does: from the dead-letter exchange with the keys it is routed by.
+      const republished: StoredMessage = { exchange, routingKey: out.routingKeys[0] ?? message.routingKey, properties: { ...rest, headers: out.headers }, body: message.body };
       this.options.onDeadLetter({ queue: this.name, reason, exchange, routingKeys: out.routingKeys, message: republished });
     }
   }

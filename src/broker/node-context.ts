@@ -5,6 +5,7 @@
 import type { GroupHost } from '../cluster/index.js';
 import { withPlacement } from '../cluster/placement.js';
 import { QueueMesh } from '../cluster/queue-service.js';
+import { ReplyRelay } from '../cluster/reply-relay.js';
 import { ClusterRpc } from '../cluster/rpc.js';
 import type { NodeId } from '../lib/ids.js';
 import type { Logger } from '../lib/log.js';
@@ -15,7 +16,6 @@ import type { BrokerConfig } from './config.js';
 import { createBrokerCounters, noTracing, type BrokerCounters, type TraceRecorder } from './counters.js';
 import { DirectReplyRegistry } from './direct-reply-to.js';
 import { LocalMetadataClient, type MetadataClient } from './metadata-client.js';
-import type { FlowParty } from './publisher-flow.js';
 import { deadLetterSinkFor } from './publish.js';
 import { incarnation, QueueRegistry } from './queue-registry.js';
 
@@ -33,9 +33,10 @@ export interface NodeContext {
   memoryAlarm: boolean;
   /** True while free disk space is below the limit or the WAL's writes fail: publishers are blocked. */
   diskAlarm: boolean;
-  /** Connections not being read because queues they publish to are backed up (publisher-flow.ts). */
-  readonly inFlow: Set<FlowParty>;
+  /** Sockets of the node, handshakes included. */
   connectionCount: () => number;
+  /** Connections past connection.open (what --max-connections bounds). */
+  openConnections: number;
   /** Plain counters for /metrics (counters.ts). */
   readonly counters: BrokerCounters;
   /** Where 1 in N publishes' stage traces go (no-op without the metrics layer). */
@@ -61,10 +62,11 @@ interface ClusterMetadataExtras {
 }
 
 /** The queue mesh of a node with a cluster, and the metadata client with placement on declares. */
-function meshOf(cluster: NodeCluster, logger: Logger): { mesh: QueueMesh; metadata: MetadataClient; extras: ClusterMetadataExtras } {
+function meshOf(cluster: NodeCluster, logger: Logger, replies: DirectReplyRegistry): { mesh: QueueMesh; metadata: MetadataClient; extras: ClusterMetadataExtras } {
   const host = cluster.groupHost;
   const rpc = cluster.rpc ?? new ClusterRpc(host.transport, logger.child('rpc'));
   const mesh = new QueueMesh({ host, rpc, incarnation, logger: logger.child('mesh') });
+  replies.attachRelay(new ReplyRelay(rpc, replies, logger.child('direct-reply-to'), mesh.limits.callTimeoutMs));
   const extras = cluster.metadata as MetadataClient & ClusterMetadataExtras;
   const nodes = (): readonly NodeId[] => (typeof extras.nodes === 'function' ? extras.nodes().map((n) => n.id) : [host.nodeId]);
   const live = (n: NodeId): boolean => n === host.nodeId || host.transport.isUp(n);
@@ -73,7 +75,10 @@ function meshOf(cluster: NodeCluster, logger: Logger): { mesh: QueueMesh; metada
 
 /** Without `cluster` (broker unit tests), metadata lives in memory and there is no group host. */
 export function createNodeContext(config: BrokerConfig, logger: Logger, clock: Clock, cluster?: NodeCluster, tracer: TraceRecorder = noTracing): NodeContext {
-  const meshed = cluster === undefined ? undefined : meshOf(cluster, logger);
+  // Queues record their home node by this id, so it must be the cluster id when there is a cluster.
+  const nodeId = cluster?.groupHost.nodeId ?? config.nodeName;
+  const replies = new DirectReplyRegistry(nodeId);
+  const meshed = cluster === undefined ? undefined : meshOf(cluster, logger, replies);
   const metadata = meshed?.metadata ?? new LocalMetadataClient(createMetadataState({
     users: [{ name: config.defaultUser, passwordHash: hashPassword(config.defaultPass), tags: ['administrator'] }],
   }));
@@ -88,21 +93,20 @@ export function createNodeContext(config: BrokerConfig, logger: Logger, clock: C
     config,
     logger,
     clock,
-    // Queues record their home node by this id, so it must be the cluster id when there is a cluster.
-    nodeId: cluster?.groupHost.nodeId ?? config.nodeName,
+    nodeId,
     metadata,
     queues,
-    replies: new DirectReplyRegistry(),
+    replies,
     groupHost: cluster?.groupHost ?? null,
     memoryAlarm: false,
     diskAlarm: false,
-    inFlow: new Set(),
     connectionCount: () => 0,
+    openConnections: 0,
     counters: createBrokerCounters(),
     tracer,
     shutdown: () => queues.closeAll(),
   };
   const recovered = queues.recoverReplicated();
-  if (recovered > 0) logger.info('replicated queues recovering', { queues: recovered });
+  if (recovered > 0) logger.debug('replicated queues recovering', { queues: recovered });
   return context;
 }

@@ -129,6 +129,11 @@ export interface QueueBackend {
 
   /** Counters as of the last applied command (synchronous, cheap). */
   stats(): QueueStats;
+  /**
+   * A queue that lives on another node: touch() there, answering its counters now (declare-ok,
+   * delete-ok); stats() is only as fresh as the last answer from there. Absent: stats() is current.
+   */
+  refresh?(): Promise<QueueStats>;
   /** Subscribe to server-side events; returns the unsubscribe function. */
   onEvent(listener: (event: QueueEvent) => void): () => void;
 }

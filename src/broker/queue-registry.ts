@@ -5,6 +5,10 @@
 // With a QueueMesh (a cluster), channels get MeshQueues that route to the queue's leader wherever it
 // is, and the replicas this node hosts follow metadata: reconcile() creates the group on every node
 // in a queue's replica set when its declare is applied, and retires it when the queue is deleted.
+// A non-replicated queue is a LocalQueue on its home node only (served to the other nodes through
+// the mesh as a HomeQueue); elsewhere channels get a MeshQueue that routes to the home node. Every
+// node drops its backend of a queue once metadata no longer has it, whichever node deleted it, so
+// its consumers there get basic.cancel.
 
 import { randomBytes } from 'node:crypto';
 import type { GroupHost } from '../cluster/group-host.js';
@@ -15,8 +19,9 @@ import { ReplicatedQueue } from '../cluster/replicated-queue.js';
 import { groupId, type GroupId, type NodeId } from '../lib/ids.js';
 import type { Logger } from '../lib/log.js';
 import type { Clock } from '../lib/random.js';
-import { listQueues, listVhosts, queueArgSettings, queueSettings, type QueueRecord, type QueueSettings } from '../model/index.js';
+import { listQueues, listVhosts, lookupQueue, queueArgSettings, queueSettings, type QueueRecord, type QueueSettings } from '../model/index.js';
 import { defaultQueueConfig, type QueueConfig } from '../queue/index.js';
+import { HomeQueue } from './home-queue.js';
 import { LocalQueue } from './local-queue.js';
 import type { MetadataClient } from './metadata-client.js';
 import type { DeadLetterSink, QueueBackend, QueueEvent } from './queue-backend.js';
@@ -38,8 +43,8 @@ export function isReplicated(record: QueueRecord): boolean {
   return record.durable && !record.autoDelete && record.exclusiveOwner === null;
 }
 
-/** A queue run on this node (QueueRegistry.hosted). */
-export interface HostedQueue {
+/** A queue run on this node (QueueRegistry.running). */
+export interface RunningQueue {
   readonly vhost: string;
   readonly name: string;
   readonly queue: LocalQueue | ReplicatedQueue;
@@ -51,8 +56,22 @@ export interface CancelTarget {
   serverCancel(consumerTag: string): void;
 }
 
+/**
+ * What kind of backend a record calls for on a node: a record that no longer fits the backend built
+ * for it (deleted and declared again, maybe elsewhere) gets a new one.
+ */
+function shapeOf(r: QueueRecord): string {
+  if (isReplicated(r)) return 'replicated';
+  const owner = r.exclusiveOwner === null ? '' : `${r.exclusiveOwner.nodeId}/${r.exclusiveOwner.connectionId}`;
+  return `local ${r.homeNode} ${owner} ${String(r.durable)} ${String(r.autoDelete)}`;
+}
+
 export class QueueRegistry {
   private readonly queues = new Map<string, QueueBackend>();
+  /** shapeOf the record each backend in `queues` was built for. */
+  private readonly shapes = new Map<string, string>();
+  /** Non-replicated queues homed here, as the mesh serves them to other nodes. */
+  private readonly hosted = new Map<string, HomeQueue>();
   /** Channels by their owner id (node/connection/channel), for server-sent basic.cancel. */
   readonly channels = new Map<string, CancelTarget>();
   /** Queues with an exclusive consumer, and the channel holding it. */
@@ -85,6 +104,13 @@ export class QueueRegistry {
   /** Replicated queues are reached through the mesh from now on (call before any queue is used). */
   attachMesh(mesh: QueueMesh): void {
     this.mesh = mesh;
+    // A call from another node for a queue homed here that no channel here has used since this node started.
+    mesh.onHostedMiss((vhost, name) => {
+      const record = lookupQueue(this.metadata.state, vhost, name);
+      if (record === undefined || isReplicated(record) || record.homeNode !== mesh.nodeId) return undefined;
+      this.ensure(record);
+      return this.hosted.get(this.key(vhost, name));
+    });
     // ctl grow/shrink: coordinated from any node, carried out by each queue's leader.
     const extras = this.metadata as MetadataClient & { nodes?: () => ReadonlyArray<{ readonly id: NodeId }> };
     serveQueueMembership({
@@ -155,14 +181,37 @@ export class QueueRegistry {
   /** The backend of a queue metadata knows, created on first use. */
   ensure(record: QueueRecord): QueueBackend {
     const key = this.key(record.vhost, record.name);
+    const shape = shapeOf(record);
     const existing = this.queues.get(key);
-    if (existing !== undefined) return existing;
-    const queue = this.mesh !== null && this.groupHost !== null && isReplicated(record)
-      ? this.meshQueue(record, this.mesh)
-      : this.createOwn(record);
+    if (existing !== undefined && this.shapes.get(key) === shape) return existing;
+    // A queue of that name deleted and declared again before this node's reconcile saw it.
+    if (existing !== undefined) this.drop(key);
+    const mesh = this.mesh;
+    let queue: QueueBackend;
+    if (mesh === null) queue = this.createOwn(record);
+    else if (isReplicated(record)) queue = this.groupHost !== null ? this.meshQueue(record, mesh) : this.createOwn(record);
+    else if (record.homeNode === mesh.nodeId) queue = this.home(record, mesh);
+    else queue = new MeshQueue(mesh, record.vhost, record.name, () => this.homeOf(record.vhost, record.name));
     this.queues.set(key, queue);
+    this.shapes.set(key, shape);
     queue.onEvent((event) => this.onEvent(record, queue, event));
     return queue;
+  }
+
+  /** A non-replicated queue homed here: its LocalQueue, served to the other nodes through the mesh. */
+  private home(record: QueueRecord, mesh: QueueMesh): LocalQueue {
+    const { config, dlx, dlrk } = this.configOf(record);
+    const queue = this.localQueue(record, config, dlx, dlrk);
+    const served = new HomeQueue(queue, () => void this.deleteIfUnused(record.vhost, queue));
+    this.hosted.set(this.key(record.vhost, record.name), served);
+    mesh.addHosted(record.vhost, record.name, served);
+    return queue;
+  }
+
+  /** Where a non-replicated queue lives now, as metadata has it ([] once it is deleted). */
+  private homeOf(vhost: string, name: string): readonly NodeId[] {
+    const record = lookupQueue(this.metadata.state, vhost, name);
+    return record === undefined || isReplicated(record) ? [] : [record.homeNode];
   }
 
   /** The queue's effective settings now: its x-args resolved against the policy that applies. */
@@ -207,6 +256,7 @@ export class QueueRegistry {
     this.refreshSettings();
     const mesh = this.mesh;
     if (mesh === null || this.groupHost === null) return;
+    this.dropStale();
     const wanted = new Set<string>();
     for (const vhost of listVhosts(this.metadata.state)) {
       for (const record of listQueues(this.metadata.state, vhost)) {
@@ -224,6 +274,17 @@ export class QueueRegistry {
       this.joining.delete(key);
       if (exists) this.release(key, q, mesh);
       else this.retire(key, q, mesh);
+    }
+  }
+
+  /**
+   * Drops the backends of queues metadata no longer has (deleted on any node: a delete, a closed
+   * connection's exclusive queues, a dead node's transient ones) or has as another queue now.
+   */
+  private dropStale(): void {
+    for (const [key, q] of [...this.queues]) {
+      const record = lookupQueue(this.metadata.state, this.vhostOf(key), q.name);
+      if (record === undefined || this.shapes.get(key) !== shapeOf(record)) this.drop(key);
     }
   }
 
@@ -329,13 +390,20 @@ export class QueueRegistry {
     return this.create(record, config, dlx, dlrk);
   }
 
+  private localQueue(record: QueueRecord, config: QueueConfig, dlx: string | null, dlrk: string | null): LocalQueue {
+    return new LocalQueue({
+      name: record.name, config, clock: this.clock, deadLetterExchange: dlx, deadLetterRoutingKey: dlrk,
+      onDeadLetter: this.deadLetterSink(record.vhost), fieldValues: wireFieldValues,
+    });
+  }
+
   private create(record: QueueRecord, config: QueueConfig, dlx: string | null, dlrk: string | null): QueueBackend {
     const common = {
       name: record.name, config, clock: this.clock, deadLetterExchange: dlx, deadLetterRoutingKey: dlrk,
       onDeadLetter: this.deadLetterSink(record.vhost), fieldValues: wireFieldValues,
     };
     const host = this.groupHost;
-    if (host === null || !isReplicated(record)) return new LocalQueue(common);
+    if (host === null || !isReplicated(record)) return this.localQueue(record, config, dlx, dlrk);
     const members = record.replicas.length > 0 ? record.replicas : [host.nodeId];
     if (!members.includes(host.nodeId)) {
       // Forwarding to a queue led elsewhere comes with mesh routing; until then it is served here.
@@ -357,30 +425,15 @@ export class QueueRegistry {
       return;
     }
     if (event.reason !== 'expired') return;
-    this.logger.info('queue expired', { vhost: record.vhost, queue: record.name });
-    void this.metadata.apply({
-      kind: 'deleteQueue', vhost: record.vhost, name: record.name, ifUnused: false, ifEmpty: false,
-      consumerCount: 0, messageCount: 0, connection: null,
-    }).then((r) => {
-      if (r.ok) this.dropDeleted(r.deletedQueues);
-    });
-    this.queues.delete(this.key(record.vhost, record.name));
-    // A replicated queue's machine is already deleted; this drops its group and log.
-    if (queue instanceof ReplicatedQueue) void queue.delete().catch(() => undefined);
+    // The queue's machine is already deleted; for a replicated queue this drops its group and log.
+    if (this.queues.get(this.key(record.vhost, record.name)) === queue) this.drop(this.key(record.vhost, record.name));
+    this.expire(record);
   }
 
   /** Metadata deleted these queues: delete their backends (which cancel their consumers). */
   dropDeleted(records: readonly QueueRecord[]): number {
     let messages = 0;
-    for (const r of records) {
-      const key = this.key(r.vhost, r.name);
-      const q = this.queues.get(key);
-      if (q === undefined) continue;
-      this.queues.delete(key);
-      this.exclusiveConsumer.delete(q);
-      messages += q.stats().messagesReady;
-      void q.delete().catch((e: unknown) => this.logger.warn('queue delete failed', { vhost: r.vhost, queue: r.name, error: String(e) }));
-    }
+    for (const r of records) messages += this.drop(this.key(r.vhost, r.name));
     if (this.mesh !== null) this.reconcileSoon();
     return messages;
   }
@@ -389,7 +442,7 @@ export class QueueRegistry {
    * Every queue this node runs, for metrics: its local queues and the replicas of replicated queues
    * hosted here (`leader`: this node leads it now; a queue's counts are reported by its leader).
    */
-  *hosted(): Generator<HostedQueue> {
+  *running(): Generator<RunningQueue> {
     for (const [key, q] of this.queues) {
       if (q instanceof LocalQueue) yield { vhost: this.vhostOf(key), name: q.name, queue: q, leader: true };
       else if (q instanceof ReplicatedQueue && !this.replicas.has(key)) yield { vhost: this.vhostOf(key), name: q.name, queue: q, leader: q.leader };
@@ -397,8 +450,44 @@ export class QueueRegistry {
     for (const [key, q] of this.replicas) yield { vhost: this.vhostOf(key), name: q.name, queue: q, leader: q.leader };
   }
 
+  /** Deletes a queue's backend here: its consumers here (and, at its home, everywhere) are cancelled. Answers its ready count. */
+  private drop(key: string): number {
+    const q = this.queues.get(key);
+    if (q === undefined) return 0;
+    const vhost = this.vhostOf(key);
+    this.queues.delete(key);
+    this.shapes.delete(key);
+    this.exclusiveConsumer.delete(q);
+    const served = this.hosted.get(key);
+    if (served !== undefined) {
+      this.hosted.delete(key);
+      this.mesh?.removeHosted(vhost, q.name, served);
+    }
+    const messages = q.stats().messagesReady;
+    void q.delete().catch((e: unknown) => this.logger.warn('queue delete failed', { vhost, queue: q.name, error: String(e) }));
+    return messages;
+  }
+
+  /**
+   * An auto-delete queue goes when its last consumer does (one just went, here or, for a queue
+   * homed here, on another node). Its home node decides: it sees every consumer.
+   */
+  async deleteIfUnused(vhost: string, queue: QueueBackend): Promise<void> {
+    const record = lookupQueue(this.metadata.state, vhost, queue.name);
+    if (record === undefined || !record.autoDelete || queue.stats().consumers > 0) return;
+    if (this.get(vhost, queue.name) !== queue) return;
+    if (this.mesh !== null && record.homeNode !== this.mesh.nodeId) return;
+    const r = await this.metadata.apply({
+      kind: 'deleteQueue', vhost, name: queue.name, ifUnused: false, ifEmpty: false,
+      consumerCount: 0, messageCount: queue.stats().messagesReady, connection: null,
+    });
+    if (r.ok) this.dropDeleted(r.deletedQueues);
+  }
+
   /** Node shutdown: local queues die with the node; replicated ones stop here and keep their log. */
   closeAll(): void {
+    for (const [key, served] of this.hosted) this.mesh?.removeHosted(this.vhostOf(key), served.queue.name, served);
+    this.hosted.clear();
     for (const q of this.queues.values()) {
       if (q instanceof ReplicatedQueue) q.close();
       else if (!(q instanceof MeshQueue)) q.delete().catch(() => undefined);

@@ -9,15 +9,16 @@ import type { BrokerConfig } from './config.js';
 import { Connection } from './connection.js';
 import { limits } from './limits.js';
 import { freeBytesOf, startDiskAlarm, type DiskAlarm } from './disk-alarm.js';
-import { startMemoryAlarm, type MemoryAlarm } from './memory-alarm.js';
+import { collectGarbage, liveMemoryBytes, startMemoryAlarm, type MemoryAlarm } from './memory-alarm.js';
 import { createNodeContext, type NodeCluster, type NodeContext } from './node-context.js';
 import type { TraceRecorder } from './counters.js';
 
 export interface BrokerDeps {
   logger: Logger;
   clock: Clock;
-  /** RSS source for the memory alarm (tests pass a fake one). */
-  readRssBytes?: () => number;
+  /** Memory in use for the memory alarm (liveMemoryBytes by default; tests pass a fake one) and its garbage collector. */
+  readMemoryBytes?: () => number;
+  collectGarbage?: () => void;
   /** Free-space source for the disk alarm (statfs of the data dir by default) and how often it is read. */
   readDiskFreeBytes?: () => Promise<number>;
   diskCheckIntervalMs?: number;
@@ -27,6 +28,13 @@ export interface BrokerDeps {
   tracer?: TraceRecorder;
 }
 
+/** The broker settings a running node can change (the rest need a restart). */
+export const reloadableBrokerKeys = [
+  'logLevel', 'heartbeatSec', 'frameMaxBytes', 'channelMax', 'maxMessageSizeBytes', 'maxConnections',
+  'memoryHighWatermarkBytes', 'diskFreeLimitBytes', 'loopbackUsers',
+] as const;
+export type ReloadableBrokerKey = (typeof reloadableBrokerKeys)[number];
+
 export interface BrokerServer {
   /** The bound port (useful with port 0). */
   readonly port: number;
@@ -34,13 +42,22 @@ export interface BrokerServer {
   connectionCount(): number;
   /** Consumers of every channel of every connection (the consumers gauge). */
   consumerCount(): number;
+  /**
+   * Changes settings of the running broker (a reload): limits proposed to or checked on new
+   * connections and messages take effect at once; the memory and disk alarms are re-armed with
+   * their new thresholds.
+   */
+  reconfigure(changes: Partial<Pick<BrokerConfig, ReloadableBrokerKey>>): void;
+  /** Each connection's flow state (running, flow: held by credit flow, blocked: by an alarm) and unfinished enqueues. */
+  connectionFlow(): Array<{ id: string; state: 'running' | 'flow' | 'blocked'; inFlight: number; holds: number }>;
   /** Closes every connection with 320 CONNECTION_FORCED and stops listening. */
   close(): Promise<void>;
 }
 
-export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promise<BrokerServer> {
+export async function startBroker(given: BrokerConfig, deps: BrokerDeps): Promise<BrokerServer> {
   const logger = deps.logger.child('broker');
-  const context = createNodeContext(config, logger, deps.clock, deps.cluster, deps.tracer);
+  // The context keeps its own copy: a reload changes it in place, and every connection reads it.
+  const context = createNodeContext({ ...given, loopbackUsers: [...given.loopbackUsers] }, logger, deps.clock, deps.cluster, deps.tracer);
   const connections = new Set<Connection>();
   let connectionSeq = 0;
   const server: Server = createServer({ noDelay: true, pauseOnConnect: false }, (socket: Socket) => {
@@ -52,17 +69,22 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     context.counters.connectionsOpened++;
   });
   context.connectionCount = () => connections.size;
-  const alarm: MemoryAlarm = startMemoryAlarm(
+  const config = context.config;
+  const memoryAlarm = (): MemoryAlarm => startMemoryAlarm(
     config.memoryHighWatermarkBytes,
     limits.memoryCheckIntervalMs,
-    deps.readRssBytes ?? (() => process.memoryUsage.rss()),
-    (raised, rssBytes) => {
-      logger.warn(raised ? 'memory alarm raised' : 'memory alarm cleared', { rssBytes, watermarkBytes: config.memoryHighWatermarkBytes });
+    { readMemoryBytes: deps.readMemoryBytes ?? liveMemoryBytes, collect: deps.collectGarbage ?? collectGarbage },
+    (raised, memoryBytes) => {
+      const fields = { memoryBytes, watermarkBytes: config.memoryHighWatermarkBytes };
+      if (raised) logger.warn('memory alarm raised: memory in use is above the high watermark; publishers are blocked', fields);
+      else logger.warn('memory alarm cleared: memory in use is below the high watermark again', fields);
       context.memoryAlarm = raised;
       for (const c of connections) c.alarmsChanged();
     },
   );
-  const disk = watchDisk(config, deps, logger, context, () => { for (const c of connections) c.alarmsChanged(); });
+  const diskAlarm = (): { stop(): void } => watchDisk(config, deps, logger, context, () => { for (const c of connections) c.alarmsChanged(); });
+  let alarm = memoryAlarm();
+  let disk = diskAlarm();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.bind, () => {
@@ -73,7 +95,7 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
   server.on('error', (e) => logger.error('server socket error', { error: e.message }));
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
-  logger.info('listening', { bind: config.bind, port });
+  logger.debug('listening', { bind: config.bind, port });
   return {
     port,
     context,
@@ -83,6 +105,26 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
       for (const c of connections) n += c.consumerCount();
       return n;
     },
+    reconfigure: (changes) => {
+      Object.assign(config, changes);
+      // A re-armed alarm starts cleared; its first check raises it again if it still holds.
+      const cleared = (which: 'memoryAlarm' | 'diskAlarm'): void => {
+        if (!context[which]) return;
+        context[which] = false;
+        for (const c of connections) c.alarmsChanged();
+      };
+      if (changes.memoryHighWatermarkBytes !== undefined) {
+        alarm.stop();
+        cleared('memoryAlarm');
+        alarm = memoryAlarm();
+      }
+      if (changes.diskFreeLimitBytes !== undefined) {
+        disk.stop();
+        cleared('diskAlarm');
+        disk = diskAlarm();
+      }
+    },
+    connectionFlow: () => [...connections].map((c) => ({ id: c.id, state: c.flowState, inFlight: c.creditStats.inFlight, holds: c.creditStats.holds })),
     close: async () => {
       alarm.stop();
       disk.stop();

@@ -42,7 +42,20 @@ export function parseArgs(command: string, argv: readonly string[], options: rea
   return out;
 }
 
-export function optionHelp(options: readonly OptionSpec[]): string {
-  const rows = options.map((o) => `  ${(o.flag + ' <' + o.kind + '>').padEnd(34)}${o.help} [${o.env}]`);
+/**
+ * One line per option: flag, what it does, then [default; ENV] as `cluster up --help` shows
+ * them. `defaults` holds each setting's default value; `defaultText` words the computed ones.
+ */
+export function optionHelp(
+  options: readonly OptionSpec[], defaults: Partial<Record<string, unknown>> = {}, defaultText: Partial<Record<string, string>> = {},
+): string {
+  const shown = (o: OptionSpec): string => {
+    const text = defaultText[o.key];
+    if (text !== undefined) return text;
+    const v = defaults[o.key];
+    if (v === undefined || v === '' || (Array.isArray(v) && v.length === 0)) return 'none';
+    return Array.isArray(v) ? v.join(',') : String(v);
+  };
+  const rows = options.map((o) => `  ${(o.flag + ' <' + o.kind + '>').padEnd(34)}${o.help} [${shown(o)}; ${o.env}]`);
   return rows.join('\n');
 }

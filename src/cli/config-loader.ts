@@ -115,14 +115,16 @@ export function loadConfig(sources: ConfigSources): ServerConfig {
     for (const [key, raw] of Object.entries(file)) {
       const spec = known.get(key);
       if (spec === undefined) {
+        const near = nearest(key, [...known.keys()]);
         throw new ConfigError(
-          `unknown key '${key}' in config file '${sources.configFile}'; known keys: ${[...known.keys()].join(', ')}`,
+          `unknown key '${key}' in config file '${sources.configFile}'${near === undefined ? '' : `; did you mean '${near}'?`} Known keys: ${[...known.keys()].join(', ')}`,
           ExitCode.Config,
         );
       }
       config[key] = parseValue(spec, raw, `config file '${sources.configFile}' key '${key}'`);
     }
   }
+  checkEnvNames(sources.env);
   for (const spec of serverOptions) {
     const raw = sources.env[spec.env];
     if (raw !== undefined && raw !== '') config[spec.key] = parseValue(spec, raw, `environment variable ${spec.env}`);
@@ -138,4 +140,51 @@ export function loadConfig(sources: ConfigSources): ServerConfig {
     }
   }
   return config as unknown as ServerConfig;
+}
+
+/** ESPRESSO_* variables the server reads besides its option table's. */
+const otherEnvNames = ['ESPRESSO_CONFIG'];
+
+/**
+ * An ESPRESSO_* variable the server does not know is a misspelling (ESPRESSO_PROT=5673 would
+ * otherwise leave the node on 5672 without a word): refused, naming the nearest known one.
+ */
+function checkEnvNames(env: Record<string, string | undefined>): void {
+  const known = [...serverOptions.map((o) => o.env), ...otherEnvNames];
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith('ESPRESSO_') || known.includes(name)) continue;
+    const near = nearest(name, known);
+    throw new ConfigError(
+      `unknown environment variable ${name}${near === undefined ? '' : `; did you mean ${near}?`} ` +
+      "(the ESPRESSO_* variables are listed by 'espresso server --help')", ExitCode.Config,
+    );
+  }
+}
+
+/** The known name closest to `name` (edit distance, case-insensitive) if it is close enough to be a slip. */
+export function nearest(name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const k of known) {
+    const d = editDistance(name.toLowerCase(), k.toLowerCase());
+    if (d < bestDistance) {
+      best = k;
+      bestDistance = d;
+    }
+  }
+  // A slip is a few edits, and fewer than half the name.
+  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const swap = a[i - 1] === b[j - 1] ? 0 : 1;
+      row.push(Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + swap));
+    }
+    previous = row;
+  }
+  return previous[b.length]!;
 }

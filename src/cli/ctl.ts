@@ -12,6 +12,7 @@ import { decodeJson, encodeJson } from '../cluster/metadata-entries.js';
 import { isOperatingError, OperatingErrorCode } from '../lib/errors.js';
 import { ConfigError, ExitCode } from './config-loader.js';
 import { clusterTlsOf, parseNodeAddress } from './node-cluster.js';
+import { readinessMethods, type DrainAnswer, type Readiness } from '../cluster/node-readiness.js';
 import { intFlag, parseSmallFlags, type SmallArgs } from './small-flags.js';
 import { isObserveCommand, observeCtlHelp, runObserveCtl } from './ctl-observe.js';
 
@@ -39,6 +40,12 @@ Commands:
                               [--queue-pattern RE]; per queue what happened, exit 1 if any failed
   shrink NODE                 remove NODE from every queue's replica set (a queue keeps at least
                               one replica) [--vhost-pattern RE] [--queue-pattern RE]
+  ready                       is the node asked ready: metadata and each of its queues has a leader,
+                              its follower replicas hold the leader's commits (exit 0; 1 with the
+                              reasons when not: a readiness probe)
+  drain [NODE]                NODE (default: the node asked) hands every queue and the metadata
+                              group it leads to another node, before it is stopped for an upgrade
+                              (exit 1 if it still leads some after --drain-timeout ms [60000])
 ${observeCtlHelp}
 Flags:
   --cluster-address <[id@]host:port>  cluster port of any node [127.0.0.1:25672]
@@ -53,7 +60,7 @@ Exit codes: 0 ok, 1 refused by the cluster, 64 bad command line, 69 node unreach
 
 export async function runCtl(argv: readonly string[], env: Record<string, string | undefined>): Promise<number> {
   if (!argv.includes('--help') && !argv.includes('-h') && isObserveCommand(argv)) return runObserveCtl(argv, env, ctlSecret);
-  const args = parseSmallFlags('ctl', argv, ['--cluster-address', '--cluster-secret', '--data-dir', '--timeout', '--cluster-tls-cert', '--cluster-tls-key', '--cluster-tls-ca', ...policyFlags, ...membershipFlags], ['--json']);
+  const args = parseSmallFlags('ctl', argv, ['--cluster-address', '--cluster-secret', '--data-dir', '--timeout', '--cluster-tls-cert', '--cluster-tls-key', '--cluster-tls-ca', ...policyFlags, ...membershipFlags, '--drain-timeout'], ['--json']);
   if (args.help) {
     process.stdout.write(ctlHelp);
     return ExitCode.Ok;
@@ -61,7 +68,7 @@ export async function runCtl(argv: readonly string[], env: Record<string, string
   const [command, arg, ...extra] = args.words;
   const policy = command === undefined ? undefined : policyRequest(command, args);
   if (command === undefined || (policy === undefined && extra.length > 0)) throw new ConfigError(`espresso ctl: give one command; see 'espresso ctl --help'`, ExitCode.Usage);
-  const request = policy ?? membershipRequest(command, arg, args) ?? ctlRequest(command, arg);
+  const request = policy ?? membershipRequest(command, arg, args) ?? readinessRequest(command, arg, args) ?? ctlRequest(command, arg);
   const target = parseNodeAddress(args.flags.get('--cluster-address') ?? '127.0.0.1:25672', '--cluster-address');
   const secret = ctlSecret(args.flags.get('--cluster-secret') ?? env['ESPRESSO_CLUSTER_SECRET'], args.flags.get('--data-dir'));
   const timeoutMs = intFlag(args, '--timeout', 5_000, 100, 600_000);
@@ -76,9 +83,9 @@ export async function runCtl(argv: readonly string[], env: Record<string, string
     const known = { ...(target.id !== undefined ? { nodeId: target.id } : {}), ...(tls !== undefined ? { tls } : {}) };
     // grow/shrink answer when every queue is done (each bounded on the node): the call waits that
     // long, after a quick status call found the node (the long bound covers finding it too).
-    const long = request.method === MembershipMethod.grow || request.method === MembershipMethod.shrink;
+    const long = request.method === MembershipMethod.grow || request.method === MembershipMethod.shrink || request.method === readinessMethods.drain;
     if (long) await withRemoteNode({ address: target.address, secret, timeoutMs, ...known }, (call) => call(CtlMethod.status, encodeJson({})));
-    const callMs = long ? Math.max(timeoutMs, membershipCallMs) : timeoutMs;
+    const callMs = request.method === readinessMethods.drain ? (request.payload as { timeoutMs: number }).timeoutMs + 15_000 : long ? Math.max(timeoutMs, membershipCallMs) : timeoutMs;
     answer = await withRemoteNode({ address: target.address, secret, timeoutMs: callMs, ...known }, (call) => call(request.method, encodeJson(request.payload)));
   } catch (e) {
     if (!isOperatingError(e)) throw e;
@@ -92,6 +99,7 @@ export async function runCtl(argv: readonly string[], env: Record<string, string
     process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatMembership(report));
     return report.failed > 0 ? ExitCode.Failure : ExitCode.Ok;
   }
+  if (request.method === readinessMethods.ready || request.method === readinessMethods.drain) return printReadiness(request.method, value, json);
   if (json || request.method === CtlMethod.rebalance) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   else if (request.method === CtlMethod.listQueues) process.stdout.write(formatQueues(value as QueueListing[]));
   else if (request.method === CtlMethod.listPolicies) process.stdout.write(formatPolicies(value as PolicyRecord[]));
@@ -235,4 +243,33 @@ export function formatPolicies(rows: readonly PolicyRecord[]): string {
 
 function formatPolicyChange(a: PolicyChangeAnswer): string {
   return a.changedQueues.length === 0 ? 'ok (no queue changed its settings)\n' : `ok; queues with new settings: ${a.changedQueues.join(', ')}\n`;
+}
+
+/** ready / drain NODE (undefined for other commands). */
+function readinessRequest(command: string, arg: string | undefined, args: SmallArgs): { method: string; payload: unknown } | undefined {
+  if (command === 'ready') {
+    if (arg !== undefined) throw new ConfigError('espresso ctl ready takes no argument: it asks the node at --cluster-address about itself', ExitCode.Usage);
+    return { method: readinessMethods.ready, payload: {} };
+  }
+  if (command !== 'drain') return undefined;
+  return { method: readinessMethods.drain, payload: { node: arg ?? '', timeoutMs: intFlag(args, '--drain-timeout', 60_000, 1_000, 600_000) } };
+}
+
+/** ready: exit 0 when ready, 1 with the reasons when not; drain: exit 1 when the node still leads groups. */
+function printReadiness(method: string, value: unknown, json: boolean): number {
+  if (method === readinessMethods.ready) {
+    const r = value as Readiness;
+    if (json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+    else if (r.ready) process.stdout.write(`ready: node ${r.node} (${r.replicas} queue replicas, leading ${r.leading})\n`);
+    else process.stdout.write(`not ready: node ${r.node}\n${r.reasons.map((x) => `  ${x}\n`).join('')}`);
+    return r.ready ? ExitCode.Ok : ExitCode.Failure;
+  }
+  const d = value as DrainAnswer;
+  if (json) process.stdout.write(`${JSON.stringify(d, null, 2)}\n`);
+  else {
+    process.stdout.write(`${d.stillLeading.length === 0 ? 'drained' : 'not fully drained'}: node ${d.node} in ${d.durationMs} ms\n`);
+    for (const m of d.moved) process.stdout.write(`  moved ${m}\n`);
+    for (const g of d.stillLeading) process.stdout.write(`  still leads ${g}\n`);
+  }
+  return d.stillLeading.length === 0 ? ExitCode.Ok : ExitCode.Failure;
 }

@@ -4,8 +4,9 @@
 
 import { ConfigError, ExitCode } from './config-loader.js';
 import { mainHelp } from './help.js';
-import { clusterUpHelp, runClusterUp } from './cluster-up.js';
+import { clusterUpHelp, runClusterRestart, runClusterUp } from './cluster-up.js';
 import { runCtl } from './ctl.js';
+import { runRpc } from './rpc-command.js';
 import { runServer } from './server-command.js';
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -20,8 +21,10 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   if (command === 'server') return runServer(rest, process.env);
   if (command === 'ctl') return runCtl(rest, process.env);
+  if (command === 'rpc') return runRpc(rest, process.env);
   if (command === 'cluster') {
     if (rest[0] === 'up') return runClusterUp(rest.slice(1), process.env);
+    if (rest[0] === 'restart') return runClusterRestart(rest.slice(1));
     process.stderr.write(clusterUpHelp);
     return ExitCode.Usage;
   }
@@ -40,7 +43,8 @@ main(process.argv.slice(2)).then(
   },
   (e: unknown) => {
     if (e instanceof ConfigError) {
-      process.stderr.write(`espresso: ${e.message}\n`);
+      // Messages that name their command already ("espresso ctl needs ...") get no second prefix.
+      process.stderr.write(e.message.startsWith('espresso ') ? `${e.message}\n` : `espresso: ${e.message}\n`);
       process.exitCode = e.exitCode;
       return;
     }

@@ -3,7 +3,7 @@
 // the cluster --join made this node part of), rpc, gossip, links to every registered node, and ctl.
 
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashPassword } from '../broker/auth.js';
 import type { BrokerConfig } from '../broker/config.js';
@@ -19,9 +19,11 @@ import { nodeId as toNodeId, type NodeId } from '../lib/ids.js';
 import type { Logger } from '../lib/log.js';
 import { GossipService, type Seed } from '../membership/index.js';
 import type { TlsFiles } from '../transport/index.js';
+import { bracketed, hostOf, hostPort, nodeAddresses, refuseLoopbackAmong, type NodeAddresses } from './addresses.js';
 import { ConfigError, ExitCode } from './config-loader.js';
 import type { ServerConfig } from './options.js';
 import { clusterPortOffset, portFromAmqp } from './ports.js';
+import { discoverPeers } from './peer-discovery.js';
 
 const secretFile = 'cluster-secret';
 /** What a node of a cluster keeps (bootstrap voters, peers), to host the metadata group again after a restart. */
@@ -65,19 +67,39 @@ export function clusterPortOf(config: ServerConfig): number {
   return portFromAmqp(config.clusterPort, config.port, clusterPortOffset, 'cluster port', '--cluster-port');
 }
 
-/** The configured secret, else the one kept in the data directory (created on first start). */
+/**
+ * The node's cluster secret, kept in <data-dir>/cluster-secret (mode 600) from its first start:
+ * the one given (--cluster-secret, ESPRESSO_CLUSTER_SECRET), else a random one. A later start
+ * without it reads it back (a node restarts from its `ps` command line, `ctl --data-dir` reads
+ * it); one given that differs from the kept one is refused (exit 78), as is a data directory
+ * that holds a node but no secret, rather than a node that starts with a new random secret and
+ * cannot talk to its cluster.
+ */
 export function clusterSecretOf(config: ServerConfig): string {
-  if (config.clusterSecret !== '') return config.clusterSecret;
   const path = join(config.dataDir, secretFile);
+  let kept = '';
   try {
-    const kept = readFileSync(path, 'utf8').trim();
-    if (kept !== '') return kept;
+    kept = readFileSync(path, 'utf8').trim();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
       throw new ConfigError(`cannot read the cluster secret '${path}' (${(e as NodeJS.ErrnoException).code}); fix its permissions or pass --cluster-secret`, ExitCode.CantCreate);
     }
   }
-  const secret = randomBytes(32).toString('hex');
+  const given = config.clusterSecret;
+  if (kept !== '' && given !== '' && given !== kept) {
+    throw new ConfigError(
+      `the cluster secret given differs from the one data directory '${config.dataDir}' was created with (kept in ${path}); ` +
+      'start the node with its own secret, or without one to use the kept one', ExitCode.Config,
+    );
+  }
+  if (kept !== '') return kept;
+  if (given === '' && existsSync(join(config.dataDir, 'raft'))) {
+    throw new ConfigError(
+      `data directory '${config.dataDir}' holds a node but no cluster secret (${path} is missing); ` +
+      'start it with its cluster\'s secret (--cluster-secret or ESPRESSO_CLUSTER_SECRET)', ExitCode.Config,
+    );
+  }
+  const secret = given !== '' ? given : randomBytes(32).toString('hex');
   writeFileSync(path, `${secret}\n`, { mode: 0o600 });
   return secret;
 }
@@ -102,10 +124,10 @@ export function clusterTlsOf(c: { clusterTlsCert: string; clusterTlsKey: string;
   return { certFile: c.clusterTlsCert, keyFile: c.clusterTlsKey, caFile: c.clusterTlsCa };
 }
 
-/** [id@]host:port. */
+/** [id@]host:port, the host a name, an IPv4 address or an IPv6 address in brackets ([fd00::1]:25672). */
 export function parseNodeAddress(s: string, flag: string): { id: NodeId | undefined; address: string } {
-  const m = /^(?:([^@\s]+)@)?([^@:\s]+:\d{1,5})$/.exec(s.trim());
-  if (m === null) throw new ConfigError(`${flag}: '${s}' is not [ID@]HOST:PORT`, ExitCode.Usage);
+  const m = /^(?:([^@\s]+)@)?((?:\[[0-9a-fA-F:.]+\]|[^@:\s[\]]+):\d{1,5})$/.exec(s.trim());
+  if (m === null) throw new ConfigError(`${flag}: '${s}' is not [ID@]HOST:PORT (an IPv6 host in brackets: [fd00::1]:25672)`, ExitCode.Usage);
   return { id: m[1] === undefined ? undefined : toNodeId(m[1]), address: m[2]! };
 }
 
@@ -121,44 +143,80 @@ export async function startNodeCluster(config: ServerConfig, logger: Logger): Pr
     throw new ConfigError(`--seeds does not list this node's id '${nodeId}'; give every node the same list, this one included (or set --node-id)`, ExitCode.Config);
   }
   if (seeds.length > 0 && config.join !== '') throw new ConfigError('give --seeds (form a cluster) or --join (join one), not both', ExitCode.Usage);
-  if ((seeds.length > 0 || config.join !== '') && config.maxMessageSizeBytes > clusterMessageSizeMax) {
+  if (config.discoverDns !== '' && (seeds.length > 0 || config.join !== '')) {
+    throw new ConfigError('give one of --seeds, --join or --discover-dns: they are three ways to find the cluster', ExitCode.Usage);
+  }
+  const clustered = seeds.length > 0 || config.join !== '' || config.discoverDns !== '';
+  if (clustered && config.maxMessageSizeBytes > clusterMessageSizeMax) {
     // One replicated message must cross the cluster link as one Raft append (transport payloadBytesMax).
     throw new ConfigError(`--max-message-size ${config.maxMessageSizeBytes} is above ${clusterMessageSizeMax} bytes, the largest message a cluster of several nodes replicates`, ExitCode.Config);
   }
+  const dialed = [...seeds.filter((s) => s.id !== nodeId).map((s) => s.address), ...(config.join !== '' ? [parseNodeAddress(config.join, '--join').address] : [])];
+  const addresses = await nodeAddresses(config, dialed.map((a) => hostOf(a) ?? a));
   const secret = clusterSecretOf(config);
-  const groupHost = await startGroupHost(config, nodeId, secret, logger);
+  const groupHost = await startGroupHost(config, addresses, nodeId, secret, logger);
   try {
-    return await formCluster(config, nodeId, seeds, secret, groupHost, logger);
+    return await formCluster(config, addresses, nodeId, seeds, secret, groupHost, logger);
   } catch (e) {
     await groupHost.close();
     throw e;
   }
 }
 
-async function startGroupHost(config: ServerConfig, nodeId: NodeId, secret: string, logger: Logger): Promise<GroupHost> {
+/** --discover-dns on a node that is not part of a cluster yet: the seeds to form one with, or a member to join. */
+async function discovered(
+  config: ServerConfig, addresses: NodeAddresses, self: ClusterNode, secret: string, port: number, logger: Logger,
+): Promise<{ seeds: SeedAddress[]; join: string } | undefined> {
+  if (config.discoverDns === '' || readMembership(config.dataDir) !== undefined) return undefined;
+  const found = await discoverPeers({
+    name: config.discoverDns, port, nodes: config.discoverNodes, dnsServer: config.dnsServer, secret,
+    tls: clusterTlsOf(config), self: { id: self.id, address: self.clusterAddress }, logger: logger.child('discovery'),
+  });
+  refuseLoopbackAmong(addresses.advertise, found.hosts);
+  return found.join !== undefined ? { seeds: [], join: found.join } : { seeds: found.seeds, join: '' };
+}
+
+async function startGroupHost(config: ServerConfig, addresses: NodeAddresses, nodeId: NodeId, secret: string, logger: Logger): Promise<GroupHost> {
   const port = clusterPortOf(config);
   try {
     const tls = clusterTlsOf(config);
-    return await GroupHost.start({ nodeId, dataDir: join(config.dataDir, 'raft'), listen: { host: '127.0.0.1', port }, secret, logger, ...(tls !== undefined ? { tls } : {}) });
+    const listen = { host: bracketed(addresses.clusterBind), port };
+    return await GroupHost.start({ nodeId, dataDir: join(config.dataDir, 'raft'), listen, secret, logger, ...(tls !== undefined ? { tls } : {}) });
   } catch (e) {
     if (e instanceof ConfigError) throw e;
     const text = e instanceof Error ? e.message : String(e);
     if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'EACCES') {
       throw new ConfigError(`cannot read a cluster TLS file: ${text}`, ExitCode.NoInput);
     }
-    if (/EADDRINUSE|address already in use|No address added/i.test(text)) {
-      throw new ConfigError(`cluster port ${port} on 127.0.0.1 is already in use; pick another with --cluster-port`, ExitCode.Unavailable);
+    if (/EADDRINUSE|address already in use/i.test(text)) {
+      throw new ConfigError(`cluster port ${port} on ${addresses.clusterBind} is already in use; pick another with --cluster-port`, ExitCode.Unavailable);
+    }
+    if (/No address added|EADDRNOTAVAIL|Cannot assign/i.test(text)) {
+      throw new ConfigError(`cannot listen on ${hostPort(addresses.clusterBind, port)} for the cluster port (in use, or not an address of this host); check --cluster-bind and --cluster-port`, ExitCode.Unavailable);
     }
     throw e;
   }
 }
 
 async function formCluster(
-  config: ServerConfig, nodeId: NodeId, seeds: readonly SeedAddress[], secret: string, groupHost: GroupHost, logger: Logger,
+  given: ServerConfig, addresses: NodeAddresses, nodeId: NodeId, givenSeeds: readonly SeedAddress[], secret: string, groupHost: GroupHost, logger: Logger,
 ): Promise<StartedCluster> {
   const rpc = new ClusterRpc(groupHost.transport, logger.child('rpc'));
-  const bindHost = config.bind === '0.0.0.0' || config.bind === '::' ? '127.0.0.1' : config.bind;
-  const self: ClusterNode = { id: nodeId, clusterAddress: `127.0.0.1:${groupHost.port}`, amqpAddress: `${bindHost}:${config.port}`, version: espressoVersion };
+  const advertised = (port: number): string => hostPort(addresses.amqpAdvertise, port);
+  const self: ClusterNode = { id: nodeId, clusterAddress: hostPort(addresses.advertise, groupHost.port), amqpAddress: advertised(given.port), version: espressoVersion };
+  // ctl is answered while the node still waits for its metadata group (status says so), and while
+  // it looks for its peers by DNS (they ask it who it is and whether it is part of a cluster yet).
+  const deps: ControlDeps = { metadata: undefined, groupHost, gossip: undefined, self };
+  serveControl(rpc, deps);
+  let found: Awaited<ReturnType<typeof discovered>>;
+  try {
+    found = await discovered(given, addresses, self, secret, groupHost.port, logger);
+  } catch (e) {
+    rpc.close();
+    throw e;
+  }
+  const config = found === undefined ? given : { ...given, join: found.join };
+  const seeds = found?.seeds ?? givenSeeds;
   const pinned = new Map(seeds.filter((s) => s.id !== nodeId).map((s) => [s.id, s.address]));
   const link = linker(groupHost, nodeId, pinned);
   for (const [id, address] of pinned) groupHost.addPeer(id, address);
@@ -168,9 +226,7 @@ async function formCluster(
     transport: groupHost.transport, meta, logger: logger.child('gossip'),
     seeds: gossipSeeds.map((s): Seed => ({ nodeId: s.id, clusterAddress: s.address })),
   });
-  // ctl is answered while the node still waits for its metadata group (status says so).
-  const deps: ControlDeps = { metadata: undefined, groupHost, gossip, self };
-  serveControl(rpc, deps);
+  deps.gossip = gossip;
   // A group whose log was found damaged here is rebuilt from its peers (the metadata group too:
   // its start below then waits until this node caught up and applied its start entry).
   serveGroupRepair(groupHost, rpc, logger);
@@ -199,7 +255,7 @@ async function formCluster(
   return {
     nodeId, groupHost, metadata, rpc, gossip, brokerConfig: { ...config },
     advertiseAmqpPort: (port) => {
-      meta.amqpAddress = `${bindHost}:${port}`;
+      meta.amqpAddress = advertised(port);
       gossip?.setMeta({ ...meta, load: groupHost.leaderCount() });
       metadata.addNode({ ...self, amqpAddress: meta.amqpAddress }).catch((e: unknown) => {
         logger.warn('could not record the AMQP port in the node registry', { error: e instanceof Error ? e.message : String(e) });

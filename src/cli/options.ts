@@ -5,8 +5,18 @@ import type { BrokerConfig } from '../broker/config.js';
 
 /** The node's cluster settings (the group host), next to the broker's own. */
 export interface ClusterSettings {
-  /** Port of the Raft transport on 127.0.0.1; -1 = the AMQP port + 20000, 0 = any free port. */
+  /** Port of the Raft transport; -1 = the AMQP port + 20000, 0 = any free port. */
   clusterPort: number;
+  /** Address the cluster port listens on; '' = the AMQP --bind. */
+  clusterBind: string;
+  /** Host other nodes dial and clients are told; '' = the cluster bind, or the first non-loopback address when that is a wildcard. */
+  advertise: string;
+  /** DNS name whose A/AAAA records are the cluster's nodes (peer discovery instead of --seeds); '' = none. */
+  discoverDns: string;
+  /** How many nodes DNS discovery waits for before forming a new cluster. */
+  discoverNodes: number;
+  /** host[:port] of the DNS server discovery asks; '' = the system resolver. */
+  dnsServer: string;
   /** Node id in the cluster; '' = derived from the node name. */
   nodeId: string;
   /** Shared secret of the cluster transport; '' = a random one kept in the data directory. */
@@ -26,7 +36,7 @@ export interface ClusterSettings {
 }
 
 export const defaultClusterSettings: ClusterSettings = {
-  clusterPort: -1, nodeId: '', clusterSecret: '', seeds: [], join: '', clusterTlsCert: '', clusterTlsKey: '', clusterTlsCa: '',
+  clusterPort: -1, clusterBind: '', advertise: '', discoverDns: '', discoverNodes: 3, dnsServer: '', nodeId: '', clusterSecret: '', seeds: [], join: '', clusterTlsCert: '', clusterTlsKey: '', clusterTlsCa: '',
 };
 
 /** The node's HTTP listener (/metrics, later the management API) and what it observes. */
@@ -70,11 +80,16 @@ export const serverOptions: readonly OptionSpec[] = [
   { key: 'channelMax', flag: '--channel-max', env: 'ESPRESSO_CHANNEL_MAX', kind: 'int', min: 1, max: 65535, help: 'channels per connection' },
   { key: 'maxMessageSizeBytes', flag: '--max-message-size', env: 'ESPRESSO_MAX_MESSAGE_SIZE_BYTES', kind: 'int', min: 1, max: 512 * mib, help: 'largest message body in bytes' },
   { key: 'maxConnections', flag: '--max-connections', env: 'ESPRESSO_MAX_CONNECTIONS', kind: 'int', min: 1, max: 1_000_000, help: 'connections accepted at once' },
-  { key: 'memoryHighWatermarkBytes', flag: '--memory-high-watermark', env: 'ESPRESSO_MEMORY_HIGH_WATERMARK_BYTES', kind: 'int', min: 0, max: Number.MAX_SAFE_INTEGER, help: 'RSS in bytes above which publishers are blocked (0 = off)' },
+  { key: 'memoryHighWatermarkBytes', flag: '--memory-high-watermark', env: 'ESPRESSO_MEMORY_HIGH_WATERMARK_BYTES', kind: 'int', min: 0, max: Number.MAX_SAFE_INTEGER, help: 'memory in use (V8 heap + buffers, not RSS) in bytes above which publishers are blocked (0 = off)' },
   { key: 'diskFreeLimitBytes', flag: '--disk-free-limit', env: 'ESPRESSO_DISK_FREE_LIMIT', kind: 'bytes', min: 0, max: Number.MAX_SAFE_INTEGER, help: 'free disk space below which publishers are blocked, e.g. 50MB, 2GB, 1GiB (0 = off; default 50MB)' },
   { key: 'defaultUser', flag: '--default-user', env: 'ESPRESSO_DEFAULT_USER', kind: 'string', help: 'user created on start' },
   { key: 'defaultPass', flag: '--default-pass', env: 'ESPRESSO_DEFAULT_PASS', kind: 'string', help: 'password of the default user' },
   { key: 'clusterPort', flag: '--cluster-port', env: 'ESPRESSO_CLUSTER_PORT', kind: 'int', min: -1, max: 65535, help: 'Raft transport port (-1 = AMQP port + 20000, 0 = any free port)' },
+  { key: 'clusterBind', flag: '--cluster-bind', env: 'ESPRESSO_CLUSTER_BIND', kind: 'string', help: 'address the cluster port listens on (default: --bind)' },
+  { key: 'advertise', flag: '--advertise', env: 'ESPRESSO_ADVERTISE', kind: 'string', help: 'address or DNS name other nodes and clients reach this node at (default: the bind address; its first non-loopback address when bound to 0.0.0.0 or ::)' },
+  { key: 'discoverDns', flag: '--discover-dns', env: 'ESPRESSO_DISCOVER_DNS', kind: 'string', help: "DNS name resolving to every node's address (e.g. a Kubernetes headless Service): find the peers there instead of --seeds" },
+  { key: 'discoverNodes', flag: '--discover-nodes', env: 'ESPRESSO_DISCOVER_NODES', kind: 'int', min: 1, max: 99, help: 'with --discover-dns: how many nodes to wait for before forming a new cluster' },
+  { key: 'dnsServer', flag: '--dns-server', env: 'ESPRESSO_DNS_SERVER', kind: 'string', help: 'with --discover-dns: DNS server host[:port] to ask (default: the system resolver)' },
   { key: 'nodeId', flag: '--node-id', env: 'ESPRESSO_NODE_ID', kind: 'string', help: 'node id in the cluster (default: from --node-name)' },
   { key: 'clusterSecret', flag: '--cluster-secret', env: 'ESPRESSO_CLUSTER_SECRET', kind: 'string', help: 'cluster transport secret (default: random, kept in the data dir)' },
   { key: 'seeds', flag: '--seeds', env: 'ESPRESSO_SEEDS', kind: 'list', help: 'id@host:port of every node of the cluster to form (same list on each)' },

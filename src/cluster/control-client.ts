@@ -1,16 +1,13 @@
 // Reaching a node from outside its cluster (ctl) or before joining it: a transient transport peer
-// with the cluster secret that learns the node's id from its cluster port, then calls one of its
-// rpc methods on the control lane.
-//
-// The id is learned from the node's handshake refusal: a dial that proves the secret but names the
-// wrong id is refused with "dialed node id ? but this is <id>" (transport/streams.ts); a wrong
-// secret is refused as such. Only a holder of the secret learns the id.
+// with the cluster secret that learns the node's id from its cluster port (transport identify: an
+// authenticated question of its own, which the node answers without a log line), then calls one of
+// its rpc methods on the control lane. Only a holder of the secret learns the id.
 
 import { randomBytes } from 'node:crypto';
 import { OperatingError, OperatingErrorCode } from '../lib/errors.js';
 import { nodeId, type NodeId } from '../lib/ids.js';
 import { silentLogger, type LogFields, type Logger } from '../lib/log.js';
-import { Lane, Transport, type TlsFiles } from '../transport/index.js';
+import { Lane, Transport, transientPeerPrefix, type TlsFiles } from '../transport/index.js';
 import { ClusterRpc } from './rpc.js';
 
 export interface RemoteNodeOptions {
@@ -27,24 +24,6 @@ export interface RemoteNodeOptions {
 }
 
 export const remoteNodeDefaults = { timeoutMs: 5_000, pollMs: 20 } as const;
-
-/** A node's id asked of its cluster port through `transport` (any id of ours works). */
-export async function discoverNodeId(transport: Transport, address: string, refusals: RefusalLog, timeoutMs: number): Promise<NodeId> {
-  const probe = nodeId('?');
-  refusals.clear();
-  transport.connect(probe, address);
-  try {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const id = refusals.answer(address);
-      if (id !== undefined) return id;
-      await pause(remoteNodeDefaults.pollMs);
-    }
-    throw new OperatingError(OperatingErrorCode.Unreachable, `no espresso node answered at ${address} within ${timeoutMs} ms`, { address });
-  } finally {
-    transport.disconnect(probe);
-  }
-}
 
 /** Resolves once `peer` has an authenticated stream; Unreachable after `timeoutMs`; `check` may throw sooner. */
 export async function waitPeerUp(transport: Transport, peer: NodeId, timeoutMs: number, check?: () => void): Promise<void> {
@@ -64,13 +43,13 @@ export async function waitPeerUp(transport: Transport, peer: NodeId, timeoutMs: 
 export async function withRemoteNode<T>(o: RemoteNodeOptions, f: (call: RemoteCall, node: NodeId) => Promise<T>): Promise<T> {
   const timeoutMs = o.timeoutMs ?? remoteNodeDefaults.timeoutMs;
   const refusals = new RefusalLog(o.logger ?? silentLogger);
-  const self = nodeId(`ctl-${randomBytes(6).toString('hex')}`);
+  const self = nodeId(`${transientPeerPrefix}${randomBytes(6).toString('hex')}`);
   const transport = await Transport.start({
     nodeId: self, listen: { host: '127.0.0.1', port: 0 }, secret: o.secret, logger: refusals, ...(o.tls !== undefined ? { tls: o.tls } : {}),
   });
   const rpc = new ClusterRpc(transport, refusals);
   try {
-    const node = o.nodeId ?? await discoverNodeId(transport, o.address, refusals, timeoutMs);
+    const node = o.nodeId ?? await transport.identify(o.address, timeoutMs);
     refusals.clear();
     transport.connect(node, o.address);
     // A refusal (wrong secret) ends the wait at once and says more than "not up in time".
@@ -102,18 +81,19 @@ export class RefusalLog implements Logger {
     this.lines = [];
   }
 
-  /** The id the node at `address` named, or a thrown error for a refusal that is final. */
-  answer(address: string): NodeId | undefined {
+  /** Throws for a refusal that is final: a wrong id (given as id@host:port), a wrong secret, nothing listening. */
+  answer(address: string): void {
     for (const { event, fields } of this.lines) {
       const details = typeof fields['details'] === 'string' ? fields['details'] : '';
-      const named = /but this is (\S+)$/.exec(details);
-      if (named !== null) return nodeId(named[1]!);
+      const named = /dialed node id (\S+) but this is (\S+)$/.exec(details);
+      if (named !== null) {
+        throw new OperatingError(OperatingErrorCode.Unreachable, `the node at ${address} is ${named[2]!}, not ${named[1]!}`, { address });
+      }
       if (/wrong cluster secret|did not prove the cluster secret/.test(details + event)) {
         throw new OperatingError(OperatingErrorCode.PermissionDenied, `the node at ${address} refused our cluster secret (wrong --cluster-secret?)`, { address });
       }
       if (fields['code'] === 14) throw new OperatingError(OperatingErrorCode.Unreachable, `nothing answers at ${address} (is the node running, and is that its cluster port?)`, { address });
     }
-    return undefined;
   }
 
   debug(event: string, fields?: LogFields): void {

@@ -8,6 +8,7 @@ import type { GroupHost } from './group-host.js';
 import { decodeJson, encodeJson } from './metadata-entries.js';
 import { metadataGroupId, type ClusterNode, type MetadataGroupStats, type ReplicatedMetadataClient } from './metadata-group.js';
 import type { ClusterRpc } from './rpc.js';
+import { serveReadyCheck } from './node-readiness.js';
 import { listPolicies, listVhosts, type MetadataCommand, type MetadataOk, type PolicyApplyTo, type PolicyRecord } from '../model/index.js';
 
 export const CtlMethod = {
@@ -69,16 +70,18 @@ export interface ControlDeps {
   /** Undefined while the node waits for the metadata group at start (ctl still answers status). */
   metadata: ReplicatedMetadataClient | undefined;
   readonly groupHost: GroupHost;
-  readonly gossip: GossipService | undefined;
+  /** Undefined on a one-node cluster, and until the node knows its peers. */
+  gossip: GossipService | undefined;
   readonly self: ClusterNode;
 }
 
 /** Served from the moment the transport listens; `d.metadata` is filled in once it started. */
 export function serveControl(rpc: ClusterRpc, d: ControlDeps): void {
   rpc.handle(CtlMethod.status, () => encodeJson(clusterStatus(d)));
+  serveReadyCheck(rpc, d.self.id);
   rpc.handle(CtlMethod.addNode, async (_from, p) => {
     const { id, clusterAddress } = decodeJson<{ id: string; clusterAddress: string }>(p);
-    if (!/^[^@\s]+$/.test(id) || !/^[^:\s]+:\d+$/.test(clusterAddress)) {
+    if (!/^[^@\s]+$/.test(id) || !/^(?:\[[0-9a-fA-F:.]+\]|[^:\s[\]]+):\d+$/.test(clusterAddress)) {
       throw new OperatingError(OperatingErrorCode.BadConfig, `add-node wants ID@HOST:PORT, got '${id}@${clusterAddress}'`);
     }
     const metadata = started(d);

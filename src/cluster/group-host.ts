@@ -133,6 +133,10 @@ export class GroupHost {
   /** A snapshot came while a compaction ran or too soon after one: run once more later. */
   private compactWanted = false;
   private compactTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Looks, once a while after a compaction, whether the log stayed idle (limits.idleCompactMs). */
+  private idleCompactTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The log's bytesWritten after the last idle compaction: nothing more to do while it stays there. */
+  private idleCompactedBytes = -1;
   private fatal: Error | undefined;
   private readonly storageAlarmListeners = new Set<(failure: OperatingError | null) => void>();
   private readonly counters: GroupHostStats = { cycles: 0, entriesPersisted: 0, entriesApplied: 0, batchesSent: 0, decodeErrors: 0 };
@@ -461,7 +465,7 @@ export class GroupHost {
   }
 
   /** Lets go of segments no group needs any more (one compaction at a time; a failure of the log stops the host). */
-  private compactSoon(): void {
+  private compactSoon(idle = false): void {
     if (this.closed || this.fatal !== undefined) return;
     if (this.compacting) {
       this.compactWanted = true;
@@ -473,7 +477,7 @@ export class GroupHost {
       // The log this snapshot freed must not wait for the next snapshot (an idle queue has none).
       this.compactTimer ??= setTimeout(() => {
         this.compactTimer = undefined;
-        this.compactSoon();
+        this.compactSoon(idle);
       }, waitMs);
       return;
     }
@@ -482,7 +486,7 @@ export class GroupHost {
     this.compactedAtMs = nowMs;
     let done: Promise<unknown>;
     try {
-      done = this.wal.compact();
+      done = this.wal.compact({ idle });
     } catch {
       this.compacting = false; // the WAL failed: the next flush stops the host
       return;
@@ -490,7 +494,9 @@ export class GroupHost {
     done.then(
       () => {
         this.compacting = false;
+        if (idle) this.idleCompactedBytes = this.wal.stats().bytesWritten;
         if (this.compactWanted) this.compactSoon();
+        else this.compactWhenIdle();
       },
       (e: unknown) => {
         this.compacting = false;
@@ -500,6 +506,24 @@ export class GroupHost {
         else this.fail(e);
       },
     );
+  }
+
+  /**
+   * Compacts once more as idle once the log has not grown for limits.idleCompactMs after a
+   * compaction (looking again as often while it grows: a timer, no work, on a busy node), and
+   * stops looking once an idle compaction found the log as it is now.
+   */
+  private compactWhenIdle(): void {
+    clearTimeout(this.idleCompactTimer);
+    const written = this.wal.stats().bytesWritten;
+    if (written === this.idleCompactedBytes) return;
+    this.idleCompactTimer = setTimeout(() => {
+      this.idleCompactTimer = undefined;
+      if (this.closed || this.fatal !== undefined || this.compacting) return;
+      if (this.wal.stats().bytesWritten === written) this.compactSoon(true);
+      else this.compactWhenIdle();
+    }, this.limits.idleCompactMs);
+    this.idleCompactTimer.unref?.();
   }
 
   /** Stops hosting the group and drops its log (pending proposals fail with Closed). */
@@ -551,6 +575,7 @@ export class GroupHost {
     this.closed = true;
     clearInterval(this.ticker);
     clearTimeout(this.compactTimer);
+    clearTimeout(this.idleCompactTimer);
     // A cycle waiting for the disk (storage alarm) ends now: close does not wait for free space.
     this.wal.stopRetrying();
     await this.cycling;

@@ -14,8 +14,8 @@ import { groupId, nodeId } from '../lib/ids.js';
 import type { Logger } from '../lib/log.js';
 import { ConfChangeKind, type ConfChange, type Membership } from '../raft/index.js';
 import type { GroupHost, GroupToRepair } from './group-host.js';
-import { decodeJson, encodeJson } from './metadata-entries.js';
 import type { ClusterRpc } from './rpc.js';
+import { protoCodec } from '../transport/index.js';
 
 export const RepairMethod = { rejoin: 'group.repair.rejoin', promote: 'group.repair.promote' } as const;
 
@@ -38,11 +38,15 @@ export const defaultGroupRepairLimits: GroupRepairLimits = {
 interface RepairRequest { readonly group: string }
 interface RejoinAnswer { readonly addedAt: number }
 
+// A cold path (once per damaged replica): codecs loaded from proto/cluster.proto.
+const repairRequest = protoCodec<RepairRequest>('espresso.cluster.v1.RepairRequest');
+const rejoinAnswer = protoCodec<RejoinAnswer>('espresso.cluster.v1.RejoinAnswer');
+
 /** Serves the leader's half: call once per node with its rpc (every node may lead some group). */
 export function serveGroupRepair(host: GroupHost, rpc: ClusterRpc, logger: Logger): void {
   const log = logger.child('group-repair');
   rpc.handle(RepairMethod.rejoin, async (from, payload) => {
-    const id = groupId(decodeJson<RepairRequest>(payload).group);
+    const id = groupId(repairRequest.decode(payload).group);
     const s = leaderStatus(host, id);
     const remaining = s.membership.voters.filter((v) => v !== from);
     if (s.membership.voters.includes(from)) {
@@ -59,10 +63,10 @@ export function serveGroupRepair(host: GroupHost, rpc: ClusterRpc, logger: Logge
     }
     const index = await changeSoon(host, id, { kind: ConfChangeKind.AddLearner, node: from }, (m) => m.learners.includes(from));
     log.info('group repair: damaged replica removed and re-added as a learner', { group: id, node: from, addedAt: index });
-    return encodeJson({ addedAt: index } satisfies RejoinAnswer);
+    return rejoinAnswer.encode({ addedAt: index });
   });
   rpc.handle(RepairMethod.promote, async (from, payload) => {
-    const id = groupId(decodeJson<RepairRequest>(payload).group);
+    const id = groupId(repairRequest.decode(payload).group);
     const s = leaderStatus(host, id);
     if (s.membership.voters.includes(from)) return new Uint8Array(0);
     if (!s.membership.learners.includes(from)) {
@@ -166,10 +170,10 @@ export class GroupRepairDriver {
   }
 
   private async run(g: GroupToRepair): Promise<void> {
-    const payload = encodeJson({ group: g.id } satisfies RepairRequest);
+    const payload = repairRequest.encode({ group: g.id });
     let addedAt = g.rebuiltAfter;
     if (addedAt === null) {
-      const answer = decodeJson<RejoinAnswer>(await this.askLeader(g, RepairMethod.rejoin, payload, () => true));
+      const answer = rejoinAnswer.decode(await this.askLeader(g, RepairMethod.rejoin, payload, () => true));
       addedAt = answer.addedAt as LogIndex;
       if (this.closed) return;
       this.o.host.rejoinRepairedGroup(g.id, addedAt);

@@ -10,17 +10,24 @@ export interface GroupHostLimits {
   readonly pendingProposalsPerGroupMax: number;
   /** Ready cycles run back to back before the host yields one event-loop turn to I/O. */
   readonly cyclesPerTurnMax: number;
+  /**
+   * After a compaction, a log that has not grown for this long is compacted once more as idle,
+   * which also lets go of a mostly dead head segment (storage limits idleHeadRollBytesMin); while
+   * it grows the host looks again this often (a timer, no work).
+   */
+  readonly idleCompactMs: number;
 }
 
 export const defaultGroupHostLimits: GroupHostLimits = {
   tickMs: 20,
   pendingProposalsPerGroupMax: 100_000,
   cyclesPerTurnMax: 8,
+  idleCompactMs: 5000,
 };
 
 export function validateGroupHostLimits(l: GroupHostLimits): string[] {
   const problems: string[] = [];
-  for (const k of ['tickMs', 'pendingProposalsPerGroupMax', 'cyclesPerTurnMax'] as const) {
+  for (const k of ['tickMs', 'pendingProposalsPerGroupMax', 'cyclesPerTurnMax', 'idleCompactMs'] as const) {
     if (!Number.isSafeInteger(l[k]) || l[k] <= 0) problems.push(`${k} must be a positive integer`);
   }
   return problems;

@@ -1,7 +1,8 @@
-// The QueueBackend a channel gets for a replicated queue on any node: every call is routed to the
-// queue's leader (this node's replica when it leads, else the leader's node over rpc) by the
-// node's QueueMesh; the consumer's sink is registered here, so deliveries find it whichever node
-// leads, before and after a failover, without the client consuming again.
+// The QueueBackend a channel gets for a replicated queue on any node, and for a non-replicated
+// queue homed on another node: every call is routed to the queue's leader (this node's replica
+// when it leads, else the leader's node over rpc), or to its home node, by the node's QueueMesh;
+// the consumer's sink is registered here, so deliveries find it whichever node leads, before and
+// after a failover, without the client consuming again.
 
 import { randomBytes } from 'node:crypto';
 import type {
@@ -12,6 +13,9 @@ import type { MessageTrace } from '../lib/trace.js';
 import { parseExpiration, queueLimits } from '../queue/index.js';
 import type { CallResult } from './queue-wire.js';
 import type { ForwardedCommand, QueueMesh } from './queue-service.js';
+
+/** Commands that only release what a channel holds (or touch): done at once on a deleted queue. */
+const releasing = new Set<ForwardedCommand['type']>(['cancel', 'credit', 'settle', 'return', 'discard', 'down', 'touch']);
 
 export class MeshQueue implements QueueBackend {
   private readonly listeners = new Set<(event: QueueEvent) => void>();
@@ -138,11 +142,30 @@ export class MeshQueue implements QueueBackend {
   }
 
   /**
-   * Metadata deleted the queue: every node's registry retires its replica (the leader commits the
-   * delete, which cancels every consumer wherever it is: their sinks stay registered until that
-   * cancel, or their channel's down, arrives). Here: the count of messages it had.
+   * Counters asked of the node where the queue lives (a touch routed there), for declare-ok and
+   * delete-ok on a node that holds no replica of it: stats() is only as fresh as the last answer.
+   */
+  refresh(): Promise<QueueStats> {
+    const touched = this.run({ type: 'touch' });
+    const replica = this.mesh.replica(this.vhost, this.name);
+    if (replica === undefined) return touched.then(() => this.lastStats);
+    touched.catch(() => undefined);
+    return Promise.resolve(replica.stats());
+  }
+
+  /**
+   * Metadata deleted the queue: every node's registry drops this backend, and this node's
+   * consumers of it get basic.cancel now, wherever the queue lived (its leader or home also
+   * cancels them when it commits the delete: the first of the two wins, the second finds no
+   * sink). Replicas retire on their own. Here: the count of messages it had.
    */
   delete(): Promise<number> {
+    for (const [channel, set] of [...this.tags]) {
+      for (const tag of [...set]) {
+        this.forget(channel, tag);
+        this.emit({ type: 'consumerCancelled', channel, consumerTag: tag, reason: 'deleted' });
+      }
+    }
     return Promise.resolve(this.stats().messagesReady);
   }
 
@@ -182,6 +205,8 @@ export class MeshQueue implements QueueBackend {
   }
 
   private run(command: ForwardedCommand, trace?: MessageTrace): Promise<CallResult> {
+    // A deleted queue holds no consumers and no messages: what only releases them has nothing to do.
+    if (releasing.has(command.type) && this.replicas().length === 0) return Promise.resolve({ kind: 'void' });
     if (this.acks.size > 0 && command.type !== 'settle') this.flushAcks();
     return this.mesh.route(this.vhost, this.name, this.replicas, command, trace).then((a) => {
       this.lastStats = a.stats;

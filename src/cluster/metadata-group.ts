@@ -11,7 +11,10 @@
 // node's non-durable and exclusive queues, and records the node in the registry. Passive declares
 // read only. Every `snapshotEveryEntries` the state is saved as a snapshot so the log stays bounded.
 // The leader also keeps the group's membership following the registry: registered nodes become
-// learners, learners that caught up become voters while there are fewer than `votersMax`.
+// learners, learners that caught up become voters while there are fewer than `votersMax`. And it
+// deletes the non-replicated queues (exclusive, auto-delete, transient: held in memory on their
+// home node only) of a node its transport has seen down for `goneNodeQueuesMs`: they died with it,
+// as RabbitMQ deletes a down node's transient queues; every node then cancels their consumers.
 
 import { randomBytes } from 'node:crypto';
 import { OperatingError, OperatingErrorCode, isOperatingError } from '../lib/errors.js';
@@ -54,6 +57,8 @@ export interface MetadataGroupOptions {
   forwardTimeoutMs?: number;
   /** A first onApplied listener, there from the first entry replayed at start (e.g. dialing the registry). */
   onApplied?: (client: ReplicatedMetadataClient) => void;
+  /** A node down this long (as the leader's transport sees it) has lost its non-replicated queues. */
+  goneNodeQueuesMs?: number;
 }
 
 export const metadataGroupDefaults = {
@@ -64,6 +69,8 @@ export const metadataGroupDefaults = {
   membershipCheckMs: 200,
   /** Pause before asking again when no leader is known or it cannot be reached. */
   retryPauseMs: 50,
+  /** A node down this long has lost its non-replicated queues (the mesh returns its consumers' messages after as long). */
+  goneNodeQueuesMs: 5_000,
   /** One ask to one voter by a node that is not a member yet. */
   joinAttemptMs: 2_000,
   /** While start() waits, a log line this often. */
@@ -106,6 +113,10 @@ export class ReplicatedMetadataClient implements MetadataClient {
   private confQueued = 0;
   private forwarded = 0;
   private forwardedBytes = 0;
+  /** Since when this node's transport has seen each peer down. */
+  private readonly downSince = new Map<NodeId, number>();
+  /** Down nodes whose queues this leader is deleting, or deleted (until the node is seen up again). */
+  private readonly dropped = new Set<NodeId>();
 
   private constructor(
     private readonly host: GroupHost,
@@ -114,7 +125,17 @@ export class ReplicatedMetadataClient implements MetadataClient {
     private readonly bootstrap: readonly NodeId[],
     private readonly rpc: ClusterRpc | undefined,
     private readonly forwardTimeoutMs: number,
-  ) {}
+    private readonly goneNodeQueuesMs: number,
+  ) {
+    host.transport.onPeerState((peer, state) => {
+      if (state === 'up') {
+        this.downSince.delete(peer);
+        this.dropped.delete(peer);
+      } else if (!this.downSince.has(peer)) {
+        this.downSince.set(peer, Date.now());
+      }
+    });
+  }
 
   /** Hosts (or resumes) the group, waits for a leader and commits this node's start entry. */
   static async start(o: MetadataGroupOptions): Promise<ReplicatedMetadataClient> {
@@ -122,7 +143,7 @@ export class ReplicatedMetadataClient implements MetadataClient {
     assert(Number.isInteger(every) && every >= 1, 'snapshotEveryEntries must be a positive integer');
     const client = new ReplicatedMetadataClient(
       o.groupHost, (o.logger ?? silentLogger).child('metadata'), every, [...o.members], o.rpc,
-      o.forwardTimeoutMs ?? metadataGroupDefaults.forwardTimeoutMs,
+      o.forwardTimeoutMs ?? metadataGroupDefaults.forwardTimeoutMs, o.goneNodeQueuesMs ?? metadataGroupDefaults.goneNodeQueuesMs,
     );
     const first = o.onApplied;
     if (first !== undefined) client.onApplied(() => first(client));
@@ -153,7 +174,7 @@ export class ReplicatedMetadataClient implements MetadataClient {
     } finally {
       clearInterval(waiting);
     }
-    client.logger.info('metadata group started', { index: client.appliedIndex, snapshotIndex: client.snapshotIndex, leader: client.leader() });
+    client.logger.debug('metadata group started', { index: client.appliedIndex, snapshotIndex: client.snapshotIndex, leader: client.leader() });
     return client;
   }
 
@@ -425,7 +446,9 @@ export class ReplicatedMetadataClient implements MetadataClient {
   /** On the leader: registered nodes become learners; caught-up learners voters while below votersMax. */
   private checkMembership(): void {
     const s = this.host.status(metadataGroupId);
-    if (s === null || s.role !== 'leader' || this.confQueued > 0 || this.closed) return;
+    if (s === null || s.role !== 'leader' || this.closed) return;
+    this.dropQueuesOfGoneNodes();
+    if (this.confQueued > 0) return;
     const { voters, learners } = s.membership;
     let change: ConfChange | null = null;
     for (const l of learners) {
@@ -440,6 +463,38 @@ export class ReplicatedMetadataClient implements MetadataClient {
       if (!isOperatingError(e)) throw e;
       this.logger.debug('metadata membership change deferred', { member: change.node, error: e.message });
     });
+  }
+
+  /** On the leader: a registered node down for goneNodeQueuesMs loses its non-replicated queues (one entry). */
+  private dropQueuesOfGoneNodes(): void {
+    const now = Date.now();
+    for (const node of this.registry.keys()) {
+      if (node === this.host.nodeId || this.host.transport.isUp(node)) continue;
+      // Never seen up by this node (it just started, or just became leader): down from now on.
+      const since = this.downSince.get(node) ?? now;
+      if (!this.downSince.has(node)) this.downSince.set(node, now);
+      if (now - since < this.goneNodeQueuesMs || this.dropped.has(node)) continue;
+      // Once per down period (a node that is down declares nothing): no scan of every queue each check.
+      this.dropped.add(node);
+      if (!this.homesLocalQueues(node)) continue;
+      this.applyAsLeader({ kind: 'deleteNodeQueues', nodeId: node })
+        .then((a) => {
+          const deleted = a.r.ok ? a.r.deletedQueues.length : 0;
+          this.logger.info('non-replicated queues of a down node deleted', { member: node, downMs: now - since, queues: deleted });
+        })
+        .catch((e: unknown) => {
+          if (!isOperatingError(e)) throw e;
+          this.dropped.delete(node); // the next check tries again
+          this.logger.debug('delete of a down node\'s queues deferred', { member: node, error: e.message });
+        });
+    }
+  }
+
+  private homesLocalQueues(node: NodeId): boolean {
+    for (const vhost of listVhosts(this.current)) {
+      for (const q of listQueues(this.current, vhost)) if (q.kind === 'local' && q.homeNode === node) return true;
+    }
+    return false;
   }
 
   private requireLeader(): void {

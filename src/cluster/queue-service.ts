@@ -9,6 +9,11 @@
 // Consumers of a node that went away: a sweep on every leader downs the holders of nodes the
 // transport has reported down for nodeDownGraceMs, and of incarnations other than the one a node
 // announced in its 'q.hello' (it restarted). Their messages return redelivered.
+//
+// Non-replicated queues (exclusive, auto-delete, transient) live on their home node only. Other
+// nodes reach them the same way: their MeshQueue's calls go to the home node, which runs them on
+// the HostedQueue the broker gave it; deliveries and cancels come back as 'q.deliver' and
+// 'q.cancelled', and the same sweep downs holders of gone nodes and incarnations.
 
 import { OperatingError, OperatingErrorCode, isOperatingError } from '../lib/errors.js';
 import type { GroupId, NodeId } from '../lib/ids.js';
@@ -16,6 +21,7 @@ import type { GroupStatus } from '../raft/index.js';
 import { mergeTrace, stamp, Stage, type MessageTrace } from '../lib/trace.js';
 import { traceNowMs } from './trace-clock.js';
 import { serveListing, serveRebalance } from './queue-listing.js';
+import { serveReadiness } from './node-readiness.js';
 import type { Logger } from '../lib/log.js';
 import type { DeliverySink } from '../broker/queue-backend.js';
 import type { GroupHost } from './group-host.js';
@@ -35,6 +41,28 @@ export interface QueueMeshOptions {
   readonly incarnation: string;
   readonly logger: Logger;
   readonly limits?: Partial<MeshLimits>;
+}
+
+/**
+ * A non-replicated queue on its home node, as the mesh serves it to channels of other nodes (the
+ * broker's local queue implements it). Their owners carry their node; holders of a node that went
+ * away or restarted are downed through holderNodes/downStale, as a replica's are.
+ */
+export interface HostedQueue {
+  /** Runs one command of a channel on `caller.node` (never this node: its channels use the queue itself). */
+  run(command: ForwardedCommand, caller: HostedCaller, trace?: MessageTrace): Promise<CallResult>;
+  stats(): CallAnswer['stats'];
+  /** Plain ids of the other nodes that hold consumers or unacked gets here. */
+  holderNodes(): Set<string>;
+  /** Downs the holders of `node`'s incarnations other than `keep` (null: all); answers the consumers it ended. */
+  downStale(node: string, keep: string | null): Promise<Array<{ holderNode: string; channel: string; tag: string }>>;
+}
+
+/** The node a hosted queue's command came from, and where its consumers' deliveries go. */
+export interface HostedCaller {
+  readonly node: NodeId;
+  readonly incarnation: string;
+  consumer(channel: string, tag: string): RemoteConsumer;
 }
 
 /** A consumer connected to this node. */
@@ -66,6 +94,10 @@ export class QueueMesh {
   readonly incarnation: string;
   readonly limits: MeshLimits;
   private readonly replicas = new Map<string, ReplicatedQueue>();
+  /** Non-replicated queues whose home is this node, served to other nodes. */
+  private readonly hosted = new Map<string, HostedQueue>();
+  /** Finds (creating on first use) a hosted queue not in `hosted`; undefined: none here. */
+  private hostedMiss: (vhost: string, name: string) => HostedQueue | undefined = () => undefined;
   private readonly sinks = new Map<string, MeshSink>();
   /** Last leader a replica named for a queue this node does not host. */
   private readonly hints = new Map<string, NodeId>();
@@ -113,6 +145,7 @@ export class QueueMesh {
     for (const [peer, s] of transport.stats()) if (s.up) o.rpc.notify(peer, meshMethods.hello, encodeHello(this.incarnation));
     serveListing(this, o.rpc, transport);
     serveRebalance(this, o.rpc, transport);
+    serveReadiness(this, o.rpc);
     this.sweepTimer = setInterval(() => this.sweep(), this.limits.sweepIntervalMs);
     this.sweepTimer.unref?.();
   }
@@ -171,6 +204,20 @@ export class QueueMesh {
     });
   }
 
+  addHosted(vhost: string, name: string, queue: HostedQueue): void {
+    this.hosted.set(queueKey(vhost, name), queue);
+  }
+
+  removeHosted(vhost: string, name: string, queue: HostedQueue): void {
+    const key = queueKey(vhost, name);
+    if (this.hosted.get(key) === queue) this.hosted.delete(key);
+  }
+
+  /** How a call for a queue homed here that is not hosted yet (the node restarted) finds it. */
+  onHostedMiss(find: (vhost: string, name: string) => HostedQueue | undefined): void {
+    this.hostedMiss = find;
+  }
+
   registerSink(vhost: string, name: string, channel: string, tag: string, sink: MeshSink): void {
     this.sinks.set(sinkKey(vhost, name, channel, tag), sink);
   }
@@ -185,18 +232,22 @@ export class QueueMesh {
       const node = plainNode(holderNode);
       const incarnation = holderNode.slice(node.length + 1);
       if (node === this.nodeId) return incarnation === this.incarnation ? this.sinks.get(sinkKey(vhost, name, channel, tag)) : undefined;
-      const peer = node as NodeId;
-      return {
-        sink: (d) => {
-          this.o.rpc.notify(peer, meshMethods.deliver, encodeDelivery({
-            vhost, queue: name, incarnation, channel, consumerTag: d.consumerTag, msgId: d.msgId,
-            redelivered: d.redelivered, deliveryCount: d.deliveryCount, message: d.message, trace: d.trace,
-          }));
-        },
-        cancelled: (reason) => {
-          this.o.rpc.notify(peer, meshMethods.cancelled, encodeCancel({ vhost, queue: name, incarnation, channel, consumerTag: tag, reason }));
-        },
-      };
+      return this.remoteConsumer(vhost, name, node as NodeId, incarnation, channel, tag);
+    };
+  }
+
+  /** A consumer on another node: deliveries and its server-side cancel go there as notifications. */
+  private remoteConsumer(vhost: string, name: string, peer: NodeId, incarnation: string, channel: string, tag: string): RemoteConsumer {
+    return {
+      sink: (d) => {
+        this.o.rpc.notify(peer, meshMethods.deliver, encodeDelivery({
+          vhost, queue: name, incarnation, channel, consumerTag: d.consumerTag, msgId: d.msgId,
+          redelivered: d.redelivered, deliveryCount: d.deliveryCount, message: d.message, trace: d.trace,
+        }));
+      },
+      cancelled: (reason) => {
+        this.o.rpc.notify(peer, meshMethods.cancelled, encodeCancel({ vhost, queue: name, incarnation, channel, consumerTag: tag, reason }));
+      },
     };
   }
 
@@ -377,11 +428,14 @@ export class QueueMesh {
     });
   }
 
-  /** Leader side of 'q.call'. */
+  /** Leader (or home) side of 'q.call'. */
   private async serve(from: NodeId, payload: Uint8Array): Promise<Uint8Array> {
     const call: QueueCall = decodeCall(payload);
     this.sawIncarnation(from, call.incarnation);
-    const local = this.replicas.get(queueKey(call.vhost, call.queue));
+    const key = queueKey(call.vhost, call.queue);
+    const local = this.replicas.get(key);
+    const hosted = local === undefined ? this.hosted.get(key) ?? this.hostedMiss(call.vhost, call.queue) : undefined;
+    if (hosted !== undefined) return this.serveHosted(from, call, hosted);
     if (local === undefined || this.o.host.leader(local.groupId) !== this.nodeId) {
       const leader = local === undefined ? '' : this.o.host.leader(local.groupId) ?? '';
       throw new OperatingError(OperatingErrorCode.NotLeader, `queue '${call.queue}' is not led by ${this.nodeId}`, { leader });
@@ -391,6 +445,18 @@ export class QueueMesh {
     }
     const result = await this.runLocal(local, call.command, call.incarnation, call.trace);
     return encodeAnswer({ result, stats: local.stats(), trace: call.trace });
+  }
+
+  /** Home side of 'q.call' for a non-replicated queue. */
+  private async serveHosted(from: NodeId, call: QueueCall, q: HostedQueue): Promise<Uint8Array> {
+    const c = call.command;
+    if (c.type === 'leaderStart' || c.type === 'tick') throw new OperatingError(OperatingErrorCode.BadConfig, `queue command ${c.type} is not forwarded`);
+    const caller: HostedCaller = {
+      node: from, incarnation: call.incarnation,
+      consumer: (channel, tag) => this.remoteConsumer(call.vhost, call.queue, from, call.incarnation, channel, tag),
+    };
+    const result = await q.run(c, caller, call.trace);
+    return encodeAnswer({ result, stats: q.stats(), trace: call.trace });
   }
 
   /** One command on a replica here; consumers are always reached through resolveConsumer. */
@@ -459,13 +525,14 @@ export class QueueMesh {
     this.sweep();
   }
 
-  /** On every queue led here: down holders of gone nodes and of incarnations a node left behind. */
+  /** On every queue led or hosted here: down holders of gone nodes and of incarnations a node left behind. */
   private sweep(): void {
     if (this.closed) return;
     const now = Date.now();
     const transport = this.o.host.transport;
-    for (const [key, q] of this.replicas) {
-      if (!q.ready) continue;
+    const queues: Array<[string, Pick<HostedQueue, 'holderNodes' | 'downStale'>]> = [...this.hosted];
+    for (const [key, q] of this.replicas) if (q.ready) queues.push([key, q]);
+    for (const [key, q] of queues) {
       for (const node of q.holderNodes()) {
         if (node === this.nodeId) continue; // leaderStart downs this node's earlier incarnations
         let keep: string | null | undefined;

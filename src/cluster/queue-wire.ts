@@ -1,6 +1,7 @@
 // The bytes of mesh routing between nodes: a queue call forwarded to the leader's node, its answer
 // (with the queue's counters, so nodes without a replica can answer queue.declare-ok), deliveries
-// and server-side cancels streamed back to the consumer's node, and a node's incarnation hello.
+// and server-side cancels streamed back to the consumer's node, a node's incarnation hello, and
+// direct reply-to replies for a requester channel on another node.
 //
 // Commands travel as replicated-queue log entries (the same codec, header unused), so a forwarded
 // call is exactly what the leader would log. Strings are u16 length + UTF-8, numbers f64. A sampled
@@ -201,4 +202,26 @@ export function encodeHello(incarnation: string): Buffer {
 
 export function decodeHello(data: Uint8Array): string {
   return new In(data, truncatedPayload).str();
+}
+
+/** A direct reply-to reply for a requester channel on the receiving node, or (message absent) the question whether it still listens. */
+export interface ReplyItem {
+  readonly channel: string;
+  /** The key of the channel's reply consumer the reply-to name carried. */
+  readonly key: string;
+  readonly message?: StoredMessage;
+}
+
+export function encodeReply(r: ReplyItem): Buffer {
+  const o = new Out((r.message?.body.length ?? 0) + (r.message?.rawProperties?.length ?? 64) + 96).str(r.channel).str(r.key);
+  if (r.message === undefined) return o.u8(0).done();
+  writeMessage(o.u8(1), r.message);
+  return o.done();
+}
+
+export function decodeReply(data: Uint8Array): ReplyItem {
+  const i = new In(data, truncatedPayload);
+  const channel = i.str();
+  const key = i.str();
+  return i.u8() === 1 ? { channel, key, message: readMessage(i) } : { channel, key };
 }

@@ -6,9 +6,9 @@ import { assert } from '../lib/assert.js';
 import type { GroupId, LogIndex, NodeId, Term } from '../lib/ids.js';
 import { EntryType } from '../raft/index.js';
 import type {
-  Entry, GroupMessage, HeartbeatItem, HeartbeatResponseItem, Membership, Message, SnapshotMeta,
+  AppendMessage, Entry, GroupMessage, HeartbeatItem, HeartbeatResponseItem, Membership, Message, SnapshotMeta,
 } from '../raft/index.js';
-import { ProtoDecodeError, ProtoReader, ProtoWriter, decodeString } from '../transport/index.js';
+import { bytesFieldSize, ProtoDecodeError, ProtoReader, ProtoWriter, decodeString, stringFieldSize, uintFieldSize } from '../transport/index.js';
 
 /** The messages for one peer from one cycle (heartbeats of both directions at most once each). */
 export interface RaftBatchOut {
@@ -47,16 +47,9 @@ function encodeSnapshotMeta(m: SnapshotMeta): Uint8Array {
 
 const bool = (b: boolean): number => (b ? 1 : 0);
 
-/** The oneof body of a GroupMessage: [field number, encoded body]. */
-function encodeBody(m: GroupMessage): [number, Uint8Array] {
+/** The oneof body of a GroupMessage other than an append: [field number, encoded body]. */
+function encodeBody(m: Exclude<GroupMessage, AppendMessage>): [number, Uint8Array] {
   switch (m.type) {
-    case 'append': {
-      let size = 16;
-      for (const e of m.entries) size += e.data.length + 28;
-      const w = new ProtoWriter(size).uint(1, m.prevIndex).uint(2, m.prevTerm);
-      for (const e of m.entries) w.bytes(3, encodeEntry(e));
-      return [3, w.uint(4, m.commit).finish()];
-    }
     case 'append-response':
       return [4, new ProtoWriter(32).uint(1, bool(m.reject)).uint(2, m.index).uint(3, m.hintIndex).uint(4, m.hintTerm).finish()];
     case 'vote':
@@ -75,29 +68,63 @@ function encodeBody(m: GroupMessage): [number, Uint8Array] {
   }
 }
 
-/** Encodes one RaftBatch. */
+/** A GroupMessage with its sizes worked out: an append's entries go straight into the batch. */
+interface Planned {
+  readonly m: GroupMessage;
+  readonly field: number;
+  /** The body of anything but an append, encoded. */
+  readonly body: Uint8Array | null;
+  readonly bodySize: number;
+  readonly size: number;
+}
+
+function plan(m: GroupMessage): Planned {
+  let field = 3;
+  let body: Uint8Array | null = null;
+  let bodySize: number;
+  if (m.type === 'append') {
+    bodySize = uintFieldSize(1, m.prevIndex) + uintFieldSize(2, m.prevTerm) + uintFieldSize(4, m.commit);
+    for (const e of m.entries) bodySize += bytesFieldSize(3, encodeEntry(e).length);
+  } else {
+    [field, body] = encodeBody(m);
+    bodySize = body.length;
+  }
+  return { m, field, body, bodySize, size: stringFieldSize(1, m.group) + uintFieldSize(2, m.term) + bytesFieldSize(field, bodySize) };
+}
+
+function writeGroupMessage(out: ProtoWriter, p: Planned): void {
+  const m = p.m;
+  out.header(1, p.size).string(1, m.group).uint(2, m.term).header(p.field, p.bodySize);
+  if (p.body !== null) {
+    out.raw(p.body);
+  } else if (m.type === 'append') {
+    out.uint(1, m.prevIndex).uint(2, m.prevTerm);
+    for (const e of m.entries) out.bytes(3, encodeEntry(e));
+    out.uint(4, m.commit);
+  }
+}
+
+const heartbeatSize = (h: HeartbeatItem): number => stringFieldSize(1, h.group) + uintFieldSize(2, h.term) + uintFieldSize(3, h.commit) + uintFieldSize(4, h.ctx);
+const heartbeatResponseSize = (h: HeartbeatResponseItem): number => stringFieldSize(1, h.group) + uintFieldSize(2, h.term) + uintFieldSize(3, h.ctx);
+
+/** Encodes one RaftBatch: sizes first, then every message written once into one exactly sized buffer. */
 export function encodeRaftBatch(b: RaftBatchOut): Uint8Array {
-  let size = 64;
-  const bodies: Array<[GroupMessage, number, Uint8Array]> = [];
-  for (const m of b.messages) {
-    const [field, body] = encodeBody(m);
-    bodies.push([m, field, body]);
-    size += body.length + m.group.length + 24;
-  }
-  size += (b.heartbeats.length + b.heartbeatResponses.length) * 40;
-  const out = new ProtoWriter(size);
-  for (const [m, field, body] of bodies) {
-    const w = new ProtoWriter(body.length + m.group.length + 24);
-    w.string(1, m.group).uint(2, m.term).bytes(field, body);
-    out.bytes(1, w.finish());
-  }
+  const planned = b.messages.map(plan);
+  let size = 0;
+  for (const p of planned) size += bytesFieldSize(1, p.size);
+  for (const h of b.heartbeats) size += bytesFieldSize(2, heartbeatSize(h));
+  for (const h of b.heartbeatResponses) size += bytesFieldSize(3, heartbeatResponseSize(h));
+  const out = new ProtoWriter(Math.max(1, size));
+  for (const p of planned) writeGroupMessage(out, p);
   for (const h of b.heartbeats) {
-    out.bytes(2, new ProtoWriter(64).string(1, h.group).uint(2, h.term).uint(3, h.commit).uint(4, h.ctx).finish());
+    out.header(2, heartbeatSize(h)).string(1, h.group).uint(2, h.term).uint(3, h.commit).uint(4, h.ctx);
   }
   for (const h of b.heartbeatResponses) {
-    out.bytes(3, new ProtoWriter(64).string(1, h.group).uint(2, h.term).uint(3, h.ctx).finish());
+    out.header(3, heartbeatResponseSize(h)).string(1, h.group).uint(2, h.term).uint(3, h.ctx);
   }
-  return out.finish();
+  const bytes = out.finish();
+  assert(bytes.length === size, 'raft batch size worked out and written must agree');
+  return bytes;
 }
 
 /** Decodes one RaftBatch into core messages addressed from `from` to `to`. Throws ProtoDecodeError. */
@@ -109,7 +136,10 @@ export function decodeRaftBatch(payload: Uint8Array, from: NodeId, to: NodeId): 
   while (!r.done()) {
     const f = r.next();
     if (f.wire !== 2) continue;
-    if (f.field === 1) out.push(decodeGroupMessage(f.value, from, to));
+    if (f.field === 1) {
+      const m = decodeGroupMessage(f.value, from, to);
+      if (m !== undefined) out.push(m);
+    }
     else if (f.field === 2) heartbeats.push(decodeHeartbeatItem(f.value));
     else if (f.field === 3) responses.push(decodeHeartbeatResponseItem(f.value));
   }
@@ -118,64 +148,63 @@ export function decodeRaftBatch(payload: Uint8Array, from: NodeId, to: NodeId): 
   return out;
 }
 
-/** Reads a message's fields into a map of field number -> last value (proto3: last one wins). */
-function fields(buf: Uint8Array, repeated?: number): { nums: Map<number, number>; bytes: Map<number, Uint8Array>; list: Uint8Array[] } {
-  const nums = new Map<number, number>();
-  const bytes = new Map<number, Uint8Array>();
-  const list: Uint8Array[] = [];
+/**
+ * Reads one message: varint fields 1..4 into `nums` (proto3: the last of a field wins), each
+ * bytes field to `onBytes`; fields of other numbers and wire types are a newer peer's, skipped.
+ * No map per message: thousands of heartbeat items pass here every second.
+ */
+function readFields(buf: Uint8Array, nums: number[], onBytes?: (field: number, value: Uint8Array) => void): void {
   const r = new ProtoReader(buf);
   while (!r.done()) {
     const f = r.next();
     if (f.field === 0) break; // end reached after a skipped fixed field
-    if (f.wire === 0) nums.set(f.field, f.value);
-    else if (f.field === repeated) list.push(f.value);
-    else bytes.set(f.field, f.value);
+    if (f.wire === 0) {
+      if (f.field <= 4) nums[f.field] = f.value;
+    } else if (onBytes !== undefined) {
+      onBytes(f.field, f.value);
+    }
   }
-  return { nums, bytes, list };
 }
 
-const str = (b: Uint8Array | undefined): string => (b === undefined ? '' : decodeString(b));
-
-function decodeGroupMessage(buf: Uint8Array, from: NodeId, to: NodeId): GroupMessage {
-  const { nums, bytes } = fields(buf);
-  const group = str(bytes.get(1)) as GroupId;
+/** The message, or undefined when its body is of a kind this version does not know (a newer peer's). */
+function decodeGroupMessage(buf: Uint8Array, from: NodeId, to: NodeId): GroupMessage | undefined {
+  const nums = [0, 0, 0, 0, 0];
+  let group = '';
+  let bodyField = 0;
+  let body: Uint8Array | undefined;
+  readFields(buf, nums, (field, value) => {
+    if (field === 1) group = decodeString(value);
+    else if (field >= 3 && field <= 9) [bodyField, body] = [field, value]; // the oneof: the last one wins
+  });
   if (group.length === 0) throw new ProtoDecodeError('group message without a group');
-  const base = { group, from, to, term: (nums.get(2) ?? 0) as Term };
-  for (const field of [3, 4, 5, 6, 7, 8, 9]) {
-    const body = bytes.get(field);
-    if (body !== undefined) return decodeBody(field, body, base);
-  }
-  throw new ProtoDecodeError(`group message for ${group} without a body`);
+  if (body === undefined) return undefined;
+  return decodeBody(bodyField, body, { group: group as GroupId, from, to, term: nums[2]! as Term });
 }
 
 type Base = { group: GroupId; from: NodeId; to: NodeId; term: Term };
 
 function decodeBody(field: number, body: Uint8Array, base: Base): GroupMessage {
-  const { nums, bytes, list } = fields(body, field === 3 ? 3 : undefined);
-  const n = (k: number): number => nums.get(k) ?? 0;
-  const b = (k: number): boolean => n(k) !== 0;
+  const n = [0, 0, 0, 0, 0];
+  const entries: Entry[] = [];
+  let meta: Uint8Array | undefined;
+  let data: Uint8Array = empty;
+  readFields(body, n, field === 3 ? (f, v) => { if (f === 3) entries.push(decodeEntry(v)); }
+    : field === 7 ? (f, v) => { if (f === 1) meta = v; else if (f === 3) data = v; } : undefined);
+  const b = (k: number): boolean => n[k] !== 0;
   switch (field) {
     case 3:
-      return {
-        ...base, type: 'append', prevIndex: n(1) as LogIndex, prevTerm: n(2) as Term,
-        entries: list.map(decodeEntry), commit: n(4) as LogIndex,
-      };
+      return { ...base, type: 'append', prevIndex: n[1]! as LogIndex, prevTerm: n[2]! as Term, entries, commit: n[4]! as LogIndex };
     case 4:
-      return {
-        ...base, type: 'append-response', reject: b(1), index: n(2) as LogIndex,
-        hintIndex: n(3) as LogIndex, hintTerm: n(4) as Term,
-      };
+      return { ...base, type: 'append-response', reject: b(1), index: n[2]! as LogIndex, hintIndex: n[3]! as LogIndex, hintTerm: n[4]! as Term };
     case 5:
-      return { ...base, type: 'vote', pre: b(1), lastIndex: n(2) as LogIndex, lastTerm: n(3) as Term, transfer: b(4) };
+      return { ...base, type: 'vote', pre: b(1), lastIndex: n[2]! as LogIndex, lastTerm: n[3]! as Term, transfer: b(4) };
     case 6:
       return { ...base, type: 'vote-response', pre: b(1), reject: b(2) };
-    case 7: {
-      const meta = bytes.get(1);
+    case 7:
       if (meta === undefined) throw new ProtoDecodeError('snapshot without meta');
-      return { ...base, type: 'snapshot', meta: decodeSnapshotMeta(meta), offset: n(2), data: bytes.get(3) ?? empty, done: b(4) };
-    }
+      return { ...base, type: 'snapshot', meta: decodeSnapshotMeta(meta), offset: n[2]!, data, done: b(4) };
     case 8:
-      return { ...base, type: 'snapshot-response', index: n(1) as LogIndex, nextOffset: n(2) };
+      return { ...base, type: 'snapshot-response', index: n[1]! as LogIndex, nextOffset: n[2]! };
     default:
       assert(field === 9, 'body field');
       return { ...base, type: 'timeout-now' };
@@ -183,18 +212,20 @@ function decodeBody(field: number, body: Uint8Array, base: Base): GroupMessage {
 }
 
 function decodeEntry(buf: Uint8Array): Entry {
-  const { nums, bytes } = fields(buf);
-  const type = nums.get(3) ?? 0;
+  const n = [0, 0, 0, 0, 0];
+  let data: Uint8Array = empty;
+  readFields(buf, n, (f, v) => { if (f === 4) data = v; });
+  const type = n[3]!;
   if (type !== EntryType.Normal && type !== EntryType.ConfChange) throw new ProtoDecodeError(`unknown entry type ${type}`);
-  const index = nums.get(1) ?? 0;
-  if (index < 1) throw new ProtoDecodeError('entry without an index');
-  return { index: index as LogIndex, term: (nums.get(2) ?? 0) as Term, type, data: bytes.get(4) ?? empty };
+  if (n[1]! < 1) throw new ProtoDecodeError('entry without an index');
+  return { index: n[1]! as LogIndex, term: n[2]! as Term, type, data };
 }
 
 function decodeSnapshotMeta(buf: Uint8Array): SnapshotMeta {
-  const { nums, bytes } = fields(buf);
-  const m = bytes.get(3);
-  return { index: (nums.get(1) ?? 0) as LogIndex, term: (nums.get(2) ?? 0) as Term, membership: m === undefined ? { voters: [], learners: [] } : decodeMembership(m) };
+  const n = [0, 0, 0, 0, 0];
+  let m: Uint8Array | undefined;
+  readFields(buf, n, (f, v) => { if (f === 3) m = v; });
+  return { index: n[1]! as LogIndex, term: n[2]! as Term, membership: m === undefined ? { voters: [], learners: [] } : decodeMembership(m) };
 }
 
 /** Membership as protobuf (raft.proto Membership): also the blob the WAL keeps with a snapshot. */
@@ -217,11 +248,15 @@ export function decodeMembership(buf: Uint8Array): Membership {
 }
 
 function decodeHeartbeatItem(buf: Uint8Array): HeartbeatItem {
-  const { nums, bytes } = fields(buf);
-  return { group: str(bytes.get(1)) as GroupId, term: (nums.get(2) ?? 0) as Term, commit: (nums.get(3) ?? 0) as LogIndex, ctx: nums.get(4) ?? 0 };
+  const n = [0, 0, 0, 0, 0];
+  let group = '';
+  readFields(buf, n, (f, v) => { if (f === 1) group = decodeString(v); });
+  return { group: group as GroupId, term: n[2]! as Term, commit: n[3]! as LogIndex, ctx: n[4]! };
 }
 
 function decodeHeartbeatResponseItem(buf: Uint8Array): HeartbeatResponseItem {
-  const { nums, bytes } = fields(buf);
-  return { group: str(bytes.get(1)) as GroupId, term: (nums.get(2) ?? 0) as Term, ctx: nums.get(3) ?? 0 };
+  const n = [0, 0, 0, 0, 0];
+  let group = '';
+  readFields(buf, n, (f, v) => { if (f === 1) group = decodeString(v); });
+  return { group: group as GroupId, term: n[2]! as Term, ctx: n[3]! };
 }

@@ -569,7 +569,7 @@ export class ReplicatedQueue implements QueueBackend {
       case 'dropped':
         for (const id of effect.msgIds) this.bodies.delete(id);
         return;
-      case 'consumerCancelled': return this.serverCancel(effect.consumerKey, effect.reason);
+      case 'consumerCancelled': return this.serverCancel(effect.consumerKey, effect.reason, effect.owner, effect.tag);
       case 'timer': return this.leading ? this.setTimer(effect.atMs) : undefined;
       case 'queueExpired': return this.gone('expired');
       case 'deleted': return this.gone('deleted');
@@ -606,7 +606,8 @@ export class ReplicatedQueue implements QueueBackend {
       const { expiration, headers: oldHeaders, ...rest } = message.properties;
       const death = { queue: this.name, reason, exchange: message.exchange, routingKey: message.routingKey, expiration, timeMs };
       const out = deadLetter(oldHeaders, death, { routingKey: this.deadLetterRoutingKey }, this.options.fieldValues);
-      const republished: StoredMessage = { exchange: message.exchange, routingKey: message.routingKey, properties: { ...rest, headers: out.headers }, body: message.body };
+      // Republished as RabbitMQ does: from the dead-letter exchange with the keys it is routed by.
+      const republished: StoredMessage = { exchange, routingKey: out.routingKeys[0] ?? message.routingKey, properties: { ...rest, headers: out.headers }, body: message.body };
       this.options.onDeadLetter({ queue: this.name, reason, exchange, routingKeys: out.routingKeys, message: republished });
     }
   }
@@ -614,17 +615,27 @@ export class ReplicatedQueue implements QueueBackend {
   /** A consumer registered elsewhere (or through a previous leader), cached until it ends. */
   private resolve(key: ConsumerKey): LocalConsumer | undefined {
     const h = this.state.holders.get(key);
-    if (h === undefined || this.options.resolveConsumer === undefined) return undefined;
-    const remote = this.options.resolveConsumer(h.owner.node, h.owner.channel, h.tag);
-    if (remote === undefined) return undefined;
-    const owner = { node: plainNode(h.owner.node), connection: h.owner.connection, channel: h.owner.channel };
-    const consumer: LocalConsumer = { tag: h.tag, owner, sink: remote.sink, cancelled: (reason) => remote.cancelled(reason) };
-    this.consumers.set(key, consumer);
+    if (h === undefined) return undefined;
+    const consumer = this.resolveHolder(h.owner, h.tag);
+    if (consumer !== undefined) this.consumers.set(key, consumer);
     return consumer;
   }
 
-  private serverCancel(key: ConsumerKey, reason: 'timeout' | 'deleted' | 'limit'): void {
-    const consumer = this.consumers.get(key) ?? (this.leading ? this.resolve(key) : undefined);
+  /** The consumer of a holder's owner (incarnated node) and tag, through the mesh. */
+  private resolveHolder(holder: Owner, tag: string): LocalConsumer | undefined {
+    const remote = this.options.resolveConsumer?.(holder.node, holder.channel, tag);
+    if (remote === undefined) return undefined;
+    const owner = { node: plainNode(holder.node), connection: holder.connection, channel: holder.channel };
+    return { tag, owner, sink: remote.sink, cancelled: (reason) => remote.cancelled(reason) };
+  }
+
+  /**
+   * The queue ended a consumer (deleted, timed out, over the limit). The holder may be gone from
+   * the state already (a delete clears them all first), so a consumer elsewhere is found by the
+   * owner and tag the effect names.
+   */
+  private serverCancel(key: ConsumerKey, reason: 'timeout' | 'deleted' | 'limit', holder: Owner, tag: string): void {
+    const consumer = this.consumers.get(key) ?? (this.leading ? this.resolveHolder(holder, tag) : undefined);
     if (consumer === undefined) return;
     this.consumers.delete(key);
     if (consumer.cancelled !== undefined) return consumer.cancelled(reason);

@@ -24,12 +24,15 @@ export interface LoggerOptions {
   component: string;
   /** Fields stamped on every line (e.g. node id). */
   base?: LogFields;
+  /** When given, the level is read from here at each line (a reload changes it for every child logger). */
+  levelRef?: { level: LogLevel };
 }
 
 export function createLogger(options: LoggerOptions): Logger {
-  const min = levelRank[options.level];
+  const fixed = levelRank[options.level];
+  const ref = options.levelRef;
   const emit = (level: LogLevel, event: string, fields?: LogFields): void => {
-    if (levelRank[level] < min) return;
+    if (levelRank[level] < (ref === undefined ? fixed : levelRank[ref.level])) return;
     const record: Record<string, unknown> = {
       t: new Date(options.clock.nowMs()).toISOString(),
       level,

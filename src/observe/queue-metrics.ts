@@ -52,7 +52,7 @@ export function escapeLabel(s: string): string {
 export function scanQueues(node: ObservedNode, reportedOnly = false): QueueRow[] {
   const out: QueueRow[] = [];
   const host = node.groupHost;
-  for (const h of node.context.queues.hosted()) {
+  for (const h of node.context.queues.running()) {
     if (reportedOnly && !h.leader) continue;
     const s = h.queue.stats();
     const status = 'groupId' in h.queue ? host.status(h.queue.groupId) : null;

@@ -65,7 +65,9 @@ function dispatch(state: QueueState, command: Command, meta: CommandMeta, out: O
 function applyToDeleted(command: Command, meta: CommandMeta, out: Out): void {
   if (command.type === 'enqueue') out.effects.push({ type: 'enqueueResult', msgId: meta.index, outcome: 'rejected' });
   if (command.type === 'get') out.effects.push({ type: 'getEmpty' });
-  if (command.type === 'register') out.effects.push({ type: 'consumerCancelled', consumerKey: meta.index, reason: 'deleted' });
+  if (command.type === 'register') {
+    out.effects.push({ type: 'consumerCancelled', consumerKey: meta.index, reason: 'deleted', owner: command.owner, tag: command.tag });
+  }
 }
 
 function expiryOf(state: QueueState, cmd: EnqueueCommand): number {
@@ -203,7 +205,7 @@ function expireQueue(state: QueueState, out: Out): void {
 function deleteQueue(state: QueueState, out: Out, why: 'deleted' | 'expired'): void {
   const count = state.ready;
   for (const holder of [...state.holders.values()]) {
-    if (isConsumer(holder)) out.effects.push({ type: 'consumerCancelled', consumerKey: holder.key, reason: 'deleted' });
+    if (isConsumer(holder)) out.effects.push({ type: 'consumerCancelled', consumerKey: holder.key, reason: 'deleted', owner: holder.owner, tag: holder.tag });
     for (const id of holder.checkedOut.keys()) out.dropped.push(id);
   }
   for (const msg of drainReady(state)) out.dropped.push(msg.id);

@@ -9,7 +9,7 @@ import type { ConsumerKey, DownScope, MsgId, Owner, RegisterCommand } from './ty
 
 export function register(state: QueueState, out: Out, cmd: RegisterCommand, key: ConsumerKey): void {
   if (state.consumers >= consumersMax) {
-    out.effects.push({ type: 'consumerCancelled', consumerKey: key, reason: 'limit' });
+    out.effects.push({ type: 'consumerCancelled', consumerKey: key, reason: 'limit', owner: cmd.owner, tag: cmd.tag });
     return;
   }
   assert(!state.holders.has(key), 'consumer key is unused');
@@ -187,7 +187,7 @@ export function timeOutHolders(state: QueueState, out: Out): void {
   for (const holder of stuck) {
     const wasConsumer = isConsumer(holder);
     endHolder(state, out, holder);
-    if (wasConsumer) out.effects.push({ type: 'consumerCancelled', consumerKey: holder.key, reason: 'timeout' });
+    if (wasConsumer) out.effects.push({ type: 'consumerCancelled', consumerKey: holder.key, reason: 'timeout', owner: holder.owner, tag: holder.tag });
   }
   if (stuck.length > 0) handOver(state);
 }

@@ -138,7 +138,12 @@ export type Effect =
   | { readonly type: 'enqueueResult'; readonly msgId: MsgId; readonly outcome: 'accepted' | 'rejected'; readonly duplicate?: true }
   | { readonly type: 'deadLetter'; readonly msgIds: readonly MsgId[]; readonly reason: DeadLetterReason }
   | { readonly type: 'dropped'; readonly msgIds: readonly MsgId[] }
-  | { readonly type: 'consumerCancelled'; readonly consumerKey: ConsumerKey; readonly reason: CancelReason }
+  /**
+   * The queue ended a consumer on its own. It names the consumer's owner and tag because the
+   * holder may already be gone from the state when the edge carries this out (a delete clears
+   * every holder), and a consumer on another node is found by them.
+   */
+  | { readonly type: 'consumerCancelled'; readonly consumerKey: ConsumerKey; readonly reason: CancelReason; readonly owner: Owner; readonly tag: string }
   /** Ask for a tick command at this time (replaces any earlier request; null = none needed). */
   | { readonly type: 'timer'; readonly atMs: number | null }
   | { readonly type: 'queueExpired' }

@@ -159,6 +159,19 @@ export class GroupCommit implements LiveAccounting {
     if (victims.length > 0) fsyncDir(this.dir);
   }
 
+  /**
+   * An idle log's head, when it is mostly dead: a new head starts and the old one is returned, to
+   * be rewritten (its live records move to the new head) and deleted. Undefined when a batch is
+   * being built or written, when the head is small or mostly live, or when no new head could be made.
+   */
+  closeSparseHead(): Segment | undefined {
+    const h = this.head;
+    if (this.pending !== undefined || this.inflight !== undefined || h.written !== h.size) return undefined;
+    if (h.size < this.limits.idleHeadRollBytesMin || h.liveBytes >= h.size * this.limits.rewriteLiveRatioMax) return undefined;
+    this.rollHead(undefined);
+    return this.head === h ? undefined : h;
+  }
+
   /** Old closed segments whose live bytes fell below the rewrite ratio, oldest first. */
   sparseSegments(): Segment[] {
     return [...this.segments.values()].sort((a, b) => a.id - b.id).filter((s) =>

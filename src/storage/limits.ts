@@ -18,6 +18,13 @@ export interface StorageLimits {
   rewriteAfterSegments: number;
   /** Upper bound on bytes copied by one compact() call, so compaction cannot stall the node. */
   rewriteBytesPerCompactMax: number;
+  /**
+   * compact({ idle: true }) (the log has not grown since the last compaction) closes a head
+   * segment of at least this many bytes whose live bytes are below rewriteLiveRatioMax, so its
+   * few live records move to a fresh head and the file goes: a drained, quiet node does not keep
+   * a segment of dead records (up to segmentBytesTarget) on disk.
+   */
+  idleHeadRollBytesMin: number;
   /** Upper bound on groups per node (numeric ids are u32; this bounds the maps). */
   groupsMax: number;
   /** A batch whose write failed (disk full, permission denied, I/O error) is retried after this
@@ -36,6 +43,7 @@ export const defaultStorageLimits: StorageLimits = {
   rewriteLiveRatioMax: 0.5,
   rewriteAfterSegments: 2,
   rewriteBytesPerCompactMax: 64 * 1024 * 1024,
+  idleHeadRollBytesMin: 1024 * 1024,
   groupsMax: 1_000_000,
   writeRetryDelayMsMin: 100,
   writeRetryDelayMsMax: 5_000,
@@ -45,7 +53,7 @@ export const defaultStorageLimits: StorageLimits = {
 /** Problems with a limits object, in words; empty when it is usable. */
 export function validateStorageLimits(l: StorageLimits): string[] {
   const problems: string[] = [];
-  const positive: Array<keyof StorageLimits> = ['segmentBytesTarget', 'recordPayloadBytesMax', 'groupsMax', 'rewriteBytesPerCompactMax'];
+  const positive: Array<keyof StorageLimits> = ['segmentBytesTarget', 'recordPayloadBytesMax', 'groupsMax', 'rewriteBytesPerCompactMax', 'idleHeadRollBytesMin'];
   for (const k of positive) if (!(Number.isFinite(l[k]) && l[k] > 0)) problems.push(`${k} must be a positive number, got ${l[k]}`);
   if (!(l.cacheBytesMax >= 0)) problems.push(`cacheBytesMax must be >= 0, got ${l.cacheBytesMax}`);
   if (!(l.rewriteLiveRatioMax >= 0 && l.rewriteLiveRatioMax <= 1)) problems.push(`rewriteLiveRatioMax must be in [0, 1], got ${l.rewriteLiveRatioMax}`);

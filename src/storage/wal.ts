@@ -310,10 +310,14 @@ export class WriteAheadLog {
     this.trailers.delete(g.num);
   }
 
-  /** Rewrites live records of old sparse segments, then deletes segments no group needs. */
-  compact(): Promise<CompactionReport> {
+  /**
+   * Rewrites live records of old sparse segments, then deletes segments no group needs. `idle`
+   * (nothing was written since the last compaction) also lets go of a mostly dead head segment
+   * (limits.idleHeadRollBytesMin).
+   */
+  compact(options: { idle?: boolean } = {}): Promise<CompactionReport> {
     this.checkWritable();
-    this.compacting ??= this.runCompaction().finally(() => { this.compacting = undefined; });
+    this.compacting ??= this.runCompaction(options.idle === true).finally(() => { this.compacting = undefined; });
     return this.compacting;
   }
 
@@ -574,18 +578,21 @@ export class WriteAheadLog {
 
   // ---- internals: compaction ----
 
-  private async runCompaction(): Promise<CompactionReport> {
+  private async runCompaction(idle: boolean): Promise<CompactionReport> {
     await this.flush();
-    const rewritten = await this.rewriteSparseSegments();
+    const closedHead = idle ? this.writer.closeSparseHead() : undefined;
+    const rewritten = await this.rewriteSparseSegments(closedHead);
     const deleted = await this.deleteDeadSegments();
     return { deletedSegments: deleted, ...rewritten, diskBytes: this.stats().diskBytes };
   }
 
   /** Copies live records of old, mostly dead segments to the head, so those segments die. */
-  private async rewriteSparseSegments(): Promise<{ rewrittenRecords: number; rewrittenBytes: number }> {
+  private async rewriteSparseSegments(closedHead: Segment | undefined): Promise<{ rewrittenRecords: number; rewrittenBytes: number }> {
     let records = 0;
     let bytes = 0;
-    for (const s of this.writer.sparseSegments()) {
+    const sparse = this.writer.sparseSegments();
+    if (closedHead !== undefined && closedHead.liveBytes > 0) sparse.push(closedHead);
+    for (const s of sparse) {
       if (bytes + s.liveBytes > this.limits.rewriteBytesPerCompactMax && bytes > 0) break;
       const r = this.relocateLiveRecords(s);
       records += r.records;
@@ -695,7 +702,10 @@ export class WriteAheadLog {
       damage: scan.damage,
     };
     const { damage, corruptedGroups, ...fields } = this.recovery;
-    this.logger.info('wal.recovered', { dir: this.dir, ...fields, corruptedGroups: corruptedGroups.join(',') });
+    // At info only when recovery found something to say (a torn tail, damage); the node's
+    // 'node started' line is the first a person reads on a clean start.
+    const notable = fields.tornTailBytes > 0 || corruptedGroups.length > 0 || damage.length > 0;
+    (notable ? this.logger.info : this.logger.debug).call(this.logger, 'wal.recovered', { dir: this.dir, ...fields, corruptedGroups: corruptedGroups.join(',') });
     for (const d of damage) this.logger.error('wal.corruption', { damage: d });
     if (scan.unregistered > 0) this.logger.warn('wal.unregistered_records', { records: scan.unregistered });
   }

@@ -49,3 +49,13 @@ export function hexToBytes(hex: string | undefined): Buffer | undefined {
   if (hex === undefined || !/^[0-9a-f]*$/.test(hex) || hex.length % 2 !== 0) return undefined;
   return Buffer.from(hex, 'hex');
 }
+
+/** Identify: the asker proves the secret for its own id and nonce. */
+export function identifyRequestProof(secret: string, from: string, nonce: string): Buffer {
+  return hmac(secret, ['espresso-cluster-v1', 'identify', from, nonce]);
+}
+
+/** Identify: the node's answer (its id) proven for the asker's nonce, so only a holder of the secret can name itself. */
+export function identifyAnswerProof(secret: string, node: string, from: string, nonce: string): Buffer {
+  return hmac(secret, ['espresso-cluster-v1', 'identify-answer', node, from, nonce]);
+}

@@ -23,6 +23,8 @@ export interface Item {
 export interface Frame {
   items: Item[];
   auth: Uint8Array | undefined;
+  /** Items of lanes this version does not know (a newer peer's), left out of `items`. */
+  unknownLaneItems: number;
 }
 
 const itemsField = 1;
@@ -72,20 +74,31 @@ export function encodeFrame(items: readonly Item[], auth?: Uint8Array): Buffer {
   return out;
 }
 
-/** Decodes a frame; payloads are views into `buf`. Unknown lanes are a decode error. */
+/**
+ * Decodes a frame; payloads are views into `buf`. An item of a lane this version does not know is
+ * skipped and counted (lanes only grow at the end: a newer peer's must not cost the others); an
+ * item without a lane is a decode error.
+ */
 export function decodeFrame(buf: Uint8Array): Frame {
   const reader = new ProtoReader(buf);
   const items: Item[] = [];
   let auth: Uint8Array | undefined;
+  let unknownLaneItems = 0;
   while (!reader.done()) {
     const f = reader.next();
-    if (f.field === itemsField && f.wire === WireType.bytes) items.push(decodeItem(f.value));
-    else if (f.field === authField && f.wire === WireType.bytes) auth = f.value;
+    if (f.field === itemsField && f.wire === WireType.bytes) {
+      const item = decodeItem(f.value);
+      if (item === undefined) unknownLaneItems++;
+      else items.push(item);
+    } else if (f.field === authField && f.wire === WireType.bytes) {
+      auth = f.value;
+    }
   }
-  return { items, auth };
+  return { items, auth, unknownLaneItems };
 }
 
-function decodeItem(buf: Uint8Array): Item {
+/** The item, or undefined for a lane this version does not know. */
+function decodeItem(buf: Uint8Array): Item | undefined {
   const reader = new ProtoReader(buf);
   let lane = 0;
   let payload: Uint8Array = new Uint8Array(0);
@@ -94,6 +107,6 @@ function decodeItem(buf: Uint8Array): Item {
     if (f.field === 1 && f.wire === WireType.varint) lane = f.value;
     else if (f.field === 2 && f.wire === WireType.bytes) payload = f.value;
   }
-  if (!isLane(lane)) throw new ProtoDecodeError(`unknown lane ${lane}`);
-  return { lane, payload };
+  if (lane === 0) throw new ProtoDecodeError('item without a lane');
+  return isLane(lane) ? { lane, payload } : undefined;
 }

@@ -13,6 +13,8 @@
 //   Order is kept per peer across lanes while a stream lives. The payload is not copied.
 // - t.onMessage((from, lane, payload) => ...): payload is a view into the received frame.
 // - t.onPeerState((peer, 'up' | 'down') => ...): up = at least one authenticated stream.
+// - t.identify('host:port', timeoutMs): the id of the node there, for a holder of the secret that
+//   does not know it (ctl, --join); a unary call of its own (identify.ts), logged only when refused.
 // - t.isUp(peer), t.stats(): Map<NodeId, PeerStats & { up, queuedItems, queuedBytes }>, t.close().
 //
 // Streams: each node dials the peers it connects to, and sends on the stream the PEER dialed when
@@ -22,10 +24,11 @@
 // client's first frame proves the server nonce (auth.ts). A refused peer gets UNAUTHENTICATED and
 // both sides log a line naming the wrong cluster secret.
 
-export { Transport } from './transport.js';
+export { Transport, transientPeerPrefix } from './transport.js';
 export type { TransportOptions, TlsFiles, PeerState, MessageHandler, PeerStateHandler } from './transport.js';
 export { Lane, laneNames, isLane } from './frame.js';
 export type { PeerStats } from './peer-queue.js';
 export { defaultTransportLimits } from './limits.js';
 export type { TransportLimits } from './limits.js';
-export { ProtoWriter, ProtoReader, ProtoDecodeError, decodeString } from './proto-wire.js';
+export { ProtoWriter, ProtoReader, ProtoDecodeError, decodeString, uintFieldSize, bytesFieldSize, stringFieldSize } from './proto-wire.js';
+export { protoCodec, protoType, type ProtoCodec } from './proto-schema.js';

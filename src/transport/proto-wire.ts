@@ -1,5 +1,8 @@
-// Protobuf wire format (varints, length-delimited fields) for the few messages in proto/ that the
-// transport and gossip encode by hand: fewer allocations than reflection, and no extra dependency.
+// Protobuf wire format (varints, length-delimited fields) for the hot-path messages of proto/ that
+// are encoded by hand (frames, raft batches, rpc envelopes, gossip): no conversion to and from
+// protobufjs's message objects, strings written without TextEncoder (slow for short strings),
+// buffers from Node's pool. bench/proto-codecs.ts measures them against protobufjs;
+// test/transport/proto-conformance.test.ts holds them to proto/*.proto.
 
 import { assert } from '../lib/assert.js';
 
@@ -16,21 +19,41 @@ export function varintSize(n: number): number {
   return size;
 }
 
-/** A growable writer; `finish` returns a view of exactly the bytes written. */
+/** Bytes of a uint field (none when 0, as proto3 leaves defaults out). */
+export function uintFieldSize(field: number, value: number): number {
+  return value === 0 ? 0 : varintSize(field * 8) + varintSize(value);
+}
+
+/** Bytes of a length-delimited field whose content is `length` bytes. */
+export function bytesFieldSize(field: number, length: number): number {
+  return varintSize(field * 8 + WireType.bytes) + varintSize(length) + length;
+}
+
+/** Bytes of a string field (none when empty). */
+export function stringFieldSize(field: number, value: string): number {
+  return value.length === 0 ? 0 : bytesFieldSize(field, Buffer.byteLength(value, 'utf8'));
+}
+
+/**
+ * A growable writer; `finish` returns a view of exactly the bytes written. A nested message is
+ * written in place after `header(field, size)` when its size is known first (see the *FieldSize
+ * helpers), instead of in a writer of its own that is then copied into this one.
+ */
 export class ProtoWriter {
-  private buf: Uint8Array;
+  private buf: Buffer;
   private pos = 0;
 
   constructor(initialBytes = 256) {
-    this.buf = new Uint8Array(initialBytes);
+    // Small sizes come from Node's shared pool: no allocation of their own, not zeroed.
+    this.buf = Buffer.allocUnsafe(initialBytes);
   }
 
   private reserve(n: number): void {
     if (this.pos + n <= this.buf.length) return;
     let size = this.buf.length * 2;
     while (size < this.pos + n) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.buf.subarray(0, this.pos));
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.pos);
     this.buf = next;
   }
 
@@ -57,9 +80,43 @@ export class ProtoWriter {
     return this;
   }
 
+  /** The tag and length of a length-delimited field whose `length` bytes the caller writes next. */
+  header(field: number, length: number): this {
+    return this.tag(field, WireType.bytes).varint(length);
+  }
+
+  /** Bytes as they are (a nested message encoded elsewhere, after its header). */
+  raw(value: Uint8Array): this {
+    this.reserve(value.length);
+    this.buf.set(value, this.pos);
+    this.pos += value.length;
+    return this;
+  }
+
   string(field: number, value: string): this {
     if (value.length === 0) return this;
-    return this.bytes(field, textEncoder.encode(value));
+    this.tag(field, WireType.bytes);
+    // Ids, names and addresses are short ASCII: copied char by char, the length known up front.
+    if (value.length < 128 && this.asciiAt(value)) return this;
+    const n = Buffer.byteLength(value, 'utf8');
+    this.varint(n);
+    this.reserve(n);
+    this.pos += this.buf.write(value, this.pos, n, 'utf8');
+    return this;
+  }
+
+  /** Writes `value` (length < 128) with its one-byte length if it is all ASCII; false, writing nothing, if not. */
+  private asciiAt(value: string): boolean {
+    this.reserve(value.length + 1);
+    const start = this.pos + 1;
+    for (let i = 0; i < value.length; i++) {
+      const c = value.charCodeAt(i);
+      if (c >= 0x80) return false;
+      this.buf[start + i] = c;
+    }
+    this.buf[this.pos] = value.length;
+    this.pos = start + value.length;
+    return true;
   }
 
   uint(field: number, value: number): this {
@@ -71,9 +128,6 @@ export class ProtoWriter {
     return this.buf.subarray(0, this.pos);
   }
 }
-
-const textEncoder = new TextEncoder();
-const textDecoder = new TextDecoder('utf-8', { fatal: true });
 
 export type Field =
   | { field: number; wire: 0; value: number }
@@ -93,6 +147,8 @@ export class ProtoReader {
   }
 
   private varint(): number {
+    // Most varints (tags, small numbers, lengths) are one byte.
+    if (this.pos < this.buf.length && this.buf[this.pos]! < 0x80) return this.buf[this.pos++]!;
     let result = 0;
     let scale = 1;
     for (let i = 0; i < 10; i++) {
@@ -117,7 +173,8 @@ export class ProtoReader {
     if (wire === WireType.bytes) {
       const len = this.varint();
       if (this.pos + len > this.buf.length) throw new ProtoDecodeError('truncated bytes field');
-      const value = this.buf.subarray(this.pos, this.pos + len);
+      // A plain view: cheaper to make than a Buffer's subarray, and no copy either way.
+      const value = new Uint8Array(this.buf.buffer, this.buf.byteOffset + this.pos, len);
       this.pos += len;
       return { field, wire: 2, value };
     }
@@ -144,9 +201,25 @@ export class ProtoDecodeError extends Error {
   }
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 export function decodeString(bytes: Uint8Array): string {
+  // A few ASCII bytes (node ids) are quicker to copy by hand than to hand to the decoder.
+  if (bytes.length <= 8) {
+    let ascii = '';
+    for (let i = 0; i < bytes.length; i++) {
+      const c = bytes[i]!;
+      if (c >= 0x80) return decodeUtf8(bytes);
+      ascii += String.fromCharCode(c);
+    }
+    return ascii;
+  }
+  return decodeUtf8(bytes);
+}
+
+function decodeUtf8(bytes: Uint8Array): string {
   try {
-    return textDecoder.decode(bytes);
+    return utf8.decode(bytes);
   } catch {
     throw new ProtoDecodeError('invalid utf-8 in string field');
   }

@@ -16,6 +16,7 @@ import { decodeFrame, encodeFrame } from './frame.js';
 import { defaultTransportLimits, type TransportLimits } from './limits.js';
 import { PeerQueue, type PeerStats } from './peer-queue.js';
 import { ProtoDecodeError } from './proto-wire.js';
+import { answerIdentify, askIdentity, identifyPath } from './identify.js';
 import { acceptInbound, dialPeer, type ClientStream, type ServerStream } from './streams.js';
 
 export interface TlsFiles {
@@ -59,10 +60,17 @@ export interface Peer {
 }
 
 export const linkPath = '/espresso.cluster.v1.Cluster/Link';
+/** Ids of peers outside the cluster that come and go per call (ctl, a joining node's first call). */
+export const transientPeerPrefix = 'ctl-';
 const identity = (b: Buffer): Buffer => b;
 export const clusterService: grpc.ServiceDefinition = {
   link: {
     path: linkPath, requestStream: true, responseStream: true, originalName: 'Link',
+    requestSerialize: identity, requestDeserialize: identity,
+    responseSerialize: identity, responseDeserialize: identity,
+  },
+  identify: {
+    path: identifyPath, requestStream: false, responseStream: false, originalName: 'Identify',
     requestSerialize: identity, requestDeserialize: identity,
     responseSerialize: identity, responseDeserialize: identity,
   },
@@ -100,6 +108,7 @@ export class Transport {
     assert(options.secret.length > 0, 'a cluster secret is required');
     assert(!options.nodeId.includes('\0'), 'node ids cannot contain NUL');
     const limits = { ...defaultTransportLimits, ...options.limits };
+    relayGrpcLog(options.logger);
     const server = new grpc.Server(channelOptions(limits));
     const { serverCredentials, clientCredentials } = credentials(options.tls);
     const holder: { t: Transport | undefined } = { t: undefined };
@@ -108,6 +117,10 @@ export class Transport {
         if (holder.t === undefined) call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'starting' });
         else acceptInbound(holder.t, call);
       },
+      identify: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+        if (holder.t === undefined) callback({ code: grpc.status.UNAVAILABLE, details: 'starting' });
+        else answerIdentify(holder.t, call, callback);
+      },
     });
     const address = `${options.listen.host}:${options.listen.port}`;
     const port = await new Promise<number>((resolve, reject) => {
@@ -115,7 +128,7 @@ export class Transport {
     });
     const t = new Transport(options, server, port, clientCredentials);
     holder.t = t;
-    t.logger.info('transport listening', { node: options.nodeId, address: `${options.listen.host}:${port}`, tls: options.tls !== undefined });
+    t.logger.debug('transport listening', { node: options.nodeId, address: `${options.listen.host}:${port}`, tls: options.tls !== undefined });
     return t;
   }
 
@@ -135,6 +148,19 @@ export class Transport {
     if (peer.timer !== undefined) clearTimeout(peer.timer);
     peer.timer = undefined;
     if (peer.dialing === undefined && peer.outbound === undefined) dialPeer(this, peer);
+  }
+
+  /**
+   * The id of the node at `address`, asked with this transport's id and secret (ctl, --join):
+   * PermissionDenied for a wrong secret, Unreachable when nothing answers within `timeoutMs`.
+   */
+  async identify(address: string, timeoutMs: number): Promise<NodeId> {
+    const client = this.newClient(address);
+    try {
+      return await askIdentity(client, address, this.nodeId, this.secret, timeoutMs);
+    } finally {
+      client.close();
+    }
   }
 
   /** Stops dialing `peerId` and closes our streams with it (the peer may dial us again). */
@@ -248,7 +274,9 @@ export class Transport {
     if (up === peer.up) return;
     peer.up = up;
     if (!up) peer.queue.clear();
-    this.logger.info(up ? 'peer up' : 'peer down', { peer: peer.id });
+    // Tools outside the cluster (ctl) come and go with every call: at debug.
+    const transient = peer.id.startsWith(transientPeerPrefix);
+    (transient ? this.logger.debug : this.logger.info).call(this.logger, up ? 'peer up' : 'peer down', { peer: peer.id });
     for (const h of this.stateHandlers) h(peer.id, up ? 'up' : 'down');
     if (up) this.markDirty(peer);
   }
@@ -281,6 +309,7 @@ export class Transport {
     s.framesReceived++;
     s.bytesReceived += buf.length;
     s.itemsReceived += frame.items.length;
+    if (frame.unknownLaneItems > 0) this.logger.debug('skipped items of lanes this version does not know (a newer peer)', { peer: peer.id, items: frame.unknownLaneItems });
     for (const item of frame.items) {
       for (const h of this.messageHandlers) h(peer.id, item.lane, item.payload);
     }
@@ -322,6 +351,25 @@ export class Transport {
       }
     }
   }
+}
+
+/**
+ * grpc-js writes its own error lines to stderr (a failed bind prints "E No address added out of
+ * total 1 resolved" before our own error says which port is taken): they go to our log instead,
+ * as JSON lines, that one at debug since the bind's caller reports it. Process-wide: the logger of
+ * the last transport started.
+ */
+function relayGrpcLog(logger: Logger): void {
+  const line = (args: unknown[]): string => args.map((a) => (typeof a === 'string' ? a : String(a))).join(' ');
+  grpc.setLogger({
+    error: (...args: unknown[]) => {
+      const message = line(args);
+      if (/No address added out of total/.test(message)) logger.debug('grpc', { message });
+      else logger.warn('grpc', { message });
+    },
+    info: (...args: unknown[]) => logger.debug('grpc', { message: line(args) }),
+    debug: (...args: unknown[]) => logger.debug('grpc', { message: line(args) }),
+  } as unknown as Partial<Console>);
 }
 
 /**

@@ -87,23 +87,26 @@ describe('amqp-client', () => {
     expect(await drain(ch, name)).toEqual(['b', 'c']);
     const d = await ch.basicGet(dead, { noAck: true });
     expect(d?.bodyToString()).toBe('a');
+    // Republished from the dead-letter exchange, as RabbitMQ does (x-death keeps where it was first).
+    expect([d?.exchange, d?.routingKey]).toEqual(['cl.dlx', name]);
     const death = (d?.properties.headers?.['x-death'] as Array<Record<string, unknown>>)[0]!;
     expect(death['reason']).toBe('maxlen');
     await ch.close();
   });
 
-  it('hands a single-active-consumer queue to the next consumer on cancel', async () => {
+  it('gives a single-active-consumer queue\'s messages to one consumer, the next one on cancel', async () => {
     const ch = await client.channel();
     const { name } = await ch.queueDeclare('', { exclusive: true }, { 'x-single-active-consumer': true });
     const got: string[] = [];
     const c1 = await ch.basicConsume(name, { noAck: true, tag: 'first' }, (m: AMQPMessage) => { got.push(`1:${m.bodyToString()}`); });
     await ch.basicConsume(name, { noAck: true, tag: 'second' }, (m: AMQPMessage) => { got.push(`2:${m.bodyToString()}`); });
-    await ch.basicPublish('', name, 'x');
-    await until(() => got.length === 1);
+    // Round-robin would alternate; one active consumer takes them all.
+    for (const b of ['x', 'y', 'z']) await ch.basicPublish('', name, b);
+    await until(() => got.length === 3);
     await c1.cancel();
-    await ch.basicPublish('', name, 'y');
-    await until(() => got.length === 2);
-    expect(got).toEqual(['1:x', '2:y']);
+    await ch.basicPublish('', name, 'w');
+    await until(() => got.length === 4);
+    expect(got).toEqual(['1:x', '1:y', '1:z', '2:w']);
     await ch.close();
   });
 

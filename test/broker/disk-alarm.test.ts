@@ -37,9 +37,9 @@ async function connect(u: string): Promise<amqp.ChannelModel> {
 }
 
 describe('disk alarm from free space', () => {
-  async function broker(free: () => number, rss = (): number => 0): Promise<BrokerServer> {
+  async function broker(free: () => number, memory = (): number => 0): Promise<BrokerServer> {
     const b = await startBroker({ ...defaultBrokerConfig, port: 0, memoryHighWatermarkBytes: 1000, diskFreeLimitBytes: 50_000_000 }, {
-      logger: silentLogger, clock: { nowMs: () => Date.now() }, readRssBytes: rss,
+      logger: silentLogger, clock: { nowMs: () => Date.now() }, readMemoryBytes: memory, collectGarbage: () => {},
       readDiskFreeBytes: () => Promise.resolve(free()), diskCheckIntervalMs: 5,
     });
     cleanups.push(() => b.close());
@@ -78,18 +78,18 @@ describe('disk alarm from free space', () => {
 
   it('names both alarms when memory and disk are low, and blocks until both clear', async () => {
     let free = 10_000_000_000;
-    let rss = 0;
-    const b = await broker(() => free, () => rss);
+    let memory = 0;
+    const b = await broker(() => free, () => memory);
     const conn = await connect(`amqp://guest:guest@127.0.0.1:${b.port}`);
     const events = watch(conn);
-    rss = 2000;
+    memory = 2000;
     free = 1;
     await until(() => b.context.diskAlarm && b.context.memoryAlarm, 5000, 'both alarms');
     // A connection opened now is told both reasons at once, right after open-ok.
     const late = await RawClient.handshake(b.port);
     cleanups.push(() => late.destroy());
     expect((await late.method('connection.blocked')).reason).toBe('low on memory & disk');
-    rss = 0;
+    memory = 0;
     await until(() => !b.context.memoryAlarm, 5000, 'memory alarm cleared');
     expect(events.filter((e) => e === 'unblocked')).toEqual([]);
     free = 10_000_000_000;

@@ -5,10 +5,10 @@ import { defaultBrokerConfig, type BrokerConfig } from '../../src/broker/config.
 import { startBroker, type BrokerServer } from '../../src/broker/server.js';
 import { silentLogger } from '../../src/lib/log.js';
 
-export async function startTestBroker(overrides: Partial<BrokerConfig> = {}, rss?: () => number): Promise<BrokerServer> {
+export async function startTestBroker(overrides: Partial<BrokerConfig> = {}, memory?: () => number): Promise<BrokerServer> {
   return startBroker(
     { ...defaultBrokerConfig, port: 0, memoryHighWatermarkBytes: 0, ...overrides },
-    { logger: silentLogger, clock: { nowMs: () => Date.now() }, ...(rss === undefined ? {} : { readRssBytes: rss }) },
+    { logger: silentLogger, clock: { nowMs: () => Date.now() }, ...(memory === undefined ? {} : { readMemoryBytes: memory, collectGarbage: () => {} }) },
   );
 }
 

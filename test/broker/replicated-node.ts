@@ -30,7 +30,7 @@ export async function startReplicatedNode(
     groupHost: host, members: [host.nodeId], defaultUser: { name: 'guest', passwordHash: hashPassword('guest'), tags: ['administrator'] },
   });
   const broker = await startBroker({ ...defaultBrokerConfig, port: 0, memoryHighWatermarkBytes: 0, dataDir: dir, ...config }, {
-    logger: silentLogger, clock: { nowMs: () => Date.now() }, cluster: { groupHost: host, metadata },
+    logger: hostExtra.logger ?? silentLogger, clock: { nowMs: () => Date.now() }, cluster: { groupHost: host, metadata },
   });
   let stopped = false;
   return {

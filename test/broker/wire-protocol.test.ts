@@ -121,6 +121,21 @@ describe('tuning and limits', () => {
     await small.close();
   });
 
+  it('accepts exactly --max-connections of a burst opened at once (5 and 10 against 3)', async () => {
+    const small = await startTestBroker({ maxConnections: 3 });
+    for (const burst of [5, 10]) {
+      const results = await Promise.allSettled(Array.from({ length: burst }, () => amqp.connect(url(small))));
+      const opened = results.filter((r) => r.status === 'fulfilled').map((r) => r.value);
+      const refused = results.filter((r) => r.status === 'rejected').map((r) => String(r.reason));
+      expect(opened).toHaveLength(3);
+      expect(refused).toHaveLength(burst - 3);
+      for (const reason of refused) expect(reason).toMatch(/ConnectionClose/);
+      for (const c of opened) await c.close();
+      await until(() => small.context.openConnections === 0, 5000, 'the connections to be gone');
+    }
+    await small.close();
+  });
+
   it('sends heartbeats to an idle client and drops a silent one', async () => {
     const c = await RawClient.handshake(broker.port, { heartbeat: 1 });
     // The broker beats every 0.5 s when idle; a silent client is dropped after 2 s.
@@ -142,15 +157,15 @@ describe('tuning and limits', () => {
   });
 
   it('blocks publishers under the memory alarm and unblocks when it clears', async () => {
-    let rss = 0;
-    const alarmed = await startTestBroker({ memoryHighWatermarkBytes: 1000 }, () => rss);
+    let memory = 0;
+    const alarmed = await startTestBroker({ memoryHighWatermarkBytes: 1000 }, () => memory);
     const c = await amqp.connect(url(alarmed));
     const events: string[] = [];
     c.on('blocked', (reason: string) => events.push(`blocked:${reason}`));
     c.on('unblocked', () => events.push('unblocked'));
-    rss = 2000;
+    memory = 2000;
     await until(() => events.length === 1, 5000, 'connection.blocked');
-    rss = 10;
+    memory = 10;
     await until(() => events.length === 2, 5000, 'connection.unblocked');
     expect(events).toEqual(['blocked:low on memory', 'unblocked']);
     await c.close();

@@ -3,9 +3,14 @@
 // HTTP (/metrics) listens on any free port unless the spec names one; httpPort() reads it back.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import amqp from 'amqplib';
+import { afterAll, beforeAll } from 'vitest';
+import { freePorts } from '../../cluster/ports.js';
+import { hostPort } from '../../src/cli/addresses.js';
 import { callNode, withRemoteNode } from '../../src/cluster/control-client.js';
 import { CtlMethod, type ClusterStatus } from '../../src/cluster/control-service.js';
 import { decodeJson, encodeJson } from '../../src/cluster/metadata-entries.js';
@@ -14,6 +19,8 @@ import type { QueueListing } from '../../src/cluster/queue-listing.js';
 export const root = new URL('../../', import.meta.url).pathname;
 const tsxLoader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
 const main = join(root, 'src/cli/main.ts');
+/** The built entry point that package.json's bin and start script name. */
+export const builtMain = join(root, 'dist/src/cli/main.js');
 
 export interface NodeSpec {
   name: string;
@@ -28,6 +35,10 @@ export interface NodeSpec {
   extraArgs?: readonly string[];
   /** HTTP port; any free one by default. */
   httpPort?: number;
+  /** Where clients and ctl reach it (default 127.0.0.1). */
+  host?: string;
+  /** Run the built server as `npm start` does (node dist/src/cli/main.js) instead of the sources through tsx. */
+  built?: boolean;
 }
 
 export interface NodeProc {
@@ -46,28 +57,15 @@ export function killAll(): void {
   for (const c of running) c.kill('SIGKILL');
 }
 
-/** Free TCP ports on 127.0.0.1 (asked of the OS, then released for the node to bind). */
-export async function freePorts(n: number): Promise<number[]> {
-  const ports: number[] = [];
-  while (ports.length < n) {
-    const p = await new Promise<number>((resolve, reject) => {
-      const s = createServer();
-      s.once('error', reject);
-      s.listen(0, '127.0.0.1', () => {
-        const a = s.address();
-        s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-      });
-    });
-    if (!ports.includes(p)) ports.push(p);
-  }
-  return ports;
-}
+export { freePorts };
 
 export function startNode(spec: NodeSpec, readyTimeoutMs = 30_000): NodeProc {
   const args = [
-    '--import', tsxLoader, main, 'server', '--node-id', spec.name, '--port', String(spec.amqpPort),
-    '--cluster-port', String(spec.clusterPort), '--http-port', String(spec.httpPort ?? 0), '--data-dir', spec.dataDir, '--log-level', 'info',
+    ...(spec.built === true ? [builtMain] : ['--import', tsxLoader, main]), 'server', '--node-id', spec.name, '--port', String(spec.amqpPort),
+    '--cluster-port', String(spec.clusterPort), '--http-port', String(spec.httpPort ?? 0), '--data-dir', spec.dataDir,
   ];
+  // A node given a config file takes its log level from there (a flag would win over the file).
+  if (!(spec.extraArgs ?? []).includes('--config')) args.push('--log-level', 'info');
   if (spec.seeds !== undefined) args.push('--seeds', spec.seeds);
   if (spec.join !== undefined) args.push('--join', spec.join);
   if (spec.extraArgs !== undefined) args.push(...spec.extraArgs);
@@ -108,11 +106,11 @@ export function startNode(spec: NodeSpec, readyTimeoutMs = 30_000): NodeProc {
 }
 
 export function amqpUrl(n: NodeProc): string {
-  return `amqp://guest:guest@127.0.0.1:${n.spec.amqpPort}`;
+  return `amqp://guest:guest@${hostPort(n.spec.host ?? '127.0.0.1', n.spec.amqpPort)}`;
 }
 
 export function clusterAddress(n: NodeProc): string {
-  return `127.0.0.1:${n.spec.clusterPort}`;
+  return hostPort(n.spec.host ?? '127.0.0.1', n.spec.clusterPort);
 }
 
 /** The node's cluster-status answer (through a transient peer, as ctl does). */
@@ -138,8 +136,8 @@ export async function eventually(what: string, check: () => Promise<boolean>, ti
 }
 
 /** Runs `espresso ctl ...` as a process: its exit code and output. */
-export function runCtl(args: readonly string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', tsxLoader, main, 'ctl', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+export function runCtl(args: readonly string[], env: Record<string, string> = {}, built = false): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [...(built ? [builtMain] : ['--import', tsxLoader, main]), 'ctl', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   running.add(child);
   let stdout = '';
   let stderr = '';
@@ -163,4 +161,51 @@ export async function seededSpecs(n: number, dir: string, secret: string): Promi
 export async function listQueuesOf(n: NodeProc): Promise<QueueListing[]> {
   const bytes = await callNode({ address: clusterAddress(n), secret: n.spec.secret, timeoutMs: 5_000 }, 'ctl.list-queues', new Uint8Array(0));
   return JSON.parse(new TextDecoder().decode(bytes)) as QueueListing[];
+}
+
+/** The nodes of a test file's cluster, its clients' connections, and how to open one. */
+export interface FileCluster {
+  /** The running nodes (a test that kills or restarts one keeps this map up to date). */
+  readonly nodes: Map<string, NodeProc>;
+  /** How each node was started, to start it again. */
+  readonly specs: Map<string, NodeSpec>;
+  readonly conns: amqp.ChannelModel[];
+  /** An amqplib connection to the node, closed after the file's tests; `onError` hears its errors. */
+  connect(name: string, onError?: (e: Error) => void): Promise<amqp.ChannelModel>;
+}
+
+/**
+ * n seeded nodes (n1..nN) in a temp dir for the tests of one file: started before them; after
+ * them the connections close, every node is killed and the dir removed. `built`: the nodes run
+ * the built dist/ as `npm start` does.
+ */
+export function clusterForFile(dirPrefix: string, secret: string, n = 3, o: { built?: boolean } = {}): FileCluster {
+  const tmp = mkdtempSync(join(tmpdir(), dirPrefix));
+  const nodes = new Map<string, NodeProc>();
+  const specs = new Map<string, NodeSpec>();
+  const conns: amqp.ChannelModel[] = [];
+  afterAll(async () => {
+    for (const c of conns) await c.close().catch(() => undefined);
+    killAll();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+  beforeAll(async () => {
+    for (const seeded of await seededSpecs(n, tmp, secret)) {
+      const spec = o.built === true ? { ...seeded, built: true } : seeded;
+      specs.set(spec.name, spec);
+      nodes.set(spec.name, startNode(spec));
+    }
+    await Promise.all([...nodes.values()].map((node) => node.ready));
+  }, 60_000);
+  return {
+    nodes,
+    specs,
+    conns,
+    connect: async (name, onError = () => undefined) => {
+      const c = await amqp.connect(amqpUrl(nodes.get(name)!));
+      c.on('error', onError);
+      conns.push(c);
+      return c;
+    },
+  };
 }

@@ -57,16 +57,32 @@ describe('cluster options', () => {
     expect(config([]).traceSample).toBe(100);
   });
 
-  it('takes the secret from the flag or ESPRESSO_CLUSTER_SECRET, else generates one and keeps it private', () => {
-    const dir = join(tmp, 'secret');
-    mkdirSync(dir);
-    expect(clusterSecretOf(config(['--data-dir', dir, '--cluster-secret', 'from-flag']))).toBe('from-flag');
-    expect(clusterSecretOf(config(['--data-dir', dir], { ESPRESSO_CLUSTER_SECRET: 'from-env' }))).toBe('from-env');
-    const generated = clusterSecretOf(config(['--data-dir', dir]));
-    expect(generated).toMatch(/^[0-9a-f]{64}$/);
-    expect(clusterSecretOf(config(['--data-dir', dir]))).toBe(generated);
-    expect(readFileSync(join(dir, 'cluster-secret'), 'utf8').trim()).toBe(generated);
-    expect(statSync(join(dir, 'cluster-secret')).mode & 0o077).toBe(0);
+  it('keeps the secret a data directory was created with, given or generated, and refuses another', () => {
+    const given = join(tmp, 'secret-given');
+    mkdirSync(given);
+    expect(clusterSecretOf(config(['--data-dir', given, '--cluster-secret', 'from-flag']))).toBe('from-flag');
+    expect(readFileSync(join(given, 'cluster-secret'), 'utf8').trim()).toBe('from-flag');
+    expect(statSync(join(given, 'cluster-secret')).mode & 0o077).toBe(0);
+    // Restarted without it (from its `ps` command line): the kept one.
+    expect(clusterSecretOf(config(['--data-dir', given]))).toBe('from-flag');
+    expect(clusterSecretOf(config(['--data-dir', given], { ESPRESSO_CLUSTER_SECRET: 'from-flag' }))).toBe('from-flag');
+    expect(() => clusterSecretOf(config(['--data-dir', given], { ESPRESSO_CLUSTER_SECRET: 'from-env' }))).toThrow(
+      expect.objectContaining({ exitCode: 78, message: expect.stringContaining('differs from the one data directory') }),
+    );
+
+    const generated = join(tmp, 'secret-generated');
+    mkdirSync(generated);
+    const secret = clusterSecretOf(config(['--data-dir', generated]));
+    expect(secret).toMatch(/^[0-9a-f]{64}$/);
+    expect(clusterSecretOf(config(['--data-dir', generated]))).toBe(secret);
+    expect(readFileSync(join(generated, 'cluster-secret'), 'utf8').trim()).toBe(secret);
+
+    // A node's directory whose secret file is gone: no new random secret, a sentence instead.
+    const orphan = join(tmp, 'secret-orphan');
+    mkdirSync(join(orphan, 'raft'), { recursive: true });
+    expect(() => clusterSecretOf(config(['--data-dir', orphan]))).toThrow(
+      expect.objectContaining({ exitCode: 78, message: expect.stringContaining('holds a node but no cluster secret') }),
+    );
   });
 
   it('shows the new flags in the help', () => {
@@ -86,6 +102,9 @@ describe('cluster options', () => {
     expect(r.status).toBe(ExitCode.Unavailable);
     expect(r.stderr).toContain(`cluster port ${port}`);
     expect(r.stderr).toContain('--cluster-port');
+    // Only our sentence: grpc's own "E No address added out of total 1 resolved" stays out of stderr.
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(`${r.stdout}${r.stderr}`).not.toMatch(/^E No address added/m);
   });
 
   it('reports an HTTP port in use with exit 69 and names the flag to change', async () => {

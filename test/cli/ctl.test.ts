@@ -31,6 +31,8 @@ describe('espresso ctl', () => {
     const byId = await runCtl(['--cluster-address', `solo@127.0.0.1:${clusterPort!}`, '--data-dir', dataDir, '--json', 'cluster-status']);
     expect(byId.code).toBe(0);
     expect((JSON.parse(byId.stdout) as { metaLeader: string }).metaLeader).toBe('solo');
+    // ctl has its own way in: the node logs no refusal (nor any warning) for it.
+    expect(solo.output().split('\n').filter((l) => l.includes('"level":"warn"') || l.includes('"level":"error"'))).toEqual([]);
     const wrong = await runCtl(['--cluster-address', `solo@127.0.0.1:${clusterPort!}`, '--cluster-secret', 'wrong', 'cluster-status']);
     expect(wrong.code).toBe(69);
     expect(wrong.stderr).toContain('refused our cluster secret');

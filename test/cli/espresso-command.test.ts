@@ -11,6 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildServerConfig } from '../../src/cli/server-command.js';
 import { ConfigError, ExitCode } from '../../src/cli/config-loader.js';
+import { freePorts } from './cluster-nodes.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 // tsx's loader by absolute URL: the child runs in a scratch directory without node_modules.
@@ -47,6 +48,11 @@ describe('espresso command line', () => {
     expect(server.code).toBe(0);
     expect(server.stdout).toContain('--port');
     expect(server.stdout).toContain('ESPRESSO_DATA_DIR');
+    // Each flag shows its default, as `cluster up --help` does.
+    expect(server.stdout).toMatch(/--port <int> .*\[5672; ESPRESSO_PORT\]/);
+    expect(server.stdout).toMatch(/--data-dir <string> .*\[\.\/data; ESPRESSO_DATA_DIR\]/);
+    expect(server.stdout).toMatch(/--cluster-port <int> .*\[AMQP port \+ 20000; ESPRESSO_CLUSTER_PORT\]/);
+    expect(server.stdout).toMatch(/--http-port <int> .*\[AMQP port \+ 10000; ESPRESSO_HTTP_PORT\]/);
   });
 
   it('rejects an unknown command and an unknown flag with exit 64 and a hint', () => {
@@ -78,7 +84,7 @@ describe('espresso command line', () => {
     const r = espresso(['server', '--port', String(port), '--cluster-port', '0', '--data-dir', join(tmp, 'd69')]);
     blocker.close();
     expect(r.code).toBe(ExitCode.Unavailable);
-    expect(r.stderr).toContain(`port ${port} on 127.0.0.1 is already in use`);
+    expect(r.stderr).toContain(`AMQP port ${port} on 127.0.0.1 is already in use`);
     expect(r.stderr).toContain('--port');
   });
 
@@ -102,9 +108,63 @@ describe('espresso command line', () => {
     const file = join(tmp, 'unknown-key.json');
     writeFileSync(file, JSON.stringify({ prot: 1 }));
     const e = configError(() => buildServerConfig(['--config', file], {}));
-    expect(e.message).toContain("unknown key 'prot'");
+    expect(e.message).toContain("unknown key 'prot' in config file");
+    expect(e.message).toContain("did you mean 'port'?");
     expect(e.exitCode).toBe(ExitCode.Config);
     expect(configError(() => buildServerConfig(['--log-level', 'loud'], {})).exitCode).toBe(ExitCode.Usage);
+  });
+
+  it('refuses a misspelled ESPRESSO_* variable with exit 78, naming the nearest known one', () => {
+    const e = configError(() => buildServerConfig([], { ESPRESSO_PROT: '5673' }));
+    expect(e.exitCode).toBe(ExitCode.Config);
+    expect(e.message).toBe("unknown environment variable ESPRESSO_PROT; did you mean ESPRESSO_PORT? (the ESPRESSO_* variables are listed by 'espresso server --help')");
+    const r = espresso(['server', '--data-dir', join(tmp, 'env-typo')], { ESPRESSO_DATADIR: join(tmp, 'elsewhere') });
+    expect(r.code).toBe(ExitCode.Config);
+    expect(r.stderr).toContain('did you mean ESPRESSO_DATA_DIR?');
+    // Variables of other programs are left alone.
+    expect(configError(() => buildServerConfig([], { ESPRESSO_PORT: 'x', ESPRESSOX: '1' })).message).toContain('ESPRESSO_PORT');
+  });
+
+  it('says what is wrong with --bind, a file as --data-dir, and a ctl mistake, once prefixed', () => {
+    const bind = espresso(['server', '--bind', 'not-an-address', '--data-dir', join(tmp, 'bind')]);
+    expect(bind.code).toBe(ExitCode.Usage);
+    expect(bind.stderr).toMatch(/^espresso: bind address 'not-an-address' is not an IP address nor a host name that resolves \(E[A-Z_]+\); give --bind an address of this machine such as 127\.0\.0\.1/);
+    expect(bind.stderr).not.toContain('internal error');
+    const file = join(tmp, 'a-file');
+    writeFileSync(file, 'not a directory');
+    for (const dir of [file, join(file, 'below')]) {
+      const r = espresso(['server', '--data-dir', dir]);
+      expect(r.code).toBe(ExitCode.CantCreate);
+      expect(r.stderr).toBe(`espresso: data directory '${dir}' cannot be used: '${file}' is a file, not a directory; give --data-dir a directory (it is created if missing)\n`);
+    }
+    const ctl = espresso(['ctl', 'forget-node']);
+    expect(ctl.code).toBe(ExitCode.Usage);
+    expect(ctl.stderr).toMatch(/^espresso ctl /);
+    expect(ctl.stderr).not.toContain('espresso: espresso');
+  });
+
+  it('refuses a second node on a running node\'s data directory or AMQP port, naming which', async () => {
+    const [amqpPort, clusterPort, otherAmqp, otherCluster] = await freePorts(4);
+    const dir = join(tmp, 'taken');
+    const first = spawn(process.execPath, ['--import', tsxLoader, join(root, 'src/cli/main.ts'), 'server', '--port', String(amqpPort), '--cluster-port', String(clusterPort), '--data-dir', dir], {
+      cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      let out = '';
+      first.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+      for (let i = 0; i < 300 && !out.includes('"node started"'); i++) await new Promise((r) => setTimeout(r, 100));
+      const pid = (JSON.parse(out.split('\n').find((l) => l.includes('"node started"'))!) as { pid: number }).pid;
+      expect(pid).toBe(first.pid);
+      const sameDir = espresso(['server', '--port', String(otherAmqp), '--cluster-port', String(otherCluster), '--data-dir', dir]);
+      expect(sameDir.code).toBe(ExitCode.Unavailable);
+      expect(sameDir.stderr).toBe(`espresso: data directory '${dir}' is in use by another node (pid ${pid}); stop it, or give this node its own --data-dir\n`);
+      const samePorts = espresso(['server', '--port', String(amqpPort), '--cluster-port', String(clusterPort), '--data-dir', join(tmp, 'taken-2')]);
+      expect(samePorts.code).toBe(ExitCode.Unavailable);
+      expect(samePorts.stderr).toBe(`espresso: AMQP port ${amqpPort} on 127.0.0.1 is already in use (another espresso node?); stop the other process or pick another with --port\n`);
+      expect(samePorts.stdout).toBe('');
+    } finally {
+      first.kill('SIGKILL');
+    }
   });
 
   it('starts a node an amqplib client can use, logs JSON lines, and stops cleanly on SIGTERM', async () => {
@@ -134,6 +194,14 @@ describe('espresso command line', () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-    for (const line of out.trim().split('\n')) expect(JSON.parse(line)).toHaveProperty('component');
+    const lines = out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (const line of lines) expect(line).toHaveProperty('component');
+    // The first line a person reads says what runs where.
+    expect(lines[0]).toMatchObject({
+      level: 'info', event: 'node started', version: '0.1.0', nodeId: 'espresso@localhost', pid: child.pid, port,
+      bind: '127.0.0.1', dataDir: join(tmp, 'data'), members: 'espresso@localhost',
+    });
+    expect(lines[0]!['clusterPort']).toEqual(expect.any(Number));
+    expect(lines[0]!['httpPort']).toEqual(expect.any(Number));
   });
 });

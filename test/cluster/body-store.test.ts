@@ -180,10 +180,10 @@ describe('deep replicated queue on one node', () => {
     await q.enqueue(message(1100));
     const status = (): number => host.status(gid)?.firstIndex ?? 0;
     await until(() => status() > stuck.msgId + 1, 'a snapshot past the stuck message');
-    const before = host.stats().wal;
     const report = await host.compactLog();
-    expect(report.deletedSegments).toBeGreaterThan(0);
-    expect(report.diskBytes).toBeLessThan(before.diskBytes);
+    // Segments went, in this compaction or in one the host ran by itself (after the snapshot, or
+    // once the log was quiet): far less is on disk than was ever written.
+    expect(report.diskBytes).toBeLessThan(host.stats().wal.bytesWritten / 2);
     // The stuck message's entry is below the Raft log now, kept for its body only.
     expect(host.readEntry(gid, logIndex(stuck.msgId))).toBeDefined();
     await stopHost(host);

@@ -2,38 +2,13 @@
 // a message published on n1 is consumed on n3, and kill -9 of a queue's leader while a publisher
 // (confirms) and a consumer (manual acks) on the other two nodes keep going, without reconnecting.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import amqp from 'amqplib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type amqp from 'amqplib';
+import { describe, expect, it } from 'vitest';
 import type { QueueListing } from '../../src/cluster/queue-listing.js';
-import { amqpUrl, clusterAddress, eventually, killAll, listQueuesOf, runCtl, seededSpecs, startNode, type NodeProc, type NodeSpec } from '../cli/cluster-nodes.js';
+import { clusterAddress, clusterForFile, eventually, listQueuesOf, runCtl, startNode } from '../cli/cluster-nodes.js';
 
 const secret = 'mesh-process-secret';
-const tmp = mkdtempSync(join(tmpdir(), 'espresso-mesh-proc-'));
-const nodes = new Map<string, NodeProc>();
-const specs = new Map<string, NodeSpec>();
-const conns: amqp.ChannelModel[] = [];
-
-afterAll(async () => {
-  for (const c of conns) await c.close().catch(() => undefined);
-  killAll();
-  rmSync(tmp, { recursive: true, force: true });
-});
-
-beforeAll(async () => {
-  for (const spec of await seededSpecs(3, tmp, secret)) specs.set(spec.name, spec);
-  for (const [name, spec] of specs) nodes.set(name, startNode(spec));
-  await Promise.all([...nodes.values()].map((n) => n.ready));
-}, 60_000);
-
-async function connect(name: string): Promise<amqp.ChannelModel> {
-  const c = await amqp.connect(amqpUrl(nodes.get(name)!));
-  c.on('error', () => undefined);
-  conns.push(c);
-  return c;
-}
+const { nodes, specs, conns, connect } = clusterForFile('espresso-mesh-proc-', secret);
 
 async function listQueues(name: string): Promise<QueueListing[]> {
   return listQueuesOf(nodes.get(name)!);

@@ -3,39 +3,15 @@
 // killed and the queue still serves every confirmed message; shrink takes a node out of a queue's
 // group and replica set, and refuses to leave a queue with no replica or no live majority.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import amqp from 'amqplib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { QueueListing } from '../../src/cluster/queue-listing.js';
 import type { MembershipReport } from '../../src/cluster/queue-membership.js';
-import { amqpUrl, clusterAddress, eventually, killAll, listQueuesOf, runCtl, seededSpecs, startNode, type NodeProc } from '../cli/cluster-nodes.js';
+import { clusterAddress, clusterForFile, eventually, listQueuesOf, runCtl } from '../cli/cluster-nodes.js';
 
 const secret = 'queue-membership-secret';
-const tmp = mkdtempSync(join(tmpdir(), 'espresso-qmember-'));
-const nodes = new Map<string, NodeProc>();
-const conns: amqp.ChannelModel[] = [];
+const { nodes, connect } = clusterForFile('espresso-qmember-', secret);
 const queues = ['grow-a', 'grow-b', 'grow-c'];
 const perQueue = 100;
-
-afterAll(async () => {
-  for (const c of conns) await c.close().catch(() => undefined);
-  killAll();
-  rmSync(tmp, { recursive: true, force: true });
-});
-
-beforeAll(async () => {
-  for (const spec of await seededSpecs(3, tmp, secret)) nodes.set(spec.name, startNode(spec));
-  await Promise.all([...nodes.values()].map((n) => n.ready));
-}, 60_000);
-
-async function connect(name: string): Promise<amqp.ChannelModel> {
-  const c = await amqp.connect(amqpUrl(nodes.get(name)!));
-  c.on('error', () => undefined);
-  conns.push(c);
-  return c;
-}
 
 async function listQueues(name: string): Promise<QueueListing[]> {
   return listQueuesOf(nodes.get(name)!);

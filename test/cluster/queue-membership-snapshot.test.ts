@@ -3,39 +3,15 @@
 // still in the queue (held unacked while the snapshot was taken, then returned) come from it. The
 // killed replica restarted later is taken in again.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import amqp from 'amqplib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { QueueListing } from '../../src/cluster/queue-listing.js';
-import { amqpUrl, clusterAddress, eventually, killAll, listQueuesOf, runCtl, seededSpecs, startNode, type NodeProc } from '../cli/cluster-nodes.js';
+import { clusterAddress, clusterForFile, eventually, listQueuesOf, runCtl, startNode } from '../cli/cluster-nodes.js';
 
 const secret = 'queue-membership-snapshot-secret';
-const tmp = mkdtempSync(join(tmpdir(), 'espresso-qmember-snap-'));
-const nodes = new Map<string, NodeProc>();
-const conns: amqp.ChannelModel[] = [];
+const { nodes, conns, connect } = clusterForFile('espresso-qmember-snap-', secret);
 const keepers = 50;
 /** Enough enqueues and settles to pass the 4096-entry snapshot threshold of replicated queues. */
 const churn = 3_000;
-
-afterAll(async () => {
-  for (const c of conns) await c.close().catch(() => undefined);
-  killAll();
-  rmSync(tmp, { recursive: true, force: true });
-});
-
-beforeAll(async () => {
-  for (const spec of await seededSpecs(3, tmp, secret)) nodes.set(spec.name, startNode(spec));
-  await Promise.all([...nodes.values()].map((n) => n.ready));
-}, 60_000);
-
-async function connect(name: string): Promise<amqp.ChannelModel> {
-  const c = await amqp.connect(amqpUrl(nodes.get(name)!));
-  c.on('error', () => undefined);
-  conns.push(c);
-  return c;
-}
 
 async function listing(name: string, queue: string): Promise<QueueListing | undefined> {
   return (await listQueuesOf(nodes.get(name)!)).find((q) => q.name === queue);

@@ -7,7 +7,7 @@ import { decodeMembership, decodeRaftBatch, encodeMembershipBlob, encodeRaftBatc
 import type { GroupId, LogIndex, NodeId, Term } from '../../src/lib/ids.js';
 import { groupId, logIndex, nodeId, term } from '../../src/lib/ids.js';
 import { EntryType, type Entry, type GroupMessage, type Message } from '../../src/raft/index.js';
-import { ProtoDecodeError } from '../../src/transport/index.js';
+import { ProtoDecodeError, ProtoWriter } from '../../src/transport/index.js';
 
 const a = nodeId('a');
 const b = nodeId('b');
@@ -81,8 +81,17 @@ describe('raft wire codec', () => {
     for (let cut = 1; cut < payload.length; cut++) {
       expect(() => decodeRaftBatch(payload.subarray(0, cut), a, b)).toThrow(ProtoDecodeError);
     }
-    // A group message without a body, and one without a group.
-    expect(() => decodeRaftBatch(new Uint8Array([0x0a, 0x03, 0x0a, 0x01, 0x71]), a, b)).toThrow(ProtoDecodeError);
+    // A group message without a group.
     expect(() => decodeRaftBatch(new Uint8Array([0x0a, 0x02, 0x4a, 0x00]), a, b)).toThrow(ProtoDecodeError);
+  });
+
+  // The body is a oneof whose members only grow at the end: a kind a newer peer added reads as no
+  // body at all, and must not cost the rest of the batch (every group's heartbeats included).
+  it('skips a group message of a kind it does not know, keeping the rest of the batch', () => {
+    const known = encodeRaftBatch({ messages: [{ ...base('q1', 3), type: 'timeout-now' }], heartbeats: [{ group: groupId('q2'), term: term(4), commit: logIndex(9), ctx: 0 }], heartbeatResponses: [] });
+    const newer = new ProtoWriter().bytes(1, new ProtoWriter().string(1, 'q3').uint(2, 5).bytes(10, new Uint8Array([8, 1])).finish()).finish();
+    const out = decodeRaftBatch(new Uint8Array([...newer, ...known]), a, b);
+    expect(out.map((m) => m.type)).toEqual(['timeout-now', 'heartbeat']);
+    expect(decodeRaftBatch(new Uint8Array([0x0a, 0x03, 0x0a, 0x01, 0x71]), a, b)).toEqual([]);
   });
 });

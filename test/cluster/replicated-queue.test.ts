@@ -160,6 +160,21 @@ describe('replicated queue on one node', () => {
     expect(got.map((d) => d.message.body.toString())).toEqual(['m99']);
   });
 
+  it('deleting the queue cancels consumers of other nodes too, which the leader finds by owner and tag', async () => {
+    const host = await startHost(tempDir());
+    const cancelled: string[] = [];
+    const q = new ReplicatedQueue({
+      name: 'q1', groupId: groupId('q/%2F/q1'), host, node: 'n1', incarnation: `i${++incarnations}`,
+      config: defaultQueueConfig, clock: { nowMs: () => Date.now() }, deadLetterExchange: null, deadLetterRoutingKey: null,
+      onDeadLetter: () => undefined, fieldValues: wireFieldValues,
+      resolveConsumer: (holderNode, channel, tag) => ({ sink: () => undefined, cancelled: (reason) => cancelled.push(`${holderNode} ${channel} ${tag} ${reason}`) }),
+    });
+    const remote: Owner = { node: 'n2', connection: 'c3', channel: 'n2/c3/1' };
+    await q.consume({ owner: remote, consumerTag: 'far', noAck: false, creditMode: 'auto', prefetch: 0, priority: 0 }, null, 'n2-life');
+    await q.delete();
+    expect(cancelled).toEqual(['n2#n2-life n2/c3/1 far deleted']);
+  });
+
   it('every confirmed message survives a SIGKILL of the process in the middle of publishing', async () => {
     const dir = tempDir();
     const src = (p: string): string => new URL(`../../src/${p}`, import.meta.url).href;

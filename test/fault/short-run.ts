@@ -9,16 +9,16 @@ import { fixedSchedule, runFaults, type RunResult } from '../../cluster/run.js';
 /** Per test: a 3-node cluster start, ~4 operations of a few seconds each, the drain. */
 export const shortRunTimeoutMs = 240_000;
 
-export async function shortRun(ops: readonly NemesisName[], seed: number): Promise<RunResult> {
+export async function shortRun(ops: readonly NemesisName[], seed: number, network: { netns?: boolean } = {}): Promise<RunResult> {
   const lines: string[] = [];
   const t0 = Date.now();
   const r = await runFaults({
     nodes: 3, seed, schedule: fixedSchedule(ops), holdMs: 3_000, quietMs: 2_000, warmupMs: 2_000,
     drainTimeoutMs: 30_000, queues: 3, progressEveryMs: 0,
     log: (l) => { lines.push(`[${new Date().toISOString().slice(11, 23)}] ${l}`); },
-    workload: { producers: 3, consumers: 3, ratePerProducer: 25 },
+    workload: { producers: 3, consumers: 3, ratePerProducer: 25 }, netns: network.netns ?? false,
   });
-  console.log(`fault run ${ops.join(', ')} (seed ${seed}):\n${r.markdown}`);
+  console.log(`fault run ${ops.join(', ')}${network.netns === true ? ' on network namespaces' : ''} (seed ${seed}):\n${r.markdown}`);
   // FAULT_VERBOSE=1 prints every run's progress; a failing or slow run prints it anyway.
   if (!r.verdict.ok || Date.now() - t0 > 90_000 || process.env['FAULT_VERBOSE'] === '1') console.log(lines.join('\n'));
   return r;

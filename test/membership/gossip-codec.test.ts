@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { nodeId } from '../../src/lib/ids.js';
 import { decodeGossip, encodeGossip, type GossipMessage, type MemberUpdate } from '../../src/membership/index.js';
-import { ProtoDecodeError } from '../../src/transport/index.js';
+import { ProtoDecodeError, ProtoWriter } from '../../src/transport/index.js';
 
 const id = fc.stringMatching(/^[a-z0-9-]{1,12}$/).map(nodeId);
 const meta = fc.record({
@@ -32,5 +32,14 @@ describe('gossip codec', () => {
     expect(() => decodeGossip(new Uint8Array([0x10, 0x05]))).toThrow(ProtoDecodeError);
     const good = encodeGossip({ kind: 'ping', seq: 3, from: nodeId('n1'), fromIncarnation: 2, target: undefined, updates: [] });
     expect(() => decodeGossip(good.subarray(0, good.length - 1))).toThrow(ProtoDecodeError);
+  });
+
+  // MemberStatus values only grow at the end: an update with a status a newer peer added is left
+  // out, and the message's other updates still count.
+  it('skips an update whose status it does not know, keeping the others', () => {
+    const known: MemberUpdate = { nodeId: nodeId('n2'), status: 'alive', incarnation: 4, meta: undefined };
+    const good = encodeGossip({ kind: 'ack', seq: 3, from: nodeId('n1'), fromIncarnation: 2, target: undefined, updates: [known] });
+    const newer = new ProtoWriter().bytes(6, new ProtoWriter().string(1, 'n3').uint(2, 9).uint(3, 1).finish()).finish();
+    expect(decodeGossip(new Uint8Array([...good, ...newer])).updates).toEqual([known]);
   });
 });

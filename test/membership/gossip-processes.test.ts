@@ -1,25 +1,14 @@
 // Real processes on 127.0.0.1: three gossip nodes, one killed with SIGKILL, one paused with
 // SIGSTOP and resumed, and a node with the wrong cluster secret that must not get in.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../cluster/ports.js';
 
 interface Member { id: string; status: 'alive' | 'suspect' | 'dead'; incarnation: number }
 interface Proc { id: string; port: number; child: ChildProcess; views: Array<{ atMs: number; view: Member[] }>; log: string[] }
 
 const runner = new URL('./gossip-node.ts', import.meta.url).pathname;
 const procs = new Map<string, Proc>();
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function start(id: string, port: number, secret: string, peers: string[]): Proc {
   const child = spawn(process.execPath, ['--import', 'tsx', runner, id, String(port), secret, ...peers], {

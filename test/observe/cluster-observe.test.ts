@@ -183,7 +183,7 @@ describe('a live cluster under traffic', () => {
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain(`no node 'n9' is connected to ${P.spec.name}`);
     const usage = await ctl('profile', 'disk');
-    expect([usage.code, usage.stderr]).toEqual([64, "espresso: espresso ctl profile: expected cpu, heap or stages, got 'disk'\n"]);
+    expect([usage.code, usage.stderr]).toEqual([64, "espresso ctl profile: expected cpu, heap or stages, got 'disk'\n"]);
 
     const refusedFile = join(tmp, 'refused.cpuprofile');
     const wrong = await runCtl(['--cluster-address', clusterAddress(P), '--cluster-secret', 'not-the-secret', 'profile', 'cpu', '--node', L.spec.name, '--seconds', '1', '--out', refusedFile]);

@@ -222,8 +222,23 @@ describe('limits and time', () => {
     const other = h.consume('other', { prefetch: 1 }).key;
     h.timeMs += 501;
     const tick = h.run({ type: 'tick' });
-    expect(ofType(tick, 'consumerCancelled')).toEqual([{ type: 'consumerCancelled', consumerKey: key, reason: 'timeout' }]);
+    expect(ofType(tick, 'consumerCancelled')).toEqual([{ type: 'consumerCancelled', consumerKey: key, reason: 'timeout', owner: owner('slow'), tag: `ctag-slow-${key}` }]);
     expect(deliveries(tick)).toEqual([{ consumerKey: other, msgId: id, redelivered: true, deliveryCount: 1 }]);
+  });
+
+  it('a delete cancels every consumer by owner and tag, though it clears the holders first', () => {
+    const h = new Harness();
+    const a = h.consume('a', { node: 'n2#inc', connection: 'c7' }).key;
+    const b = h.consume('b').key;
+    h.run({ type: 'get', owner: owner('g'), noAck: false });
+    const effects = h.run({ type: 'delete' });
+    expect(h.state.holders.size).toBe(0);
+    expect(ofType(effects, 'consumerCancelled')).toEqual([
+      { type: 'consumerCancelled', consumerKey: a, reason: 'deleted', owner: owner('a', 'c7', 'n2#inc'), tag: `ctag-a-${a}` },
+      { type: 'consumerCancelled', consumerKey: b, reason: 'deleted', owner: owner('b'), tag: `ctag-b-${b}` },
+    ]);
+    const late = h.run({ type: 'register', owner: owner('late'), tag: 'late-tag', creditMode: 'auto', prefetch: 0, priority: 0, noAck: false });
+    expect(ofType(late, 'consumerCancelled')).toEqual([{ type: 'consumerCancelled', consumerKey: h.index, reason: 'deleted', owner: owner('late'), tag: 'late-tag' }]);
   });
 
   it('x-expires deletes an unused queue, and consumers keep it alive', () => {

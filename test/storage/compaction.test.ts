@@ -67,6 +67,39 @@ describe('compaction', () => {
     await wal.close();
   });
 
+  it('lets an idle log drop its mostly dead head segment, keeping the live entries', async () => {
+    const t = tempDir('idle-head');
+    cleanups.push(t.remove);
+    // One big segment (as a node's 64 MiB): a drained queue leaves it full of dead records.
+    const limits = { segmentBytesTarget: 1024 * 1024, idleHeadRollBytesMin: 16 * 1024 };
+    let wal = await WriteAheadLog.open(t.dir, { limits });
+    const meta = gid(1);
+    const queue = gid(2);
+    wal.createGroup(meta);
+    wal.createGroup(queue);
+    wal.append(meta, makeEntries(meta, 1, 3, 1, 200)); // definitions, live until a snapshot
+    for (let i = 1; i <= 400; i += 20) {
+      wal.append(queue, makeEntries(queue, i, 20, 1, 1000));
+      await wal.flush();
+    }
+    wal.setLive(queue, logIndex(401)); // every message consumed
+    const busy = await wal.compact();
+    expect(busy.diskBytes).toBeGreaterThan(400 * 1000); // the head is never let go while the log grows
+    const idle = await wal.compact({ idle: true });
+    expect(idle.rewrittenRecords).toBe(3);
+    expect(idle.diskBytes).toBeLessThan(4 * 1024);
+    expect(wal.stats().segments).toBe(1);
+    for (let i = 1; i <= 3; i++) expect(Buffer.from(wal.entry(meta, logIndex(i))!.data).equals(Buffer.from(bodyOf(meta, i, 1, 200)))).toBe(true);
+    // A small head is left alone.
+    expect((await wal.compact({ idle: true })).rewrittenRecords).toBe(0);
+    await wal.close();
+    wal = await WriteAheadLog.open(t.dir, { limits });
+    expect(wal.recovery.corruptedGroups).toEqual([]);
+    for (let i = 1; i <= 3; i++) expect(Buffer.from(wal.entry(meta, logIndex(i))!.data).equals(Buffer.from(bodyOf(meta, i, 1, 200)))).toBe(true);
+    expect(wal.lastIndex(queue)).toBe(400);
+    await wal.close();
+  });
+
   it('serves every retained entry while a compaction copies it (before and after the copy is durable)', async () => {
     const t = tempDir('compaction-reads');
     cleanups.push(t.remove);

@@ -11,6 +11,18 @@ export class FaultyIo implements WalIo {
   syncErrno: string | undefined;
   failedWrites = 0;
   private waiter: (() => void) | undefined;
+  /** fdatasync calls held back by holdSyncs(), released together. */
+  private heldSyncs: Array<() => void> | undefined;
+
+  /** Holds every fdatasync (a disk that cannot keep up) until the returned function is called. */
+  holdSyncs(): () => void {
+    this.heldSyncs ??= [];
+    return () => {
+      const held = this.heldSyncs ?? [];
+      this.heldSyncs = undefined;
+      for (const release of held) release();
+    };
+  }
 
   /** Resolves at the next injected write failure. */
   nextFailure(): Promise<void> {
@@ -31,6 +43,8 @@ export class FaultyIo implements WalIo {
   }
 
   datasync(fd: number): Promise<void> {
+    const held = this.heldSyncs;
+    if (held !== undefined) return new Promise<void>((resolve) => held.push(resolve)).then(() => this.datasync(fd));
     return this.syncErrno === undefined ? nodeWalIo.datasync(fd) : Promise.reject(errnoError(this.syncErrno));
   }
 

@@ -18,11 +18,22 @@ describe('frame codec', () => {
       }));
   });
 
-  it('refuses truncated frames and unknown lanes instead of misreading them', () => {
+  it('refuses truncated frames and items without a lane instead of misreading them', () => {
     const good = encodeFrame([{ lane: 1, payload: new Uint8Array(50).fill(7) }]);
     expect(() => decodeFrame(good.subarray(0, good.length - 10))).toThrow(ProtoDecodeError);
-    const badLane = new ProtoWriter().bytes(1, new ProtoWriter().uint(1, 99).finish()).finish();
-    expect(() => decodeFrame(badLane)).toThrow(/unknown lane 99/);
+    const noLane = new ProtoWriter().bytes(1, new ProtoWriter().bytes(2, new Uint8Array([1])).finish()).finish();
+    expect(() => decodeFrame(noLane)).toThrow(/item without a lane/);
+  });
+
+  // Enum values only grow at the end (proto/cluster.proto): a lane a newer peer added must not cost
+  // the items beside it in the frame, nor the stream (a rolling upgrade would cut the cluster apart).
+  it('skips items of lanes it does not know, a newer peer\'s, and keeps the others', () => {
+    const newer = new ProtoWriter().uint(1, 99).bytes(2, new Uint8Array([9, 9])).finish();
+    const known = encodeFrame([{ lane: 1, payload: new Uint8Array([1]) }, { lane: 4, payload: new Uint8Array([4]) }]);
+    const mixed = new Uint8Array([...known.subarray(0, known.length / 2), ...new ProtoWriter().bytes(1, newer).finish(), ...known.subarray(known.length / 2)]);
+    const f = decodeFrame(mixed);
+    expect(f.items.map((i) => [i.lane, [...i.payload]])).toEqual([[1, [1]], [4, [4]]]);
+    expect(f.unknownLaneItems).toBe(1);
   });
 
   it('reads varints up to 2^53 exactly and rejects longer ones', () => {

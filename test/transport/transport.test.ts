@@ -101,6 +101,21 @@ describe('transport', () => {
     expect(a.lines.join('')).not.toContain('wrong"'); // the secret itself never appears in a log line
   });
 
+  it('tells a holder of the secret its node id without logging anything, and refuses a wrong secret', async () => {
+    const a = await node('a', 'right');
+    const asker = await node('ctl-1', 'right');
+    const before = a.lines.length;
+    expect(await asker.t.identify(`127.0.0.1:${a.t.port}`, 5_000)).toBe('a');
+    expect(a.lines.slice(before)).toEqual([]);
+    const stranger = await node('ctl-2', 'wrong');
+    await expect(stranger.t.identify(`127.0.0.1:${a.t.port}`, 5_000)).rejects.toThrow(/refused our cluster secret/);
+    expect(a.lines.slice(before).join('')).toContain('refused an identify call: wrong cluster secret');
+    const nobody = await node('ctl-3', 'right');
+    const port = stranger.t.port;
+    await stranger.t.close();
+    await expect(nobody.t.identify(`127.0.0.1:${port}`, 2_000)).rejects.toThrow(/nothing answers at/);
+  });
+
   it('reconnects by itself after the peer restarts on the same port', async () => {
     const a = await node('a');
     let b = await node('b');

@@ -14,6 +14,8 @@ export interface NetworkFaults {
 export class Network {
   private readonly queue = new Map<number, Message[]>();
   private readonly blocked = new Set<string>();
+  /** Nodes cut off from every other node, apart from the partitions in `blocked`. */
+  private readonly isolated = new Set<NodeId>();
   sent = 0;
   delivered = 0;
 
@@ -24,11 +26,27 @@ export class Network {
   }
 
   isBlocked(from: NodeId, to: NodeId): boolean {
+    if (this.isolated.size > 0 && (this.isolated.has(from) || this.isolated.has(to))) return true;
     return this.blocked.size > 0 && this.blocked.has(`${from}>${to}`);
+  }
+
+  /** Cuts `node` off from everyone until `rejoin` (partitions come and go independently). */
+  isolate(node: NodeId): void {
+    this.isolated.add(node);
+  }
+
+  rejoin(node: NodeId): void {
+    this.isolated.delete(node);
+  }
+
+  /** Partitions only; isolated nodes stay isolated. */
+  healPartitions(): void {
+    this.blocked.clear();
   }
 
   heal(): void {
     this.blocked.clear();
+    this.isolated.clear();
   }
 
   send(now: number, m: Message): void {

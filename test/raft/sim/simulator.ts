@@ -1,5 +1,24 @@
 // Deterministic simulation of several Raft groups on 3 or 5 nodes: one seed picks the faults
 // (swarm testing), a chaos phase checks safety after every tick, then a healed phase must converge.
+//
+// Besides faults that strike any node at any time, two aim at leaders, because the bugs that
+// matter most hide in a leader's first and last ticks, where random faults rarely land:
+// - leader churn: a leader is crashed or cut off from every peer early in its term, or the tick
+//   its commit index first moves, and comes back soon. Its own entries (the no-op first) may then
+//   be on no majority while older ones are: logs diverge in uncommitted tails of different terms,
+//   a later leader replicates an older term's tail piecemeal, and a leader that counts replicas
+//   of old-term entries commits one a newer-term log can still overwrite (the Raft paper's
+//   Figure 8).
+// - leader pauses: a leader stops (GC, an overloaded host) for longer than an election takes;
+//   when it runs again it serves a client's read that queued meanwhile before it reads its peers'
+//   messages, as a process does that finds both waiting. A read answered then without a quorum
+//   round returns a commit index older than one a client already saw.
+// Both are drawn from their own random stream: a seed that uses neither replays as before.
+//
+// Leader completeness is checked on every tick as a state invariant too, not only when a leader
+// is elected: no node lacking a committed entry may have a durable log that could win a majority's
+// votes. An unsafe commit is caught the tick it happens, not only in the rare run that goes on to
+// elect the node that overwrites it.
 
 import type { GroupId, NodeId } from '../../../src/lib/ids.js';
 import { groupId, logIndex, nodeId, term as toTerm } from '../../../src/lib/ids.js';
@@ -45,9 +64,14 @@ interface SimNode {
   /** A process pause (GC, overloaded host): no ticks, no processing; messages wait in backlog. */
   pausedUntil: number;
   backlog: Message[];
+  /** Resuming from a pause: serve queued client requests before the peers' messages. */
+  clientsFirst: boolean;
 }
 
 class Violation extends Error {}
+
+/** Leader churn: how early in a term, how likely per tick, and for how long (in election timeouts at most). */
+const churn = { ageTicksMax: 10, perTickP: 0.2, downElectionTimeoutsMax: 3 } as const;
 
 const encoder = new TextEncoder();
 
@@ -83,12 +107,23 @@ export class Simulation {
   private readonly commitEntryTerm = new Map<GroupId, number[]>();
   private readonly readFloor = new Map<number, number>();
   private readonly everRemoved = new Map<GroupId, Set<NodeId>>();
+  /** Groups whose voters may have changed (a configuration change was proposed). */
+  private readonly confChanged = new Set<GroupId>();
   private readSeq = 0;
   /** Liveness phase: one proposal per group per leader term shows proposals still commit. */
   private readonly probed = new Set<string>();
   // swarm: which faults this seed uses
   private readonly swarm: Record<string, boolean>;
   private readonly rates: { crash: number; partition: number; member: number; transfer: number; compact: number };
+  /** Leader-targeted faults (see the file header), from their own stream. */
+  private readonly nemesisRng: SeededRandom;
+  private readonly nemesis: { leaderChurn: boolean; leaderPause: boolean };
+  /** Leaders cut off by leaderChurn, and the tick each rejoins. */
+  private readonly isolated = new Map<NodeId, number>();
+  /** When each group's current leadership began: `${group}:${term}` -> tick. */
+  private readonly leaderSince = new Map<string, number>();
+  /** Each group's current leadership's commit index when it began: `${group}:${term}` -> index. */
+  private readonly commitAtStart = new Map<string, number>();
 
   constructor(private readonly opts: SimOptions) {
     const root = new SeededRandom(opts.seed);
@@ -96,6 +131,8 @@ export class Simulation {
     this.faultRng = root.fork();
     this.workRng = root.fork();
     const netRng = root.fork();
+    this.nemesisRng = root.fork();
+    this.nemesis = { leaderChurn: this.nemesisRng.chance(0.5), leaderPause: this.nemesisRng.chance(0.5) };
     const on = (): boolean => this.faultRng.chance(0.5);
     this.swarm = {
       drop: on(), dup: on(), delay: on(), crash: on(), partition: on(), oneWay: on(), member: on(),
@@ -117,7 +154,7 @@ export class Simulation {
     };
     const nodeCount = this.faultRng.chance(0.5) ? 3 : 5;
     for (let i = 1; i <= nodeCount; i++) {
-      this.nodes.push({ id: nodeId(`n${i}`), raft: null, storage: new Map(), app: new Map(), held: null, downUntil: 0, pausedUntil: 0, backlog: [] });
+      this.nodes.push({ id: nodeId(`n${i}`), raft: null, storage: new Map(), app: new Map(), held: null, downUntil: 0, pausedUntil: 0, backlog: [], clientsFirst: false });
     }
     const groupCount = 2 + this.faultRng.int(2);
     for (let k = 1; k <= groupCount; k++) {
@@ -150,14 +187,15 @@ export class Simulation {
     }
   }
 
-  private crash(n: SimNode): void {
+  private crash(n: SimNode, downTicks = 5 + this.faultRng.int(40)): void {
     this.trace(`crash ${n.id}`);
     this.counts.crashes++;
     n.raft = null;
     n.held = null; // unpersisted state is gone
     n.backlog = [];
     n.pausedUntil = 0;
-    n.downUntil = this.tick + 5 + this.faultRng.int(40);
+    n.clientsFirst = false;
+    n.downUntil = this.tick + downTicks;
   }
 
   run(): SimResult {
@@ -180,8 +218,8 @@ export class Simulation {
     const committed = Math.max(0, ...this.groups.map((g) => this.commitTerm.get(g)!.length - 1));
     return {
       seed: this.opts.seed, ok: violation === null, violation, tick: this.tick,
-      replay: `npm run sim -- --seed ${this.opts.seed}`,
-      summary: `nodes=${this.nodes.length} groups=${this.groups.length} faults=${Object.keys(this.swarm).filter((k) => this.swarm[k]).join(',')} ${JSON.stringify(this.counts)}`,
+      replay: `npm run sim -- --seed ${this.opts.seed}${Object.keys(this.opts.unsafe ?? {}).map((f) => ` --unsafe ${f}`).join('')}`,
+      summary: `nodes=${this.nodes.length} groups=${this.groups.length} faults=${[...Object.keys(this.swarm).filter((k) => this.swarm[k]), ...Object.entries(this.nemesis).filter(([, on]) => on).map(([k]) => k)].join(',')} ${JSON.stringify(this.counts)}`,
       committed,
     };
   }
@@ -222,6 +260,12 @@ export class Simulation {
         continue;
       }
       if (this.tick < n.pausedUntil) continue;
+      if (n.clientsFirst) {
+        // Back from a pause: the requests clients queued are served before the peers' messages.
+        n.clientsFirst = false;
+        this.queuedReads(n);
+        this.drain(n, chaos);
+      }
       if (n.backlog.length > 0) {
         const late = n.backlog;
         n.backlog = [];
@@ -342,11 +386,7 @@ export class Simulation {
         this.proposals++;
         raft.propose(g, encoder.encode(`${g}:${n.id}:${this.proposals}`));
       }
-      if (this.swarm.reads && this.workRng.chance(0.25)) {
-        const id = ++this.readSeq;
-        this.readFloor.set(id, this.commitTerm.get(g)!.length - 1);
-        raft.readIndex(g, id);
-      }
+      if (this.swarm.reads && this.workRng.chance(0.25)) this.read(raft, g);
       if (!chaos) continue;
       if (this.swarm.member && this.faultRng.chance(this.rates.member)) this.changeMembership(raft, g, s.membership);
       if (this.swarm.transfer && this.faultRng.chance(this.rates.transfer)) {
@@ -356,7 +396,20 @@ export class Simulation {
     }
   }
 
+  /** A read whose answer must not be older than what was committed when it was asked. */
+  private read(raft: MultiRaft, g: GroupId): void {
+    const id = ++this.readSeq;
+    this.readFloor.set(id, this.commitTerm.get(g)!.length - 1);
+    raft.readIndex(g, id);
+  }
+
+  /** Back from a pause: a read a client sent meanwhile, for each group the node still leads. */
+  private queuedReads(n: SimNode): void {
+    for (const g of this.groups) if (n.raft!.status(g)!.role === 'leader') this.read(n.raft!, g);
+  }
+
   private changeMembership(raft: MultiRaft, g: GroupId, m: Membership): void {
+    this.confChanged.add(g);
     const removed = this.everRemoved.get(g)!;
     const outside = this.nodes.map((x) => x.id).filter((id) => !m.voters.includes(id) && !m.learners.includes(id) && !removed.has(id));
     const choice = this.faultRng.int(3);
@@ -371,6 +424,7 @@ export class Simulation {
   }
 
   private injectFaults(): void {
+    this.injectLeaderFaults();
     const r = this.faultRng;
     if (this.swarm.crash && r.chance(this.rates.crash)) {
       const up = this.nodes.filter((n) => n.raft !== null);
@@ -381,7 +435,7 @@ export class Simulation {
       if (n.raft !== null) n.pausedUntil = this.tick + 1 + r.int(25);
     }
     if (this.swarm.partition && r.chance(this.rates.partition)) {
-      this.net.heal();
+      this.net.healPartitions();
       const ids = this.nodes.map((n) => n.id);
       const a = ids[r.int(ids.length)]!;
       if (this.swarm.oneWay && r.chance(0.5)) {
@@ -395,7 +449,51 @@ export class Simulation {
         this.trace(`partition ${[...side].join(',')}`);
       }
     } else if (r.chance(0.02)) {
-      this.net.heal();
+      this.net.healPartitions();
+    }
+  }
+
+  /** Leader-targeted faults: see the file header. */
+  private injectLeaderFaults(): void {
+    const r = this.nemesisRng;
+    for (const [node, until] of this.isolated) {
+      if (this.tick < until) continue;
+      this.net.rejoin(node);
+      this.isolated.delete(node);
+      this.trace(`rejoin ${node}`);
+    }
+    if (!this.nemesis.leaderChurn && !this.nemesis.leaderPause) return;
+    const et = this.cfg.electionTimeoutTicks;
+    for (const g of this.groups) {
+      for (const n of this.nodes) {
+        const s = n.raft?.status(g);
+        if (s === undefined || s === null || s.role !== 'leader' || this.tick < n.pausedUntil || this.isolated.has(n.id)) continue;
+        const key = `${g}:${s.term}`;
+        let since = this.leaderSince.get(key);
+        if (since === undefined) {
+          this.leaderSince.set(key, (since = this.tick));
+          this.commitAtStart.set(key, s.commit);
+        }
+        const age = this.tick - since;
+        const firstCommit = s.commit > this.commitAtStart.get(key)!;
+        if (firstCommit) this.commitAtStart.set(key, Infinity);
+        // Early in its term, or the moment it first commits: then its own entries may not be on a
+        // majority yet, only older ones (which a correct leader must not count, Figure 8).
+        if (this.nemesis.leaderChurn && ((age <= churn.ageTicksMax && r.chance(churn.perTickP)) || firstCommit)) {
+          const down = 2 + r.int(churn.downElectionTimeoutsMax * et);
+          if (r.chance(0.5)) {
+            this.crash(n, down);
+          } else {
+            this.isolated.set(n.id, this.tick + down);
+            this.net.isolate(n.id);
+            this.trace(`isolate leader ${n.id} of ${g} until t${this.tick + down}`);
+          }
+        } else if (this.nemesis.leaderPause && age > 4 && r.chance(0.02)) {
+          n.pausedUntil = this.tick + 2 * et + r.int(2 * et);
+          n.clientsFirst = true;
+          this.trace(`pause leader ${n.id} of ${g} until t${n.pausedUntil}`);
+        }
+      }
     }
   }
 
@@ -411,6 +509,33 @@ export class Simulation {
           throw new Violation(`${n.id}/${g}: applied ${s.applied} <= commit ${s.commit} <= last ${s.lastIndex} broken`);
         }
         if (s.role === 'leader') this.checkLeader(n, raft, g, s.term, s.commit);
+      }
+    }
+    for (const g of this.groups) if (!this.confChanged.has(g)) this.checkElectable(g);
+  }
+
+  /**
+   * Leader completeness as a state invariant, checked before any election happens: a node whose
+   * durable log lacks the last committed entry must not have a log at least as up to date as a
+   * majority of the voters' durable logs, or it could be elected (after crashes that leave every
+   * node with its durable log) and overwrite that entry. Checked for groups whose voters never
+   * changed, where the voters are known without reading each node's configuration.
+   */
+  private checkElectable(g: GroupId): void {
+    const et = this.commitEntryTerm.get(g)!;
+    const c = et.length - 1;
+    if (c < 1) return;
+    const voters = this.bootstrap.get(g)!.voters;
+    const logs = voters.map((v) => {
+      const st = this.nodes.find((n) => n.id === v)!.storage.get(g)!;
+      const last = st.lastIndex();
+      return { id: v, st, last, lastTerm: st.term(last) ?? 0 };
+    });
+    for (const cand of logs) {
+      if (c <= cand.st.base || cand.st.term(logIndex(c)) === et[c]) continue;
+      const votes = logs.filter((v) => cand.lastTerm > v.lastTerm || (cand.lastTerm === v.lastTerm && cand.last >= v.last)).length;
+      if (votes >= Math.floor(voters.length / 2) + 1) {
+        throw new Violation(`leader completeness: ${cand.id} could be elected in ${g} without committed entry ${c} (term ${et[c]}): its log (last ${cand.last}, term ${cand.lastTerm}) is as up to date as ${votes} of ${voters.length} voters'`);
       }
     }
   }
