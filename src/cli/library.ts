@@ -17,7 +17,8 @@ import { createLogger, type LogLevel } from '../lib/log.js';
 import { defaultBrokerConfig } from '../broker/config.js';
 import { lockDataDir, prepareDataDir } from './data-dir.js';
 import { startNodeCluster } from './node-cluster.js';
-import { defaultClusterSettings, defaultPluginSettings, type ServerConfig } from './options.js';
+import { defaultClusterSettings, defaultObserveSettings, defaultPluginSettings, type ServerConfig } from './options.js';
+import { stageRecorderFor, startObserve } from './node-observe.js';
 import { loadPlugins } from './plugins.js';
 
 export * from '../tasks/index.js';
@@ -35,6 +36,8 @@ export interface StartedNode {
   readonly nodeId: string;
   readonly amqpPort: number;
   readonly clusterPort: number;
+  /** The HTTP listener's port (/metrics, and what the layers above register). */
+  readonly httpPort: number;
   /** amqp://user:pass@host:port of the node's default user. */
   readonly amqpUrl: string;
   /** The data directory (a temporary one, removed by stop(), when none was given). */
@@ -49,15 +52,15 @@ const realClock = { nowMs: () => Date.now() };
 
 /**
  * Starts a node in this process: AMQP on `port` (default: any free port) of 127.0.0.1, the cluster
- * port on any free port, a temporary data directory unless `dataDir` is given. Pass `seeds` or
+ * port and the HTTP port on any free port, a temporary data directory unless `dataDir` is given. Pass `seeds` or
  * `join` as the server command takes them to make it part of a cluster.
  */
 export async function startNode(options: StartNodeOptions = {}): Promise<StartedNode> {
   const { plugins: pluginList, log, ...settings } = options;
   const ownDir = settings.dataDir === undefined ? mkdtempSync(join(tmpdir(), 'espresso-node-')) : undefined;
   const config: ServerConfig = {
-    ...defaultBrokerConfig, ...defaultClusterSettings, ...defaultPluginSettings,
-    port: 0, clusterPort: 0, logLevel: 'warn', nodeName: `espresso-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+    ...defaultBrokerConfig, ...defaultClusterSettings, ...defaultObserveSettings, ...defaultPluginSettings,
+    port: 0, clusterPort: 0, httpPort: 0, logLevel: 'warn', nodeName: `espresso-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
     ...settings,
     dataDir: resolve(settings.dataDir ?? ownDir!),
   };
@@ -76,7 +79,13 @@ export async function startNode(options: StartNodeOptions = {}): Promise<Started
     host = await loadPlugins({ plugins: pluginList ?? [], pluginConfig: config.pluginConfig }, config.nodeId !== '' ? config.nodeId : config.nodeName, logger);
     const cluster = await startNodeCluster(config, logger, host.exchangePlugins());
     const plugins = host;
-    const broker = await startBroker(cluster.brokerConfig, { logger, clock: realClock, cluster, plugins }).catch(async (e: unknown) => {
+    const stages = stageRecorderFor(config);
+    const broker = await startBroker(cluster.brokerConfig, { logger, clock: realClock, cluster, plugins, tracer: stages }).catch(async (e: unknown) => {
+      await cluster.close();
+      throw e;
+    });
+    const observe = await startObserve(config, cluster, broker, stages, logger).catch(async (e: unknown) => {
+      await broker.close();
       await cluster.close();
       throw e;
     });
@@ -86,11 +95,13 @@ export async function startNode(options: StartNodeOptions = {}): Promise<Started
       nodeId: cluster.nodeId,
       amqpPort: broker.port,
       clusterPort: cluster.groupHost.port,
+      httpPort: observe.httpPort,
       amqpUrl: `amqp://${encodeURIComponent(config.defaultUser)}:${encodeURIComponent(config.defaultPass)}@127.0.0.1:${broker.port}`,
       dataDir: config.dataDir,
       pluginCounters: () => ({ ...plugins.counters }),
       stop: () => stopped ??= (async () => {
         await broker.close();
+        await observe.close();
         await cluster.close();
         plugins.close();
         cleanup();
