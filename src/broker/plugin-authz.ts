@@ -22,7 +22,7 @@ function ask(conn: Connection, vhost: string, check: Check | null): Promise<bool
   const base = { user: conn.user, tags: a.tags, vhost, ip: conn.remote.slice(0, conn.remote.lastIndexOf(':')) };
   const request: AuthzRequest = check === null ? { ...base, kind: 'vhost' }
     : 'topic' in check ? { ...base, kind: 'topic', resource: 'topic', name: check.topic, permission: check.permission, routingKey: check.routingKey }
-      : { ...base, kind: 'resource', resource: check.resource, name: check.name, permission: check.permission };
+      : { ...base, kind: 'resource', resource: check.resource, name: resourceName(check), permission: check.permission };
   const key = JSON.stringify(request);
   if (conn.authzAllowed.has(key)) return true;
   return conn.ctx.plugins!.authorize(a, request).then((yes) => {
@@ -40,10 +40,14 @@ export async function authorizeVhost(conn: Connection, vhost: string): Promise<P
   return (await ask(conn, vhost, null)) ? null : refused;
 }
 
+/** The default exchange is 'amq.default' in permission checks, as in RabbitMQ. */
+function resourceName(c: { resource: Resource; name: string }): string {
+  return c.resource === 'exchange' && c.name === '' ? 'amq.default' : c.name;
+}
+
 function refusal(ch: Channel, c: Check): ProtocolError {
   if ('topic' in c) return amqpError(403, `${c.permission} access to topic '${c.routingKey}' in exchange '${c.topic}' in vhost '${ch.vhost}' refused for user '${ch.user}'`);
-  const name = c.resource === 'exchange' && c.name === '' ? 'amq.default' : c.name;
-  return amqpError(403, `${c.permission} access to ${c.resource} '${name}' in vhost '${ch.vhost}' refused for user '${ch.user}'`);
+  return amqpError(403, `${c.permission} access to ${c.resource} '${resourceName(c)}' in vhost '${ch.vhost}' refused for user '${ch.user}'`);
 }
 
 /** The checks in order; null when all are cached yes, else a promise of the first refusal (or null). */

@@ -140,6 +140,16 @@ describe('a plugin loaded by a server process', () => {
     const c = await connect('plugin-user', 'secret');
     const ch = await c.createChannel();
     await ch.assertQueue('plugin-users-queue', { durable: true });
+    await ch.bindQueue('plugin-users-queue', 'amq.topic', 'orders.eu');
+    ch.sendToQueue('plugin-users-queue', Buffer.from('by plugin-user'));
+    await eventually('the publish', async () => (await ch.checkQueue('plugin-users-queue')).messageCount === 1);
+    // The backend was asked what RabbitMQ asks, with RabbitMQ's names (the default exchange is amq.default).
+    const asked = events().filter((e) => e.event === 'authorize');
+    expect(asked).toContainEqual(expect.objectContaining({ kind: 'vhost', user: 'plugin-user', vhost: '/', ip: '127.0.0.1', tags: ['monitoring'] }));
+    expect(asked).toContainEqual(expect.objectContaining({ kind: 'resource', resource: 'queue', name: 'plugin-users-queue', permission: 'configure' }));
+    expect(asked).toContainEqual(expect.objectContaining({ kind: 'resource', resource: 'exchange', name: 'amq.topic', permission: 'read' }));
+    expect(asked).toContainEqual(expect.objectContaining({ kind: 'topic', name: 'amq.topic', routingKey: 'orders.eu', permission: 'read' }));
+    expect(asked).toContainEqual(expect.objectContaining({ kind: 'resource', resource: 'exchange', name: 'amq.default', permission: 'write' }));
     ch.on('error', () => undefined);
     expect(await replyCodeOf(ch.assertQueue('forbidden-queue', { durable: true }))).toBe(403);
     expect(node.output()).toContain("configure access to queue 'forbidden-queue' in vhost '/' refused for user 'plugin-user'");

@@ -43,6 +43,7 @@ export default {
         return { allow: true, tags: ['monitoring'] };
       },
       authorize(r) {
+        appendFileSync(api.config.eventsFile, JSON.stringify({ event: 'authorize', ...r }) + '\\n');
         if (r.kind === 'vhost') return r.vhost === '/';
         if (r.kind === 'resource' && r.resource === 'queue' && r.name === 'forbidden-queue') return false;
         return true;
