@@ -11,7 +11,7 @@ import { GroupHost } from '../cluster/index.js';
 import { withRemoteNode } from '../cluster/control-client.js';
 import { reportLoad, serveControl, type ControlDeps } from '../cluster/control-service.js';
 import { decodeJson, encodeJson, MetaMethod, type JoinAnswer } from '../cluster/metadata-entries.js';
-import { ReplicatedMetadataClient, metadataGroupDefaults, type ClusterNode } from '../cluster/metadata-group.js';
+import { exchangePluginDifference, ReplicatedMetadataClient, metadataGroupDefaults, type ClusterNode } from '../cluster/metadata-group.js';
 import { GroupRepairDriver, serveGroupRepair } from '../cluster/group-repair.js';
 import { ClusterRpc } from '../cluster/rpc.js';
 import { isOperatingError, OperatingErrorCode } from '../lib/errors.js';
@@ -237,6 +237,7 @@ async function formCluster(
     peers: () => [...pinned.keys(), ...(deps.metadata?.nodes().map((n) => n.id) ?? [])],
   });
   const stopLoad = gossip === undefined ? () => {} : reportLoad(gossip, deps, meta);
+  const warnPluginMismatch = pluginMismatchWarner(self, logger);
   let metadata: ReplicatedMetadataClient;
   try {
     metadata = await ReplicatedMetadataClient.start({
@@ -244,7 +245,10 @@ async function formCluster(
       // One node elects itself at once; a cluster's node waits for a quorum of voters to come up.
       startTimeoutMs: members.length === 1 && members[0] === nodeId ? metadataGroupDefaults.startTimeoutMs : clusterStartTimeoutMs,
       defaultUser: { name: config.defaultUser, passwordHash: hashPassword(config.defaultPass), tags: ['administrator'] },
-      onApplied: (c) => link(c.nodes()),
+      onApplied: (c) => {
+        link(c.nodes());
+        warnPluginMismatch(c.nodes());
+      },
     });
   } catch (e) {
     stopLoad();
@@ -271,6 +275,25 @@ async function formCluster(
       await metadata.close();
       await groupHost.close();
     },
+  };
+}
+
+/**
+ * Nodes that formed the cluster together (--seeds) are not compared at join: a member whose
+ * exchange-type plugins differ from this node's is logged, once per member.
+ */
+function pluginMismatchWarner(self: ClusterNode, logger: Logger): (nodes: readonly ClusterNode[]) => void {
+  const warned = new Set<string>();
+  return (nodes) => {
+    for (const n of nodes) {
+      if (n.id === self.id || warned.has(n.id)) continue;
+      const differs = exchangePluginDifference(self.exchangePlugins ?? [], n.exchangePlugins ?? [], 'this node', n.id);
+      if (differs === null) continue;
+      warned.add(n.id);
+      logger.error('a member loads other exchange-type plugins than this node: exchanges of the types that differ will not route alike', {
+        member: n.id, difference: differs,
+      });
+    }
   };
 }
 

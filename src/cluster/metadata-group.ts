@@ -702,16 +702,16 @@ function unavailable(why: string): MetadataResult {
 }
 
 /** Which exchange-type plugin differs between the cluster's (ours) and a joining node's; null when none. */
-export function exchangePluginDifference(ours: readonly string[], theirs: readonly string[]): string | null {
+export function exchangePluginDifference(ours: readonly string[], theirs: readonly string[], we = 'the cluster', they = 'the joining node'): string | null {
   const name = (p: string): string => p.slice(0, p.lastIndexOf('@') > 0 ? p.lastIndexOf('@') : p.length);
   for (const p of ours) {
     if (theirs.includes(p)) continue;
     const other = theirs.find((t) => name(t) === name(p));
-    return other === undefined ? `plugin '${p}' is loaded in the cluster but not on the joining node`
-      : `plugin '${name(p)}' differs: the cluster loads ${p}, the joining node ${other}`;
+    return other === undefined ? `plugin '${p}' is loaded in ${we} but not on ${they}`
+      : `plugin '${name(p)}' differs: ${we} loads ${p}, ${they} ${other}`;
   }
   const extra = theirs.find((t) => !ours.includes(t));
-  return extra === undefined ? null : `plugin '${extra}' is loaded on the joining node but not in the cluster`;
+  return extra === undefined ? null : `plugin '${extra}' is loaded on ${they} but not in ${we}`;
 }
 
 function sameNode(a: ClusterNode | undefined, b: ClusterNode): boolean {
