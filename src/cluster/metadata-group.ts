@@ -380,7 +380,8 @@ export class ReplicatedMetadataClient implements MetadataClient {
   }
 
   private async joinAsLeader(info: ClusterNode): Promise<JoinAnswer> {
-    const differs = exchangePluginDifference(this.registry.get(this.host.nodeId)?.exchangePlugins ?? [], info.exchangePlugins ?? []);
+    // Only a node that speaks for itself says which plugins it loads (ctl add-node registers an address).
+    const differs = info.version === '' ? null : exchangePluginDifference(this.registry.get(this.host.nodeId)?.exchangePlugins ?? [], info.exchangePlugins ?? []);
     if (differs !== null) throw new OperatingError(OperatingErrorCode.BadConfig, `node ${info.id} is refused: ${differs} (every node must load the same exchange-type plugins)`, { node: info.id });
     const known = this.registry.get(info.id);
     const fresh = info.amqpAddress !== '' || known === undefined;
