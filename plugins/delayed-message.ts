@@ -15,8 +15,9 @@
 // Kept from RabbitMQ's plugin: x-delay parsing (integers, truncated floats, numeric strings; none,
 // <= 0, > 2^32-1 or another type: routed at once). Different on purpose: a delayed message counts
 // as routed when it enters the first delay queue (no immediate NO_ROUTE return, no alternate
-// exchange copy), and its publisher confirm means replicated on a majority. Not done: x-delay is
-// not negated on delivery; the delivered message carries the delay queues' x-death entries.
+// exchange copy), and its publisher confirm means replicated on a majority. As RabbitMQ's plugin,
+// a delivered message that was delayed carries x-delay negated; the delay queues' x-death entries
+// are taken off the delivered copy (a deliver hook: one header lookup per delivery otherwise).
 
 import type { BuiltinExchangeType, EspressoPlugin, ExchangeInfo, Headers, PluginMessage } from '../src/broker/plugin-api.js';
 
@@ -68,6 +69,23 @@ const plugin: EspressoPlugin = {
   name: 'delayed-message',
   version: '1.0.0',
   setup(api) {
+    api.onDeliver((m) => {
+      const delay = m.header('x-delay');
+      if (delay === undefined || !Array.isArray(m.header('x-death'))) return undefined;
+      const deaths = (m.headers['x-death'] as readonly unknown[]).filter((d) => !String((d as { queue?: unknown } | null)?.queue ?? '').startsWith('espresso-delay.'));
+      const delayed = deaths.length < (m.headers['x-death'] as readonly unknown[]).length;
+      if (!delayed) return undefined;
+      const rest: Record<string, Headers[string]> = {};
+      for (const [key, value] of Object.entries(m.headers)) {
+        if (key === 'x-death') continue;
+        // x-first-death-* / x-last-death-* that name a delay queue go with its x-death entry.
+        const group = /^x-(first|last)-death-/.exec(key)?.[1];
+        if (group !== undefined && String(m.headers[`x-${group}-death-queue`] ?? '').startsWith('espresso-delay.')) continue;
+        rest[key] = value;
+      }
+      const n = delayOf({ 'x-delay': delay });
+      return { headers: { ...rest, ...(deaths.length > 0 ? { 'x-death': deaths as Headers[string] } : {}), 'x-delay': n > 0 ? -n : delay } };
+    });
     api.exchangeType('x-delayed-message', {
       route(message: PluginMessage, bindings, exchange) {
         const delay = delayOf(message.headers);

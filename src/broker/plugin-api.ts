@@ -30,6 +30,8 @@ export interface PluginMessage {
   readonly routingKey: string;
   readonly properties: MessageProperties;
   readonly headers: Headers;
+  /** One header's value without building the whole `headers` view (cheap on a hot path). */
+  header(name: string): HeaderValue | undefined;
   readonly body: Buffer;
 }
 

@@ -379,6 +379,14 @@ class MessageView implements PluginMessage {
     return this.plain;
   }
 
+  header(name: string): HeaderValue | undefined {
+    if (this.plain !== undefined) return Object.prototype.hasOwnProperty.call(this.plain, name) ? this.plain[name] : undefined;
+    const table = this.table ?? (this.message?.properties['headers'] as FieldTable | undefined) ?? null;
+    if (table === null || !Object.prototype.hasOwnProperty.call(table, name)) return undefined;
+    const v = table[name] as unknown;
+    return (isFieldValue(v) ? fromFieldValue(v) : v) as HeaderValue;
+  }
+
   get body(): Buffer {
     const b = this.message?.body;
     return b === undefined ? Buffer.alloc(0) : Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);

@@ -1,7 +1,8 @@
 // x-delayed-message on one in-process node: x-delayed-type is required and checked (406), a
 // declare makes the 32 delay queues, a message without x-delay is routed at once and one with it
 // after the delay (routed with the bindings of that moment, as x-delayed-type routes), and a
-// delete of the exchange takes its delay queues (and held messages) with it.
+// delete of the exchange takes its delay queues (and held messages) with it. A delayed message is
+// delivered with x-delay negated and without the delay queues' x-death entries.
 
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -48,13 +49,13 @@ describe('x-delayed-message', () => {
     // Bound after the publish, before the delay ends: the delayed message reaches it too.
     await ch.assertQueue('late-binder', { durable: true });
     await ch.bindQueue('late-binder', 'timer', 'jobs.#');
-    const arrivals: Array<{ queue: string; body: string; ms: number }> = [];
+    const arrivals: Array<{ queue: string; body: string; ms: number; headers: unknown }> = [];
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(JSON.stringify(arrivals))), 15_000);
       for (const q of ['early', 'late-binder']) {
         void ch.consume(q, (m) => {
           if (m === null) return;
-          arrivals.push({ queue: q, body: m.content.toString(), ms: Date.now() - start });
+          arrivals.push({ queue: q, body: m.content.toString(), ms: Date.now() - start, headers: m.properties.headers });
           if (arrivals.length === 4) {
             clearTimeout(timer);
             resolve();
@@ -65,6 +66,8 @@ describe('x-delayed-message', () => {
     const later = arrivals.filter((a) => a.body === 'later');
     expect(later.map((a) => a.queue).sort()).toEqual(['early', 'late-binder']);
     for (const a of later) expect(a.ms).toBeGreaterThanOrEqual(1150);
+    // As RabbitMQ's plugin delivers it: x-delay negated, no trace of the delay queues.
+    for (const a of later) expect(a.headers).toEqual({ 'x-delay': -1200 });
     expect(arrivals.filter((a) => a.queue === 'early' && a.body !== 'later').map((a) => a.body).sort()).toEqual(['negative', 'now']);
   });
 
