@@ -30,6 +30,16 @@ export interface BrokerConfig {
   defaultPass: string;
   /** Users who may only log in from a loopback address (RabbitMQ's loopback_users). */
   loopbackUsers: string[];
+  /** AMQPS port (tls.ts): -1 = 5671 when a certificate is given, 0 = any free port. */
+  tlsPort: number;
+  /** PEM certificate, key and client CA of the AMQPS listener ('' = no TLS for clients). */
+  tlsCert: string;
+  tlsKey: string;
+  tlsCa: string;
+  /** Client certificates: none | peer (verified when presented) | require (tls.ts). */
+  tlsVerify: string;
+  /** No plain AMQP port: clients connect only over TLS. */
+  tlsOnly: boolean;
 }
 
 export const defaultBrokerConfig: BrokerConfig = {
@@ -49,4 +59,10 @@ export const defaultBrokerConfig: BrokerConfig = {
   defaultUser: 'guest',
   defaultPass: 'guest',
   loopbackUsers: ['guest'],
+  tlsPort: -1,
+  tlsCert: '',
+  tlsKey: '',
+  tlsCa: '',
+  tlsVerify: 'none',
+  tlsOnly: false,
 };

@@ -72,7 +72,12 @@ export class Connection {
   vhost = '/';
   readonly remote: string;
 
-  constructor(private readonly socket: Socket, readonly id: string, readonly ctx: NodeContext, private readonly onGone: () => void) {
+  /**
+   * `secure`: the socket is TLS; peerUser is the CN of a verified client certificate (tls.ts),
+   * the user SASL EXTERNAL logs in as (offered only then).
+   */
+  constructor(private readonly socket: Socket, readonly id: string, readonly ctx: NodeContext, private readonly onGone: () => void,
+    private readonly secure?: { readonly peerUser: string | undefined }) {
     this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
     this.logger = ctx.logger.child('connection');
     this.readAtMs = ctx.clock.nowMs();
@@ -117,7 +122,7 @@ export class Connection {
       this.state = 'start-ok';
       this.sendMethod(0, {
         name: 'connection.start', versionMajor: 0, versionMinor: 9, serverProperties: serverProperties(this.ctx),
-        mechanisms: Buffer.from(saslMechanisms), locales: Buffer.from('en_US'),
+        mechanisms: Buffer.from(this.mechanisms()), locales: Buffer.from('en_US'),
       });
       if (chunk.length === 0) return;
     }
@@ -274,31 +279,54 @@ export class Connection {
     }
   }
 
+  /** PLAIN and AMQPLAIN; EXTERNAL too on TLS with a verified client certificate (never on plain TCP: py-amqp would pick it). */
+  private mechanisms(): string {
+    return this.secure?.peerUser !== undefined ? `${saslMechanisms} EXTERNAL` : saslMechanisms;
+  }
+
   private onStartOk(m: Extract<AmqpMethod, { name: 'connection.start-ok' }>): void {
     const caps = m.clientProperties['capabilities'];
     if (caps !== undefined && caps.tag === 'F') this.clientCaps = caps.value;
-    if (m.mechanism !== 'PLAIN' && m.mechanism !== 'AMQPLAIN') {
-      this.fail(amqpError(503, `unknown authentication mechanism '${m.mechanism}'; offered: ${saslMechanisms}`), 10, 11);
+    if (!this.mechanisms().split(' ').includes(m.mechanism)) {
+      this.fail(amqpError(503, `unknown authentication mechanism '${m.mechanism}'; offered: ${this.mechanisms()}`), 10, 11);
       return;
     }
-    const creds = m.mechanism === 'PLAIN' ? parsePlain(m.response) : parseAmqPlain(m.response);
-    if (creds === null) {
-      this.fail(amqpError(502, `malformed ${m.mechanism} response`), 10, 11);
+    const login = this.authenticate(m.mechanism, m.response);
+    if (login === null) return;
+    if (this.ctx.config.loopbackUsers.includes(login) && !isLoopback(this.socket.remoteAddress)) {
+      this.refuseLogin(`User '${login}' can only connect via localhost`);
       return;
+    }
+    this.user = login;
+    this.state = 'tune-ok';
+    this.sendMethod(0, { name: 'connection.tune', channelMax: this.ctx.config.channelMax, frameMax: this.ctx.config.frameMaxBytes, heartbeat: this.ctx.config.heartbeatSec });
+  }
+
+  /**
+   * The user the SASL response proves, or null after refusing it. EXTERNAL: the verified client
+   * certificate's CN names an existing user, no password (RabbitMQ ignores the response).
+   */
+  private authenticate(mechanism: string, response: Buffer): string | null {
+    const refused = `Login was refused using authentication mechanism ${mechanism}. For details see the broker logfile.`;
+    if (mechanism === 'EXTERNAL') {
+      const name = this.secure?.peerUser ?? '';
+      if (findUser(this.ctx.metadata.state, name) !== undefined) return name;
+      this.logger.warn('login refused: no user named by the client certificate', { connection: this.id, user: name, remote: this.remote });
+      this.refuseLogin(refused);
+      return null;
+    }
+    const creds = mechanism === 'PLAIN' ? parsePlain(response) : parseAmqPlain(response);
+    if (creds === null) {
+      this.fail(amqpError(502, `malformed ${mechanism} response`), 10, 11);
+      return null;
     }
     const user = findUser(this.ctx.metadata.state, creds.user);
     if (user === undefined || !checkPassword(creds.pass, user.passwordHash)) {
       this.logger.warn('login refused', { connection: this.id, user: creds.user, remote: this.remote });
-      this.refuseLogin(`Login was refused using authentication mechanism ${m.mechanism}. For details see the broker logfile.`);
-      return;
+      this.refuseLogin(refused);
+      return null;
     }
-    if (this.ctx.config.loopbackUsers.includes(creds.user) && !isLoopback(this.socket.remoteAddress)) {
-      this.refuseLogin(`User '${creds.user}' can only connect via localhost`);
-      return;
-    }
-    this.user = creds.user;
-    this.state = 'tune-ok';
-    this.sendMethod(0, { name: 'connection.tune', channelMax: this.ctx.config.channelMax, frameMax: this.ctx.config.frameMaxBytes, heartbeat: this.ctx.config.heartbeatSec });
+    return creds.user;
   }
 
   private refuseLogin(text: string): void {

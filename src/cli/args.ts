@@ -28,6 +28,12 @@ export function parseArgs(command: string, argv: readonly string[], options: rea
     if (name !== '--config' && !byFlag.has(name)) {
       throw new ConfigError(`unknown flag '${name}' for 'espresso ${command}'; see 'espresso ${command} --help'`, ExitCode.Usage);
     }
+    const spec = byFlag.get(name);
+    if (value === undefined && spec?.kind === 'bool') {
+      // A switch alone means true; `--tls-only false` still reads its value.
+      const next = argv[i + 1];
+      value = next !== undefined && /^(true|false|1|0|yes|no)$/.test(next) ? (i++, next) : 'true';
+    }
     if (value === undefined) {
       const next = argv[i + 1];
       if (next === undefined || next.startsWith('--')) {
@@ -37,7 +43,7 @@ export function parseArgs(command: string, argv: readonly string[], options: rea
       i++;
     }
     if (name === '--config') out.configFile = value;
-    else out.flags[byFlag.get(name)!.key] = value;
+    else out.flags[spec!.key] = value;
   }
   return out;
 }

@@ -53,6 +53,11 @@ export function parseValue(spec: OptionSpec, raw: unknown, source: string): unkn
       }
       return n;
     }
+    case 'bool':
+      if (typeof raw === 'boolean') return raw;
+      if (raw === 'true' || raw === '1' || raw === 'yes') return true;
+      if (raw === 'false' || raw === '0' || raw === 'no') return false;
+      throw new ConfigError(`${source}: expected true or false, got ${JSON.stringify(raw)}`, ExitCode.Config);
     case 'list':
       if (Array.isArray(raw) && raw.every((x) => typeof x === 'string')) return raw;
       if (typeof raw === 'string') return raw.split(',').map((s) => s.trim()).filter((s) => s !== '');

@@ -42,7 +42,7 @@ export const defaultClusterSettings: ClusterSettings = {
 /** Everything `espresso server` is configured with. */
 export type ServerConfig = BrokerConfig & ClusterSettings;
 
-export type OptionKind = 'int' | 'string' | 'level' | 'list' | 'bytes';
+export type OptionKind = 'int' | 'string' | 'level' | 'list' | 'bytes' | 'bool';
 
 export interface OptionSpec {
   key: keyof ServerConfig;
@@ -85,5 +85,11 @@ export const serverOptions: readonly OptionSpec[] = [
   { key: 'clusterTlsCert', flag: '--cluster-tls-cert', env: 'ESPRESSO_CLUSTER_TLS_CERT', kind: 'string', help: "PEM certificate of this node for mutual TLS on the cluster port" },
   { key: 'clusterTlsKey', flag: '--cluster-tls-key', env: 'ESPRESSO_CLUSTER_TLS_KEY', kind: 'string', help: 'PEM private key of that certificate' },
   { key: 'clusterTlsCa', flag: '--cluster-tls-ca', env: 'ESPRESSO_CLUSTER_TLS_CA', kind: 'string', help: "PEM CA that signs every node's certificate" },
+  { key: 'tlsPort', flag: '--tls-port', env: 'ESPRESSO_TLS_PORT', kind: 'int', min: -1, max: 65535, help: 'AMQPS port for clients (-1 = 5671 when --tls-cert is given, 0 = any free port)' },
+  { key: 'tlsCert', flag: '--tls-cert', env: 'ESPRESSO_TLS_CERT', kind: 'string', help: 'PEM certificate (chain) for AMQP over TLS; re-read on SIGHUP' },
+  { key: 'tlsKey', flag: '--tls-key', env: 'ESPRESSO_TLS_KEY', kind: 'string', help: 'PEM private key of --tls-cert; re-read on SIGHUP' },
+  { key: 'tlsCa', flag: '--tls-ca', env: 'ESPRESSO_TLS_CA', kind: 'string', help: 'PEM CA that client certificates are verified against; re-read on SIGHUP' },
+  { key: 'tlsVerify', flag: '--tls-verify', env: 'ESPRESSO_TLS_VERIFY', kind: 'string', help: 'client certificates: none | peer (verified when sent; enables SASL EXTERNAL) | require' },
+  { key: 'tlsOnly', flag: '--tls-only', env: 'ESPRESSO_TLS_ONLY', kind: 'bool', help: 'no plain AMQP port: clients connect only over TLS' },
   { key: 'loopbackUsers', flag: '--loopback-users', env: 'ESPRESSO_LOOPBACK_USERS', kind: 'list', help: 'comma-separated users allowed only from loopback' },
 ];

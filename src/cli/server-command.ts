@@ -16,6 +16,7 @@ import { serverOptions, type ServerConfig } from './options.js';
 import { espressoVersion, startNodeCluster, type StartedCluster } from './node-cluster.js';
 import { inUse, lockDataDir, lockHolder, prepareDataDir } from './data-dir.js';
 import { planReload } from './reload.js';
+import { defaultTlsPort, readTlsFiles, tlsSettingsProblem } from '../broker/tls.js';
 
 const realClock = { nowMs: () => Date.now() };
 
@@ -40,23 +41,39 @@ async function checkBind(bind: string): Promise<void> {
  * --port), the message names it rather than the cluster port derived from it, also taken.
  */
 async function checkAmqpPort(config: BrokerConfig): Promise<void> {
-  if (config.port === 0) return;
-  await new Promise<void>((done, fail) => {
-    const probe = createServer();
-    probe.once('error', (e) => fail(listenError(e, config)));
-    probe.listen(config.port, config.bind, () => probe.close(() => done()));
-  });
+  const tlsPort = config.tlsPort === -1 ? defaultTlsPort : config.tlsPort;
+  const ports = [...(config.tlsOnly ? [] : [{ port: config.port, flag: '--port' }]), ...(config.tlsCert !== '' ? [{ port: tlsPort, flag: '--tls-port' }] : [])];
+  for (const { port, flag } of ports) {
+    if (port === 0) continue;
+    await new Promise<void>((done, fail) => {
+      const probe = createServer();
+      probe.once('error', (e) => fail(listenError(e, config, port, flag)));
+      probe.listen(port, config.bind, () => probe.close(() => done()));
+    });
+  }
 }
 
-function listenError(e: unknown, config: BrokerConfig): unknown {
+function listenError(e: unknown, config: BrokerConfig, port = config.port, flag = '--port'): unknown {
   const code = (e as NodeJS.ErrnoException).code;
   if (code === 'EADDRINUSE') {
-    return new ConfigError(`AMQP port ${config.port} on ${config.bind} is already in use (another espresso node?); stop the other process or pick another with --port`, ExitCode.Unavailable);
+    return new ConfigError(`AMQP${flag === '--tls-port' ? 'S' : ''} port ${port} on ${config.bind} is already in use (another espresso node?); stop the other process or pick another with ${flag}`, ExitCode.Unavailable);
   }
   if (code === 'EADDRNOTAVAIL' || code === 'EACCES') {
-    return new ConfigError(`cannot listen on ${config.bind}:${config.port} (${code}); check --bind and --port`, ExitCode.Unavailable);
+    return new ConfigError(`cannot listen on ${config.bind}:${port} (${code}); check --bind and ${flag}`, ExitCode.Unavailable);
   }
   return e;
+}
+
+/** TLS settings that fit together and certificate files that load, before anything starts. */
+function checkTls(config: BrokerConfig): void {
+  const problem = tlsSettingsProblem(config);
+  if (problem !== null) throw new ConfigError(problem, ExitCode.Usage);
+  if (config.tlsCert === '') return;
+  try {
+    readTlsFiles(config);
+  } catch (e) {
+    throw new ConfigError(e instanceof Error ? e.message : String(e), ExitCode.NoInput);
+  }
 }
 
 async function listen(config: BrokerConfig, cluster: NodeCluster, logger: Logger): Promise<BrokerServer> {
@@ -77,6 +94,7 @@ export async function runServer(argv: readonly string[], env: Record<string, str
   const config = { ...given, dataDir: resolve(given.dataDir) };
   prepareDataDir(config.dataDir);
   await checkBind(config.bind);
+  checkTls(config);
   await checkAmqpPort(config);
   const release = lockDataDir(config.dataDir);
   try {
@@ -117,7 +135,8 @@ async function runNode(config: ServerConfig, configAgain: () => ServerConfig | '
   const started = broker;
   if (config.port === 0) cluster.advertiseAmqpPort(started.port);
   logger.info('node started', {
-    version: espressoVersion, nodeId: cluster.nodeId, pid: process.pid, bind: config.bind, port: started.port, clusterPort: cluster.groupHost.port,
+    version: espressoVersion, nodeId: cluster.nodeId, pid: process.pid, bind: config.bind, port: started.port,
+    ...(started.tlsPort !== undefined ? { tlsPort: started.tlsPort } : {}), clusterPort: cluster.groupHost.port,
     dataDir: config.dataDir, members: cluster.metadata.nodes().map((n) => n.id).join(','),
   });
   await new Promise<void>((done) => {
@@ -160,6 +179,8 @@ function reload(
   const plan = planReload(running, { ...next, dataDir: resolve(next.dataDir) });
   if (plan.apply.logLevel !== undefined) levelRef.level = plan.apply.logLevel;
   broker.reconfigure(plan.apply);
+  // Certificates are read again even when their paths did not change: renewed files in place.
+  broker.reloadTls();
   if (plan.needRestart.length > 0) {
     logger.warn('reload: these settings only change on a restart; the running values are kept', { settings: plan.needRestart.join(',') });
   }
