@@ -44,7 +44,21 @@ export function checkPermission(state: MetadataState, user: string | undefined, 
   const resource = kind === 'exchange' && name === '' ? 'amq.default' : name;
   const record = state.vhosts.get(vhost)?.permissions.get(user);
   if (record !== undefined && patternMatches(record[permission], resource)) return null;
-  return errors.accessRefused(kind, vhost, resource, user);
+  return errors.accessRefused(permission, kind, vhost, resource, user);
+}
+
+/**
+ * Passive declares need any one permission on the resource (RabbitMQ, rabbitmq-server#16085):
+ * read, write, then configure, so a refusal reads as a regular declare's.
+ */
+export function checkAnyPermission(state: MetadataState, user: string | undefined, vhost: string,
+  kind: ResourceKind, name: string): ModelError | null {
+  let denied: ModelError | null = null;
+  for (const permission of ['read', 'write', 'configure'] as const) {
+    denied = checkPermission(state, user, vhost, kind, name, permission);
+    if (denied === null) return null;
+  }
+  return denied;
 }
 
 /** connection.open: the vhost must exist and the user must have permissions in it (530). */
@@ -145,6 +159,19 @@ function expandTopicPattern(pattern: string, user: string, vhost: string): strin
   if (!pattern.includes('{')) return pattern;
   const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   return pattern.replaceAll('{username}', esc(user)).replaceAll('{vhost}', esc(vhost));
+}
+
+/**
+ * basic.publish on a topic exchange: write topic permission for every routing key the message
+ * carries (its key, then CC and BCC), as RabbitMQ checks mc:routing_keys.
+ */
+export function checkPublishTopics(state: MetadataState, user: string | undefined, vhost: string,
+  exchange: ExchangeRecord, routingKeys: readonly string[]): ModelError | null {
+  for (const key of routingKeys) {
+    const denied = checkTopicAccess(state, user, vhost, exchange, key, 'write');
+    if (denied !== null) return denied;
+  }
+  return null;
 }
 
 /**

@@ -64,7 +64,7 @@ export type { MetadataState, MetadataInit } from './state.js';
 export { applyMetadata } from './apply.js';
 export { route, checkPublish, extraRoutingKeys } from './route.js';
 export {
-  checkPermission, checkTopicAccess, checkVhostAccess, checkVhostConnectionLimit, findUser,
+  checkPermission, checkPublishTopics, checkTopicAccess, checkVhostAccess, checkVhostConnectionLimit, findUser,
 } from './access.js';
 export {
   lookupExchange, lookupQueue, queueSettings, checkQueueAccess, listVhosts, listExchanges,
