@@ -40,6 +40,13 @@ export interface BrokerConfig {
   tlsVerify: string;
   /** No plain AMQP port: clients connect only over TLS. */
   tlsOnly: boolean;
+  /** A failed login is answered after this long (login-throttle.ts). */
+  loginFailureDelayMs: number;
+  /** Failed logins of one user from one address within loginLockoutMs that lock the pair out for loginLockoutMs (0 = no lockout). */
+  loginFailuresMax: number;
+  loginLockoutMs: number;
+  /** Connections accepted per second by the node; more are refused at connection.open (0 = no limit). */
+  maxConnectionRate: number;
 }
 
 export const defaultBrokerConfig: BrokerConfig = {
@@ -65,4 +72,8 @@ export const defaultBrokerConfig: BrokerConfig = {
   tlsCa: '',
   tlsVerify: 'none',
   tlsOnly: false,
+  loginFailureDelayMs: limits.loginFailureDelayMs,
+  loginFailuresMax: limits.loginFailuresMax,
+  loginLockoutMs: limits.loginLockoutMs,
+  maxConnectionRate: 0,
 };

@@ -5,7 +5,9 @@
 
 import type { Socket } from 'node:net';
 import type { Logger } from '../lib/log.js';
-import { checkVhostAccess, findUser } from '../model/index.js';
+import {
+  checkUserChannelLimit, checkUserConnectionLimit, checkVhostAccess, checkVhostConnectionLimit, findUser,
+} from '../model/index.js';
 import { checkPassword, isLoopback, parseAmqPlain, parsePlain, saslMechanisms } from './auth.js';
 import { Channel } from './channel.js';
 import { blockedReason } from './disk-alarm.js';
@@ -19,7 +21,8 @@ import {
   type AmqpMethod, type AmqpMethodName, type FieldTable, type Frame,
 } from '../amqp/index.js';
 
-type State = 'header' | 'start-ok' | 'tune-ok' | 'open' | 'opened' | 'closing' | 'closed';
+// 'login': start-ok received, a refusal waiting out the failed-login delay (no second start-ok).
+type State = 'header' | 'start-ok' | 'login' | 'tune-ok' | 'open' | 'opened' | 'closing' | 'closed';
 
 const capabilities = ['publisher_confirms', 'exchange_exchange_bindings', 'basic.nack', 'consumer_cancel_notify',
   'connection.blocked', 'consumer_priorities', 'authentication_failure_close', 'per_consumer_qos', 'direct_reply_to'];
@@ -214,14 +217,17 @@ export class Connection {
       this.fail(amqpError(530, `number of channels opened (${this.channels.size}) has reached the negotiated channel_max (${this.channelMax})`), 20, 10);
       return;
     }
+    const overUser = checkUserChannelLimit(this.ctx.metadata.state, this.user, this.ctx.tracking.channelsOf(this.user));
+    if (overUser !== null) return this.fail(fromModel(overUser), 0, 0);
     const channel = new Channel(this, frame.channel);
     this.channels.set(frame.channel, channel);
+    this.ctx.tracking.channelOpened(this.user);
     this.sendMethod(frame.channel, { name: 'channel.open-ok', channelId: Buffer.alloc(0) });
   }
 
   /** Called by a channel once its close handshake finished: the id may be reused. */
   channelClosed(number: number): void {
-    this.channels.delete(number);
+    if (this.channels.delete(number)) this.ctx.tracking.channelClosed(this.user);
   }
 
   private handleWhileClosing(frame: Frame): void {
@@ -320,13 +326,36 @@ export class Connection {
       this.fail(amqpError(502, `malformed ${mechanism} response`), 10, 11);
       return null;
     }
+    const address = this.socket.remoteAddress ?? '?';
+    const throttle = this.ctx.loginThrottle;
+    const nowMs = this.ctx.clock.nowMs();
+    if (throttle.check(address, creds.user, nowMs).kind === 'locked') {
+      // Logged once when the lockout began; each refused try only at debug.
+      this.logger.debug('login refused: locked out after failed logins', { connection: this.id, user: creds.user, remote: this.remote });
+      this.refuseLoginLater(refused);
+      return null;
+    }
     const user = findUser(this.ctx.metadata.state, creds.user);
     if (user === undefined || !checkPassword(creds.pass, user.passwordHash)) {
       this.logger.warn('login refused', { connection: this.id, user: creds.user, remote: this.remote });
-      this.refuseLogin(refused);
+      const lockedUntilMs = throttle.failed(address, creds.user, nowMs);
+      if (lockedUntilMs !== null) {
+        this.logger.warn('login locked out: too many failed logins of this user from this address; every login of it from there is refused for a while', {
+          user: creds.user, address, failures: this.ctx.config.loginFailuresMax, lockoutMs: lockedUntilMs - nowMs,
+        });
+      }
+      this.refuseLoginLater(refused);
       return null;
     }
+    throttle.succeeded(address, creds.user);
     return creds.user;
+  }
+
+  /** A refused password login is answered after the failed-login delay: a guessing client waits per try. */
+  private refuseLoginLater(text: string): void {
+    this.state = 'login';
+    this.pause('login');
+    this.timers.push(setTimeout(() => this.refuseLogin(text), this.ctx.config.loginFailureDelayMs));
   }
 
   private refuseLogin(text: string): void {
@@ -355,17 +384,26 @@ export class Connection {
     this.state = 'open';
   }
 
+  /** connection.open: RabbitMQ's order of checks: node limits, vhost and user limits, vhost access. */
   private onOpen(vhost: string): void {
-    const denied = checkVhostAccess(this.ctx.metadata.state, this.user, vhost);
-    if (denied !== null) return this.fail(fromModel(denied), 10, 40);
+    const { state } = this.ctx.metadata;
+    const { tracking, config } = this.ctx;
     // Only opened connections count: sockets still in their handshake are not connections yet,
     // so a burst of N above the limit accepts exactly the limit.
-    if (this.ctx.openConnections >= this.ctx.config.maxConnections) {
-      return this.fail(amqpError(530, `connection refused: node connection limit (${this.ctx.config.maxConnections}) is reached`), 10, 40);
+    if (this.ctx.openConnections >= config.maxConnections) {
+      return this.fail(amqpError(530, `connection refused: node connection limit (${config.maxConnections}) is reached`), 10, 40);
     }
+    if (!tracking.admitOpen(this.ctx.clock.nowMs(), config.maxConnectionRate)) {
+      return this.fail(amqpError(530, `connection refused: node connection rate limit (${config.maxConnectionRate} per second) is reached`), 10, 40);
+    }
+    const denied = checkVhostConnectionLimit(state, this.user, vhost, tracking.connectionsIn(vhost))
+      ?? checkUserConnectionLimit(state, this.user, tracking.connectionsOf(this.user))
+      ?? checkVhostAccess(state, this.user, vhost);
+    if (denied !== null) return this.fail(fromModel(denied), 10, 40);
     this.vhost = vhost;
     this.state = 'opened';
     this.ctx.openConnections++;
+    tracking.connectionOpened(vhost, this.user);
     this.counted = true;
     this.openedAtMs = this.ctx.clock.nowMs();
     this.sendMethod(0, { name: 'connection.open-ok', knownHosts: '' });
@@ -535,11 +573,15 @@ export class Connection {
 
   private teardown(): void {
     this.state = 'closed';
-    if (this.counted) this.ctx.openConnections--;
+    if (this.counted) {
+      this.ctx.openConnections--;
+      this.ctx.tracking.connectionClosed(this.vhost, this.user);
+    }
     this.counted = false;
     for (const t of this.timers) clearTimeout(t);
     this.timers = [];
     const channels = [...this.channels.values()];
+    for (let i = 0; i < this.channels.size; i++) this.ctx.tracking.channelClosed(this.user);
     this.channels.clear();
     for (const ch of channels) ch.teardown();
     this.onGone();

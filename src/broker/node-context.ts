@@ -14,6 +14,9 @@ import { createMetadataState } from '../model/index.js';
 import { hashPassword } from './auth.js';
 import type { BrokerConfig } from './config.js';
 import { DirectReplyRegistry } from './direct-reply-to.js';
+import { ConnectionTracking } from './connection-tracking.js';
+import { limits } from './limits.js';
+import { LoginThrottle } from './login-throttle.js';
 import { LocalMetadataClient, type MetadataClient } from './metadata-client.js';
 import { deadLetterSinkFor } from './publish.js';
 import { incarnation, QueueRegistry } from './queue-registry.js';
@@ -36,6 +39,10 @@ export interface NodeContext {
   connectionCount: () => number;
   /** Connections past connection.open (what --max-connections bounds). */
   openConnections: number;
+  /** Failed logins per source address and user (login-throttle.ts). */
+  readonly loginThrottle: LoginThrottle;
+  /** Open connections per vhost and user, channels per user, the connection rate (connection-tracking.ts). */
+  readonly tracking: ConnectionTracking;
   shutdown(): void;
 }
 
@@ -97,6 +104,8 @@ export function createNodeContext(config: BrokerConfig, logger: Logger, clock: C
     diskAlarm: false,
     connectionCount: () => 0,
     openConnections: 0,
+    tracking: new ConnectionTracking(),
+    loginThrottle: new LoginThrottle(() => ({ failuresMax: config.loginFailuresMax, lockoutMs: config.loginLockoutMs, entriesMax: limits.loginThrottleEntriesMax })),
     shutdown: () => queues.closeAll(),
   };
   const recovered = queues.recoverReplicated();

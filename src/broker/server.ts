@@ -31,6 +31,7 @@ export interface BrokerDeps {
 export const reloadableBrokerKeys = [
   'logLevel', 'heartbeatSec', 'frameMaxBytes', 'channelMax', 'maxMessageSizeBytes', 'maxConnections',
   'memoryHighWatermarkBytes', 'diskFreeLimitBytes', 'loopbackUsers', 'tlsCert', 'tlsKey', 'tlsCa',
+  'loginFailureDelayMs', 'loginFailuresMax', 'loginLockoutMs', 'maxConnectionRate',
 ] as const;
 export type ReloadableBrokerKey = (typeof reloadableBrokerKeys)[number];
 

@@ -91,5 +91,9 @@ export const serverOptions: readonly OptionSpec[] = [
   { key: 'tlsCa', flag: '--tls-ca', env: 'ESPRESSO_TLS_CA', kind: 'string', help: 'PEM CA that client certificates are verified against; re-read on SIGHUP' },
   { key: 'tlsVerify', flag: '--tls-verify', env: 'ESPRESSO_TLS_VERIFY', kind: 'string', help: 'client certificates: none | peer (verified when sent; enables SASL EXTERNAL) | require' },
   { key: 'tlsOnly', flag: '--tls-only', env: 'ESPRESSO_TLS_ONLY', kind: 'bool', help: 'no plain AMQP port: clients connect only over TLS' },
+  { key: 'loginFailureDelayMs', flag: '--login-failure-delay', env: 'ESPRESSO_LOGIN_FAILURE_DELAY_MS', kind: 'int', min: 0, max: 9000, help: 'milliseconds before a failed login is answered' },
+  { key: 'loginFailuresMax', flag: '--login-failures-max', env: 'ESPRESSO_LOGIN_FAILURES_MAX', kind: 'int', min: 0, max: 1_000_000, help: 'failed logins of one user from one address that lock the pair out for --login-lockout (0 = never)' },
+  { key: 'loginLockoutMs', flag: '--login-lockout', env: 'ESPRESSO_LOGIN_LOCKOUT_MS', kind: 'int', min: 1, max: 86_400_000, help: 'milliseconds the failures are counted over, and the lockout lasts' },
+  { key: 'maxConnectionRate', flag: '--max-connection-rate', env: 'ESPRESSO_MAX_CONNECTION_RATE', kind: 'int', min: 0, max: 1_000_000, help: 'connections opened per second by the node; more get 530 (0 = no limit)' },
   { key: 'loopbackUsers', flag: '--loopback-users', env: 'ESPRESSO_LOOPBACK_USERS', kind: 'list', help: 'comma-separated users allowed only from loopback' },
 ];

@@ -65,6 +65,7 @@ export { applyMetadata } from './apply.js';
 export { route, checkPublish, extraRoutingKeys } from './route.js';
 export {
   checkPermission, checkPublishTopics, checkTopicAccess, checkVhostAccess, checkVhostConnectionLimit, findUser,
+  checkUserChannelLimit, checkUserConnectionLimit,
 } from './access.js';
 export {
   lookupExchange, lookupQueue, queueSettings, checkQueueAccess, listVhosts, listExchanges,
