@@ -2,6 +2,8 @@
 // spreads through gossip so that any node can tell how many groups each node leads.
 
 import { OperatingError, OperatingErrorCode } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
+import { audited, type AuditEntry } from './audit.js';
 import { nodeId, type NodeId } from '../lib/ids.js';
 import type { GossipService, MemberMeta, MemberStatus } from '../membership/index.js';
 import type { GroupHost } from './group-host.js';
@@ -73,25 +75,37 @@ export interface ControlDeps {
   /** Undefined on a one-node cluster, and until the node knows its peers. */
   gossip: GossipService | undefined;
   readonly self: ClusterNode;
+  /** Where the audit lines of ctl's changes go (audit.ts); none: not written. */
+  readonly audit?: Logger;
+}
+
+/** Who asked, from where, for the audit line of a change asked over the cluster port. */
+function caller(d: ControlDeps, from: NodeId, action: string, details: Record<string, unknown>): Omit<AuditEntry, 'outcome'> {
+  return { actor: `cluster-peer:${from}`, source: d.groupHost.transport.remoteAddressOf(from) ?? '', action, details };
 }
 
 /** Served from the moment the transport listens; `d.metadata` is filled in once it started. */
 export function serveControl(rpc: ClusterRpc, d: ControlDeps): void {
   rpc.handle(CtlMethod.status, () => encodeJson(clusterStatus(d)));
   serveReadyCheck(rpc, d.self.id);
-  rpc.handle(CtlMethod.addNode, async (_from, p) => {
+  rpc.handle(CtlMethod.addNode, async (from, p) => {
     const { id, clusterAddress } = decodeJson<{ id: string; clusterAddress: string }>(p);
-    if (!/^[^@\s]+$/.test(id) || !/^(?:\[[0-9a-fA-F:.]+\]|[^:\s[\]]+):\d+$/.test(clusterAddress)) {
-      throw new OperatingError(OperatingErrorCode.BadConfig, `add-node wants ID@HOST:PORT, got '${id}@${clusterAddress}'`);
-    }
-    const metadata = started(d);
-    await metadata.addNode({ id: nodeId(id), clusterAddress, amqpAddress: '', version: '' });
-    await metadata.sync(); // the status answered shows it
-    return encodeJson(clusterStatus(d));
+    return audited(d.audit, caller(d, from, 'add-node', { id, clusterAddress }), async () => {
+      if (!/^[^@\s]+$/.test(id) || !/^(?:\[[0-9a-fA-F:.]+\]|[^:\s[\]]+):\d+$/.test(clusterAddress)) {
+        throw new OperatingError(OperatingErrorCode.BadConfig, `add-node wants ID@HOST:PORT, got '${id}@${clusterAddress}'`);
+      }
+      const metadata = started(d);
+      await metadata.addNode({ id: nodeId(id), clusterAddress, amqpAddress: '', version: '' });
+      await metadata.sync(); // the status answered shows it
+      return encodeJson(clusterStatus(d));
+    });
   });
-  rpc.handle(CtlMethod.forgetNode, async (_from, p) => {
-    await started(d).forgetNode(nodeId(decodeJson<{ id: string }>(p).id));
-    return encodeJson(clusterStatus(d));
+  rpc.handle(CtlMethod.forgetNode, async (from, p) => {
+    const { id } = decodeJson<{ id: string }>(p);
+    return audited(d.audit, caller(d, from, 'forget-node', { id }), async () => {
+      await started(d).forgetNode(nodeId(id));
+      return encodeJson(clusterStatus(d));
+    });
   });
   servePolicies(rpc, d);
 }
@@ -101,15 +115,16 @@ export function serveControl(rpc: ClusterRpc, d: ControlDeps): void {
  * meta leader; once applied, every node's queue registry gives its queues the new settings.
  */
 function servePolicies(rpc: ClusterRpc, d: ControlDeps): void {
-  rpc.handle(CtlMethod.setPolicy, async (_from, p) => {
+  rpc.handle(CtlMethod.setPolicy, async (from, p) => {
     const r = decodeJson<SetPolicyRequest>(p);
-    return encodeJson(await changePolicy(d, {
+    return audited(d.audit, caller(d, from, 'set-policy', { ...r }), async () => encodeJson(await changePolicy(d, {
       kind: 'setPolicy', vhost: r.vhost, name: r.name, pattern: r.pattern, applyTo: r.applyTo, priority: r.priority, definition: r.definition,
-    }));
+    })));
   });
-  rpc.handle(CtlMethod.clearPolicy, async (_from, p) => {
+  rpc.handle(CtlMethod.clearPolicy, async (from, p) => {
     const r = decodeJson<{ vhost: string; name: string }>(p);
-    return encodeJson(await changePolicy(d, { kind: 'clearPolicy', vhost: r.vhost, name: r.name }));
+    return audited(d.audit, caller(d, from, 'clear-policy', { ...r }),
+      async () => encodeJson(await changePolicy(d, { kind: 'clearPolicy', vhost: r.vhost, name: r.name })));
   });
   rpc.handle(CtlMethod.listPolicies, async (_from, p) => {
     const { vhost } = decodeJson<{ vhost?: string }>(p);
