@@ -27,6 +27,8 @@ Commands:
                               commit index and each follower's lag
   rebalance                   hand every queue back to its preferred leader (placement's first
                               replica) where that node is up
+  reload-tls                  the node asked re-reads its client TLS certificate, key and CA
+                              files (as SIGHUP does): new connections get them
   set-policy NAME PATTERN DEFINITION   set a policy (DEFINITION: JSON, e.g. '{"max-length":5}'; keys
                               message-ttl, expires, max-length, max-length-bytes, overflow,
                               dead-letter-exchange, dead-letter-routing-key, delivery-limit,
@@ -101,6 +103,7 @@ export async function runCtl(argv: readonly string[], env: Record<string, string
   if (json || request.method === CtlMethod.rebalance) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   else if (request.method === CtlMethod.listQueues) process.stdout.write(formatQueues(value as QueueListing[]));
   else if (request.method === CtlMethod.listPolicies) process.stdout.write(formatPolicies(value as PolicyRecord[]));
+  else if (request.method === CtlMethod.reloadTls) process.stdout.write(`ok: new connections get ${(value as { subject: string }).subject} (sha256 ${(value as { fingerprint256: string }).fingerprint256}), valid to ${(value as { validTo: string }).validTo}\n`);
   else if (request.method === CtlMethod.setPolicy || request.method === CtlMethod.clearPolicy) process.stdout.write(formatPolicyChange(value as PolicyChangeAnswer));
   else process.stdout.write(formatStatus(value as ClusterStatus));
   return ExitCode.Ok;
@@ -115,6 +118,7 @@ function ctlRequest(command: string, arg: string | undefined): { method: string;
     case 'cluster-status': return { method: CtlMethod.status, payload: {} };
     case 'list-queues': return { method: CtlMethod.listQueues, payload: {} };
     case 'rebalance': return { method: CtlMethod.rebalance, payload: {} };
+    case 'reload-tls': return { method: CtlMethod.reloadTls, payload: {} };
     case 'forget-node': return { method: CtlMethod.forgetNode, payload: { id: need('a node id') } };
     case 'add-node': {
       const a = parseNodeAddress(need('ID@HOST:PORT'), 'add-node');

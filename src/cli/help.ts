@@ -21,7 +21,7 @@ Commands:
   server      run one broker node (AMQP on 127.0.0.1:5672 by default)
   cluster up  run a local cluster of N nodes (espresso cluster up --nodes 3)
   cluster restart NODE  start a node of the running 'cluster up' again after it died
-  ctl         ask a running node: cluster-status, list-queues, rebalance, grow, shrink,
+  ctl         ask a running node: cluster-status, list-queues, rebalance, grow, shrink, reload-tls,
               add-node, forget-node, set-policy, clear-policy, list-policies, ready, drain
   rpc         try Task-RPC: call NAME JSON, serve-echo, bench
   help        show this help

@@ -16,7 +16,11 @@ import { serverOptions, type ServerConfig } from './options.js';
 import { espressoVersion, startNodeCluster, type StartedCluster } from './node-cluster.js';
 import { inUse, lockDataDir, lockHolder, prepareDataDir } from './data-dir.js';
 import { planReload } from './reload.js';
-import { defaultTlsPort, readTlsFiles, tlsSettingsProblem } from '../broker/tls.js';
+import { defaultTlsPort, describeCertificate, readTlsFiles, tlsSettingsProblem } from '../broker/tls.js';
+import { audited } from '../cluster/audit.js';
+import { caller, CtlMethod } from '../cluster/control-service.js';
+import { encodeJson } from '../cluster/metadata-entries.js';
+import { OperatingError, OperatingErrorCode } from '../lib/errors.js';
 
 const realClock = { nowMs: () => Date.now() };
 
@@ -133,6 +137,7 @@ async function runNode(config: ServerConfig, configAgain: () => ServerConfig | '
   }
   // Port 0: the registry learned "port 0" from the start entry; tell it the one the OS picked.
   const started = broker;
+  serveReloadTls(cluster, started, () => running, logger);
   if (config.port === 0) cluster.advertiseAmqpPort(started.port);
   logger.info('node started', {
     version: espressoVersion, nodeId: cluster.nodeId, pid: process.pid, bind: config.bind, port: started.port,
@@ -186,6 +191,20 @@ function reload(
   }
   logger.info('configuration reloaded', { changed: Object.keys(plan.apply).join(',') || '(none)' });
   return { ...running, ...plan.apply };
+}
+
+/**
+ * `ctl reload-tls`: the broker re-reads its client TLS files (as on SIGHUP, without the rest of the
+ * configuration); answers with the certificate now in use, or refuses with the file's problem.
+ */
+function serveReloadTls(cluster: StartedCluster, broker: BrokerServer, config: () => ServerConfig, logger: Logger): void {
+  const auditLog = logger.child('audit');
+  cluster.rpc.handle(CtlMethod.reloadTls, (from) => audited(auditLog, caller(cluster, from, 'reload-tls', {}), () => {
+    if (broker.tlsPort === undefined) return Promise.reject(new OperatingError(OperatingErrorCode.BadConfig, 'this node has no client TLS: start it with --tls-cert and --tls-key'));
+    const error = broker.reloadTls();
+    if (error !== null) return Promise.reject(new OperatingError(OperatingErrorCode.BadConfig, `${error}; the certificate in use stays`));
+    return Promise.resolve(encodeJson(describeCertificate(readTlsFiles(config()).cert as Buffer)));
+  }));
 }
 
 /** The broker first (no client waits on a closed group), then the metadata group and the group host. */

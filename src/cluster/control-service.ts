@@ -24,6 +24,8 @@ export const CtlMethod = {
   setPolicy: 'ctl.set-policy',
   clearPolicy: 'ctl.clear-policy',
   listPolicies: 'ctl.list-policies',
+  /** Served by the composition root (cli/server-command.ts): the broker re-reads its client TLS files. */
+  reloadTls: 'ctl.reload-tls',
 } as const;
 
 /** ctl set-policy's request, as rabbitmqctl set_policy takes it. */
@@ -80,7 +82,7 @@ export interface ControlDeps {
 }
 
 /** Who asked, from where, for the audit line of a change asked over the cluster port. */
-function caller(d: ControlDeps, from: NodeId, action: string, details: Record<string, unknown>): Omit<AuditEntry, 'outcome'> {
+export function caller(d: Pick<ControlDeps, 'groupHost'>, from: NodeId, action: string, details: Record<string, unknown>): Omit<AuditEntry, 'outcome'> {
   return { actor: `cluster-peer:${from}`, source: d.groupHost.transport.remoteAddressOf(from) ?? '', action, details };
 }
 

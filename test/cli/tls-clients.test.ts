@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import amqp from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ensureOpenssl, makePki, presentedFingerprint } from '../broker/tls-certs.js';
-import { eventually, freePorts, killAll, startNode } from './cluster-nodes.js';
+import { eventually, freePorts, killAll, runCtl, startNode } from './cluster-nodes.js';
 
 const missing = ensureOpenssl();
 if (missing !== null) console.warn(`client TLS process tests skipped: ${missing}`);
@@ -58,9 +58,25 @@ describe.skipIf(missing !== null)('espresso server with client TLS', () => {
     node.child.kill('SIGHUP');
     await eventually('the reload is logged', async () => node.output().includes('TLS certificate reloaded'), 10_000);
     expect(node.output()).toContain('CN=renewed');
-    expect(await presentedFingerprint(tlsPort!, ca)).not.toBe(before);
+    const afterHup = await presentedFingerprint(tlsPort!, ca);
+    expect(afterHup).not.toBe(before);
     // The connection opened before the reload carries on.
     expect((await ch.checkQueue('tls-q')).queue).toBe('tls-q');
+
+    // `ctl reload-tls` does the same without the rest of the configuration, and is audited.
+    const third = pki.server('third');
+    copyFileSync(third.cert, cert);
+    copyFileSync(third.key, key);
+    const ctl = await runCtl(['--cluster-address', `127.0.0.1:${clusterPort!}`, '--cluster-secret', 's', 'reload-tls']);
+    expect(ctl).toMatchObject({ code: 0, stdout: expect.stringMatching(/^ok: new connections get CN=third \(sha256 [0-9A-F:]+\), valid to /) as unknown });
+    const afterCtl = await presentedFingerprint(tlsPort!, ca);
+    expect(afterCtl).not.toBe(afterHup);
+    copyFileSync(pki.ca, key); // not a key: refused, the certificate in use stays
+    const bad = await runCtl(['--cluster-address', `127.0.0.1:${clusterPort!}`, '--cluster-secret', 's', 'reload-tls']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/is not a PEM private key.*the certificate in use stays/);
+    expect(await presentedFingerprint(tlsPort!, ca)).toBe(afterCtl);
+    expect(node.output()).toMatch(/"event":"audit".*"action":"reload-tls".*"outcome":"ok"/);
     await conn.close();
   }, 60_000);
 
