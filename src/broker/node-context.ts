@@ -1,6 +1,6 @@
 // Everything one node's connections share: configuration, logger, clock, the metadata client,
-// the live queues, the direct reply-to registry, the resource alarms (memory, disk) and the
-// node's group host.
+// the live queues, the direct reply-to registry, the resource alarms (memory, disk), the
+// node's group host, and the counters and trace hook the metrics layer reads.
 
 import type { GroupHost } from '../cluster/index.js';
 import { withPlacement } from '../cluster/placement.js';
@@ -13,6 +13,7 @@ import type { Clock } from '../lib/random.js';
 import { createMetadataState } from '../model/index.js';
 import { hashPassword } from './auth.js';
 import type { BrokerConfig } from './config.js';
+import { createBrokerCounters, noTracing, type BrokerCounters, type TraceRecorder } from './counters.js';
 import { DirectReplyRegistry } from './direct-reply-to.js';
 import { ConnectionTracking } from './connection-tracking.js';
 import { limits } from './limits.js';
@@ -43,6 +44,10 @@ export interface NodeContext {
   readonly loginThrottle: LoginThrottle;
   /** Open connections per vhost and user, channels per user, the connection rate (connection-tracking.ts). */
   readonly tracking: ConnectionTracking;
+  /** Plain counters for /metrics (counters.ts). */
+  readonly counters: BrokerCounters;
+  /** Where 1 in N publishes' stage traces go (no-op without the metrics layer). */
+  readonly tracer: TraceRecorder;
   shutdown(): void;
 }
 
@@ -76,7 +81,7 @@ function meshOf(cluster: NodeCluster, logger: Logger, replies: DirectReplyRegist
 }
 
 /** Without `cluster` (broker unit tests), metadata lives in memory and there is no group host. */
-export function createNodeContext(config: BrokerConfig, logger: Logger, clock: Clock, cluster?: NodeCluster): NodeContext {
+export function createNodeContext(config: BrokerConfig, logger: Logger, clock: Clock, cluster?: NodeCluster, tracer: TraceRecorder = noTracing): NodeContext {
   // Queues record their home node by this id, so it must be the cluster id when there is a cluster.
   const nodeId = cluster?.groupHost.nodeId ?? config.nodeName;
   const replies = new DirectReplyRegistry(nodeId);
@@ -106,6 +111,8 @@ export function createNodeContext(config: BrokerConfig, logger: Logger, clock: C
     openConnections: 0,
     tracking: new ConnectionTracking(),
     loginThrottle: new LoginThrottle(() => ({ failuresMax: config.loginFailuresMax, lockoutMs: config.loginLockoutMs, entriesMax: limits.loginThrottleEntriesMax })),
+    counters: createBrokerCounters(),
+    tracer,
     shutdown: () => queues.closeAll(),
   };
   const recovered = queues.recoverReplicated();
