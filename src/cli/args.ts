@@ -30,9 +30,9 @@ export function parseArgs(command: string, argv: readonly string[], options: rea
     }
     const spec = byFlag.get(name);
     if (value === undefined && spec?.kind === 'bool') {
-      // A switch alone means true; `--tls-only false` still reads its value.
+      // A switch alone (last, or before another flag) means true; `--tls-only false` reads its value.
       const next = argv[i + 1];
-      value = next !== undefined && /^(true|false|1|0|yes|no)$/.test(next) ? (i++, next) : 'true';
+      value = next !== undefined && !next.startsWith('--') ? (i++, next) : 'true';
     }
     if (value === undefined) {
       const next = argv[i + 1];

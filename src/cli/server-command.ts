@@ -130,7 +130,15 @@ async function runNode(config: ServerConfig, configAgain: () => ServerConfig | '
       return;
     }
     running = reload(configAgain, running, broker, levelRef, logger);
+    reloadClientTls();
   });
+  // Client TLS files read again: the AMQPS listener's, then (when it loaded) the HTTPS listener's.
+  let https: ((files: ReturnType<typeof readTlsFiles>) => void) | undefined;
+  const reloadClientTls = (): string | null => {
+    const error = broker?.reloadTls() ?? null;
+    if (error === null && https !== undefined && running.tlsCert !== '') https(readTlsFiles(running));
+    return error;
+  };
   const cluster = await startCluster(config, logger);
   const stages = stageRecorderFor(config);
   try {
@@ -140,7 +148,7 @@ async function runNode(config: ServerConfig, configAgain: () => ServerConfig | '
     throw e;
   }
   const started = broker;
-  serveReloadTls(cluster, started, () => running, logger);
+  serveReloadTls(cluster, started, reloadClientTls, () => running, logger);
   let observe: StartedObserve;
   try {
     observe = await startObserve(config, cluster, started, stages, logger);
@@ -149,6 +157,7 @@ async function runNode(config: ServerConfig, configAgain: () => ServerConfig | '
     await cluster.close();
     throw e;
   }
+  https = (files) => observe.reloadTls(files);
   // Port 0: the registry learned "port 0" from the start entry; tell it the one the OS picked.
   if (config.port === 0) cluster.advertiseAmqpPort(started.port);
   logger.info('node started', {
@@ -196,8 +205,6 @@ function reload(
   const plan = planReload(running, { ...next, dataDir: resolve(next.dataDir) });
   if (plan.apply.logLevel !== undefined) levelRef.level = plan.apply.logLevel;
   broker.reconfigure(plan.apply);
-  // Certificates are read again even when their paths did not change: renewed files in place.
-  broker.reloadTls();
   if (plan.needRestart.length > 0) {
     logger.warn('reload: these settings only change on a restart; the running values are kept', { settings: plan.needRestart.join(',') });
   }
@@ -209,11 +216,11 @@ function reload(
  * `ctl reload-tls`: the broker re-reads its client TLS files (as on SIGHUP, without the rest of the
  * configuration); answers with the certificate now in use, or refuses with the file's problem.
  */
-function serveReloadTls(cluster: StartedCluster, broker: BrokerServer, config: () => ServerConfig, logger: Logger): void {
+function serveReloadTls(cluster: StartedCluster, broker: BrokerServer, reloadClientTls: () => string | null, config: () => ServerConfig, logger: Logger): void {
   const auditLog = logger.child('audit');
   cluster.rpc.handle(CtlMethod.reloadTls, (from) => audited(auditLog, caller(cluster, from, 'reload-tls', {}), () => {
     if (broker.tlsPort === undefined) return Promise.reject(new OperatingError(OperatingErrorCode.BadConfig, 'this node has no client TLS: start it with --tls-cert and --tls-key'));
-    const error = broker.reloadTls();
+    const error = reloadClientTls();
     if (error !== null) return Promise.reject(new OperatingError(OperatingErrorCode.BadConfig, `${error}; the certificate in use stays`));
     return Promise.resolve(encodeJson(describeCertificate(readTlsFiles(config()).cert as Buffer)));
   }));

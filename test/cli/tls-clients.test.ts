@@ -1,8 +1,10 @@
 // Client TLS from the command line: `espresso server --tls-only --tls-cert --tls-key --tls-ca`
-// serves amqps:// and no plain port, SIGHUP re-reads the certificate files for new connections,
+// serves amqps:// and no plain port, and HTTPS on the HTTP port with the same certificate; SIGHUP re-reads the certificate files for new connections,
 // and settings that do not fit together stop the server before it starts, naming the flag.
 
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +20,32 @@ afterAll(() => {
   killAll();
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** The status of an HTTPS GET, or the TLS error's message. */
+function httpsStatus(port: number, ca: Buffer, path: string, maxVersion?: 'TLSv1.1'): Promise<number | string> {
+  return new Promise((resolve) => {
+    const req = httpsGet({ host: '127.0.0.1', port, path, ca, ...(maxVersion !== undefined ? { maxVersion, minVersion: 'TLSv1' } : {}) }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', (e) => resolve(e.message));
+  });
+}
+
+/** Whether a plain HTTP request to the port gets an HTTP answer. */
+function plainHttpAnswer(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = httpGet({ host: '127.0.0.1', port, path: '/metrics', timeout: 3000 }, (res) => {
+      res.resume();
+      resolve(true);
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => {
+      req.destroy();
+      resolve(false);
+    });
+  });
+}
 
 function refusesTcp(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -51,7 +79,13 @@ describe.skipIf(missing !== null)('espresso server with client TLS', () => {
     await ch.assertQueue('tls-q', { durable: true });
     expect(await refusesTcp(amqpPort!)).toBe(true);
 
+    // The HTTP port serves HTTPS with the same certificate, TLS 1.2 at least; plain HTTP gets no answer.
+    const httpPort = node.httpPort();
+    expect(await httpsStatus(httpPort, ca, '/metrics')).toBe(200);
+    expect(await httpsStatus(httpPort, ca, '/metrics', 'TLSv1.1')).toMatch(/version|protocol|alert/i);
+    expect(await plainHttpAnswer(httpPort)).toBe(false);
     const before = await presentedFingerprint(tlsPort!, ca);
+    expect(await presentedFingerprint(httpPort, ca)).toBe(before);
     const renewed = pki.server('renewed');
     copyFileSync(renewed.cert, cert);
     copyFileSync(renewed.key, key);
@@ -60,6 +94,7 @@ describe.skipIf(missing !== null)('espresso server with client TLS', () => {
     expect(node.output()).toContain('CN=renewed');
     const afterHup = await presentedFingerprint(tlsPort!, ca);
     expect(afterHup).not.toBe(before);
+    expect(await presentedFingerprint(httpPort, ca)).toBe(afterHup);
     // The connection opened before the reload carries on.
     expect((await ch.checkQueue('tls-q')).queue).toBe('tls-q');
 
@@ -71,6 +106,7 @@ describe.skipIf(missing !== null)('espresso server with client TLS', () => {
     expect(ctl).toMatchObject({ code: 0, stdout: expect.stringMatching(/^ok: new connections get CN=third \(sha256 [0-9A-F:]+\), valid to /) as unknown });
     const afterCtl = await presentedFingerprint(tlsPort!, ca);
     expect(afterCtl).not.toBe(afterHup);
+    expect(await presentedFingerprint(httpPort, ca)).toBe(afterCtl);
     copyFileSync(pki.ca, key); // not a key: refused, the certificate in use stays
     const bad = await runCtl(['--cluster-address', `127.0.0.1:${clusterPort!}`, '--cluster-secret', 's', 'reload-tls']);
     expect(bad.code).toBe(1);
