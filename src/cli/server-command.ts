@@ -18,8 +18,8 @@ import { espressoVersion, startNodeCluster, type StartedCluster } from './node-c
 import { inUse, lockDataDir, lockHolder, prepareDataDir } from './data-dir.js';
 import { planReload } from './reload.js';
 import { defaultTlsPort, describeCertificate, readTlsFiles, tlsSettingsProblem } from '../broker/tls.js';
-import { audited } from '../cluster/audit.js';
-import { caller, CtlMethod } from '../cluster/control-service.js';
+import { audited, caller } from '../cluster/audit.js';
+import { CtlMethod } from '../cluster/control-service.js';
 import { encodeJson } from '../cluster/metadata-entries.js';
 import { OperatingError, OperatingErrorCode } from '../lib/errors.js';
 import { stageRecorderFor, startObserve, type StartedObserve } from './node-observe.js';

@@ -4,7 +4,9 @@
 // node that took the request, at info under the event 'audit', so it survives log-level changes
 // below warn only if the operator keeps info; secrets (passwords, hashes) are never in it.
 
+import type { NodeId } from '../lib/ids.js';
 import type { Logger } from '../lib/log.js';
+import type { GroupHost } from './group-host.js';
 
 export interface AuditEntry {
   /** Who asked: a user name, or 'cluster-peer:<id>' for a call over the cluster port. */
@@ -37,4 +39,11 @@ export async function audited<T>(logger: Logger | undefined, who: Omit<AuditEntr
     if (logger !== undefined) audit(logger, { ...who, outcome: e instanceof Error ? e.message : String(e) });
     throw e;
   }
+}
+
+/** Who asked, from where, for the audit line of a change asked over the cluster port (a ctl process is a transient peer). */
+export function caller(d: { readonly groupHost: GroupHost } | { readonly host: GroupHost }, from: NodeId, action: string,
+  details: Record<string, unknown>): Omit<AuditEntry, 'outcome'> {
+  const host = 'groupHost' in d ? d.groupHost : d.host;
+  return { actor: `cluster-peer:${from}`, source: host.transport.remoteAddressOf(from) ?? '', action, details };
 }

@@ -3,7 +3,7 @@
 
 import { OperatingError, OperatingErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
-import { audited, type AuditEntry } from './audit.js';
+import { audited, caller } from './audit.js';
 import { nodeId, type NodeId } from '../lib/ids.js';
 import type { GossipService, MemberMeta, MemberStatus } from '../membership/index.js';
 import type { GroupHost } from './group-host.js';
@@ -79,11 +79,6 @@ export interface ControlDeps {
   readonly self: ClusterNode;
   /** Where the audit lines of ctl's changes go (audit.ts); none: not written. */
   readonly audit?: Logger;
-}
-
-/** Who asked, from where, for the audit line of a change asked over the cluster port. */
-export function caller(d: Pick<ControlDeps, 'groupHost'>, from: NodeId, action: string, details: Record<string, unknown>): Omit<AuditEntry, 'outcome'> {
-  return { actor: `cluster-peer:${from}`, source: d.groupHost.transport.remoteAddressOf(from) ?? '', action, details };
 }
 
 /** Served from the moment the transport listens; `d.metadata` is filled in once it started. */

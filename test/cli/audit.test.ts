@@ -1,6 +1,6 @@
 // The audit trail: management changes made with `espresso ctl` leave one 'audit' log line each on
 // the node that took them, naming who asked (the ctl's cluster peer id), from where (its address),
-// what (the command and its arguments) and how it ended (ok, or the refusal).
+// what (the command and its arguments: policies, membership, queue replicas) and how it ended (ok, or the refusal).
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,9 +26,12 @@ describe('audit log', () => {
     expect((await ctl('set-policy', 'cap', '^jobs$', '{"max-length":5}')).code).toBe(0);
     expect((await ctl('clear-policy', 'nope')).code).toBe(1);
     expect((await ctl('cluster-status')).code).toBe(0);
+    await ctl('grow', 'solo', '--queue-pattern', '^none$');
     const audits = (): AuditLine[] => node.output().split('\n').filter((l) => l.includes('"event":"audit"')).map((l) => JSON.parse(l) as AuditLine);
-    await eventually('two audit lines', async () => audits().length >= 2, 10_000);
-    const [set, clear] = audits();
+    await eventually('three audit lines', async () => audits().length >= 3, 10_000);
+    const [set, clear, grow] = audits();
+    expect(grow).toMatchObject({ action: 'grow' });
+    expect(JSON.parse(grow!.details)).toMatchObject({ node: 'solo', queuePattern: '^none$' });
     expect(set).toMatchObject({ action: 'set-policy', outcome: 'ok' });
     expect(JSON.parse(set!.details)).toMatchObject({ name: 'cap', pattern: '^jobs$', definition: { 'max-length': 5 } });
     expect(clear).toMatchObject({ action: 'clear-policy', outcome: "NOT_FOUND - no policy 'nope' in vhost '/'" });
@@ -37,6 +40,6 @@ describe('audit log', () => {
       expect(line.source).toMatch(/127\.0\.0\.1:\d+/);
     }
     // Reads are not changes: status leaves no line.
-    expect(audits()).toHaveLength(2);
+    expect(audits()).toHaveLength(3);
   }, 60_000);
 });
