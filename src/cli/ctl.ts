@@ -28,6 +28,10 @@ Commands:
                               commit index and each follower's lag
   rebalance                   hand every queue back to its preferred leader (placement's first
                               replica) where that node is up
+  set-vhost-limits DEFINITION   a vhost's limits, replacing all of them (JSON: max-connections,
+                              max-queues; negative = none; '{}' clears) [--vhost /]
+  set-user-limits USER DEFINITION  a user's limits, replacing all of them (JSON: max-connections,
+                              max-channels); in force on every node when answered
   reload-tls                  the node asked re-reads its client TLS certificate, key and CA
                               files (as SIGHUP does): new connections get them
   set-policy NAME PATTERN DEFINITION   set a policy (DEFINITION: JSON, e.g. '{"max-length":5}'; keys
@@ -69,8 +73,8 @@ export async function runCtl(argv: readonly string[], env: Record<string, string
   }
   const [command, arg, ...extra] = args.words;
   const policy = command === undefined ? undefined : policyRequest(command, args);
-  if (command === undefined || (policy === undefined && extra.length > 0)) throw new ConfigError(`espresso ctl: give one command; see 'espresso ctl --help'`, ExitCode.Usage);
-  const request = policy ?? membershipRequest(command, arg, args) ?? readinessRequest(command, arg, args) ?? ctlRequest(command, arg);
+  if (command === undefined || (policy === undefined && !command.endsWith('-limits') && extra.length > 0)) throw new ConfigError(`espresso ctl: give one command; see 'espresso ctl --help'`, ExitCode.Usage);
+  const request = policy ?? limitsRequest(command, args) ?? membershipRequest(command, arg, args) ?? readinessRequest(command, arg, args) ?? ctlRequest(command, arg);
   const target = parseNodeAddress(args.flags.get('--cluster-address') ?? '127.0.0.1:25672', '--cluster-address');
   const secret = ctlSecret(args.flags.get('--cluster-secret') ?? env['ESPRESSO_CLUSTER_SECRET'], args.flags.get('--data-dir'));
   const timeoutMs = intFlag(args, '--timeout', 5_000, 100, 600_000);
@@ -105,6 +109,7 @@ export async function runCtl(argv: readonly string[], env: Record<string, string
   if (json || request.method === CtlMethod.rebalance) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   else if (request.method === CtlMethod.listQueues) process.stdout.write(formatQueues(value as QueueListing[]));
   else if (request.method === CtlMethod.listPolicies) process.stdout.write(formatPolicies(value as PolicyRecord[]));
+  else if (request.method === CtlMethod.setVhostLimits || request.method === CtlMethod.setUserLimits) process.stdout.write('ok: in force on every node\n');
   else if (request.method === CtlMethod.reloadTls) process.stdout.write(`ok: new connections get ${(value as { subject: string }).subject} (sha256 ${(value as { fingerprint256: string }).fingerprint256}), valid to ${(value as { validTo: string }).validTo}\n`);
   else if (request.method === CtlMethod.setPolicy || request.method === CtlMethod.clearPolicy) process.stdout.write(formatPolicyChange(value as PolicyChangeAnswer));
   else process.stdout.write(formatStatus(value as ClusterStatus));
@@ -227,15 +232,45 @@ function policyRequest(command: string, args: SmallArgs): { method: string; payl
   }
 }
 
-function policyDefinition(text: string): Record<string, unknown> {
+const limitKeys = {
+  vhost: { 'max-connections': 'maxConnections', 'max-queues': 'maxQueues' },
+  user: { 'max-connections': 'maxConnections', 'max-channels': 'maxChannels' },
+} as const;
+
+/**
+ * set-vhost-limits DEFINITION [--vhost /], set-user-limits USER DEFINITION, as rabbitmqctl: the
+ * definition (a JSON object of integers, negative = no limit) replaces all of the vhost's or the
+ * user's limits; '{}' clears them. Undefined for other commands.
+ */
+function limitsRequest(command: string, args: SmallArgs): { method: string; payload: unknown } | undefined {
+  if (command !== 'set-vhost-limits' && command !== 'set-user-limits') return undefined;
+  const of = command === 'set-vhost-limits' ? 'vhost' : 'user';
+  const words = args.words.slice(1);
+  if (words.length !== (of === 'vhost' ? 1 : 2)) {
+    throw new ConfigError(`espresso ctl ${command} needs ${of === 'vhost' ? "DEFINITION (e.g. '{\"max-connections\":100}') [--vhost /]" : "USER DEFINITION (e.g. '{\"max-channels\":50}')"}`, ExitCode.Usage);
+  }
+  const definition = policyDefinition(words[words.length - 1]!, command);
+  const keys: Record<string, string> = limitKeys[of];
+  const payload: Record<string, unknown> = Object.fromEntries(Object.values(keys).map((k) => [k, null]));
+  for (const [key, value] of Object.entries(definition)) {
+    const field = keys[key];
+    if (field === undefined) throw new ConfigError(`espresso ctl ${command}: '${key}' is not a ${of} limit; known: ${Object.keys(keys).join(', ')}`, ExitCode.Failure);
+    if (!Number.isSafeInteger(value)) throw new ConfigError(`espresso ctl ${command}: '${key}' must be an integer, got ${JSON.stringify(value)}`, ExitCode.Failure);
+    payload[field] = (value as number) < 0 ? null : value;
+  }
+  if (of === 'vhost') return { method: CtlMethod.setVhostLimits, payload: { vhost: args.flags.get('--vhost') ?? '/', ...payload } };
+  return { method: CtlMethod.setUserLimits, payload: { user: words[0]!, ...payload } };
+}
+
+function policyDefinition(text: string, command = 'set-policy'): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new ConfigError(`espresso ctl set-policy: the definition is not valid JSON (${(e as Error).message}): ${text}`, ExitCode.Failure);
+    throw new ConfigError(`espresso ctl ${command}: the definition is not valid JSON (${(e as Error).message}): ${text}`, ExitCode.Failure);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ConfigError(`espresso ctl set-policy: the definition must be a JSON object such as '{"max-length":5}', got ${text}`, ExitCode.Failure);
+    throw new ConfigError(`espresso ctl ${command}: the definition must be a JSON object such as '{"max-length":5}', got ${text}`, ExitCode.Failure);
   }
   return value as Record<string, unknown>;
 }

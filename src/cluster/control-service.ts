@@ -26,6 +26,8 @@ export const CtlMethod = {
   listPolicies: 'ctl.list-policies',
   /** Served by the composition root (cli/server-command.ts): the broker re-reads its client TLS files. */
   reloadTls: 'ctl.reload-tls',
+  setVhostLimits: 'ctl.set-vhost-limits',
+  setUserLimits: 'ctl.set-user-limits',
 } as const;
 
 /** ctl set-policy's request, as rabbitmqctl set_policy takes it. */
@@ -105,6 +107,27 @@ export function serveControl(rpc: ClusterRpc, d: ControlDeps): void {
     });
   });
   servePolicies(rpc, d);
+  serveLimits(rpc, d);
+}
+
+/**
+ * Vhost and user limits (rabbitmqctl set_vhost_limits / set_user_limits): the request replaces all
+ * of the vhost's or user's limits, null for none; in force on every node when answered.
+ */
+function serveLimits(rpc: ClusterRpc, d: ControlDeps): void {
+  const change = async (c: MetadataCommand): Promise<Uint8Array> => {
+    const r = await started(d).apply(c);
+    if (!r.ok) throw new OperatingError(OperatingErrorCode.BadConfig, r.replyText, { replyCode: r.replyCode });
+    return encodeJson({});
+  };
+  rpc.handle(CtlMethod.setVhostLimits, async (from, p) => {
+    const r = decodeJson<{ vhost: string; maxConnections: number | null; maxQueues: number | null }>(p);
+    return audited(d.audit, caller(d, from, 'set-vhost-limits', { ...r }), () => change({ kind: 'setVhostLimits', ...r }));
+  });
+  rpc.handle(CtlMethod.setUserLimits, async (from, p) => {
+    const r = decodeJson<{ user: string; maxConnections: number | null; maxChannels: number | null }>(p);
+    return audited(d.audit, caller(d, from, 'set-user-limits', { ...r }), () => change({ kind: 'setUserLimits', ...r }));
+  });
 }
 
 /**

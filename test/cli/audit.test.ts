@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import amqp from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { eventually, freePorts, killAll, runCtl, startNode } from './cluster-nodes.js';
 
@@ -41,5 +42,23 @@ describe('audit log', () => {
     }
     // Reads are not changes: status leaves no line.
     expect(audits()).toHaveLength(3);
+
+    // Limits changed at runtime with ctl, as rabbitmqctl set_user_limits / set_vhost_limits.
+    const url = `amqp://guest:guest@127.0.0.1:${amqpPort!}`;
+    expect(await ctl('set-user-limits', 'guest', '{"max-connections":1}')).toMatchObject({ code: 0, stdout: 'ok: in force on every node\n' });
+    const first = await amqp.connect(url);
+    await expect(amqp.connect(url)).rejects.toThrow(/ConnectionClose/);
+    const bad = await ctl('set-user-limits', 'guest', '{"max-conections":1}');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("'max-conections' is not a user limit; known: max-connections, max-channels");
+    expect((await ctl('set-vhost-limits', '{"max-queues":-1}', '--vhost', 'nope')).stderr).toContain("no vhost 'nope'");
+    expect((await ctl('set-user-limits', 'guest', '{}')).code).toBe(0);
+    const second = await amqp.connect(url);
+    await second.close();
+    await first.close();
+    expect(audits().map((a) => `${a.action} ${a.outcome}`)).toEqual([
+      'set-policy ok', "clear-policy NOT_FOUND - no policy 'nope' in vhost '/'", expect.stringMatching(/^grow /) as unknown as string,
+      'set-user-limits ok', "set-vhost-limits NOT_FOUND - no vhost 'nope'", 'set-user-limits ok',
+    ]);
   }, 60_000);
 });
