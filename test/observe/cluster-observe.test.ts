@@ -208,6 +208,34 @@ describe('a live cluster under traffic', () => {
     expect(top.stdout).toMatch(new RegExp(`^/\\s+${queue}\\s+${L.spec.name}`, 'm'));
   }, 60_000);
 
+  it('counts direct reply-to replies where they went, connections by flow state, and the memory the alarm measures', async () => {
+    const outcome = (samples: Sample[], o: string): number => valueOf(samples, 'espresso_direct_reply_to_replies_total', { outcome: o }) ?? -1;
+    const [p0, c0] = await Promise.all([scrape(P.httpPort()), scrape(C.httpPort())]);
+    // A caller on P, a worker on C: the reply crosses from C to the caller's channel on P.
+    const caller = await (await connect(P)).createChannel();
+    const replies: string[] = [];
+    await caller.consume('amq.rabbitmq.reply-to', (m) => void (m !== null && replies.push(m.content.toString())), { noAck: true });
+    await caller.assertQueue('observe-rpc', { durable: false, autoDelete: true });
+    const worker = await (await connect(C)).createChannel();
+    caller.sendToQueue('observe-rpc', Buffer.from('ping'), { replyTo: 'amq.rabbitmq.reply-to' });
+    let request: amqp.GetMessage | false = false;
+    await eventually('the request reaches the worker on C', async () => (request = await worker.get('observe-rpc', { noAck: true })) !== false);
+    worker.sendToQueue((request as unknown as amqp.GetMessage).properties.replyTo as string, Buffer.from('pong'));
+    await eventually('the reply reaches the caller on P', () => Promise.resolve(replies.length === 1));
+    const [p1, c1] = await Promise.all([scrape(P.httpPort()), scrape(C.httpPort())]);
+    expect(outcome(c1, 'forwarded') - outcome(c0, 'forwarded')).toBe(1);
+    expect(outcome(p1, 'delivered') - outcome(p0, 'delivered')).toBe(1);
+    expect(outcome(p1, 'dropped')).toBe(outcome(p0, 'dropped'));
+    // Nothing holds these clients back: every connection of P is running, none held or blocked.
+    const states = ['running', 'flow', 'blocked'].map((state) => valueOf(p1, 'espresso_connections_state', { state }));
+    expect(states).toEqual([valueOf(p1, 'espresso_connections'), 0, 0]);
+    expect(states[0]).toBeGreaterThanOrEqual(1);
+    // What the memory alarm compares with its watermark: heap in use plus buffers, below RSS.
+    const used = valueOf(p1, 'espresso_memory_used_bytes')!;
+    expect(used).toBeGreaterThan(1024 * 1024);
+    expect(used).toBeLessThan(valueOf(p1, 'espresso_process_resident_memory_bytes')!);
+  });
+
   it('serves every metric the Grafana dashboard queries, on the paths the Prometheus config scrapes', async () => {
     const dashboard = JSON.parse(readFileSync(join(root, 'cluster/monitoring/grafana-dashboard.json'), 'utf8')) as { panels: Array<{ targets?: Array<{ expr: string }> }> };
     const queried = new Set(dashboard.panels.flatMap((p) => p.targets ?? []).flatMap((t) => [...t.expr.matchAll(/\bespresso_[a-z0-9_]+/g)].map((m) => m[0])));
