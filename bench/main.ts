@@ -136,7 +136,9 @@ function writeResults(reports: readonly ScenarioReport[], argv: readonly string[
     writeFileSync(file, resultsPreamble);
   }
   const info = { dateIso: new Date().toISOString(), machine: machine(), commit, command: `npm run bench -- ${argv.join(' ')}`, load: { before: loadBefore, after: loadavg() } };
-  appendFileSync(file, formatMarkdown(info, reports));
+  // A blank line before the heading, whatever the previous entry (another script's) ended with.
+  const before = readFileSync(file, 'utf8');
+  appendFileSync(file, `${before.endsWith('\n\n') ? '' : before.endsWith('\n') ? '\n' : '\n\n'}${formatMarkdown(info, reports)}`);
   log(`appended to ${file}; charts in ${chartsDir}`);
 }
 
