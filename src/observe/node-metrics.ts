@@ -34,11 +34,16 @@ export interface ObservedNode {
 /** A scrape's body in Prometheus' text format. */
 export type MetricsText = () => Promise<string>;
 
+/** What a per-object scrape asks for: the queues of these vhosts only (all when absent). */
+export interface PerObjectFilter {
+  readonly vhosts?: ReadonlySet<string>;
+}
+
 export interface NodeMetrics {
   /** /metrics: node families plus queue families summed over the queues this node reports. */
   readonly aggregated: MetricsText;
-  /** /metrics/per-object: node families plus one sample per queue and Raft group. */
-  readonly perObject: MetricsText;
+  /** /metrics/per-object: node families plus one sample per queue and Raft group (of the vhosts asked for). */
+  readonly perObject: (filter?: PerObjectFilter) => Promise<string>;
   readonly contentType: string;
 }
 
@@ -57,15 +62,15 @@ export function createNodeMetrics(node: ObservedNode): NodeMetrics {
     name: 'espresso_metrics_render_seconds', help: 'time this node took to build the previous answer of each metrics path', type: 'gauge',
     read: () => [{ labels: { path: '/metrics' }, value: renderMs.aggregated / 1000 }, { labels: { path: '/metrics/per-object' }, value: renderMs.perObject / 1000 }],
   }]);
-  const timed = (which: keyof typeof renderMs, render: () => Promise<string>) => async (): Promise<string> => {
+  const timed = <A extends unknown[]>(which: keyof typeof renderMs, render: (...a: A) => Promise<string>) => async (...a: A): Promise<string> => {
     const startedMs = performance.now();
-    const text = await render();
+    const text = await render(...a);
     renderMs[which] = performance.now() - startedMs;
     return text;
   };
   return {
     aggregated: timed('aggregated', async () => `${await nodeOnly.metrics()}\n${await queues.metrics()}`),
-    perObject: timed('perObject', async () => `${await nodeOnly.metrics()}\n${perObjectQueueText(node)}`),
+    perObject: timed('perObject', async (filter?: PerObjectFilter) => `${await nodeOnly.metrics()}\n${perObjectQueueText(node, filter?.vhosts)}`),
     contentType: nodeOnly.contentType,
   };
 }

@@ -89,6 +89,12 @@ describe('a live cluster under traffic', () => {
     expect(valueOf(perObject[1]!, 'espresso_queue_messages_ready', labels)).toBeUndefined(); // a follower's counts are not reported
     expect(perObject.map((s) => s.find((x) => x.name === 'espresso_queue_info' && x.labels['queue'] === queue)?.labels['membership'])).toEqual(['leader', 'follower', 'follower']);
     expect(perObject.every((s) => (valueOf(s, 'espresso_raft_commit_index', labels) ?? 0) >= 300)).toBe(true);
+    // Only the vhosts asked for (RabbitMQ's /metrics/detailed?vhost=): a scraper bounds what it gets.
+    const rootOnly = await scrape(L.httpPort(), '/metrics/per-object?vhost=%2F');
+    expect(valueOf(rootOnly, 'espresso_queue_messages_ready', labels)).toBe(300);
+    const elsewhere = await scrape(L.httpPort(), '/metrics/per-object?vhost=elsewhere');
+    expect(elsewhere.filter((x) => x.labels['queue'] !== undefined)).toEqual([]);
+    expect(valueOf(elsewhere, 'espresso_identity_info', { espresso_node: L.spec.name })).toBe(1);
     expect(perObject[0]!.filter((x) => x.name === 'espresso_raft_follower_lag' && x.labels['queue'] === queue).map((x) => x.labels['follower']).sort())
       .toEqual([P.spec.name, C.spec.name].sort());
 
