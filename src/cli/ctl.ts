@@ -14,6 +14,8 @@ import { ConfigError, ExitCode } from './config-loader.js';
 import { clusterTlsOf, parseNodeAddress } from './node-cluster.js';
 import { readinessMethods, type DrainAnswer, type Readiness } from '../cluster/node-readiness.js';
 import { intFlag, parseSmallFlags, type SmallArgs } from './small-flags.js';
+import { accessFlags, accessHelp, accessRequest, formatAccess } from './ctl-access.js';
+import { AccessMethod } from '../cluster/access-service.js';
 
 export const ctlHelp = `Usage: espresso ctl [flags] <command> [argument]
 
@@ -42,7 +44,7 @@ Commands:
   ready                       is the node asked ready: metadata and each of its queues has a leader,
                               its follower replicas hold the leader's commits (exit 0; 1 with the
                               reasons when not: a readiness probe)
-  drain [NODE]                NODE (default: the node asked) hands every queue and the metadata
+${accessHelp}  drain [NODE]                NODE (default: the node asked) hands every queue and the metadata
                               group it leads to another node, before it is stopped for an upgrade
                               (exit 1 if it still leads some after --drain-timeout ms [60000])
 
@@ -58,13 +60,13 @@ Exit codes: 0 ok, 1 refused by the cluster, 64 bad command line, 69 node unreach
 `;
 
 export async function runCtl(argv: readonly string[], env: Record<string, string | undefined>): Promise<number> {
-  const args = parseSmallFlags('ctl', argv, ['--cluster-address', '--cluster-secret', '--data-dir', '--timeout', '--cluster-tls-cert', '--cluster-tls-key', '--cluster-tls-ca', ...policyFlags, ...membershipFlags, '--drain-timeout'], ['--json']);
+  const args = parseSmallFlags('ctl', argv, ['--cluster-address', '--cluster-secret', '--data-dir', '--timeout', '--cluster-tls-cert', '--cluster-tls-key', '--cluster-tls-ca', ...policyFlags, ...membershipFlags, ...accessFlags, '--drain-timeout'], ['--json']);
   if (args.help) {
     process.stdout.write(ctlHelp);
     return ExitCode.Ok;
   }
   const [command, arg, ...extra] = args.words;
-  const policy = command === undefined ? undefined : policyRequest(command, args);
+  const policy = command === undefined ? undefined : policyRequest(command, args) ?? accessRequest(command, args);
   if (command === undefined || (policy === undefined && extra.length > 0)) throw new ConfigError(`espresso ctl: give one command; see 'espresso ctl --help'`, ExitCode.Usage);
   const request = policy ?? membershipRequest(command, arg, args) ?? readinessRequest(command, arg, args) ?? ctlRequest(command, arg);
   const target = parseNodeAddress(args.flags.get('--cluster-address') ?? '127.0.0.1:15672', '--cluster-address');
@@ -98,7 +100,8 @@ export async function runCtl(argv: readonly string[], env: Record<string, string
     return report.failed > 0 ? ExitCode.Failure : ExitCode.Ok;
   }
   if (request.method === readinessMethods.ready || request.method === readinessMethods.drain) return printReadiness(request.method, value, json);
-  if (json || request.method === CtlMethod.rebalance) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  if (!json && (request.method === AccessMethod.change || request.method === AccessMethod.list)) process.stdout.write(formatAccess(request as Parameters<typeof formatAccess>[0], value, formatTable));
+  else if (json || request.method === CtlMethod.rebalance) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   else if (request.method === CtlMethod.listQueues) process.stdout.write(formatQueues(value as QueueListing[]));
   else if (request.method === CtlMethod.listPolicies) process.stdout.write(formatPolicies(value as PolicyRecord[]));
   else if (request.method === CtlMethod.setPolicy || request.method === CtlMethod.clearPolicy) process.stdout.write(formatPolicyChange(value as PolicyChangeAnswer));

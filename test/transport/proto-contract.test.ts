@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { AccessMethod } from '../../src/cluster/access-service.js';
 import { CtlMethod } from '../../src/cluster/control-service.js';
 import { RepairMethod } from '../../src/cluster/group-repair.js';
 import { MetaMethod } from '../../src/cluster/metadata-entries.js';
@@ -30,7 +31,7 @@ function table(): Row[] {
   return rows;
 }
 
-const served = [CtlMethod, RepairMethod, MetaMethod, readinessMethods, listingMethods, MembershipMethod, meshMethods, replyMethods]
+const served = [AccessMethod, CtlMethod, RepairMethod, MetaMethod, readinessMethods, listingMethods, MembershipMethod, meshMethods, replyMethods]
   .flatMap((o) => Object.values(o) as string[]);
 
 describe('proto/cluster.proto declares every rpc method', () => {
