@@ -6,53 +6,21 @@
 
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clusterStatus } from '../../src/cluster/control-service.js';
-import { ClusterRpc } from '../../src/cluster/rpc.js';
-import { brokerAuthenticator } from '../../src/http/basic-auth.js';
-import { serveManagement } from '../../src/http/management.js';
-import { HttpListener } from '../../src/http/server.js';
-import { silentLogger } from '../../src/lib/log.js';
 import { nodeId } from '../../src/lib/ids.js';
 import { planDefinitions, type Definitions } from '../../src/model/index.js';
-import type { ReplicatedMetadataClient } from '../../src/cluster/metadata-group.js';
-import { startReplicatedNode, type ReplicatedNode } from '../broker/replicated-node.js';
+import type { ReplicatedNode } from '../broker/replicated-node.js';
+import { startManagedNode, type ManagedNode } from './management-node.js';
 
+let managed: ManagedNode;
 let node: ReplicatedNode;
-let http: HttpListener;
 let base: string;
-let rpc: ClusterRpc;
+let api: ManagedNode['api'];
 
 beforeAll(async () => {
-  node = await startReplicatedNode();
-  http = await HttpListener.start({ host: '127.0.0.1', port: 0, logger: silentLogger });
-  base = `http://127.0.0.1:${http.port}`;
-  rpc = new ClusterRpc(node.host.transport, silentLogger);
-  const ctx = node.broker.context;
-  const self = { id: node.host.nodeId, clusterAddress: '', amqpAddress: '', version: 'test' };
-  serveManagement({
-    http, ctx, connections: () => node.broker.connections(), closeConnection: (n, r) => node.broker.closeConnection(n, r), rpc,
-    transport: node.host.transport, authenticate: brokerAuthenticator(ctx), version: '0.1.0', amqpPort: node.broker.port,
-    status: () => clusterStatus({ metadata: ctx.metadata as unknown as ReplicatedMetadataClient, groupHost: node.host, gossip: undefined, self }),
-  });
+  managed = await startManagedNode();
+  ({ node, base, api } = managed);
 }, 30_000);
-afterAll(async () => {
-  await http.close();
-  rpc.close();
-  await node.stop();
-});
-
-function auth(user: string, pass: string): Record<string, string> {
-  return { authorization: `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}` };
-}
-
-async function api(method: string, path: string, body?: unknown, who: [string, string] = ['guest', 'guest'], headers: Record<string, string> = {}): Promise<{ status: number; json: unknown; headers: Headers }> {
-  const r = await fetch(`${base}${path}`, {
-    method, headers: { ...auth(...who), ...headers, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
-  });
-  const text = await r.text();
-  return { status: r.status, json: text === '' ? null : JSON.parse(text) as unknown, headers: r.headers };
-}
+afterAll(() => managed.stop());
 
 describe('management API', () => {
   it('authenticates with the broker users and answers RabbitMQ errors', async () => {
