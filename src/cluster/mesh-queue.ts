@@ -9,6 +9,7 @@ import type {
   ConsumeRequest, DeliverySink, DownScope, EnqueueOutcome, GetResponse, MsgId, Owner, QueueBackend, QueueEvent, QueueStats, StoredMessage,
 } from '../broker/queue-backend.js';
 import type { NodeId } from '../lib/ids.js';
+import type { MessageTrace } from '../lib/trace.js';
 import { parseExpiration, queueLimits } from '../queue/index.js';
 import type { CallResult } from './queue-wire.js';
 import type { ForwardedCommand, QueueMesh } from './queue-service.js';
@@ -46,7 +47,7 @@ export class MeshQueue implements QueueBackend {
     private readonly replicas: () => readonly NodeId[],
   ) {}
 
-  enqueue(message: StoredMessage): Promise<EnqueueOutcome> {
+  enqueue(message: StoredMessage, trace?: MessageTrace): Promise<EnqueueOutcome> {
     const p = message.properties;
     const priority = typeof p.priority === 'number' ? Math.max(0, Math.min(255, Math.floor(p.priority))) : 0;
     const seq = ++this.enqueueSeq;
@@ -54,7 +55,7 @@ export class MeshQueue implements QueueBackend {
     const floor = this.enqueuesInFlight.values().next().value ?? seq;
     const dedup = { origin: this.origin, seq, floor };
     const done = (): void => void this.enqueuesInFlight.delete(seq);
-    return this.run({ type: 'enqueue', priority, ttlMs: parseExpiration(p.expiration), message, dedup }).then(
+    return this.run({ type: 'enqueue', priority, ttlMs: parseExpiration(p.expiration), message, dedup }, trace).then(
       (r) => {
         done();
         return r.kind === 'enqueue' ? r.outcome : 'ok';
@@ -141,13 +142,15 @@ export class MeshQueue implements QueueBackend {
   }
 
   /**
-   * Counters asked of the node where the queue lives (a touch routed there), for declare-ok and
-   * delete-ok on a node that holds no replica of it: stats() is only as fresh as the last answer.
+   * Counters for declare-ok and delete-ok: the local replica's when it leads and has applied its
+   * leaderStart, else those the leader answers to a touch (routed there; it follows leaderStart in
+   * the log). A follower's or a just-restarted replica's own counts may lag, e.g. still counting
+   * messages checked out to consumers of a node's earlier life.
    */
   refresh(): Promise<QueueStats> {
     const touched = this.run({ type: 'touch' });
     const replica = this.mesh.replica(this.vhost, this.name);
-    if (replica === undefined) return touched.then(() => this.lastStats);
+    if (replica === undefined || !replica.current) return touched.then(() => this.lastStats);
     touched.catch(() => undefined);
     return Promise.resolve(replica.stats());
   }
@@ -203,11 +206,11 @@ export class MeshQueue implements QueueBackend {
     if (set?.size === 0) this.tags.delete(channel);
   }
 
-  private run(command: ForwardedCommand): Promise<CallResult> {
+  private run(command: ForwardedCommand, trace?: MessageTrace): Promise<CallResult> {
     // A deleted queue holds no consumers and no messages: what only releases them has nothing to do.
     if (releasing.has(command.type) && this.replicas().length === 0) return Promise.resolve({ kind: 'void' });
     if (this.acks.size > 0 && command.type !== 'settle') this.flushAcks();
-    return this.mesh.route(this.vhost, this.name, this.replicas, command).then((a) => {
+    return this.mesh.route(this.vhost, this.name, this.replicas, command, trace).then((a) => {
       this.lastStats = a.stats;
       return a.result;
     });

@@ -96,7 +96,7 @@ export class HttpListener {
       s.once('close', () => l.sockets.delete(s));
     });
     server.on('error', (e) => logger.error('http server error', { error: e.message }));
-    logger.info('http listening', { bind: o.host, port: l.port });
+    logger.debug('http listening', { bind: o.host, port: l.port });
     return l;
   }
 
