@@ -22,7 +22,7 @@ export async function ensureRabbitInstalled(log: (line: string) => void): Promis
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const update = await run('apt-get', ['update'], { env, timeoutMs: 300_000 });
   if (update.code !== 0) throw new Error(`apt-get update failed: ${update.stderr.slice(-500)}`);
-  const install = await run('apt-get', ['install', '-y', 'rabbitmq-server'], { env, timeoutMs: 600_000 });
+  const install = await run('apt-get', ['-o', 'DPkg::Lock::Timeout=300', 'install', '-y', 'rabbitmq-server'], { env, timeoutMs: 600_000 });
   if (install.code !== 0 || !existsSync(join(binDir, 'rabbitmq-server'))) {
     throw new Error(`apt-get install rabbitmq-server failed: ${install.stderr.slice(-500)}`);
   }
