@@ -9,6 +9,7 @@
 //   api-access.ts       /api/users, /api/vhosts, /api/permissions, /api/policies, /api/whoami
 //   api-node.ts         /api/overview, /api/nodes, connections, channels, consumers, health
 //   api-definitions.ts  /api/definitions and the ctl methods behind export / diff / apply
+//   dashboard.ts        the web page at /
 
 import type { ConnectionInfo } from '../broker/connection-info.js';
 import type { NodeContext } from '../broker/node-context.js';
@@ -18,6 +19,7 @@ import type { Transport } from '../transport/index.js';
 import { accessRoutes } from './api-access.js';
 import { serveGathering } from './api-cluster.js';
 import { definitionRoutes, serveDefinitions } from './api-definitions.js';
+import { serveDashboard } from './dashboard.js';
 import { nodeRoutes } from './api-node.js';
 import { objectRoutes } from './api-objects.js';
 import { requireUser, type Authenticate } from './basic-auth.js';
@@ -51,4 +53,5 @@ export function serveManagement(o: ManagementOptions): void {
     ...definitionRoutes({ ctx: o.ctx, version: o.version }, who),
   ];
   for (const [method, pattern, handler] of routes) o.http.route(method, pattern, handler);
+  serveDashboard(o.http, o.authenticate);
 }
