@@ -7,7 +7,7 @@
 import { hashPassword } from '../broker/auth.js';
 import { AccessRefused, changeAccess, type AccessChange, type AccessMetadata } from '../cluster/access-service.js';
 import { isOperatingError } from '../lib/errors.js';
-import { findUser, isSha256Hash, listPolicies, parseTags, sha256Algorithm, type PermissionRecord, type PolicyApplyTo, type PolicyRecord, type UserRecord } from '../model/index.js';
+import { findUser, isSha256Hash, listPolicies, parseTags, sha256Algorithm, type PermissionRecord, type PolicyApplyTo, type TopicPermissionRecord, type PolicyRecord, type UserRecord } from '../model/index.js';
 import {
   created, fail, field, isMonitor, jsonBody, listResponse, modelFailure, noContent, requireAdmin, requirePolicymaker, requireVhost,
   seesVhost, vhostsOf, type Who,
@@ -125,6 +125,26 @@ async function deletePolicy(d: AccessDeps, req: HttpRequest): Promise<HttpRespon
   return noContent;
 }
 
+function topicPermissionsWhere(d: AccessDeps, keep: (p: TopicPermissionRecord) => boolean): Row[] {
+  return [...d.metadata.state.vhosts.values()].flatMap((v) => [...v.topicPermissions.values()].flatMap((m) => [...m.values()]))
+    .filter(keep).map((p) => ({ user: p.user, vhost: p.vhost, exchange: p.exchange, write: p.write, read: p.read }));
+}
+
+/** PUT /api/topic-permissions/{vhost}/{user} {exchange, write, read}. */
+async function putTopicPermission(d: AccessDeps, req: HttpRequest): Promise<HttpResponse> {
+  requireAdmin(d.who(req));
+  const { vhost, user } = req.params as { vhost: string; user: string };
+  const body = await jsonBody(req);
+  const exchange = field(body, 'exchange', 'string', true)!;
+  const write = field(body, 'write', 'string', true)!;
+  const read = field(body, 'read', 'string', true)!;
+  if (findUser(d.metadata.state, user) === undefined || !d.metadata.state.vhosts.has(vhost)) fail(400, 'bad_request', 'vhost_or_user_not_found');
+  const existed = d.metadata.state.vhosts.get(vhost)?.topicPermissions.get(user)?.has(exchange) === true;
+  const r = await d.metadata.apply({ kind: 'setTopicPermissions', user, vhost, exchange, write, read });
+  if (!r.ok) modelFailure(r);
+  return existed ? noContent : created;
+}
+
 function permissionsWhere(d: AccessDeps, keep: (p: PermissionRecord) => boolean): Row[] {
   return [...d.metadata.state.vhosts.values()].flatMap((v) => [...v.permissions.values()].filter(keep).map(permissionRow));
 }
@@ -205,6 +225,37 @@ export function accessRoutes(d: AccessDeps): Route[] {
       if (state().vhosts.get(vhost)?.permissions.has(name) !== true) fail(404, 'not_found', 'Not Found');
       await change(d, { op: 'clear-permissions', user: name, vhost });
       return noContent;
+    }],
+    ['GET', '/api/topic-permissions', (req) => {
+      admin(req);
+      return jsonResponse(200, topicPermissionsWhere(d, () => true));
+    }],
+    ['GET', '/api/topic-permissions/:vhost/:user', (req) => {
+      admin(req);
+      const { vhost, user: name } = req.params as { vhost: string; user: string };
+      const rows = topicPermissionsWhere(d, (p) => p.vhost === vhost && p.user === name);
+      if (rows.length === 0) fail(404, 'not_found', 'Not Found');
+      return jsonResponse(200, rows);
+    }],
+    ['PUT', '/api/topic-permissions/:vhost/:user', (req) => putTopicPermission(d, req)],
+    ['DELETE', '/api/topic-permissions/:vhost/:user', async (req) => {
+      admin(req);
+      const { vhost, user: name } = req.params as { vhost: string; user: string };
+      if (state().vhosts.get(vhost)?.topicPermissions.has(name) !== true) fail(404, 'not_found', 'Not Found');
+      const r = await d.metadata.apply({ kind: 'clearTopicPermissions', user: name, vhost });
+      if (!r.ok) modelFailure(r);
+      return noContent;
+    }],
+    ['GET', '/api/users/:name/topic-permissions', (req) => {
+      admin(req);
+      const name = user(req.params['name']!).name;
+      return jsonResponse(200, topicPermissionsWhere(d, (p) => p.user === name));
+    }],
+    ['GET', '/api/vhosts/:name/topic-permissions', (req) => {
+      admin(req);
+      const v = req.params['name']!;
+      if (!state().vhosts.has(v)) fail(404, 'not_found', 'Not Found');
+      return jsonResponse(200, topicPermissionsWhere(d, (p) => p.vhost === v));
     }],
     ['GET', '/api/policies', (req) => listResponse(vhostsOf(state(), d.who(req), undefined).flatMap((v) => listPolicies(state(), v).map(policyRow)), req.query)],
     ['GET', '/api/policies/:vhost', (req) => listResponse(vhostsOf(state(), d.who(req), req.params['vhost']).flatMap((v) => listPolicies(state(), v).map(policyRow)), req.query)],

@@ -10,7 +10,7 @@ import { targetQueues } from '../broker/publish.js';
 import type { QueueListing } from '../cluster/queue-listing.js';
 import { nodeId } from '../lib/ids.js';
 import {
-  bindingsOfQueue, checkPublish, checkQueueAccess, listBindings, listExchanges, listQueues, lookupExchange, lookupQueue, policyFor,
+  bindingsOfQueue, checkPublish, checkQueueAccess, checkTopicAccess, listBindings, listExchanges, listQueues, lookupExchange, lookupQueue, policyFor,
   type BindingRecord, type ExchangeRecord, type MetadataCommand, type MetadataOk, type QueueRecord,
 } from '../model/index.js';
 import { replicatedQueues, clusterView, type GatherDeps, type LocalQueueRow } from './api-cluster.js';
@@ -295,6 +295,8 @@ async function publish(d: ObjectDeps, req: HttpRequest): Promise<HttpResponse> {
   if (payloadEncoding !== 'string' && payloadEncoding !== 'base64') fail(400, 'bad_request', `payload_encoding must be string or base64, got '${payloadEncoding}'`);
   const x = checkPublish(d.ctx.metadata.state, user.name, vhost, exchangeName(name));
   if ('ok' in x) modelFailure(x);
+  const topicDenied = checkTopicAccess(d.ctx.metadata.state, user.name, vhost, x, routingKey, 'write');
+  if (topicDenied !== null) modelFailure(topicDenied);
   const properties: Record<string, unknown> = {};
   for (const [ours, theirs] of propertyNames) if (props[theirs] !== undefined) properties[ours] = props[theirs];
   if (props['headers'] !== undefined) properties['headers'] = tableOf(props['headers']);

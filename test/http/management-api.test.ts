@@ -61,6 +61,17 @@ describe('management API', () => {
     expect(a.hashing_algorithm).toBe('rabbit_password_hashing_sha256');
     expect(Buffer.from(a.password_hash, 'base64').length).toBe(36);
     expect((await api('GET', '/api/permissions/shop/alice')).json).toEqual({ user: 'alice', vhost: 'shop', configure: '^alice', write: '.*', read: '.*' });
+    // Topic permissions: a routing key alice may not publish on a topic exchange is refused (403 over AMQP).
+    // guest has no permissions in shop (a new vhost grants none): its declare there is refused as AMQP's would be.
+    expect(await api('PUT', '/api/exchanges/shop/alice.events', { type: 'topic' })).toMatchObject({ status: 401, json: { reason: 'Access refused.' } });
+    expect((await api('PUT', '/api/exchanges/shop/alice.events', { type: 'topic' }, alice)).status).toBe(201);
+    expect((await api('PUT', '/api/topic-permissions/shop/alice', { exchange: 'alice.events', write: '^eu\\.', read: '.*' })).status).toBe(201);
+    expect((await api('GET', '/api/topic-permissions/shop/alice')).json).toEqual([{ user: 'alice', vhost: 'shop', exchange: 'alice.events', write: '^eu\\.', read: '.*' }]);
+    expect(await api('PUT', '/api/topic-permissions/shop/alice', { exchange: 'alice.events', write: '.*' })).toMatchObject({ status: 400, json: { reason: '[{key_missing,read}]' } });
+    expect((await api('POST', '/api/exchanges/shop/alice.events/publish', { routing_key: 'eu.orders', payload: 'x', payload_encoding: 'string', properties: {} }, alice)).status).toBe(200);
+    expect(await api('POST', '/api/exchanges/shop/alice.events/publish', { routing_key: 'us.orders', payload: 'x', payload_encoding: 'string', properties: {} }, alice)).toMatchObject({ status: 401, json: { reason: 'Access refused.' } });
+    expect((await api('DELETE', '/api/topic-permissions/shop/alice')).status).toBe(204);
+    expect((await api('GET', '/api/users/alice/topic-permissions')).json).toEqual([]);
     expect((await api('DELETE', '/api/permissions/shop/alice')).status).toBe(204);
     expect((await api('DELETE', '/api/users/alice')).status).toBe(204);
     expect((await api('DELETE', '/api/users/alice')).status).toBe(404);
