@@ -11,6 +11,7 @@ import { limits } from './limits.js';
 import { freeBytesOf, startDiskAlarm, type DiskAlarm } from './disk-alarm.js';
 import { collectGarbage, liveMemoryBytes, startMemoryAlarm, type MemoryAlarm } from './memory-alarm.js';
 import { createNodeContext, type NodeCluster, type NodeContext } from './node-context.js';
+import { closeOnVhostDeleted, type ConnectionInfo } from './connection-info.js';
 import type { TraceRecorder } from './counters.js';
 
 export interface BrokerDeps {
@@ -50,6 +51,10 @@ export interface BrokerServer {
   reconfigure(changes: Partial<Pick<BrokerConfig, ReloadableBrokerKey>>): void;
   /** Each connection's flow state (running, flow: held by credit flow, blocked: by an alarm) and unfinished enqueues. */
   connectionFlow(): Array<{ id: string; state: 'running' | 'flow' | 'blocked'; inFlight: number; holds: number }>;
+  /** The open connections with their channels and consumers (the management API's lists). */
+  connections(): ConnectionInfo[];
+  /** Closes the connection of that name (RabbitMQ's "peer -> local") with 320 and `reason`; false when none. */
+  closeConnection(name: string, reason: string): boolean;
   /** Closes every connection with 320 CONNECTION_FORCED and stops listening. */
   close(): Promise<void>;
 }
@@ -69,6 +74,7 @@ export async function startBroker(given: BrokerConfig, deps: BrokerDeps): Promis
     context.counters.connectionsOpened++;
   });
   context.connectionCount = () => connections.size;
+  const stopVhostWatch = closeOnVhostDeleted(deps.cluster?.metadata, context, () => connections);
   const config = context.config;
   const memoryAlarm = (): MemoryAlarm => startMemoryAlarm(
     config.memoryHighWatermarkBytes,
@@ -125,7 +131,14 @@ export async function startBroker(given: BrokerConfig, deps: BrokerDeps): Promis
       }
     },
     connectionFlow: () => [...connections].map((c) => ({ id: c.id, state: c.flowState, inFlight: c.creditStats.inFlight, holds: c.creditStats.holds })),
+    connections: () => [...connections].filter((c) => c.opened).map((c) => c.describe()),
+    closeConnection: (name, reason) => {
+      const c = [...connections].find((x) => x.opened && x.describe().name === name);
+      c?.forceClose(`CONNECTION_FORCED - ${reason}`);
+      return c !== undefined;
+    },
     close: async () => {
+      stopVhostWatch();
       alarm.stop();
       disk.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
