@@ -13,6 +13,7 @@ import { Channel } from './channel.js';
 import { blockedReason } from './disk-alarm.js';
 import { amqpError, amqpErrorText, fromModel, type ProtocolError } from './errors.js';
 import { limits } from './limits.js';
+import { channelInfo, connectionName, plainProperties, type ConnectionInfo } from './connection-info.js';
 import type { NodeContext } from './node-context.js';
 import { CreditFlow } from './credit-flow.js';
 import {
@@ -60,6 +61,8 @@ export class Connection {
   private readAtMs = 0;
   private wroteSinceTick = false;
   private clientCaps: FieldTable = {};
+  private clientProperties: FieldTable = {};
+  private heartbeatSec = 0;
   private blockedSent = false;
   private publishedSinceAlarm = false;
   private pausedFor = new Set<string>();
@@ -98,6 +101,23 @@ export class Connection {
 
   get ownerNode(): string {
     return this.ctx.nodeId;
+  }
+
+  /** Past connection.open-ok and not closing: what the management API lists. */
+  get opened(): boolean {
+    return this.state === 'opened';
+  }
+
+  /** This connection and its channels as the management API lists them. */
+  describe(): ConnectionInfo {
+    const s = this.socket;
+    return {
+      name: connectionName(s.remoteAddress ?? '?', s.remotePort ?? 0, s.localAddress ?? '?', s.localPort ?? 0),
+      id: this.id, node: this.ctx.nodeId, user: this.user, vhost: this.vhost, host: s.localAddress ?? '', port: s.localPort ?? 0,
+      peerHost: s.remoteAddress ?? '', peerPort: s.remotePort ?? 0, state: this.flowState, connectedAtMs: this.openedAtMs,
+      frameMax: this.frameMaxBytes, channelMax: this.channelMax, heartbeatSec: this.heartbeatSec,
+      clientProperties: plainProperties(this.clientProperties), channels: [...this.channels.values()].map(channelInfo),
+    };
   }
 
   hasCapability(name: string): boolean {
@@ -298,6 +318,7 @@ export class Connection {
   }
 
   private onStartOk(m: Extract<AmqpMethod, { name: 'connection.start-ok' }>): void {
+    this.clientProperties = m.clientProperties;
     const caps = m.clientProperties['capabilities'];
     if (caps !== undefined && caps.tag === 'F') this.clientCaps = caps.value;
     if (!this.mechanisms().split(' ').includes(m.mechanism)) {
@@ -387,6 +408,7 @@ export class Connection {
     this.frameMaxBytes = m.frameMax;
     this.decoder.setFrameMax(m.frameMax);
     this.channelMax = m.channelMax;
+    this.heartbeatSec = m.heartbeat;
     if (m.heartbeat > 0) this.startHeartbeats(m.heartbeat);
     this.state = 'open';
   }

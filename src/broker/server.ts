@@ -13,6 +13,7 @@ import { freeBytesOf, startDiskAlarm, type DiskAlarm } from './disk-alarm.js';
 import { collectGarbage, liveMemoryBytes, startMemoryAlarm, type MemoryAlarm } from './memory-alarm.js';
 import { createNodeContext, type NodeCluster, type NodeContext } from './node-context.js';
 import { defaultTlsPort, describeCertificate, readTlsFiles, refusedPeer, tlsServerOptions, verifiedPeerUser } from './tls.js';
+import { closeOnVhostDeleted, type ConnectionInfo } from './connection-info.js';
 import type { TraceRecorder } from './counters.js';
 
 export interface BrokerDeps {
@@ -61,6 +62,10 @@ export interface BrokerServer {
   reloadTls(): string | null;
   /** Each connection's flow state (running, flow: held by credit flow, blocked: by an alarm) and unfinished enqueues. */
   connectionFlow(): Array<{ id: string; state: 'running' | 'flow' | 'blocked'; inFlight: number; holds: number }>;
+  /** The open connections with their channels and consumers (the management API's lists). */
+  connections(): ConnectionInfo[];
+  /** Closes the connection of that name (RabbitMQ's "peer -> local") with 320 and `reason`; false when none. */
+  closeConnection(name: string, reason: string): boolean;
   /** Closes every connection with 320 CONNECTION_FORCED and stops listening. */
   close(): Promise<void>;
 }
@@ -81,6 +86,7 @@ export async function startBroker(given: BrokerConfig, deps: BrokerDeps): Promis
   };
   const server: Server | null = given.tlsOnly ? null : createServer({ noDelay: true, pauseOnConnect: false }, (socket: Socket) => accept(socket));
   context.connectionCount = () => connections.size;
+  const stopVhostWatch = closeOnVhostDeleted(deps.cluster?.metadata, context, () => connections);
   const config = context.config;
   const memoryAlarm = (): MemoryAlarm => startMemoryAlarm(
     config.memoryHighWatermarkBytes,
@@ -166,7 +172,14 @@ export async function startBroker(given: BrokerConfig, deps: BrokerDeps): Promis
       }
     },
     connectionFlow: () => [...connections].map((c) => ({ id: c.id, state: c.flowState, inFlight: c.creditStats.inFlight, holds: c.creditStats.holds })),
+    connections: () => [...connections].filter((c) => c.opened).map((c) => c.describe()),
+    closeConnection: (name, reason) => {
+      const c = [...connections].find((x) => x.opened && x.describe().name === name);
+      c?.forceClose(`CONNECTION_FORCED - ${reason}`);
+      return c !== undefined;
+    },
     close: async () => {
+      stopVhostWatch();
       alarm.stop();
       disk.stop();
       const closed = [server, tls].map((s) => new Promise<void>((resolve) => (s === null ? resolve() : s.close(() => resolve()))));

@@ -14,6 +14,10 @@ import { ConfigError, ExitCode } from './config-loader.js';
 import { clusterTlsOf, parseNodeAddress } from './node-cluster.js';
 import { readinessMethods, type DrainAnswer, type Readiness } from '../cluster/node-readiness.js';
 import { intFlag, parseSmallFlags, type SmallArgs } from './small-flags.js';
+import { accessFlags, accessHelp, accessRequest, formatAccess } from './ctl-access.js';
+import { AccessMethod } from '../cluster/access-service.js';
+import { definitionsFlags, definitionsHelp, definitionsRequest, printDefinitions } from './ctl-definitions.js';
+import { DefinitionsMethod } from '../http/api-definitions.js';
 import { isObserveCommand, observeCtlHelp, runObserveCtl } from './ctl-observe.js';
 
 export const ctlHelp = `Usage: espresso ctl [flags] <command> [argument]
@@ -49,7 +53,7 @@ Commands:
   ready                       is the node asked ready: metadata and each of its queues has a leader,
                               its follower replicas hold the leader's commits (exit 0; 1 with the
                               reasons when not: a readiness probe)
-  drain [NODE]                NODE (default: the node asked) hands every queue and the metadata
+${accessHelp}${definitionsHelp}  drain [NODE]                NODE (default: the node asked) hands every queue and the metadata
                               group it leads to another node, before it is stopped for an upgrade
                               (exit 1 if it still leads some after --drain-timeout ms [60000])
 ${observeCtlHelp}
@@ -66,13 +70,14 @@ Exit codes: 0 ok, 1 refused by the cluster, 64 bad command line, 69 node unreach
 
 export async function runCtl(argv: readonly string[], env: Record<string, string | undefined>): Promise<number> {
   if (!argv.includes('--help') && !argv.includes('-h') && isObserveCommand(argv)) return runObserveCtl(argv, env, ctlSecret);
-  const args = parseSmallFlags('ctl', argv, ['--cluster-address', '--cluster-secret', '--data-dir', '--timeout', '--cluster-tls-cert', '--cluster-tls-key', '--cluster-tls-ca', ...policyFlags, ...membershipFlags, '--drain-timeout'], ['--json']);
+  const args = parseSmallFlags('ctl', argv, ['--cluster-address', '--cluster-secret', '--data-dir', '--timeout', '--cluster-tls-cert', '--cluster-tls-key', '--cluster-tls-ca', ...policyFlags, ...membershipFlags, ...accessFlags, '--drain-timeout'], ['--json', ...definitionsFlags]);
   if (args.help) {
     process.stdout.write(ctlHelp);
     return ExitCode.Ok;
   }
   const [command, arg, ...extra] = args.words;
-  const policy = command === undefined ? undefined : policyRequest(command, args);
+  const defs = command === undefined ? undefined : definitionsRequest(command, args);
+  const policy = command === undefined ? undefined : defs ?? policyRequest(command, args) ?? accessRequest(command, args);
   if (command === undefined || (policy === undefined && !command.endsWith('-limits') && extra.length > 0)) throw new ConfigError(`espresso ctl: give one command; see 'espresso ctl --help'`, ExitCode.Usage);
   const request = policy ?? limitsRequest(command, args) ?? membershipRequest(command, arg, args) ?? readinessRequest(command, arg, args) ?? ctlRequest(command, arg);
   const target = parseNodeAddress(args.flags.get('--cluster-address') ?? '127.0.0.1:25672', '--cluster-address');
@@ -89,7 +94,7 @@ export async function runCtl(argv: readonly string[], env: Record<string, string
     const known = { ...(target.id !== undefined ? { nodeId: target.id } : {}), ...(tls !== undefined ? { tls } : {}) };
     // grow/shrink answer when every queue is done (each bounded on the node): the call waits that
     // long, after a quick status call found the node (the long bound covers finding it too).
-    const long = request.method === MembershipMethod.grow || request.method === MembershipMethod.shrink || request.method === readinessMethods.drain;
+    const long = request.method === MembershipMethod.grow || request.method === MembershipMethod.shrink || request.method === readinessMethods.drain || request.method === DefinitionsMethod.apply;
     if (long) await withRemoteNode({ address: target.address, secret, timeoutMs, ...known }, (call) => call(CtlMethod.status, encodeJson({})));
     const callMs = request.method === readinessMethods.drain ? (request.payload as { timeoutMs: number }).timeoutMs + 15_000 : long ? Math.max(timeoutMs, membershipCallMs) : timeoutMs;
     answer = await withRemoteNode({ address: target.address, secret, timeoutMs: callMs, ...known }, (call) => call(request.method, encodeJson(request.payload)));
@@ -100,13 +105,15 @@ export async function runCtl(argv: readonly string[], env: Record<string, string
     return reach ? ExitCode.Unavailable : ExitCode.Failure;
   }
   const value = decodeJson<unknown>(answer);
+  if (defs !== undefined) return printDefinitions(defs, value, command, json);
   if (request.method === MembershipMethod.grow || request.method === MembershipMethod.shrink) {
     const report = value as MembershipReport;
     process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatMembership(report));
     return report.failed > 0 ? ExitCode.Failure : ExitCode.Ok;
   }
   if (request.method === readinessMethods.ready || request.method === readinessMethods.drain) return printReadiness(request.method, value, json);
-  if (json || request.method === CtlMethod.rebalance) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  if (!json && (request.method === AccessMethod.change || request.method === AccessMethod.list)) process.stdout.write(formatAccess(request as Parameters<typeof formatAccess>[0], value, formatTable));
+  else if (json || request.method === CtlMethod.rebalance) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   else if (request.method === CtlMethod.listQueues) process.stdout.write(formatQueues(value as QueueListing[]));
   else if (request.method === CtlMethod.listPolicies) process.stdout.write(formatPolicies(value as PolicyRecord[]));
   else if (request.method === CtlMethod.setVhostLimits || request.method === CtlMethod.setUserLimits) process.stdout.write('ok: in force on every node\n');

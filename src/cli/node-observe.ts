@@ -19,6 +19,7 @@ import { ConfigError, ExitCode } from './config-loader.js';
 import { espressoVersion, type StartedCluster } from './node-cluster.js';
 import type { ServerConfig } from './options.js';
 import { httpPortOffset, portFromAmqp } from './ports.js';
+import { serveNodeManagement } from './node-management.js';
 
 export interface StartedObserve {
   readonly httpPort: number;
@@ -63,6 +64,7 @@ export async function startObserve(
   }
   serveMetrics(http, metrics, config.metricsAuth ? brokerAuthenticator(broker.context) : null);
   serveProfiles(http, service, brokerAuthenticator(broker.context, ['administrator']));
+  serveNodeManagement(http, cluster, broker);
   return {
     httpPort: http.port,
     reloadTls: (files: SecureContextOptions) => http.setSecureContext(files),

@@ -11,6 +11,7 @@ import { decodeJson, encodeJson } from './metadata-entries.js';
 import { metadataGroupId, type ClusterNode, type MetadataGroupStats, type ReplicatedMetadataClient } from './metadata-group.js';
 import type { ClusterRpc } from './rpc.js';
 import { serveReadyCheck } from './node-readiness.js';
+import { serveAccess } from './access-service.js';
 import { listPolicies, listVhosts, type MetadataCommand, type MetadataOk, type PolicyApplyTo, type PolicyRecord } from '../model/index.js';
 
 export const CtlMethod = {
@@ -107,6 +108,7 @@ export function serveControl(rpc: ClusterRpc, d: ControlDeps): void {
     });
   });
   servePolicies(rpc, d);
+  serveAccess(rpc, () => d.metadata);
   serveLimits(rpc, d);
 }
 

@@ -72,10 +72,12 @@ export {
   listQueues, listBindings, listPolicies, bindingsOfQueue,
 } from './queries.js';
 export type { QueueSettings, Overflow } from './policies.js';
-export { queueArgSettings } from './policies.js';
+export { queueArgSettings, policyFor } from './policies.js';
 export { isReplyToName, replyToPrefix } from './binding-commands.js';
 export { requestedReplicaCount } from './queue-args.js';
 export { serializableCommand } from './wire.js';
 export { snapshotMetadata, restoreMetadata, snapshotVersion } from './snapshot.js';
 export type { MetadataSnapshot, VhostSnapshot } from './snapshot.js';
 export { limits as modelLimits } from './limits.js';
+export { exportDefinitions, planDefinitions, parseTags, isSha256Hash, sha256Algorithm, definitionsFormatVersion } from './definitions.js';
+export type { Definitions, Plan, PlanStep, PlanOptions } from './definitions.js';
