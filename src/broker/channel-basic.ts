@@ -2,7 +2,7 @@
 // confirms, CC/BCC, direct reply-to), consume with per-consumer and global prefetch, get,
 // ack/nack/reject, recover, and transactions.
 
-import { checkPublish, checkQueueAccess, extraRoutingKeys, isModelError, lookupQueue, readInt, RouteFailure, typeNameOf } from '../model/index.js';
+import { checkPublish, checkPublishTopics, checkQueueAccess, extraRoutingKeys, isModelError, lookupQueue, readInt, RouteFailure, typeNameOf, type ExchangeRecord } from '../model/index.js';
 import { authorizePublish } from './plugin-authz.js';
 import type { Channel, MethodResult } from './channel.js';
 import { ConfirmTracker } from './confirms.js';
@@ -24,14 +24,23 @@ import type { AmqpMethod, BasicProperties, BasicPublish, ContentHeader, FieldTab
 
 // ---- publish ---------------------------------------------------------------------------------
 
-function checkProperties(ch: Channel, p: BasicProperties): ProtocolError | null {
+/**
+ * The publish checks after the exchange's, in RabbitMQ's order: expiration (406), the CC and BCC
+ * headers' type (406), topic write permission on every routing key (403), user-id (406). Returns
+ * the extra routing keys (CC, BCC) when all pass.
+ */
+function checkMessage(ch: Channel, m: BasicPublish, x: ExchangeRecord, p: BasicProperties): ProtocolError | { extra: string[] | null } {
   if (p.expiration !== undefined && !/^\d+$/.test(p.expiration)) {
     return amqpError(406, `invalid expiration '${p.expiration}' for message: must be a non-negative integer string`);
   }
+  const extra = extraRoutingKeys(p.headers ?? null);
+  if (isModelError(extra)) return fromModel(extra);
+  const topicDenied = checkPublishTopics(ch.ctx.metadata.state, ch.actor, ch.vhost, x, extra === null ? [m.routingKey] : [m.routingKey, ...extra]);
+  if (topicDenied !== null) return fromModel(topicDenied);
   if (p.userId !== undefined && p.userId !== ch.user) {
     return amqpError(406, `user_id property set to '${p.userId}' but authenticated user was '${ch.user}'`);
   }
-  return null;
+  return { extra };
 }
 
 /** Builds the stored message, editing properties only when the broker must (BCC, reply-to). */
@@ -75,10 +84,9 @@ export function publish(
   if (!synced && m.exchange === '' && !isReplyToName(m.routingKey) && lookupQueue(ch.ctx.metadata.state, ch.vhost, m.routingKey) === undefined) {
     return ch.ctx.metadata.sync().then(() => publish(ch, m, header, body, true, receivedMs, trace));
   }
-  const bad = checkProperties(ch, header.properties);
-  if (bad !== null) return bad;
-  const extra = extraRoutingKeys(header.properties.headers ?? null);
-  if (isModelError(extra)) return fromModel(extra);
+  const checked = checkMessage(ch, m, x, header.properties);
+  if ('protocolError' in checked) return checked;
+  const extra = checked.extra;
   const stored = storedMessage(ch, m, header, body);
   if ('protocolError' in stored) return stored;
   const plugins = ch.ctx.plugins;

@@ -15,6 +15,9 @@ import { hashPassword } from './auth.js';
 import type { BrokerConfig } from './config.js';
 import { createBrokerCounters, noTracing, type BrokerCounters, type TraceRecorder } from './counters.js';
 import { DirectReplyRegistry } from './direct-reply-to.js';
+import { ConnectionTracking } from './connection-tracking.js';
+import { limits } from './limits.js';
+import { LoginThrottle } from './login-throttle.js';
 import { LocalMetadataClient, type MetadataClient } from './metadata-client.js';
 import { deadLetterSinkFor } from './publish.js';
 import { incarnation, QueueRegistry } from './queue-registry.js';
@@ -46,6 +49,10 @@ export interface NodeContext {
   connectionCount: () => number;
   /** Connections past connection.open (what --max-connections bounds). */
   openConnections: number;
+  /** Failed logins per source address and user (login-throttle.ts). */
+  readonly loginThrottle: LoginThrottle;
+  /** Open connections per vhost and user, channels per user, the connection rate (connection-tracking.ts). */
+  readonly tracking: ConnectionTracking;
   /** Plain counters for /metrics (counters.ts). */
   readonly counters: BrokerCounters;
   /** Where 1 in N publishes' stage traces go (no-op without the metrics layer). */
@@ -114,6 +121,8 @@ export function createNodeContext(
     diskAlarm: false,
     connectionCount: () => 0,
     openConnections: 0,
+    tracking: new ConnectionTracking(),
+    loginThrottle: new LoginThrottle(() => ({ failuresMax: config.loginFailuresMax, lockoutMs: config.loginLockoutMs, entriesMax: limits.loginThrottleEntriesMax })),
     counters: createBrokerCounters(),
     tracer,
     shutdown: () => queues.closeAll(),

@@ -208,7 +208,7 @@ async function formCluster(
   const self: ClusterNode = { id: nodeId, clusterAddress: hostPort(addresses.advertise, groupHost.port), amqpAddress: advertised(given.port), version: espressoVersion, ...(exchangePlugins.length > 0 ? { exchangePlugins } : {}) };
   // ctl is answered while the node still waits for its metadata group (status says so), and while
   // it looks for its peers by DNS (they ask it who it is and whether it is part of a cluster yet).
-  const deps: ControlDeps = { metadata: undefined, groupHost, gossip: undefined, self };
+  const deps: ControlDeps = { metadata: undefined, groupHost, gossip: undefined, self, audit: logger.child('audit') };
   serveControl(rpc, deps);
   let found: Awaited<ReturnType<typeof discovered>>;
   try {

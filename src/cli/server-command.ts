@@ -17,6 +17,11 @@ import { serverOptions, type ServerConfig } from './options.js';
 import { espressoVersion, startNodeCluster, type StartedCluster } from './node-cluster.js';
 import { inUse, lockDataDir, lockHolder, prepareDataDir } from './data-dir.js';
 import { planReload } from './reload.js';
+import { defaultTlsPort, describeCertificate, readTlsFiles, tlsSettingsProblem } from '../broker/tls.js';
+import { audited, caller } from '../cluster/audit.js';
+import { CtlMethod } from '../cluster/control-service.js';
+import { encodeJson } from '../cluster/metadata-entries.js';
+import { OperatingError, OperatingErrorCode } from '../lib/errors.js';
 import { stageRecorderFor, startObserve, type StartedObserve } from './node-observe.js';
 import type { TraceRecorder } from '../broker/counters.js';
 import { loadPlugins } from './plugins.js';
@@ -45,23 +50,39 @@ async function checkBind(bind: string): Promise<void> {
  * --port), the message names it rather than the cluster port derived from it, also taken.
  */
 async function checkAmqpPort(config: BrokerConfig): Promise<void> {
-  if (config.port === 0) return;
-  await new Promise<void>((done, fail) => {
-    const probe = createServer();
-    probe.once('error', (e) => fail(listenError(e, config)));
-    probe.listen(config.port, config.bind, () => probe.close(() => done()));
-  });
+  const tlsPort = config.tlsPort === -1 ? defaultTlsPort : config.tlsPort;
+  const ports = [...(config.tlsOnly ? [] : [{ port: config.port, flag: '--port' }]), ...(config.tlsCert !== '' ? [{ port: tlsPort, flag: '--tls-port' }] : [])];
+  for (const { port, flag } of ports) {
+    if (port === 0) continue;
+    await new Promise<void>((done, fail) => {
+      const probe = createServer();
+      probe.once('error', (e) => fail(listenError(e, config, port, flag)));
+      probe.listen(port, config.bind, () => probe.close(() => done()));
+    });
+  }
 }
 
-function listenError(e: unknown, config: BrokerConfig): unknown {
+function listenError(e: unknown, config: BrokerConfig, port = config.port, flag = '--port'): unknown {
   const code = (e as NodeJS.ErrnoException).code;
   if (code === 'EADDRINUSE') {
-    return new ConfigError(`AMQP port ${config.port} on ${config.bind} is already in use (another espresso node?); stop the other process or pick another with --port`, ExitCode.Unavailable);
+    return new ConfigError(`AMQP${flag === '--tls-port' ? 'S' : ''} port ${port} on ${config.bind} is already in use (another espresso node?); stop the other process or pick another with ${flag}`, ExitCode.Unavailable);
   }
   if (code === 'EADDRNOTAVAIL' || code === 'EACCES') {
-    return new ConfigError(`cannot listen on ${config.bind}:${config.port} (${code}); check --bind and --port`, ExitCode.Unavailable);
+    return new ConfigError(`cannot listen on ${config.bind}:${port} (${code}); check --bind and ${flag}`, ExitCode.Unavailable);
   }
   return e;
+}
+
+/** TLS settings that fit together and certificate files that load, before anything starts. */
+function checkTls(config: BrokerConfig): void {
+  const problem = tlsSettingsProblem(config);
+  if (problem !== null) throw new ConfigError(problem, ExitCode.Usage);
+  if (config.tlsCert === '') return;
+  try {
+    readTlsFiles(config);
+  } catch (e) {
+    throw new ConfigError(e instanceof Error ? e.message : String(e), ExitCode.NoInput);
+  }
 }
 
 async function listen(config: BrokerConfig, cluster: NodeCluster, logger: Logger, tracer: TraceRecorder, plugins: PluginHost): Promise<BrokerServer> {
@@ -82,6 +103,7 @@ export async function runServer(argv: readonly string[], env: Record<string, str
   const config = { ...given, dataDir: resolve(given.dataDir) };
   prepareDataDir(config.dataDir);
   await checkBind(config.bind);
+  checkTls(config);
   await checkAmqpPort(config);
   const release = lockDataDir(config.dataDir);
   try {
@@ -110,7 +132,15 @@ async function runNode(config: ServerConfig, configAgain: () => ServerConfig | '
       return;
     }
     running = reload(configAgain, running, broker, levelRef, logger);
+    reloadClientTls();
   });
+  // Client TLS files read again: the AMQPS listener's, then (when it loaded) the HTTPS listener's.
+  let https: ((files: ReturnType<typeof readTlsFiles>) => void) | undefined;
+  const reloadClientTls = (): string | null => {
+    const error = broker?.reloadTls() ?? null;
+    if (error === null && https !== undefined && running.tlsCert !== '') https(readTlsFiles(running));
+    return error;
+  };
   // Plugins first: one that fails stops the node before it joins anything, and the cluster is told
   // which exchange types this node has.
   const plugins = await loadPlugins(config, config.nodeId !== '' ? config.nodeId : config.nodeName, logger);
@@ -127,6 +157,7 @@ async function runNode(config: ServerConfig, configAgain: () => ServerConfig | '
     throw e;
   }
   const started = broker;
+  serveReloadTls(cluster, started, reloadClientTls, () => running, logger);
   let observe: StartedObserve;
   try {
     observe = await startObserve(config, cluster, started, stages, logger);
@@ -136,10 +167,12 @@ async function runNode(config: ServerConfig, configAgain: () => ServerConfig | '
     plugins.close();
     throw e;
   }
+  https = (files) => observe.reloadTls(files);
   // Port 0: the registry learned "port 0" from the start entry; tell it the one the OS picked.
   if (config.port === 0) cluster.advertiseAmqpPort(started.port);
   logger.info('node started', {
     version: espressoVersion, nodeId: cluster.nodeId, pid: process.pid, bind: config.bind, port: started.port, httpPort: observe.httpPort,
+    ...(started.tlsPort !== undefined ? { tlsPort: started.tlsPort } : {}),
     clusterPort: cluster.groupHost.port, dataDir: config.dataDir, members: cluster.metadata.nodes().map((n) => n.id).join(','),
     plugins: plugins.plugins().map((p) => `${p.name}@${p.version}`).join(','),
   });
@@ -188,6 +221,20 @@ function reload(
   }
   logger.info('configuration reloaded', { changed: Object.keys(plan.apply).join(',') || '(none)' });
   return { ...running, ...plan.apply };
+}
+
+/**
+ * `ctl reload-tls`: the broker re-reads its client TLS files (as on SIGHUP, without the rest of the
+ * configuration); answers with the certificate now in use, or refuses with the file's problem.
+ */
+function serveReloadTls(cluster: StartedCluster, broker: BrokerServer, reloadClientTls: () => string | null, config: () => ServerConfig, logger: Logger): void {
+  const auditLog = logger.child('audit');
+  cluster.rpc.handle(CtlMethod.reloadTls, (from) => audited(auditLog, caller(cluster, from, 'reload-tls', {}), () => {
+    if (broker.tlsPort === undefined) return Promise.reject(new OperatingError(OperatingErrorCode.BadConfig, 'this node has no client TLS: start it with --tls-cert and --tls-key'));
+    const error = reloadClientTls();
+    if (error !== null) return Promise.reject(new OperatingError(OperatingErrorCode.BadConfig, `${error}; the certificate in use stays`));
+    return Promise.resolve(encodeJson(describeCertificate(readTlsFiles(config()).cert as Buffer)));
+  }));
 }
 
 /** The broker first (no client waits on a closed group), then HTTP, the metadata group and the group host. */

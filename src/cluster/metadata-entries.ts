@@ -45,6 +45,7 @@ export const MetaMethod = {
   commit: 'meta.commit',
   join: 'meta.join',
   forget: 'meta.forget',
+  applied: 'meta.applied',
 } as const;
 
 export interface ApplyAnswer { i: number; r: MetadataResult }

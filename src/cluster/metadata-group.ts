@@ -256,6 +256,7 @@ export class ReplicatedMetadataClient implements MetadataClient {
     try {
       const a = await this.onLeader<ApplyAnswer>(MetaMethod.apply, { c: sc }, () => this.applyAsLeader(sc), this.forwardTimeoutMs);
       await this.waitApplied(a.i, this.forwardTimeoutMs);
+      if (a.r.ok && accessChanges.has(command.kind)) await this.appliedEverywhere(a.i);
       return this.localized(a.r);
     } catch (e) {
       if (!isOperatingError(e)) throw e;
@@ -345,6 +346,10 @@ export class ReplicatedMetadataClient implements MetadataClient {
     rpc.handle(MetaMethod.commit, () => {
       this.requireLeader();
       return encodeJson(this.commitAsLeader());
+    });
+    rpc.handle(MetaMethod.applied, async (_from, p) => {
+      await this.waitApplied(decodeJson<{ i: number }>(p).i, this.forwardTimeoutMs);
+      return encodeJson({});
     });
     rpc.handle(MetaMethod.join, async (_from, p) => encodeJson(await this.addNode(decodeJson<ClusterNode>(p))));
     rpc.handle(MetaMethod.forget, async (_from, p) => {
@@ -573,6 +578,22 @@ export class ReplicatedMetadataClient implements MetadataClient {
     return Math.max(this.appliedIndex, this.host.status(metadataGroupId)?.applied ?? 0);
   }
 
+  /**
+   * A change to who may do what is in force on every member that is up when apply returns: each is
+   * asked to answer once it applied `index`. Without this, a channel on a node a heartbeat behind
+   * could use a revoked permission after the revoke was confirmed. A member that does not answer
+   * in time is logged and not waited for (it applies the change when it catches up, as always).
+   */
+  private async appliedEverywhere(index: number): Promise<void> {
+    const { voters, learners } = this.membership();
+    const others = [...voters, ...learners].filter((n) => n !== this.host.nodeId && this.host.transport.isUp(n));
+    if (this.rpc === undefined || others.length === 0) return;
+    const rpc = this.rpc;
+    await Promise.all(others.map((n) => rpc.call(n, MetaMethod.applied, encodeJson({ i: index }), this.forwardTimeoutMs).catch((e: unknown) => {
+      this.logger.warn('an access change is not yet applied on a member; it will be when the member catches up', { member: n, index, error: e instanceof Error ? e.message : String(e) });
+    })));
+  }
+
   /** Resolves once this node applied `index` (leader no-ops and config entries count via the host). */
   private waitApplied(index: number, timeoutMs: number): Promise<void> {
     if (this.appliedAt() >= index) return Promise.resolve();
@@ -693,6 +714,12 @@ export class ReplicatedMetadataClient implements MetadataClient {
     }
   }
 }
+
+/** Commands that change who may do what: apply returns once every live member applied them. */
+const accessChanges = new Set<MetadataCommand['kind']>([
+  'addUser', 'deleteUser', 'setPermissions', 'clearPermissions', 'setTopicPermissions', 'clearTopicPermissions',
+  'deleteVhost', 'setVhostLimits', 'setUserLimits',
+]);
 
 function isReadOnly(c: MetadataCommand): boolean {
   return (c.kind === 'declareQueue' || c.kind === 'declareExchange') && c.passive;

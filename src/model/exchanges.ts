@@ -1,7 +1,7 @@
 // exchange.declare (passive too) and exchange.delete with RabbitMQ's checks in its order:
 // type, default exchange, permissions, reserved 'amq.' names, equivalence, alternate-exchange.
 
-import { checkPermission } from './access.js';
+import { checkAnyPermission, checkPermission } from './access.js';
 import { isKnownExchangeType, validateCustomDeclare } from './custom-exchanges.js';
 import { removeExchange } from './bindings.js';
 import { errors, type ModelError } from './errors.js';
@@ -22,6 +22,8 @@ export function declareExchange(state: MetadataState, c: DeclareExchange): Metad
   const name = stripCrLf(c.name);
   if (c.passive) {
     if (name === '') return errors.defaultExchange();
+    const refused = checkAnyPermission(state, c.user, c.vhost, 'exchange', name);
+    if (refused !== null) return refused;
     const found = vhost.exchanges.get(name);
     return found === undefined ? errors.notFound('exchange', c.vhost, name)
       : ok({ exchange: found.record });

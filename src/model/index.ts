@@ -68,20 +68,23 @@ export type { MetadataState, MetadataInit } from './state.js';
 export { applyMetadata } from './apply.js';
 export { route, checkPublish, extraRoutingKeys } from './route.js';
 export {
-  checkPermission, checkTopicAccess, checkVhostAccess, checkVhostConnectionLimit, findUser,
+  checkPermission, checkPublishTopics, checkTopicAccess, checkVhostAccess, checkVhostConnectionLimit, findUser,
+  checkUserChannelLimit, checkUserConnectionLimit,
 } from './access.js';
 export {
   lookupExchange, lookupQueue, queueSettings, checkQueueAccess, listVhosts, listExchanges,
   listQueues, listBindings, listPolicies, bindingsOfQueue,
 } from './queries.js';
 export type { QueueSettings, Overflow } from './policies.js';
-export { queueArgSettings } from './policies.js';
+export { queueArgSettings, policyFor } from './policies.js';
 export { isReplyToName, replyToPrefix } from './binding-commands.js';
 export { requestedReplicaCount } from './queue-args.js';
 export { serializableCommand } from './wire.js';
 export { snapshotMetadata, restoreMetadata, snapshotVersion } from './snapshot.js';
 export type { MetadataSnapshot, VhostSnapshot } from './snapshot.js';
 export { limits as modelLimits } from './limits.js';
+export { exportDefinitions, planDefinitions, parseTags, isSha256Hash, sha256Algorithm, definitionsFormatVersion } from './definitions.js';
+export type { Definitions, Plan, PlanStep, PlanOptions } from './definitions.js';
 export {
   registerExchangeType, unregisterExchangeType, isKnownExchangeType, customExchangeType, RouteFailure,
   builtinExchangeTypes,
