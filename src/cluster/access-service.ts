@@ -5,6 +5,7 @@
 // arrive already hashed (RabbitMQ's salted SHA-256): the plain text never crosses the cluster.
 
 import { OperatingError, OperatingErrorCode } from '../lib/errors.js';
+import type { NodeId } from '../lib/ids.js';
 import {
   findUser, listVhosts, type MetadataCommand, type MetadataOk, type MetadataResult, type MetadataState, type PermissionRecord,
 } from '../model/index.js';
@@ -109,14 +110,26 @@ export async function listAccess(m: AccessMetadata, r: AccessListRequest): Promi
   }
 }
 
+/** What an access change's audit line shows: its arguments (audit.ts hides the password hash). */
+export function accessAuditDetails(c: AccessChange): Record<string, unknown> {
+  const { op: _op, ...details } = c;
+  return details;
+}
+
+/** Writes the audit line of a change asked by cluster peer `from` (a ctl process) around `run`. */
+export type AuditPeerChange = <T>(from: NodeId, action: string, details: Record<string, unknown>, run: () => Promise<T>) => Promise<T>;
+
 /** Registers the two ctl methods; `metadata` is undefined while the node still starts. */
-export function serveAccess(rpc: ClusterRpc, metadata: () => AccessMetadata | undefined): void {
+export function serveAccess(rpc: ClusterRpc, metadata: () => AccessMetadata | undefined, audit: AuditPeerChange): void {
   const started = (): AccessMetadata => {
     const m = metadata();
     if (m !== undefined) return m;
     throw new OperatingError(OperatingErrorCode.NotLeader, 'the node is still starting: it waits for the metadata group to elect a leader', { leader: '' });
   };
-  rpc.handle(AccessMethod.change, async (_from, p) => encodeJson(await changeAccess(started(), decodeJson<AccessChange>(p))));
+  rpc.handle(AccessMethod.change, async (from, p) => {
+    const c = decodeJson<AccessChange>(p);
+    return encodeJson(await audit(from, c.op, accessAuditDetails(c), () => changeAccess(started(), c)));
+  });
   rpc.handle(AccessMethod.list, async (_from, p) => encodeJson(await listAccess(started(), decodeJson<AccessListRequest>(p))));
 }
 

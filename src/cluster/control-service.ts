@@ -108,7 +108,7 @@ export function serveControl(rpc: ClusterRpc, d: ControlDeps): void {
     });
   });
   servePolicies(rpc, d);
-  serveAccess(rpc, () => d.metadata);
+  serveAccess(rpc, () => d.metadata, (from, action, details, run) => audited(d.audit, caller(d, from, action, details), run));
   serveLimits(rpc, d);
 }
 

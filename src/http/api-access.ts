@@ -5,9 +5,11 @@
 // supplied password_hash is kept as given.
 
 import { hashPassword } from '../broker/auth.js';
-import { AccessRefused, changeAccess, type AccessChange, type AccessMetadata } from '../cluster/access-service.js';
+import { AccessRefused, accessAuditDetails, changeAccess, type AccessChange, type AccessMetadata } from '../cluster/access-service.js';
+import { audit, audited } from '../cluster/audit.js';
+import type { Logger } from '../lib/log.js';
 import { isOperatingError } from '../lib/errors.js';
-import { findUser, isSha256Hash, listPolicies, parseTags, sha256Algorithm, type PermissionRecord, type PolicyApplyTo, type TopicPermissionRecord, type PolicyRecord, type UserRecord } from '../model/index.js';
+import { findUser, isSha256Hash, type MetadataCommand, type MetadataResult, listPolicies, parseTags, sha256Algorithm, type PermissionRecord, type PolicyApplyTo, type TopicPermissionRecord, type PolicyRecord, type UserRecord } from '../model/index.js';
 import {
   created, fail, field, isMonitor, jsonBody, listResponse, modelFailure, noContent, requireAdmin, requirePolicymaker, requireVhost,
   seesVhost, vhostsOf, type Who,
@@ -21,19 +23,38 @@ export interface AccessDeps {
   readonly who: Who;
   /** Node ids for vhosts' cluster_state. */
   readonly nodes: () => string[];
+  /** Where the audit lines of changes go (cluster/audit.ts). */
+  readonly audit: Logger;
 }
 
 type Row = Record<string, unknown>;
 
 /** An access change; a refusal becomes 404 (user/vhost missing) or 400, RabbitMQ's statuses. */
-async function change(d: AccessDeps, c: AccessChange): Promise<boolean> {
+async function change(d: AccessDeps, req: HttpRequest, c: AccessChange): Promise<boolean> {
   try {
-    return (await changeAccess(d.metadata, c)).created;
+    const who = { actor: d.who(req).name, source: req.remoteAddress, action: c.op, details: accessAuditDetails(c) };
+    return (await audited(d.audit, who, () => changeAccess(d.metadata, c))).created;
   } catch (e) {
     if (e instanceof AccessRefused) fail(e.notFound ? 404 : 400, e.notFound ? 'not_found' : 'bad_request', e.message);
     if (isOperatingError(e)) fail(503, 'service_unavailable', e.message);
     throw e;
   }
+}
+
+/** A metadata change asked through the API, with its audit line (who, from where, what, outcome). */
+async function applyAudited(d: AccessDeps, req: HttpRequest, action: string, command: MetadataCommand): Promise<MetadataResult> {
+  const { kind: _kind, ...details } = command;
+  const who = { actor: d.who(req).name, source: req.remoteAddress, action, details };
+  let r: MetadataResult;
+  try {
+    r = await d.metadata.apply(command);
+  } catch (e) {
+    audit(d.audit, { ...who, outcome: e instanceof Error ? e.message : String(e) });
+    throw e;
+  }
+  // A refusal is an answer, not a throw: its text is the outcome.
+  audit(d.audit, { ...who, outcome: r.ok ? 'ok' : r.replyText });
+  return r;
 }
 
 export function userRow(u: UserRecord): Row {
@@ -83,7 +104,7 @@ async function putUser(d: AccessDeps, req: HttpRequest): Promise<HttpResponse> {
   const name = req.params['name']!;
   const body = await jsonBody(req);
   if (body['tags'] === undefined) fail(400, 'bad_request', '[{key_missing,tags}]');
-  const c = await change(d, { op: 'put-user', name, passwordHash: passwordHashOf(body, `user '${name}'`), tags: tagsOf(body['tags']) });
+  const c = await change(d, req, { op: 'put-user', name, passwordHash: passwordHashOf(body, `user '${name}'`), tags: tagsOf(body['tags']) });
   return c ? created : noContent;
 }
 
@@ -95,7 +116,7 @@ async function putPermission(d: AccessDeps, req: HttpRequest): Promise<HttpRespo
   const write = field(body, 'write', 'string', true)!;
   const read = field(body, 'read', 'string', true)!;
   if (findUser(d.metadata.state, user) === undefined || !d.metadata.state.vhosts.has(vhost)) fail(400, 'bad_request', 'vhost_or_user_not_found');
-  return (await change(d, { op: 'set-permissions', user, vhost, configure, write, read })) ? created : noContent;
+  return (await change(d, req, { op: 'set-permissions', user, vhost, configure, write, read })) ? created : noContent;
 }
 
 async function putPolicy(d: AccessDeps, req: HttpRequest): Promise<HttpResponse> {
@@ -110,7 +131,7 @@ async function putPolicy(d: AccessDeps, req: HttpRequest): Promise<HttpResponse>
   if (applyTo !== 'all' && applyTo !== 'queues' && applyTo !== 'exchanges') fail(400, 'bad_request', `apply-to must be all, queues or exchanges, got '${applyTo}'`);
   const priority = field(body, 'priority', 'number') ?? 0;
   const existed = d.metadata.state.vhosts.get(vhost)?.policies.has(name) === true;
-  const r = await d.metadata.apply({ kind: 'setPolicy', vhost, name, pattern, applyTo: applyTo as PolicyApplyTo, priority, definition });
+  const r = await applyAudited(d, req, 'set-policy', { kind: 'setPolicy', vhost, name, pattern, applyTo: applyTo as PolicyApplyTo, priority, definition });
   if (!r.ok) modelFailure(r);
   return existed ? noContent : created;
 }
@@ -120,7 +141,7 @@ async function deletePolicy(d: AccessDeps, req: HttpRequest): Promise<HttpRespon
   requirePolicymaker(user);
   const { vhost, name } = req.params as { vhost: string; name: string };
   requireVhost(d.metadata.state, user, vhost);
-  const r = await d.metadata.apply({ kind: 'clearPolicy', vhost, name });
+  const r = await applyAudited(d, req, 'clear-policy', { kind: 'clearPolicy', vhost, name });
   if (!r.ok) modelFailure(r);
   return noContent;
 }
@@ -140,7 +161,7 @@ async function putTopicPermission(d: AccessDeps, req: HttpRequest): Promise<Http
   const read = field(body, 'read', 'string', true)!;
   if (findUser(d.metadata.state, user) === undefined || !d.metadata.state.vhosts.has(vhost)) fail(400, 'bad_request', 'vhost_or_user_not_found');
   const existed = d.metadata.state.vhosts.get(vhost)?.topicPermissions.get(user)?.has(exchange) === true;
-  const r = await d.metadata.apply({ kind: 'setTopicPermissions', user, vhost, exchange, write, read });
+  const r = await applyAudited(d, req, 'set-topic-permissions', { kind: 'setTopicPermissions', user, vhost, exchange, write, read });
   if (!r.ok) modelFailure(r);
   return existed ? noContent : created;
 }
@@ -174,7 +195,7 @@ export function accessRoutes(d: AccessDeps): Route[] {
     ['PUT', '/api/users/:name', (req) => putUser(d, req)],
     ['DELETE', '/api/users/:name', async (req) => {
       admin(req);
-      await change(d, { op: 'delete-user', name: req.params['name']! });
+      await change(d, req, { op: 'delete-user', name: req.params['name']! });
       return noContent;
     }],
     ['GET', '/api/users/:name/permissions', (req) => {
@@ -195,11 +216,11 @@ export function accessRoutes(d: AccessDeps): Route[] {
     ['PUT', '/api/vhosts/:name', async (req) => {
       admin(req);
       await jsonBody(req); // description, tags, default_queue_type, tracing: accepted, not kept yet
-      return (await change(d, { op: 'add-vhost', name: req.params['name']! })) ? created : noContent;
+      return (await change(d, req, { op: 'add-vhost', name: req.params['name']! })) ? created : noContent;
     }],
     ['DELETE', '/api/vhosts/:name', async (req) => {
       admin(req);
-      await change(d, { op: 'delete-vhost', name: req.params['name']! });
+      await change(d, req, { op: 'delete-vhost', name: req.params['name']! });
       return noContent;
     }],
     ['GET', '/api/vhosts/:name/permissions', (req) => {
@@ -223,7 +244,7 @@ export function accessRoutes(d: AccessDeps): Route[] {
       admin(req);
       const { vhost, user: name } = req.params as { vhost: string; user: string };
       if (state().vhosts.get(vhost)?.permissions.has(name) !== true) fail(404, 'not_found', 'Not Found');
-      await change(d, { op: 'clear-permissions', user: name, vhost });
+      await change(d, req, { op: 'clear-permissions', user: name, vhost });
       return noContent;
     }],
     ['GET', '/api/topic-permissions', (req) => {
@@ -242,7 +263,7 @@ export function accessRoutes(d: AccessDeps): Route[] {
       admin(req);
       const { vhost, user: name } = req.params as { vhost: string; user: string };
       if (state().vhosts.get(vhost)?.topicPermissions.has(name) !== true) fail(404, 'not_found', 'Not Found');
-      const r = await d.metadata.apply({ kind: 'clearTopicPermissions', user: name, vhost });
+      const r = await applyAudited(d, req, 'clear-topic-permissions', { kind: 'clearTopicPermissions', user: name, vhost });
       if (!r.ok) modelFailure(r);
       return noContent;
     }],

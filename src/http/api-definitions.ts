@@ -6,7 +6,9 @@
 
 import type { NodeContext } from '../broker/node-context.js';
 import type { ClusterRpc } from '../cluster/rpc.js';
-import { nodeId } from '../lib/ids.js';
+import { audit } from '../cluster/audit.js';
+import { nodeId, type NodeId } from '../lib/ids.js';
+import type { Logger } from '../lib/log.js';
 import { exportDefinitions, planDefinitions, type Definitions, type Plan, type PlanStep } from '../model/index.js';
 import type { Route } from './api-objects.js';
 import { apiLimits, fail, requireAdmin, type Who } from './api-request.js';
@@ -21,6 +23,10 @@ export const DefinitionsMethod = {
 export interface DefinitionsDeps {
   readonly ctx: NodeContext;
   readonly version: string;
+  /** Where the audit line of each apply goes (cluster/audit.ts). */
+  readonly audit: Logger;
+  /** A cluster peer's address (a ctl process applying a file), for its audit line. */
+  readonly peerAddress: (peer: NodeId) => string | undefined;
 }
 
 /** A plan as ctl prints it and the API answers it (the commands stay on the node). */
@@ -44,6 +50,12 @@ function planOf(d: DefinitionsDeps, defs: Definitions, mode: 'merge' | 'exact'):
 
 function answerOf(plan: Plan): PlanAnswer {
   return { steps: plan.steps.map(({ action, kind, what, detail }) => ({ action, kind, what, detail })), errors: plan.errors, ignored: plan.ignored };
+}
+
+/** The audit line of an apply: how many changes, and the refusal or failure if any. */
+function auditApply(d: DefinitionsDeps, actor: string, source: string, mode: 'merge' | 'exact', r: ApplyAnswer): void {
+  const outcome = r.errors.length > 0 ? `nothing applied: ${r.errors.join('; ')}` : r.failed ?? 'ok';
+  audit(d.audit, { actor, source, action: mode === 'merge' ? 'import-definitions' : 'apply-definitions', details: { steps: r.steps.length, applied: r.applied }, outcome });
 }
 
 /** Applies the plan's steps in order (nothing when it has errors). */
@@ -74,9 +86,11 @@ export function serveDefinitions(rpc: ClusterRpc, d: DefinitionsDeps): void {
     const { definitions } = JSON.parse(dec.decode(p)) as { definitions: Definitions };
     return enc.encode(JSON.stringify(answerOf(planOf(d, definitions, 'exact'))));
   });
-  rpc.handle(DefinitionsMethod.apply, async (_from, p) => {
+  rpc.handle(DefinitionsMethod.apply, async (from, p) => {
     const { definitions } = JSON.parse(dec.decode(p)) as { definitions: Definitions };
-    return enc.encode(JSON.stringify(await applyDefinitions(d, definitions, 'exact')));
+    const r = await applyDefinitions(d, definitions, 'exact');
+    auditApply(d, `cluster-peer:${from}`, d.peerAddress(from) ?? '', 'exact', r);
+    return enc.encode(JSON.stringify(r));
   });
 }
 
@@ -90,6 +104,7 @@ async function importDefinitions(d: DefinitionsDeps, who: Who, req: HttpRequest)
     fail(400, 'bad_request', `failed_to_parse_json: ${(e as Error).message}`);
   }
   const r = await applyDefinitions(d, defs as Definitions, 'merge');
+  auditApply(d, who(req).name, req.remoteAddress, 'merge', r);
   if (r.errors.length > 0) fail(400, 'bad_request', `nothing imported: ${r.errors.join('; ')}`);
   if (r.failed !== undefined) fail(400, 'bad_request', `${r.applied} of ${r.steps.length} changes imported, then: ${r.failed}`);
   return { status: 204 };

@@ -11,6 +11,7 @@
 //   api-definitions.ts  /api/definitions and the ctl methods behind export / diff / apply
 //   dashboard.ts        the web page at /
 
+import type { NodeId } from '../lib/ids.js';
 import type { ConnectionInfo } from '../broker/connection-info.js';
 import type { NodeContext } from '../broker/node-context.js';
 import type { ClusterStatus } from '../cluster/control-service.js';
@@ -43,14 +44,16 @@ export interface ManagementOptions {
 
 export function serveManagement(o: ManagementOptions): void {
   const who = (req: Parameters<typeof requireUser>[1]): ReturnType<typeof requireUser> => requireUser(o.authenticate, req);
+  const auditLog = o.ctx.logger.child('audit');
   const gather = { ctx: o.ctx, rpc: o.rpc, transport: o.transport, connections: o.connections, closeConnection: o.closeConnection };
   serveGathering(gather);
-  serveDefinitions(o.rpc, { ctx: o.ctx, version: o.version });
+  const definitions = { ctx: o.ctx, version: o.version, audit: auditLog, peerAddress: (peer: NodeId) => o.transport.remoteAddressOf(peer) };
+  serveDefinitions(o.rpc, definitions);
   const routes = [
     ...nodeRoutes({ ...gather, who, status: o.status, version: o.version, apiVersion: followedApiVersion, amqpPort: o.amqpPort, httpPort: () => o.http.port }),
     ...objectRoutes({ ...gather, who }),
-    ...accessRoutes({ metadata: o.ctx.metadata, who, nodes: () => o.status().nodes.map((n) => n.id) }),
-    ...definitionRoutes({ ctx: o.ctx, version: o.version }, who),
+    ...accessRoutes({ metadata: o.ctx.metadata, who, nodes: () => o.status().nodes.map((n) => n.id), audit: auditLog }),
+    ...definitionRoutes(definitions, who),
   ];
   for (const [method, pattern, handler] of routes) o.http.route(method, pattern, handler);
   serveDashboard(o.http, o.authenticate);

@@ -61,4 +61,38 @@ describe('audit log', () => {
       'set-user-limits ok', "set-vhost-limits NOT_FOUND - no vhost 'nope'", 'set-user-limits ok',
     ]);
   }, 60_000);
+
+  it('logs users, vhosts, permissions, policies and definitions changed through ctl and the HTTP API, never a password', async () => {
+    const [amqpPort, clusterPort] = await freePorts(2);
+    const node = startNode({ name: 'mgmt', amqpPort: amqpPort!, clusterPort: clusterPort!, dataDir: join(tmp, 'mgmt'), secret: 'aud2' });
+    await node.ready;
+    const ctl = (...args: string[]): ReturnType<typeof runCtl> =>
+      runCtl(['--cluster-address', `127.0.0.1:${clusterPort!}`, '--cluster-secret', 'aud2', ...args]);
+    expect((await ctl('add-user', 'bob', 'hunter2-secret')).code).toBe(0);
+    const api = (method: string, path: string, body?: unknown): Promise<Response> => fetch(`http://127.0.0.1:${node.httpPort()}${path}`, {
+      method, headers: { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}`, 'content-type': 'application/json' },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    expect((await api('PUT', '/api/vhosts/audited')).status).toBe(201);
+    expect((await api('PUT', '/api/users/carol', { password: 'carols-password', tags: 'monitoring' })).status).toBe(201);
+    expect((await api('PUT', '/api/permissions/audited/carol', { configure: '.*', write: '.*', read: '.*' })).status).toBe(201);
+    expect((await api('PUT', '/api/policies/audited/cap', { pattern: '^q$', definition: { 'max-length': 1 } })).status).toBe(201);
+    expect((await api('DELETE', '/api/permissions/audited/nobody')).status).toBe(404);
+    // One bad entry: nothing applied, and the line says why.
+    expect((await api('POST', '/api/definitions', { queues: [{ name: 'q', vhost: 'missing-vhost', durable: true }] })).status).toBe(400);
+    const audits = (): AuditLine[] => node.output().split('\n').filter((l) => l.includes('"event":"audit"')).map((l) => JSON.parse(l) as AuditLine);
+    await eventually('six audit lines', async () => audits().length >= 6, 10_000);
+    const lines = audits();
+    expect(lines.map((a) => `${a.actor.startsWith('cluster-peer:') ? 'ctl' : a.actor} ${a.action}`)).toEqual([
+      'ctl add-user', 'guest add-vhost', 'guest put-user', 'guest set-permissions', 'guest set-policy', 'guest import-definitions',
+    ]);
+    expect(lines.slice(0, 5).every((a) => a.outcome === 'ok')).toBe(true);
+    expect(lines[5]!.outcome).toMatch(/^nothing applied: .*missing-vhost/);
+    expect(lines[1]!.source).toMatch(/127\.0\.0\.1/);
+    expect(JSON.parse(lines[3]!.details)).toEqual({ user: 'carol', vhost: 'audited', configure: '.*', write: '.*', read: '.*' });
+    // The hash is hidden and the password never reaches the node's log.
+    expect(JSON.parse(lines[0]!.details)).toMatchObject({ name: 'bob', passwordHash: '(hidden)' });
+    expect(node.output()).not.toContain('hunter2-secret');
+    expect(node.output()).not.toContain('carols-password');
+  }, 60_000);
 });
