@@ -16,6 +16,7 @@ import type { BrokerConfig } from './config.js';
 import { DirectReplyRegistry } from './direct-reply-to.js';
 import { LocalMetadataClient, type MetadataClient } from './metadata-client.js';
 import { deadLetterSinkFor } from './publish.js';
+import { PublishHooks } from './publish-hooks.js';
 import { incarnation, QueueRegistry } from './queue-registry.js';
 
 export interface NodeContext {
@@ -28,6 +29,8 @@ export interface NodeContext {
   readonly replies: DirectReplyRegistry;
   /** The node's Raft groups (null when the broker runs without a cluster, as in broker unit tests). */
   readonly groupHost: GroupHost | null;
+  /** Exchanges a higher layer serves (espresso.tasks). */
+  readonly publishHooks: PublishHooks;
   /** True while RSS is above the watermark: publishers are blocked. */
   memoryAlarm: boolean;
   /** True while free disk space is below the limit or the WAL's writes fail: publishers are blocked. */
@@ -93,6 +96,7 @@ export function createNodeContext(config: BrokerConfig, logger: Logger, clock: C
     queues,
     replies,
     groupHost: cluster?.groupHost ?? null,
+    publishHooks: new PublishHooks(),
     memoryAlarm: false,
     diskAlarm: false,
     connectionCount: () => 0,

@@ -16,6 +16,7 @@ import { serverOptions, type ServerConfig } from './options.js';
 import { espressoVersion, startNodeCluster, type StartedCluster } from './node-cluster.js';
 import { inUse, lockDataDir, lockHolder, prepareDataDir } from './data-dir.js';
 import { planReload } from './reload.js';
+import { startTasks } from './node-tasks.js';
 
 const realClock = { nowMs: () => Date.now() };
 
@@ -115,6 +116,7 @@ async function runNode(config: ServerConfig, configAgain: () => ServerConfig | '
   }
   // Port 0: the registry learned "port 0" from the start entry; tell it the one the OS picked.
   const started = broker;
+  const tasks = startTasks(cluster, started, logger);
   if (config.port === 0) cluster.advertiseAmqpPort(started.port);
   logger.info('node started', {
     version: espressoVersion, nodeId: cluster.nodeId, pid: process.pid, bind: config.bind, port: started.port, clusterPort: cluster.groupHost.port,
@@ -123,7 +125,7 @@ async function runNode(config: ServerConfig, configAgain: () => ServerConfig | '
   await new Promise<void>((done) => {
     const stop = (signal: string): void => {
       logger.info('stopping', { signal });
-      void stopNode(started, cluster).then(done);
+      void tasks.close().then(() => stopNode(started, cluster)).then(done);
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
