@@ -18,3 +18,7 @@ export {
   RpcRefusedError, RpcClosedError, RpcTooManyCallsError, RpcConnectError, type RpcErrorCode,
 } from './rpc-errors.js';
 export { contentType, directReplyTo, header, requestQueueArguments, requestQueueName, reservedErrorName } from './rpc-wire.js';
+export {
+  connectTasks, Tasks, TaskLostError, TaskRefusedError,
+  type TaskContext, type TaskHandler, type TaskView, type TaskStepView, type TasksOptions, type WorkOptions, type Working,
+} from './task-worker.js';

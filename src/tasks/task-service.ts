@@ -66,6 +66,8 @@ export const WorkerOp = {
   heartbeat: 'espresso.task.heartbeat',
   complete: 'espresso.task.complete',
   fail: 'espresso.task.fail',
+  /** Not a worker's: reads a task's record (read permission), as GET /api/tasks/{id}. */
+  get: 'espresso.task.get',
 } as const;
 
 export class TaskService {
@@ -239,6 +241,10 @@ export class TaskService {
     const b = parsed.value as Record<string, unknown>;
     const type = p.routingKey;
     if (op === WorkerOp.define) return await this.define(p.user, p.vhost, type, b as TypeOptions);
+    if (op === WorkerOp.get) {
+      const got = await this.get(p.user, String(b['id'] ?? ''));
+      return got.ok ? { ...got, value: { task: got.value } } : got;
+    }
     if (!this.permitted(p.user, p.vhost, type, 'read')) return denied(p.user, p.vhost, type, 'read');
     const id = typeof b['id'] === 'string' ? b['id'] : '';
     const attempt = typeof b['attempt'] === 'number' ? b['attempt'] : -1;

@@ -308,6 +308,13 @@ export class Tasks {
     return { id: a.id!, status: a.status ?? '' };
   }
 
+  /** The task's record (the type names the queue whose read permission it needs). */
+  async get(type: string, id: string): Promise<TaskView> {
+    const a = await this.reporter.ask(type, 'espresso.task.get', { id });
+    if (!a.ok || a.task === undefined) throw new TaskRefusedError(a.code, a.error ?? '', a.reason ?? '', a.problems);
+    return a.task;
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.workers.values()].map((w) => w.stop()));
     this.workers.clear();
