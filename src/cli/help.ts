@@ -24,6 +24,7 @@ Commands:
   ctl         ask a running node: cluster-status, list-queues, rebalance, grow, shrink,
               add-node, forget-node, set-policy, clear-policy, list-policies, ready, drain
   rpc         try Task-RPC: call NAME JSON, serve-echo, bench
+  tasks       durable tasks over a node's REST API: define, submit, status, watch, list, cancel
   help        show this help
 
 Run 'espresso <command> --help' for the flags of a command.

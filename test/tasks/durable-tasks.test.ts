@@ -16,6 +16,7 @@ import { startThreeNodes, type ThreeNodes } from './three-nodes.js';
 const tsxLoader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
 const workerScript = join(root, 'test/tasks/task-worker-proc.ts');
 
+const schema = { type: 'object', required: ['n'], additionalProperties: false, properties: { n: { type: 'integer', minimum: 0 } } };
 let cluster: ThreeNodes;
 let dir: string;
 const clients: Tasks[] = [];
@@ -24,6 +25,8 @@ const workers: ChildProcess[] = [];
 beforeAll(async () => {
   cluster = await startThreeNodes('tasks');
   dir = mkdtempSync(join(tmpdir(), 'espresso-tasks-log-'));
+  const t = await client(0);
+  await t.define('build', { schema, maxAttempts: 3, leaseMs: 4000 });
 }, 90_000);
 
 afterAll(async () => {
@@ -39,9 +42,9 @@ async function client(i: number): Promise<Tasks> {
   return t;
 }
 
-function startWorker(node: number, name: string, logFile: string, hang = ''): { child: ChildProcess; ready: Promise<void>; output: () => string } {
+function startWorker(node: number, name: string, logFile: string, hang = '', concurrency = 4): { child: ChildProcess; ready: Promise<void>; output: () => string } {
   const child = spawn(process.execPath, ['--import', tsxLoader, workerScript, cluster.urls[node]!, logFile, hang], {
-    cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WORKER_NAME: name },
+    cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WORKER_NAME: name, CONCURRENCY: String(concurrency) },
   });
   workers.push(child);
   let out = '';
@@ -70,12 +73,9 @@ async function until(t: Tasks, id: string, what: string, check: (r: TaskView) =>
   return last!;
 }
 
-const schema = { type: 'object', required: ['n'], additionalProperties: false, properties: { n: { type: 'integer', minimum: 0 } } };
-
 describe('durable tasks on three nodes', () => {
   it('a task submitted on n1 is worked on n3 and read on n2', async () => {
     const n1 = await client(0);
-    await n1.define('build', { schema, maxAttempts: 3, leaseMs: 4000 });
     const log = join(dir, 'first.log');
     writeFileSync(log, '');
     const w = startWorker(2, 'w3', log);
@@ -115,6 +115,50 @@ describe('durable tasks on three nodes', () => {
     expect(done.steps.find((s) => s.name === 'package')!.attempt).toBe(2);
     b.child.kill('SIGTERM');
   }, 90_000);
+
+  it('a hung worker (SIGSTOP) is released by its lease and another finishes the task', async () => {
+    const log = join(dir, 'lease.log');
+    writeFileSync(log, '');
+    // Prefetch 1: a hung worker with room for more would take the new dispatch too, which then
+    // waits for the broker to drop its connection (AMQP heartbeat), not for the lease.
+    const a = startWorker(1, 'wh', log, 'package', 1);
+    await a.ready;
+    const n1 = await client(0);
+    const { id } = await n1.submit('build', { n: 7 });
+    await until(n1, id, 'runs its package step', (r) => r.steps.some((s) => s.name === 'package' && s.status === 'running'));
+    a.child.kill('SIGSTOP');
+    try {
+      const b = startWorker(0, 'wl', log);
+      await b.ready;
+      const done = await until(n1, id, 'succeeded after the lease ran out', (r) => r.status === 'succeeded', 30_000);
+      expect(done.result).toEqual({ artifact: 15 });
+      expect(done.attempts.map((x) => x.node)).toEqual(['n2', 'n1']);
+      expect(done.attempts[0]!.error?.message).toMatch(/lease expired: no word from worker .* on node 'n2' for 4000 ms/);
+      const lines = readFileSync(log, 'utf8').trim().split('\n').filter((l) => l.includes(id));
+      expect(lines.filter((l) => l.includes('compile'))).toHaveLength(1);
+      b.child.kill('SIGTERM');
+    } finally {
+      a.child.kill('SIGCONT');
+      a.child.kill('SIGKILL');
+    }
+  }, 90_000);
+
+  it('retention prunes finished tasks and only those', async () => {
+    const n3 = await client(2);
+    await n3.define('short', { retentionMs: 1500, leaseMs: 2000 });
+    const working = await n3.work('short', async () => 'done');
+    const { id: finished } = await n3.submit('short', {});
+    await eventually('the short task succeeded', async () => (await n3.get('short', finished)).status === 'succeeded');
+    await working.stop();
+    const { id: waiting } = await n3.submit('short', {});
+    await eventually('the finished task is pruned', async () => {
+      const e = await n3.get('short', finished).then(() => null, (x: unknown) => x);
+      return e instanceof TaskRefusedError && e.status === 404;
+    }, 20_000);
+    // Well past its own age, the queued task is still there.
+    await new Promise((r) => setTimeout(r, 2000));
+    expect((await n3.get('short', waiting)).status).toBe('queued');
+  }, 60_000);
 
   it('refuses bad submissions with the status that names the problem', async () => {
     const n2 = await client(1);

@@ -1,6 +1,7 @@
 // A durable-task worker process for the process tests: works type 'build' on one node with three
 // steps, writing a line per step it actually runs to a log file; with HANG=<step> that step never
-// ends (the test kills the process there with kill -9). Prints 'working' once it consumes.
+// ends (the test kills the process there with kill -9). CONCURRENCY: its prefetch (4). Prints
+// 'working' once it consumes.
 
 import { appendFileSync } from 'node:fs';
 import { connectTasks } from '../../src/tasks/index.js';
@@ -26,6 +27,6 @@ await tasks.work('build', async (task, ctx) => {
     return b + 1;
   });
   return { artifact: c };
-}, { concurrency: 4 });
+}, { concurrency: Number(process.env['CONCURRENCY'] ?? '4') });
 process.stdout.write('working\n');
 process.once('SIGTERM', () => void tasks.close().then(() => process.exit(0)));
