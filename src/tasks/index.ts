@@ -1,6 +1,12 @@
-// The package's public surface (package.json "exports"): the Task-RPC SDK for callers and servers.
+// The package's public surface (package.json "exports"): the Task-RPC SDK for callers and servers,
+// and the durable-task SDK for workers and submitters.
 //
-// API
+// Durable tasks (task-worker.ts)
+// - connectTasks(urls, { name?, onEvent?, reportTimeoutMs? }): Promise<Tasks>
+// - tasks.work(type, async (task, ctx) => { const a = await ctx.step('fetch', fn); ... }, { concurrency?, define? })
+// - tasks.define(type, { schema?, maxAttempts?, retentionMs?, leaseMs? }), tasks.submit(type, input, { id? }), tasks.get(type, id)
+//
+// RPC API
 // - connectRpc(urls, { name?, onEvent?, limits? }): Promise<Rpc>
 // - rpc.call(method, payload?, { timeoutMs?, idempotent? }): Promise<result>   (errors: RpcError subclasses)
 // - rpc.serve(method, (payload, ctx) => result, { concurrency? }): Promise<RpcServing>

@@ -13,6 +13,7 @@ import { listingMethods } from '../../src/cluster/queue-listing.js';
 import { MembershipMethod } from '../../src/cluster/queue-membership.js';
 import { meshMethods } from '../../src/cluster/queue-wire.js';
 import { replyMethods } from '../../src/cluster/reply-relay.js';
+import { TaskMethod } from '../../src/tasks/task-group.js';
 import { loadProtoRoot, protoDir } from './proto-codegen.js';
 
 interface Row { method: string; lane: string; payload: string; answer: string }
@@ -30,7 +31,7 @@ function table(): Row[] {
   return rows;
 }
 
-const served = [CtlMethod, RepairMethod, MetaMethod, readinessMethods, listingMethods, MembershipMethod, meshMethods, replyMethods]
+const served = [CtlMethod, RepairMethod, MetaMethod, readinessMethods, listingMethods, MembershipMethod, meshMethods, replyMethods, TaskMethod]
   .flatMap((o) => Object.values(o) as string[]);
 
 describe('proto/cluster.proto declares every rpc method', () => {
