@@ -176,4 +176,29 @@ describe('durable tasks on three nodes', () => {
     expect(big.status).toBe(413);
     expect(big.reason).toMatch(/limit is 1048576 bytes/);
   });
+
+  // Last: it leaves the cluster with two nodes.
+  it('kill -9 of the worker\'s node mid-task: a worker on n1 resumes after the last finished step', async () => {
+    const log = join(dir, 'node-kill.log');
+    writeFileSync(log, '');
+    const a = startWorker(2, 'wn', log, 'package', 1);
+    await a.ready;
+    const n1 = await client(0);
+    const { id } = await n1.submit('build', { n: 9 });
+    await until(n1, id, 'runs its package step on n3', (r) => r.steps.some((s) => s.name === 'package' && s.status === 'running'));
+    await cluster.kill(2);
+    const started = Date.now();
+    const b = startWorker(0, 'wm', log);
+    await b.ready;
+    const done = await until(n1, id, 'succeeded after its worker\'s node died', (r) => r.status === 'succeeded', 60_000);
+    process.stdout.write(`takeover after kill -9 of the worker's node: ${Date.now() - started} ms\n`);
+    expect(done.result).toEqual({ artifact: 19 });
+    expect(done.attempts.map((x) => x.node)).toEqual(['n3', 'n1']);
+    const lines = readFileSync(log, 'utf8').trim().split('\n').filter((l) => l.includes(id));
+    expect(lines.filter((l) => l.includes('fetch'))).toHaveLength(1);
+    expect(lines.filter((l) => l.includes('compile'))).toHaveLength(1);
+    expect(lines.filter((l) => l.includes('package')).map((l) => l.split(' ')[0])).toEqual(['wn', 'wm']);
+    a.child.kill('SIGKILL');
+    b.child.kill('SIGTERM');
+  }, 120_000);
 });
