@@ -128,9 +128,17 @@ export class TaskStore {
     return this.groupOf(id).read(q, (s) => runQuery(s, q) as TaskRecord | null);
   }
 
-  getType(vhost: string, name: string): Promise<TaskType | null> {
+  /**
+   * A type from this node's copy when it has it (as routing reads the metadata copy); not found
+   * here, after a barrier (defined on another node a moment ago?) or from the leader.
+   */
+  async getType(vhost: string, name: string): Promise<TaskType | null> {
     const q: TaskQuery = { kind: 'type', vhost, name };
-    return this.types.read(q, (s) => runQuery(s, q) as TaskType | null);
+    if (this.types.hosted) {
+      const local = runQuery(this.types.state, q) as TaskType | null;
+      if (local !== null) return local;
+    }
+    return await this.types.read(q, (s) => runQuery(s, q) as TaskType | null);
   }
 
   listTypes(vhost?: string): Promise<TaskType[]> {

@@ -72,7 +72,7 @@ export interface WorkOptions {
 
 export interface TasksOptions {
   name?: string;
-  onEvent?: (e: RpcEvent | { type: 'task-error'; task: string; reason: string }) => void;
+  onEvent?: (e: RpcEvent | { type: 'task-error'; task: string; reason: string } | { type: 'task-finished'; task: string; status: string }) => void;
   /** How long a report waits for its answer. */
   reportTimeoutMs?: number;
 }
@@ -258,6 +258,7 @@ class TypeWorker implements LinkUser {
       if (abort.signal.aborted) return ch.ack(m);
       await report('espresso.task.complete', { result: result ?? null });
       ch.ack(m);
+      this.emit({ type: 'task-finished', task: id, status: 'succeeded' });
     } catch (e) {
       // A refused report: the task is someone else's or cancelled. A lost connection: the broker returns the message.
       if (e instanceof TaskLostError && !/connection lost|not connected|no answer/.test(e.reason)) ch.ack(m);
