@@ -1,0 +1,176 @@
+// The task REST API on a real node in this process (group host, metadata group, broker, task
+// groups, HTTP listener on free ports): the contract's statuses and bodies, permissions of a second
+// user, paging, cancel, and server-sent events of a task a worker (the SDK over AMQP) runs.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashPassword } from '../../src/broker/auth.js';
+import { defaultBrokerConfig } from '../../src/broker/config.js';
+import { startBroker, type BrokerServer } from '../../src/broker/server.js';
+import { GroupHost } from '../../src/cluster/group-host.js';
+import { ReplicatedMetadataClient } from '../../src/cluster/metadata-group.js';
+import { ClusterRpc } from '../../src/cluster/rpc.js';
+import { serveTasks } from '../../src/http/task-routes.js';
+import { HttpListener } from '../../src/http/server.js';
+import { nodeId } from '../../src/lib/ids.js';
+import { silentLogger } from '../../src/lib/log.js';
+import { connectTasks, type Tasks } from '../../src/tasks/index.js';
+import { TaskService } from '../../src/tasks/task-service.js';
+import { TaskStore } from '../../src/tasks/task-store.js';
+
+let dir: string;
+let host: GroupHost;
+let broker: BrokerServer;
+let http: HttpListener;
+let service: TaskService;
+let base: string;
+const clients: Tasks[] = [];
+
+const basic = (user: string, pass: string): string => `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+const guest = basic('guest', 'guest');
+
+async function call(method: string, path: string, body?: unknown, auth = guest, raw?: string): Promise<{ status: number; json: any; headers: Headers }> {
+  const r = await fetch(`${base}${path}`, {
+    method, headers: { ...(auth !== '' ? { authorization: auth } : {}), 'content-type': 'application/json' },
+    ...(raw !== undefined ? { body: raw } : body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await r.text();
+  return { status: r.status, json: text === '' ? null : JSON.parse(text), headers: r.headers };
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'espresso-task-rest-'));
+  host = await GroupHost.start({ nodeId: nodeId('n1'), dataDir: dir, listen: { host: '127.0.0.1', port: 0 }, secret: 's' });
+  const rpc = new ClusterRpc(host.transport, silentLogger);
+  const metadata = await ReplicatedMetadataClient.start({
+    groupHost: host, members: [host.nodeId], rpc, defaultUser: { name: 'guest', passwordHash: hashPassword('guest'), tags: ['administrator'] },
+  });
+  broker = await startBroker({ ...defaultBrokerConfig, port: 0, memoryHighWatermarkBytes: 0 }, {
+    logger: silentLogger, clock: { nowMs: () => Date.now() }, cluster: { groupHost: host, metadata, rpc },
+  });
+  broker.context.queues.attachGroupHost(host);
+  // A second user as the management API would add one: may submit and read 'allowed' only.
+  await metadata.apply({ kind: 'addUser', name: 'alice', passwordHash: hashPassword('pw'), tags: [] });
+  await metadata.apply({ kind: 'setPermissions', user: 'alice', vhost: '/', configure: '', write: '^espresso\\.tasks\\.allowed$', read: '^espresso\\.tasks\\.allowed$' });
+  service = new TaskService(new TaskStore({ groupHost: host, rpc, members: [host.nodeId], logger: silentLogger }), broker.context, silentLogger);
+  service.start();
+  http = await HttpListener.start({ host: '127.0.0.1', port: 0, logger: silentLogger });
+  serveTasks(http, service, broker.context);
+  base = `http://127.0.0.1:${http.port}`;
+  const schema = { type: 'object', required: ['repo'], additionalProperties: false, properties: { repo: { type: 'string', minLength: 1 }, depth: { type: 'integer' } } };
+  expect((await call('PUT', '/api/tasks/types/%2F/build', { schema, maxAttempts: 2, leaseMs: 5000 })).status).toBe(200);
+  expect((await call('PUT', '/api/tasks/types/%2F/allowed', {})).status).toBe(200);
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+  await http?.close();
+  await service?.close();
+  await broker?.close();
+  await host?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('task REST API', () => {
+  it('submits, reads, pages and cancels', async () => {
+    const a = await call('POST', '/api/tasks', { type: 'build', input: { repo: 'x' } });
+    expect(a.status).toBe(201);
+    expect(a.json).toEqual({ id: expect.any(String), status: 'queued' });
+    const b = await call('POST', '/api/tasks', { type: 'build', input: { repo: 'y' }, vhost: '/', id: 'build-y' });
+    expect(b.json).toEqual({ id: 'build-y', status: 'queued' });
+    // The same id again finds the same task (a retried submit), 200 instead of 201.
+    expect((await call('POST', '/api/tasks', { type: 'build', input: { repo: 'y' }, id: 'build-y' })).status).toBe(200);
+    const got = await call('GET', `/api/tasks/${a.json.id}`);
+    expect(got.status).toBe(200);
+    expect(got.json).toMatchObject({ id: a.json.id, type: 'build', vhost: '/', input: { repo: 'x' }, status: 'queued', attempts: [], steps: [], error: null, submittedBy: 'guest' });
+    expect(got.json.createdAt).toBeGreaterThan(0);
+    const p1 = await call('GET', '/api/tasks?type=build&status=queued&limit=1');
+    expect(p1.status).toBe(200);
+    expect(p1.json.items).toHaveLength(1);
+    expect(p1.json.next).toEqual(expect.any(String));
+    const p2 = await call('GET', `/api/tasks?type=build&status=queued&limit=1&after=${encodeURIComponent(p1.json.next)}`);
+    expect(p2.json.items).toHaveLength(1);
+    expect(p2.json.items[0].id).not.toBe(p1.json.items[0].id);
+    const c = await call('DELETE', '/api/tasks/build-y');
+    expect(c.status).toBe(200);
+    expect(c.json.status).toBe('cancelled');
+    const again = await call('DELETE', '/api/tasks/build-y');
+    expect(again.status).toBe(409);
+    expect(again.json.reason).toBe("task 'build-y' is already cancelled");
+  });
+
+  it('answers bad requests with the status and a message naming the problem', async () => {
+    const json = await call('POST', '/api/tasks', undefined, guest, '{"type": "build", ');
+    expect(json.status).toBe(400);
+    expect(json.json.reason).toMatch(/^the body is not valid JSON/);
+    const missing = await call('POST', '/api/tasks', { input: {} });
+    expect([missing.status, missing.json.problems]).toEqual([400, [{ path: 'type', message: 'is required (a string)' }]]);
+    const schema = await call('POST', '/api/tasks', { type: 'build', input: { repo: '', depth: 'deep', x: 1 } });
+    expect(schema.status).toBe(400);
+    expect(schema.json.problems).toEqual([
+      { path: 'input.repo', message: 'must have at least 1 characters' },
+      { path: 'input.depth', message: 'must be integer (got string)' },
+      { path: 'input.x', message: 'is not allowed' },
+    ]);
+    expect(schema.json.reason).toMatch(/input does not match the schema of 'build': input.repo must have at least 1 characters; /);
+    const unknown = await call('POST', '/api/tasks', { type: 'nosuch', input: {} });
+    expect([unknown.status, unknown.json]).toEqual([404, { error: 'not_found', reason: "no task type 'nosuch' in vhost '/'" }]);
+    const big = await call('POST', '/api/tasks', { type: 'build', input: { repo: 'x'.repeat(1_050_000) } });
+    expect(big.status).toBe(413);
+    expect(big.json.reason).toMatch(/^input is \d+ bytes; the limit is 1048576 bytes$/);
+    const huge = await call('POST', '/api/tasks', undefined, guest, JSON.stringify({ type: 'build', input: { repo: 'x'.repeat(1_300_000) } }));
+    expect(huge.status).toBe(413);
+    expect(huge.json.reason).toMatch(/request body above \d+ bytes/);
+    expect((await call('GET', '/api/tasks/nosuch')).status).toBe(404);
+    const status = await call('GET', '/api/tasks?status=done');
+    expect([status.status, status.json.problems]).toEqual([400, [{ path: 'status', message: 'must be one of queued, running, succeeded, failed, cancelled' }]]);
+    const badType = await call('PUT', '/api/tasks/types/%2F/t2', { maxAttempts: 0, schema: { type: 'object', oneOf: [] } });
+    expect(badType.status).toBe(400);
+    expect(badType.json.problems).toEqual([{ path: 'schema.oneOf', message: "keyword 'oneOf' is not supported" }, { path: 'maxAttempts', message: 'must be an integer from 1 to 100' }]);
+  });
+
+  it('authenticates with the broker\'s users and authorizes by their vhost permissions', async () => {
+    const none = await call('GET', '/api/tasks', undefined, '');
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toBe('Basic realm="espresso"');
+    expect((await call('GET', '/api/tasks', undefined, basic('guest', 'wrong'))).status).toBe(401);
+    const alice = basic('alice', 'pw');
+    const refused = await call('POST', '/api/tasks', { type: 'build', input: { repo: 'x' } }, alice);
+    expect(refused.status).toBe(403);
+    expect(refused.json.reason).toBe("user 'alice' has no write permission on task type 'build' (queue 'espresso.tasks.build') in vhost '/'");
+    const theirs = await call('POST', '/api/tasks', { type: 'allowed', input: 1 }, alice);
+    expect(theirs.status).toBe(201);
+    const guests = (await call('GET', '/api/tasks?type=build')).json.items[0].id as string;
+    expect((await call('GET', `/api/tasks/${guests}`, undefined, alice)).status).toBe(403);
+    expect((await call('DELETE', `/api/tasks/${guests}`, undefined, alice)).status).toBe(403);
+    const listed = await call('GET', '/api/tasks', undefined, alice);
+    expect(listed.json.items.map((t: { type: string }) => t.type)).toEqual(['allowed']);
+    expect((await call('PUT', '/api/tasks/types/%2F/allowed', {}, alice)).status).toBe(403);
+  });
+
+  it('streams a task\'s changes as server-sent events until it ends', async () => {
+    const { json } = await call('POST', '/api/tasks', { type: 'build', input: { repo: 'sse' } });
+    const r = await fetch(`${base}/api/tasks/${json.id}/events`, { headers: { authorization: guest } });
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toBe('text/event-stream');
+    const worker = await connectTasks(`amqp://guest:guest@127.0.0.1:${broker.port}`);
+    clients.push(worker);
+    await worker.work('build', async (task, ctx) => {
+      const a = await ctx.step('one', () => 1);
+      const b = await ctx.step('two', () => a + 1);
+      return { repo: (task.input as { repo: string }).repo, b };
+    }, { concurrency: 4 });
+    let text = '';
+    const decoder = new TextDecoder();
+    for await (const chunk of r.body as unknown as AsyncIterable<Uint8Array>) text += decoder.decode(chunk, { stream: true });
+    const events = text.split('\n\n').filter((e) => e.startsWith('event: task')).map((e) => JSON.parse(e.slice(e.indexOf('data: ') + 6)) as { status: string; steps: Array<{ name: string; status: string }>; result?: unknown });
+    expect(events[0]!.status).toBe('queued');
+    expect(events.some((e) => e.status === 'running')).toBe(true);
+    const last = events[events.length - 1]!;
+    expect(last.status).toBe('succeeded');
+    expect(last.result).toEqual({ repo: 'sse', b: 2 });
+    expect(last.steps.map((s) => [s.name, s.status])).toEqual([['one', 'succeeded'], ['two', 'succeeded']]);
+  }, 30_000);
+});
