@@ -2,7 +2,8 @@
 // groups, HTTP listener on free ports): the contract's statuses and bodies, permissions of a second
 // user, paging, cancel, and server-sent events of a task a worker (the SDK over AMQP) runs.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +20,28 @@ import { silentLogger } from '../../src/lib/log.js';
 import { connectTasks, type Tasks } from '../../src/tasks/index.js';
 import { TaskService } from '../../src/tasks/task-service.js';
 import { TaskStore } from '../../src/tasks/task-store.js';
+import { root } from '../cli/cluster-nodes.js';
+
+const tsxLoader = new URL('../../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
+
+/** `espresso tasks ...` as a process against this node's HTTP port. */
+function cli(args: readonly string[], url = base, onStdout?: (all: string) => void): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', tsxLoader, join(root, 'src/cli/main.ts'), 'tasks', ...args, '--url', url], { cwd: root });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+      onStdout?.(stdout);
+    });
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
 
 let dir: string;
 let host: GroupHost;
@@ -173,4 +196,53 @@ describe('task REST API', () => {
     expect(last.result).toEqual({ repo: 'sse', b: 2 });
     expect(last.steps.map((s) => [s.name, s.status])).toEqual([['one', 'succeeded'], ['two', 'succeeded']]);
   }, 30_000);
+});
+
+describe('espresso tasks (the CLI over the REST API)', () => {
+  it('defines, submits, watches to the end, lists, shows and cancels', async () => {
+    const schemaFile = join(dir, 'schema.json');
+    writeFileSync(schemaFile, JSON.stringify({ type: 'object', required: ['n'], properties: { n: { type: 'integer' } } }));
+    const def = await cli(['define', 'clitask', '--schema', schemaFile, '--max-attempts', '2', '--retention', '1h', '--lease', '10s']);
+    expect([def.code, def.stdout]).toEqual([0, "task type 'clitask' defined in vhost '/'\n"]);
+    const sub = await cli(['submit', 'clitask', '{"n": 4}']);
+    expect(sub.code).toBe(0);
+    const id = sub.stdout.trim();
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    // The worker starts once watch showed the queued task, so watch sees it run.
+    let startWorker: () => void = () => {};
+    const watchedFirst = new Promise<void>((r) => (startWorker = r));
+    const watching = cli(['watch', id], base, (out) => {
+      if (out.includes('\n')) startWorker();
+    });
+    await watchedFirst;
+    const worker = await connectTasks(`amqp://guest:guest@127.0.0.1:${broker.port}`);
+    clients.push(worker);
+    await worker.work('clitask', async (task, ctx) => {
+      await ctx.step('first', () => new Promise((r) => setTimeout(r, 300)));
+      return ctx.step('second', () => (task.input as { n: number }).n * 10);
+    });
+    const watched = await watching;
+    expect(watched.code).toBe(0);
+    expect(watched.stdout.split('\n')[0]).toBe('[--------------------] 0/0 steps  queued     attempt 0');
+    const lines = watched.stdout.trim().split('\n');
+    expect(lines[lines.length - 1]).toMatch(/^\[#{20}\] 2\/2 steps  succeeded  attempt 1 \(.+ on n1\)  first ✓ second ✓$/);
+    expect(lines.some((l) => /^\[#{0,19}-+\] \d\/\d steps  running/.test(l))).toBe(true);
+    const status = await cli(['status', id]);
+    expect(JSON.parse(status.stdout)).toMatchObject({ id, status: 'succeeded', result: 40 });
+    const listed = await cli(['list', '--type', 'clitask']);
+    expect(listed.stdout).toMatch(new RegExp(`^${id}  clitask  succeeded  attempts=1  steps=2/2  `));
+    const cancel = await cli(['cancel', id]);
+    expect([cancel.code, cancel.stderr]).toEqual([1, `espresso tasks: 409 task '${id}' is already succeeded\n`]);
+  }, 60_000);
+
+  it('exits 1 naming each bad field, 69 when the node cannot be reached, 64 on a bad command line', async () => {
+    const bad = await cli(['submit', 'clitask', '{"n": "four", "m": 1}']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toBe("espresso tasks: 400 input does not match the schema of 'clitask': input.n must be integer (got string)\n  input.n: must be integer (got string)\n");
+    const down = await cli(['status', 'x'], 'http://127.0.0.1:1');
+    expect(down.code).toBe(69);
+    expect(down.stderr).toMatch(/^espresso: cannot reach http:\/\/127.0.0.1:1: /);
+    const usage = await cli(['submit', 'clitask']);
+    expect([usage.code, usage.stderr]).toEqual([64, "espresso: 'espresso tasks submit' needs TYPE and JSON (or @file)\n"]);
+  }, 60_000);
 });
