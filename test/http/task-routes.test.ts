@@ -198,6 +198,66 @@ describe('task REST API', () => {
   }, 30_000);
 });
 
+describe('workers through the SDK', () => {
+  it('a handler that throws is retried until max attempts, then the task failed with every attempt\'s error', async () => {
+    expect((await call('PUT', '/api/tasks/types/%2F/flaky', { maxAttempts: 3, leaseMs: 5000 })).status).toBe(200);
+    const worker = await connectTasks(`amqp://guest:guest@127.0.0.1:${broker.port}`);
+    clients.push(worker);
+    const ran: number[] = [];
+    await worker.work('flaky', async (_task, ctx) => {
+      await ctx.step('ok', () => 'kept');
+      ran.push(ctx.attempt);
+      throw new Error(`broken on attempt ${ctx.attempt}`);
+    });
+    const { json } = await call('POST', '/api/tasks', { type: 'flaky', input: null });
+    let t: any;
+    for (let i = 0; i < 200 && t?.status !== 'failed'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      t = (await call('GET', `/api/tasks/${json.id}`)).json;
+    }
+    expect(t.status).toBe('failed');
+    expect(ran).toEqual([1, 2, 3]);
+    expect(t.attempts.map((a: { error: { message: string } }) => a.error.message)).toEqual(['broken on attempt 1', 'broken on attempt 2', 'broken on attempt 3']);
+    expect(t.error.message).toBe('all 3 attempts failed; the last: broken on attempt 3');
+    expect(t.steps).toEqual([expect.objectContaining({ name: 'ok', status: 'succeeded', attempt: 1, result: 'kept' })]);
+  }, 30_000);
+
+  it('DELETE of a running task tells its worker: ctx.signal fires and the next step is refused', async () => {
+    expect((await call('PUT', '/api/tasks/types/%2F/long', { leaseMs: 3000 })).status).toBe(200);
+    const worker = await connectTasks(`amqp://guest:guest@127.0.0.1:${broker.port}`);
+    clients.push(worker);
+    let aborted: unknown;
+    let secondRan = false;
+    let started: () => void = () => {};
+    const running = new Promise<void>((r) => (started = r));
+    let finished: () => void = () => {};
+    const ended = new Promise<void>((r) => (finished = r));
+    await worker.work('long', async (_task, ctx) => {
+      try {
+        await ctx.step('wait', async () => {
+          started();
+          // Until told: the SDK's heartbeat (a third of the lease) hears of the cancel.
+          await new Promise<void>((r) => ctx.signal.addEventListener('abort', () => r()));
+          aborted = ctx.signal.reason;
+        });
+        await ctx.step('second', () => (secondRan = true));
+      } finally {
+        finished();
+      }
+    });
+    const { json } = await call('POST', '/api/tasks', { type: 'long', input: {} });
+    await running;
+    const c = await call('DELETE', `/api/tasks/${json.id}`);
+    expect([c.status, c.json.status]).toEqual([200, 'cancelled']);
+    await ended;
+    expect(String(aborted)).toMatch(/TaskLostError: task .* is no longer this worker's: task '.*' was cancelled/);
+    expect(secondRan).toBe(false);
+    const t = (await call('GET', `/api/tasks/${json.id}`)).json;
+    expect(t.status).toBe('cancelled');
+    expect(t.attempts[0].error.message).toBe('cancelled while running');
+  }, 30_000);
+});
+
 describe('espresso tasks (the CLI over the REST API)', () => {
   it('defines, submits, watches to the end, lists, shows and cancels', async () => {
     const schemaFile = join(dir, 'schema.json');
