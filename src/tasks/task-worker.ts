@@ -190,9 +190,13 @@ class TypeWorker implements LinkUser {
     this.ch = undefined;
   }
 
+  /** Stops taking tasks; running handlers get closeDrainMs to finish (their tasks return to the queue otherwise). */
   async stop(): Promise<void> {
     this.stopped = true;
-    await Promise.allSettled([...this.running]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const drained = new Promise<void>((r) => (timer = setTimeout(r, defaultRpcLimits.closeDrainMs)));
+    await Promise.race([Promise.allSettled([...this.running]), drained]);
+    clearTimeout(timer);
     await this.ch?.close().catch(() => undefined);
   }
 

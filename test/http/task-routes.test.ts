@@ -8,18 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../src/broker/auth.js';
-import { defaultBrokerConfig } from '../../src/broker/config.js';
-import { startBroker, type BrokerServer } from '../../src/broker/server.js';
-import { GroupHost } from '../../src/cluster/group-host.js';
-import { ReplicatedMetadataClient } from '../../src/cluster/metadata-group.js';
-import { ClusterRpc } from '../../src/cluster/rpc.js';
-import { serveTasks } from '../../src/http/task-routes.js';
-import { HttpListener } from '../../src/http/server.js';
-import { nodeId } from '../../src/lib/ids.js';
-import { silentLogger } from '../../src/lib/log.js';
+import type { BrokerServer } from '../../src/broker/server.js';
 import { connectTasks, type Tasks } from '../../src/tasks/index.js';
-import { TaskService } from '../../src/tasks/task-service.js';
-import { TaskStore } from '../../src/tasks/task-store.js';
+import { startTaskNode, type TaskNode } from '../tasks/task-node.js';
 import { root } from '../cli/cluster-nodes.js';
 
 const tsxLoader = new URL('../../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
@@ -44,10 +35,8 @@ function cli(args: readonly string[], url = base, onStdout?: (all: string) => vo
 }
 
 let dir: string;
-let host: GroupHost;
+let node: TaskNode;
 let broker: BrokerServer;
-let http: HttpListener;
-let service: TaskService;
 let base: string;
 const clients: Tasks[] = [];
 
@@ -65,23 +54,12 @@ async function call(method: string, path: string, body?: unknown, auth = guest, 
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'espresso-task-rest-'));
-  host = await GroupHost.start({ nodeId: nodeId('n1'), dataDir: dir, listen: { host: '127.0.0.1', port: 0 }, secret: 's' });
-  const rpc = new ClusterRpc(host.transport, silentLogger);
-  const metadata = await ReplicatedMetadataClient.start({
-    groupHost: host, members: [host.nodeId], rpc, defaultUser: { name: 'guest', passwordHash: hashPassword('guest'), tags: ['administrator'] },
-  });
-  broker = await startBroker({ ...defaultBrokerConfig, port: 0, memoryHighWatermarkBytes: 0 }, {
-    logger: silentLogger, clock: { nowMs: () => Date.now() }, cluster: { groupHost: host, metadata, rpc },
-  });
-  broker.context.queues.attachGroupHost(host);
+  node = await startTaskNode(dir);
+  broker = node.broker;
+  base = node.base;
   // A second user as the management API would add one: may submit and read 'allowed' only.
-  await metadata.apply({ kind: 'addUser', name: 'alice', passwordHash: hashPassword('pw'), tags: [] });
-  await metadata.apply({ kind: 'setPermissions', user: 'alice', vhost: '/', configure: '', write: '^espresso\\.tasks\\.allowed$', read: '^espresso\\.tasks\\.allowed$' });
-  service = new TaskService(new TaskStore({ groupHost: host, rpc, members: [host.nodeId], logger: silentLogger }), broker.context, silentLogger);
-  service.start();
-  http = await HttpListener.start({ host: '127.0.0.1', port: 0, logger: silentLogger });
-  serveTasks(http, service, broker.context);
-  base = `http://127.0.0.1:${http.port}`;
+  await node.metadata.apply({ kind: 'addUser', name: 'alice', passwordHash: hashPassword('pw'), tags: [] });
+  await node.metadata.apply({ kind: 'setPermissions', user: 'alice', vhost: '/', configure: '', write: '^espresso\\.tasks\\.allowed$', read: '^espresso\\.tasks\\.allowed$' });
   const schema = { type: 'object', required: ['repo'], additionalProperties: false, properties: { repo: { type: 'string', minLength: 1 }, depth: { type: 'integer' } } };
   expect((await call('PUT', '/api/tasks/types/%2F/build', { schema, maxAttempts: 2, leaseMs: 5000 })).status).toBe(200);
   expect((await call('PUT', '/api/tasks/types/%2F/allowed', {})).status).toBe(200);
@@ -89,10 +67,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
-  await http?.close();
-  await service?.close();
-  await broker?.close();
-  await host?.close();
+  await node?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
