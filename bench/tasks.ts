@@ -137,6 +137,10 @@ import os, sys, time, json
 from concurrent.futures import ThreadPoolExecutor
 from celery import Celery
 from kombu import Queue
+import kombu.transport.pyamqp
+# Quorum queues refuse global QoS, which kombu 5.2 asks of RabbitMQ 3.3+; Celery 5.5 detects
+# quorum queues and asks per-consumer QoS itself (worker_detect_quorum_queues): the same here.
+kombu.transport.pyamqp.Transport.qos_semantics_matches_spec = lambda self, connection: True
 app = Celery('tb', broker=os.environ['BROKER_URL'], backend='rpc://')
 app.conf.update(
     task_queues=[Queue('tasksbench', queue_arguments={'x-queue-type': 'quorum'})],
