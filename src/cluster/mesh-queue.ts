@@ -141,13 +141,15 @@ export class MeshQueue implements QueueBackend {
   }
 
   /**
-   * Counters asked of the node where the queue lives (a touch routed there), for declare-ok and
-   * delete-ok on a node that holds no replica of it: stats() is only as fresh as the last answer.
+   * Counters for declare-ok and delete-ok: the local replica's when it leads and has applied its
+   * leaderStart, else those the leader answers to a touch (routed there; it follows leaderStart in
+   * the log). A follower's or a just-restarted replica's own counts may lag, e.g. still counting
+   * messages checked out to consumers of a node's earlier life.
    */
   refresh(): Promise<QueueStats> {
     const touched = this.run({ type: 'touch' });
     const replica = this.mesh.replica(this.vhost, this.name);
-    if (replica === undefined) return touched.then(() => this.lastStats);
+    if (replica === undefined || !replica.current) return touched.then(() => this.lastStats);
     touched.catch(() => undefined);
     return Promise.resolve(replica.stats());
   }

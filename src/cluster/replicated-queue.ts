@@ -108,6 +108,8 @@ export class ReplicatedQueue implements QueueBackend {
   private leading = false;
   /** Our leaderStart is in the log: new commands may follow it. */
   private started = false;
+  /** Our leaderStart of this term is applied here: earlier lives' holders are down, counts are the queue's. */
+  private startApplied = false;
   private closed = false;
   private timer: unknown = undefined;
   private sinceSnapshot = 0;
@@ -164,6 +166,15 @@ export class ReplicatedQueue implements QueueBackend {
   /** True once this node leads and its leaderStart is proposed: calls go straight into the log. */
   get ready(): boolean {
     return this.started && !this.closed;
+  }
+
+  /**
+   * True while this replica leads and has applied its own leaderStart: its counters are the
+   * queue's as clients see them. Before that (just restarted or just elected) the replayed state
+   * may still count messages checked out to consumers of an earlier life, returned by leaderStart.
+   */
+  get current(): boolean {
+    return this.leading && this.startApplied && !this.closed;
   }
 
   get groupId(): GroupId {
@@ -423,6 +434,7 @@ export class ReplicatedQueue implements QueueBackend {
     if (leading === this.leading) return;
     this.leading = leading;
     this.started = false;
+    this.startApplied = false;
     this.configProposed = null;
     if (!leading || this.closed) return this.setTimer(null);
     // First in our term's log: earlier incarnations' holders go down, so nothing of ours mixes with them.
@@ -502,6 +514,7 @@ export class ReplicatedQueue implements QueueBackend {
   private applyLeaderStart(node: string, incarnation: string, index: number, timeMs: number): void {
     const prefix = `${node}#`;
     const mine = `${prefix}${incarnation}`;
+    if (this.leading && node === this.options.node && incarnation === this.options.incarnation) this.startApplied = true;
     const old = new Set<string>();
     for (const h of this.state.holders.values()) if (h.owner.node.startsWith(prefix) && h.owner.node !== mine) old.add(h.owner.node);
     const downs = [...old].sort();
