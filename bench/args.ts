@@ -9,6 +9,10 @@ export interface BenchArgs {
   cluster: boolean;
   seconds: number;
   lowRateSeconds: number;
+  /** espresso only: an extra full-load phase this long, after the measured ones, for the stage breakdown and CPU profiles (0 = none). */
+  profileSeconds: number;
+  /** Publish rate of the profiled phase (msg/s over all publishers); 0 = as fast as the full-load phase. */
+  profileRate: number;
   /** Overrides the backlog size (default 1,000,000). */
   messages: number;
   /** Overrides the scenario's body size. */
@@ -24,14 +28,16 @@ export interface BenchArgs {
 export type ParseResult = { ok: true; args: BenchArgs } | { ok: false; error: string };
 
 const defaults: BenchArgs = {
-  scenarios: [], brokers: ['espresso', 'rabbitmq'], cluster: false, seconds: 10, lowRateSeconds: 5,
+  scenarios: [], brokers: ['espresso', 'rabbitmq'], cluster: false, seconds: 10, lowRateSeconds: 5, profileSeconds: 8, profileRate: 0,
   messages: 1_000_000, bodyBytes: undefined, window: 256, prefetch: 256, results: true, build: false,
   list: false, help: false,
 };
 
-const intFlags: Record<string, { key: 'seconds' | 'lowRateSeconds' | 'messages' | 'bodyBytes' | 'window' | 'prefetch'; min: number; max: number }> = {
+const intFlags: Record<string, { key: 'seconds' | 'lowRateSeconds' | 'profileSeconds' | 'profileRate' | 'messages' | 'bodyBytes' | 'window' | 'prefetch'; min: number; max: number }> = {
   '--seconds': { key: 'seconds', min: 1, max: 3600 },
   '--low-rate-seconds': { key: 'lowRateSeconds', min: 0, max: 3600 },
+  '--profile-seconds': { key: 'profileSeconds', min: 0, max: 300 },
+  '--profile-rate': { key: 'profileRate', min: 0, max: 10_000_000 },
   '--messages': { key: 'messages', min: 1, max: 50_000_000 },
   '--size': { key: 'bodyBytes', min: 32, max: 16 * 1024 * 1024 },
   '--window': { key: 'window', min: 1, max: 100_000 },
@@ -84,6 +90,10 @@ SCENARIO is a name from --list, or 'all'.
   --cluster                         3-node clusters, quorum queues with 3 replicas (default single node)
   --seconds N                       duration of the full-load phase (default 10)
   --low-rate-seconds N              duration of the fixed-lower-rate phase (default 5, 0 = skip)
+  --profile-seconds N               espresso: one more full-load phase, not in the comparison, while
+                                    every node takes a CPU profile and ctl profile stages runs
+                                    (default 8, 0 = skip); both land in RESULTS.md
+  --profile-rate N                  publish rate of that phase in msg/s (default 0 = full load)
   --messages N                      backlog size for backlog-1m (default 1000000)
   --size BYTES                      message body size (overrides the scenario's)
   --window N                        unconfirmed publishes per publisher (default 256)

@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { parseProcStatTicks, parseStatusBytes } from './stats.js';
+import type { Observation } from './report.js';
 
 export interface BrokerProcess {
   name: string;
@@ -21,6 +22,8 @@ export interface BrokerHandle {
   processes: BrokerProcess[];
   /** Write-ahead log counters summed over the nodes (espresso only: RabbitMQ does not expose its fsyncs). */
   storageCounters?(): Promise<StorageCounters | undefined>;
+  /** espresso only: the stage breakdown over the next `seconds` and a CPU profile summary of every node. */
+  observe?(seconds: number): Promise<Observation>;
   stop(): Promise<void>;
 }
 

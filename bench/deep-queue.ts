@@ -192,7 +192,7 @@ function dirBytes(dir: string): number {
 /** Starts `espresso server` from source; resolves with its pid once it logged "node started" (60 s at most). */
 async function startServer(dir: string, port: number): Promise<{ pid: number; stop: () => Promise<void> }> {
   const root = fileURLToPath(new URL('..', import.meta.url));
-  const args = ['--import', 'tsx', 'src/cli/main.ts', 'server', '--port', String(port), '--bind', '127.0.0.1', '--cluster-port', String(await freePort()),
+  const args = ['--import', 'tsx', 'src/cli/main.ts', 'server', '--port', String(port), '--bind', '127.0.0.1', '--cluster-port', String(await freePort()), '--http-port', '0',
     '--data-dir', dir, '--log-level', 'info'];
   const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   let log = '';

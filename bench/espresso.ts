@@ -9,6 +9,10 @@ import { join } from 'node:path';
 import { callNode } from '../src/cluster/control-client.js';
 import { nodeId } from '../src/lib/ids.js';
 import type { ClusterStatus } from '../src/cluster/control-service.js';
+import { decodeJson, encodeJson } from '../src/cluster/metadata-entries.js';
+import { ObserveMethod, type ProfileTicket } from '../src/observe/observe-service.js';
+import type { StageBreakdown } from '../src/observe/stage-summary.js';
+import type { Observation } from './report.js';
 import { register, run, terminate, waitUntil, portOpen, alive, type BrokerHandle, type StorageCounters } from './broker-process.js';
 
 const repoDir = new URL('..', import.meta.url).pathname;
@@ -40,10 +44,17 @@ interface EspressoNode {
   port: number;
 }
 
-function launch(args: string[], dir: string): number {
+/** Another build to run instead of this checkout's (a baseline commit), more server flags, other AMQP ports (cluster: + 20000). */
+export interface EspressoOptions {
+  mainJs?: string;
+  extraArgs?: readonly string[];
+  ports?: readonly number[];
+}
+
+function launch(args: string[], dir: string, o: EspressoOptions): number {
   mkdirSync(dir, { recursive: true });
   const out = openSync(join(dir, 'stdout.log'), 'a');
-  const child = spawn(process.execPath, [mainJs, 'server', ...args], { cwd: repoDir, detached: true, stdio: ['ignore', out, out] });
+  const child = spawn(process.execPath, [o.mainJs ?? mainJs, 'server', ...args, ...(o.extraArgs ?? [])], { cwd: repoDir, detached: true, stdio: ['ignore', out, out] });
   closeSync(out);
   child.unref();
   if (child.pid === undefined) throw new Error('could not start espresso');
@@ -56,18 +67,18 @@ function launch(args: string[], dir: string): number {
  */
 export const memoryHighWatermarkBytes = Math.floor(totalmem() * 0.4);
 
-function nodeArgs(topology: 'single' | 'cluster', i: number, port: number, dataDir: string): string[] {
+function nodeArgs(topology: 'single' | 'cluster', i: number, port: number, dataDir: string, ports: readonly number[]): string[] {
   const base = ['--port', String(port), '--bind', '127.0.0.1', '--data-dir', dataDir, '--log-level', 'warn', '--node-name', `bench${i + 1}`,
     '--memory-high-watermark', String(memoryHighWatermarkBytes), '--cluster-port', String(clusterPeerPort(port)), '--cluster-secret', benchSecret];
   if (topology === 'single') return base;
-  const seeds = clusterPorts.map((p, k) => `bench${k + 1}@127.0.0.1:${clusterPeerPort(p)}`).join(',');
+  const seeds = ports.map((p, k) => `bench${k + 1}@127.0.0.1:${clusterPeerPort(p)}`).join(',');
   return [...base, '--node-id', `bench${i + 1}`, '--seeds', seeds];
 }
 
-export async function startEspresso(topology: 'single' | 'cluster', workDir: string, log: (line: string) => void): Promise<BrokerHandle> {
+export async function startEspresso(topology: 'single' | 'cluster', workDir: string, log: (line: string) => void, o: EspressoOptions = {}): Promise<BrokerHandle> {
   const base = join(workDir, `espresso-${topology}`);
   rmSync(base, { recursive: true, force: true });
-  const ports = topology === 'single' ? [singlePort] : clusterPorts;
+  const ports = o.ports ?? (topology === 'single' ? [singlePort] : clusterPorts);
   for (const p of ports) {
     if (await portOpen(p)) throw new Error(`port ${p} is already in use; is another broker running there?`);
   }
@@ -75,6 +86,7 @@ export async function startEspresso(topology: 'single' | 'cluster', workDir: str
   const handle = register({
     broker: 'espresso', topology, urls: ports.map((p) => `amqp://guest:guest@127.0.0.1:${p}`), processes: [],
     storageCounters: () => storageCounters(ports),
+    observe: (seconds) => observe(ports, seconds),
     stop: async () => {
       for (const n of nodes) await terminate(n.pid, 15_000);
       rmSync(base, { recursive: true, force: true });
@@ -83,7 +95,7 @@ export async function startEspresso(topology: 'single' | 'cluster', workDir: str
   });
   ports.forEach((port, i) => {
     const dir = join(base, `node${i + 1}`);
-    nodes.push({ pid: launch(nodeArgs(topology, i, port, join(dir, 'data')), dir), port });
+    nodes.push({ pid: launch(nodeArgs(topology, i, port, join(dir, 'data'), ports), dir, o), port });
   });
   const ready = await waitUntil(async () => (await Promise.all(nodes.map((n) => portOpen(n.port)))).every(Boolean) || nodes.some((n) => !alive(n.pid)), 60_000);
   const dead = nodes.filter((n) => !alive(n.pid));
@@ -91,6 +103,17 @@ export async function startEspresso(topology: 'single' | 'cluster', workDir: str
   handle.processes = nodes.map((n, i) => ({ name: `node espresso bench${i + 1}`, pid: n.pid }));
   log(`espresso: ${topology} up (pids ${nodes.map((n) => n.pid).join(', ')})`);
   return handle;
+}
+
+/** `ctl profile stages` over the next `seconds` (asked of node 1) and a CPU profile summary of every node, at once. */
+async function observe(ports: readonly number[], seconds: number): Promise<Observation> {
+  const ask = (i: number, method: string, payload: unknown): Promise<Uint8Array> => callNode({
+    address: `127.0.0.1:${clusterPeerPort(ports[i]!)}`, nodeId: nodeId(`bench${i + 1}`), secret: benchSecret, timeoutMs: seconds * 1000 + 60_000,
+  }, method, encodeJson(payload));
+  const stages = ask(0, ObserveMethod.stages, { seconds }).then((b) => decodeJson<StageBreakdown>(b));
+  const cpu = Promise.all(ports.map((_, i) => ask(i, ObserveMethod.profile, { kind: 'cpu', seconds, keep: false })
+    .then((b) => decodeJson<ProfileTicket>(b)).then((t) => ({ node: t.node, summary: t.summary! }))));
+  return { seconds, stages: await stages, cpu: await cpu };
 }
 
 /** fsyncs and records of every node's write-ahead log, asked with `ctl cluster-status` over the cluster port. */

@@ -116,6 +116,10 @@ Appended by \`npm run bench -- SCENARIO\` (bench/main.ts); newest last. Ratios a
   on a shared 2-core machine.
 - lost: confirmed messages neither delivered nor still queued at the end (must be 0); duplicated:
   deliveries of a (publisher, sequence) id already delivered from that queue.
+- espresso only, since the observability change: after the measured phases one more phase
+  (\`--profile-seconds\`, \`--profile-rate\`; not in the comparison) runs while every node takes a CPU
+  profile and \`ctl profile stages\` gathers the traced messages (1 in 100, the default): the stage
+  breakdown and each node's top functions and GC share follow the table.
 
 Settings on both: durable quorum queues (3 replicas in --cluster runs), persistent messages, publisher
 confirms with a window of 256 per publisher, manual acks with prefetch 256; fsync as each broker does by

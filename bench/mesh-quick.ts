@@ -32,7 +32,7 @@ function startNode(name: string, amqpPort: number, clusterPort: number, seeds: s
   const profile = process.argv.includes('--profile') ? ['--cpu-prof', `--cpu-prof-dir=${join(tmpdir(), 'espresso-mesh-profiles')}`] : [];
   const child = spawn(process.execPath, [
     ...profile, '--import', tsxLoader, join(root, 'src/cli/main.ts'), 'server', '--node-id', name, '--port', String(amqpPort),
-    '--cluster-port', String(clusterPort), '--data-dir', dataDir, '--seeds', seeds, '--log-level', 'warn',
+    '--cluster-port', String(clusterPort), '--http-port', '0', '--data-dir', dataDir, '--seeds', seeds, '--log-level', 'warn',
   ], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ESPRESSO_CLUSTER_SECRET: 'bench' } });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} not ready`)), 60_000);

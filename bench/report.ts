@@ -2,6 +2,17 @@
 // the markdown section appended to bench/RESULTS.md, and one SVG chart per scenario. Pure.
 
 import type { LatencySummary } from './stats.js';
+import type { CpuSummary } from '../src/observe/profiler.js';
+import type { StageBreakdown } from '../src/observe/stage-summary.js';
+
+/** What espresso's own observability saw during the profiled phase (ctl profile stages and cpu). */
+export interface Observation {
+  readonly seconds: number;
+  /** The profiled phase's publish rate; absent: full load. */
+  readonly ratePerSec?: number;
+  readonly stages: StageBreakdown;
+  readonly cpu: ReadonlyArray<{ node: string; summary: CpuSummary }>;
+}
 
 export interface ProcessUsage {
   name: string;
@@ -34,6 +45,8 @@ export interface BrokerResult {
   /** fsyncs (all nodes) and write-ahead log records during the full-load phase; espresso only. */
   fsyncs?: number | undefined;
   walRecords?: number | undefined;
+  /** espresso: the stage breakdown and CPU profile summaries of the profiled phase. */
+  observed?: Observation | undefined;
 }
 
 export interface ScenarioReport {
@@ -122,6 +135,7 @@ export function formatTable(report: ScenarioReport): string {
   const out = [`== ${report.scenario} (${report.topology}): ${report.title}`, line(header), widths.map((w) => '-'.repeat(w)).join('  ')];
   for (const r of rows.slice(1)) out.push(line(r));
   for (const note of skippedNotes(report)) out.push(`  (${note})`);
+  for (const r of report.results) if (r.observed !== undefined) out.push('', ...formatObservation(r.observed));
   return out.join('\n') + '\n';
 }
 
@@ -144,10 +158,28 @@ export function formatMarkdown(info: RunInfo, reports: readonly ScenarioReport[]
       if (r.skipped !== undefined) continue;
       const procs = r.processes.map((p) => `${p.name} ${p.cpuSeconds.toFixed(1)} CPU s, peak ${formatMiB(p.peakRssBytes)} MiB`).join('; ');
       out.push('', `${r.broker}: ${formatCount(r.published)} published, ${formatCount(r.delivered)} delivered, ${formatCount(r.stillQueued)} left queued; generator ${r.generatorCpuSeconds.toFixed(1)} CPU s; ${procs}`);
+      if (r.observed !== undefined) out.push('', ...formatObservation(r.observed));
     }
     out.push('', `![${report.scenario}](charts/${chartFileName(report)})`, '');
   }
   return out.join('\n') + '\n';
+}
+
+/** The profiled phase: where a traced message's time went, and each node's hottest functions. */
+export function formatObservation(o: Observation): string[] {
+  const b = o.stages;
+  const out = [
+    `espresso, profiled phase (${o.seconds} s at ${o.ratePerSec === undefined ? 'full load' : `${formatCount(o.ratePerSec)} msg/s`}, after the measured ones): where the time went (${b.published} publishes and ${b.consumed} deliveries traced, \`ctl profile stages\`)`,
+    '', '| stage | traced | mean ms | p50 ms | p99 ms |', '|---|---:|---:|---:|---:|',
+  ];
+  for (const l of [...b.stages, b.endToEnd]) out.push(`| ${l.stage} | ${formatCount(l.count)} | ${l.meanMs.toFixed(2)} | ${l.p50Ms.toFixed(2)} | ${l.p99Ms.toFixed(2)} |`);
+  const top = b.stages.filter((l) => l.stage !== 'confirm_sent' && l.stage !== 'acked' && l.stage !== 'settled').sort((x, y) => y.meanMs - x.meanMs)[0];
+  if (top !== undefined && b.pathMeanMs > 0) out.push('', `Largest stage on the path to delivery: ${top.stage}, ${((100 * top.meanMs) / b.pathMeanMs).toFixed(0)}% of ${b.pathMeanMs.toFixed(1)} ms.`);
+  for (const { node, summary } of o.cpu) {
+    const fns = summary.top.slice(0, 8).map((f) => `${f.name} ${f.percent.toFixed(1)}%`).join(', ');
+    out.push('', `CPU profile of ${node}: ${(summary.busyMs / 1000).toFixed(1)} s busy of ${(summary.durationMs / 1000).toFixed(1)} s, GC ${summary.gcPercent.toFixed(1)}%; top self time: ${fns}`);
+  }
+  return out;
 }
 
 export function chartFileName(report: ScenarioReport): string {

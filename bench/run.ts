@@ -6,7 +6,7 @@ import { Worker } from 'node:worker_threads';
 import * as amqp from 'amqplib';
 import type { BenchArgs } from './args.js';
 import { sampleProcess, sleep, type BrokerHandle } from './broker-process.js';
-import type { BrokerResult, ProcessUsage } from './report.js';
+import type { BrokerResult, Observation, ProcessUsage } from './report.js';
 import { exchangeName, isRpc, queueName, queuesOfConsumer, queuesOfPublisher, rpcMethod, type Scenario } from './scenarios.js';
 import { checkDeliveries } from './delivery-check.js';
 import { cpuSecondsPer100k, mergeHistograms, perSecond, summarize, type LatencySummary } from './stats.js';
@@ -298,6 +298,30 @@ async function drivePhases(s: Scenario, pubs: LiveWorker[], cons: LiveWorker[], 
   return measured;
 }
 
+/**
+ * espresso: one more full-load phase (phase 2: tallied for loss, not timed) while every node takes a
+ * CPU profile and the stage breakdown is gathered, so neither perturbs the measured phases.
+ */
+async function profiledPhase(
+  s: Scenario, handle: BrokerHandle, pubs: LiveWorker[], cons: LiveWorker[], args: BenchArgs, log: (l: string) => void,
+): Promise<Observation | undefined> {
+  if (handle.observe === undefined || args.profileSeconds === 0 || s.kind === 'backlog') return undefined;
+  const rate = args.profileRate > 0 ? args.profileRate : s.fullRatePerSec;
+  log(`${handle.broker}: profiled phase, ${args.profileSeconds} s at ${rate === undefined ? 'full load' : `${rate} msg/s`}: stage breakdown and CPU profiles`);
+  const drainers = isRpc(s) ? [] : cons;
+  const watching = handle.observe(args.profileSeconds);
+  watching.catch(() => undefined);
+  try {
+    await phase(pubs, drainers, 2, rate, args.profileSeconds + 1, undefined, s.routing === 'fanout' ? s.queues : 1);
+    const o = await watching;
+    return rate === undefined ? o : { ...o, ratePerSec: rate };
+  } catch (e) {
+    // The measured phases stand; a loss in this one still shows in the delivery check.
+    log(`${handle.broker}: no stage breakdown or profiles: ${e instanceof Error ? e.message : String(e)}`);
+    return undefined;
+  }
+}
+
 /** Runs scenario `s` against the running broker `handle`. */
 export async function runScenario(s: Scenario, handle: BrokerHandle, ctx: RunContext): Promise<BrokerResult> {
   const { args, log } = ctx;
@@ -326,6 +350,11 @@ export async function runScenario(s: Scenario, handle: BrokerHandle, ctx: RunCon
     }
     const gen = process.cpuUsage(gen0);
     const storage1 = storage0 === undefined ? undefined : await handle.storageCounters?.();
+    // Counted now: the profiled phase below is not part of the comparison.
+    const published = sum(pubs, Counter.Published);
+    const confirmed = sum(pubs, Counter.Confirmed);
+    const deliveredTotal = sum(isRpc(s) ? pubs : cons, Counter.Delivered);
+    const observed = await profiledPhase(s, handle, pubs, cons, args, log);
     const done = await finishWorkers(workers); // in spec order: consumers first, then publishers
     const firstConn = conns[0];
     const depth = firstConn === undefined ? [] : await queueDepths(s, firstConn);
@@ -335,11 +364,10 @@ export async function runScenario(s: Scenario, handle: BrokerHandle, ctx: RunCon
     // Latency is measured where a message ends: consumers, or RPC clients receiving their replies.
     const receivers = isRpc(s) ? done.slice(cons.length) : done.slice(0, cons.length);
     const hist = (i: number): LatencySummary => summarize(mergeHistograms(receivers.map((d) => d.histograms[i] ?? '').filter((x) => x !== '')));
-    const deliveredTotal = sum(isRpc(s) ? pubs : cons, Counter.Delivered);
     const brokerCpu = processes.reduce((a, p) => a + p.cpuSeconds, 0);
     const genCpu = (gen.user + gen.system) / 1e6;
     return {
-      broker: handle.broker, published: sum(pubs, Counter.Published), confirmed: sum(pubs, Counter.Confirmed), delivered: deliveredTotal,
+      broker: handle.broker, published, confirmed, delivered: deliveredTotal, observed,
       publishPerSec: measured.publishPerSec, deliverPerSec: measured.deliverPerSec, full: hist(0), low: measured.low === undefined ? undefined : hist(1),
       lowRatePerSec: s.lowRatePerSec, lost: check.lost, duplicates: check.duplicates, nacked: sum(pubs, Counter.Nacked),
       stillQueued: depth.reduce((a, b) => a + b, 0), brokerCpuSecondsPer100k: cpuSecondsPer100k(brokerCpu, deliveredTotal), processes,

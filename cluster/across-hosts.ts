@@ -61,7 +61,7 @@ async function throughput(network: Network, seconds: number, log: (l: string) =>
   const h = await cluster(network, 1);
   try {
     const args: BenchArgs = {
-      scenarios: ['1kib-1p1c'], brokers: ['espresso'], cluster: true, seconds, lowRateSeconds: 3, messages: 0, bodyBytes: undefined,
+      scenarios: ['1kib-1p1c'], brokers: ['espresso'], cluster: true, seconds, lowRateSeconds: 3, profileSeconds: 0, profileRate: 0, messages: 0, bodyBytes: undefined,
       window: 256, prefetch: 256, results: false, build: false, list: false, help: false,
     };
     const handle = {

@@ -136,8 +136,8 @@ export class ClusterHarness {
     const dataDir = join(this.dir, id);
     mkdirSync(dataDir, { recursive: true });
     const host = this.bed?.addHost();
-    // In its own namespace every node has every port to itself: the defaults (5672, and the cluster
-    // port 25672) are used, as on a real host.
+    // In its own namespace every node has every port to itself: the defaults (5672, HTTP 15672 and
+    // the cluster port 25672) are used, as on a real host.
     const n: NodeHandle = {
       id, amqpPort: host !== undefined ? 5672 : await freePort(), clusterPort: host !== undefined ? 25672 : await freePort(), dataDir,
       state: 'stopped', child: undefined, exited: undefined, log: [], starts: 0, host, join: joinVia, bind,
@@ -191,7 +191,7 @@ export class ClusterHarness {
     const main = this.options.useDist === true ? [join(root, 'dist/src/cli/main.js')] : ['--import', tsxLoader, join(root, 'src/cli/main.ts')];
     const args = [
       ...main, 'server', '--node-id', n.id, '--node-name', n.id,
-      '--port', String(n.amqpPort), '--cluster-port', String(n.clusterPort),
+      '--port', String(n.amqpPort), '--cluster-port', String(n.clusterPort), ...(n.host !== undefined ? [] : ['--http-port', '0']),
       '--data-dir', n.dataDir, '--cluster-secret', this.secret,
       '--log-level', this.options.logLevel ?? 'info',
     ];

@@ -15,6 +15,8 @@ import type { PublishHook, PublishHookAnswer } from './publish-hooks.js';
 import type { Delivery, QueueBackend, StoredMessage } from './queue-backend.js';
 import { limits } from './limits.js';
 import { Transaction } from './transaction.js';
+import { copyTrace, stamp, Stage, type MessageTrace } from '../lib/trace.js';
+import { traceNowMs } from '../cluster/trace-clock.js';
 
 const creditSweepIntervalMs = limits.globalCreditSweepIntervalMs;
 import { byQueue, type UnackedEntry } from './unacked.js';
@@ -49,15 +51,26 @@ function storedMessage(ch: Channel, m: BasicPublish, header: ContentHeader, body
   return { exchange: m.exchange, routingKey: m.routingKey, properties: props as StoredMessage['properties'], rawProperties: raw, body };
 }
 
-export function publish(ch: Channel, m: BasicPublish, header: ContentHeader, body: Buffer, synced = false): MethodResult {
+/**
+ * `receivedMs` (performance.now(), confirm mode only) and `trace` (one publish in N) are taken on
+ * the first pass; the pass after a metadata sync (`synced`) carries them on.
+ */
+export function publish(
+  ch: Channel, m: BasicPublish, header: ContentHeader, body: Buffer, synced = false, receivedMs = 0, trace: MessageTrace | undefined = undefined,
+): MethodResult {
+  if (!synced) {
+    countReceived(ch);
+    if (ch.confirms !== null) receivedMs = performance.now();
+    trace = ch.ctx.tracer.sample();
+  }
   const x = checkPublish(ch.ctx.metadata.state, ch.user, ch.vhost, m.exchange);
   // Not found here may be declared elsewhere a moment ago: catch up with the cluster, look again.
-  if (isModelError(x) && x.replyCode === 404 && !synced) return ch.ctx.metadata.sync().then(() => publish(ch, m, header, body, true));
+  if (isModelError(x) && x.replyCode === 404 && !synced) return ch.ctx.metadata.sync().then(() => publish(ch, m, header, body, true, receivedMs, trace));
   if (isModelError(x)) return fromModel(x);
   // The queue a default-exchange publish names may have been declared on another node a moment ago
   // (a reply queue: its declare-ok promised it everywhere): catch up before calling it unroutable.
   if (!synced && m.exchange === '' && !isReplyToName(m.routingKey) && lookupQueue(ch.ctx.metadata.state, ch.vhost, m.routingKey) === undefined) {
-    return ch.ctx.metadata.sync().then(() => publish(ch, m, header, body, true));
+    return ch.ctx.metadata.sync().then(() => publish(ch, m, header, body, true, receivedMs, trace));
   }
   const bad = checkProperties(ch, header.properties);
   if (bad !== null) return bad;
@@ -65,7 +78,7 @@ export function publish(ch: Channel, m: BasicPublish, header: ContentHeader, bod
   if (isModelError(extra)) return fromModel(extra);
   const message = storedMessage(ch, m, header, body);
   if ('protocolError' in message) return message;
-  const run = (): void => route(ch, m, message, header.properties.headers ?? null, extra);
+  const run = (): void => route(ch, m, message, header.properties.headers ?? null, extra, receivedMs, trace);
   if (ch.tx !== null) {
     if (!ch.tx.add(run)) return amqpError(406, 'too many operations in one transaction');
     return;
@@ -73,24 +86,46 @@ export function publish(ch: Channel, m: BasicPublish, header: ContentHeader, bod
   run();
 }
 
-function route(ch: Channel, m: BasicPublish, message: StoredMessage, headers: FieldTable | null, extra: string[] | null): void {
+function countReceived(ch: Channel): void {
+  const c = ch.ctx.counters;
+  c.messagesReceived++;
+  if (ch.confirms !== null) c.messagesReceivedConfirm++;
+}
+
+function route(
+  ch: Channel, m: BasicPublish, message: StoredMessage, headers: FieldTable | null, extra: string[] | null, receivedMs: number, sampled: MessageTrace | undefined,
+): void {
   if (m.exchange === '' && isReplyToName(m.routingKey)) return routeReply(ch, m, message);
   const hook = ch.ctx.publishHooks.get(m.exchange);
   if (hook !== undefined) return hooked(ch, m, message, hook);
   const queues = targetQueues(ch.ctx, ch.vhost, m.exchange, m.routingKey, headers, extra);
+  countRouting(ch, m, queues.length > 0);
   if (m.mandatory && queues.length === 0) returnUnroutable(ch, m, message);
   const confirms = ch.confirms;
   const bytes = message.body.length;
   if (confirms === null) {
-    for (const q of queues) ch.background(ch.conn.track(q.enqueue(message), bytes), 'publish', q);
+    for (let i = 0; i < queues.length; i++) {
+      const q = queues[i]!;
+      const trace = traceFor(sampled, i, q);
+      const done = ch.conn.track(q.enqueue(message, trace), bytes);
+      if (trace !== undefined) done.then(() => ch.ctx.tracer.published(trace), () => undefined);
+      ch.background(done, 'publish', q);
+    }
     return;
   }
-  const seq = confirms.publish(queues.length);
+  const seq = confirms.publish(queues.length, receivedMs);
   if (queues.length === 0) ch.conn.requestFlush();
-  for (const q of queues) {
-    ch.conn.track(q.enqueue(message), bytes).then(
+  for (let i = 0; i < queues.length; i++) {
+    const q = queues[i]!;
+    const trace = traceFor(sampled, i, q);
+    ch.conn.track(q.enqueue(message, trace), bytes).then(
       (r) => {
         confirms.settle(seq, r === 'ok');
+        // The confirm of a publish to several queues waits for all: only a single target's is timed.
+        if (trace !== undefined) {
+          if (queues.length === 1) ch.confirmTraces.push(trace);
+          else ch.ctx.tracer.published(trace);
+        }
         ch.conn.requestFlush();
       },
       () => {
@@ -150,7 +185,7 @@ function returnUnroutable(ch: Channel, m: BasicPublish, message: StoredMessage):
 function routeReply(ch: Channel, m: BasicPublish, message: StoredMessage): void {
   const replies = ch.ctx.replies;
   if (!m.mandatory) {
-    replies.send(m.routingKey, message);
+    countRouting(ch, m, replies.send(m.routingKey, message));
     if (ch.confirms !== null) {
       ch.confirms.publish(0);
       ch.conn.requestFlush();
@@ -160,6 +195,7 @@ function routeReply(ch: Channel, m: BasicPublish, message: StoredMessage): void 
   const confirms = ch.confirms;
   const seq = confirms?.publish(1);
   const settled = (delivered: boolean): void => {
+    countRouting(ch, m, delivered);
     if (!delivered) {
       replies.stats.returned++;
       returnUnroutable(ch, m, message);
@@ -171,6 +207,22 @@ function routeReply(ch: Channel, m: BasicPublish, message: StoredMessage): void 
   const outcome = replies.sendChecked(m.routingKey, message);
   if (typeof outcome === 'boolean') settled(outcome);
   else void outcome.then(settled);
+}
+
+/** The trace of the copy going to the i-th target queue (the first takes the original). */
+function traceFor(trace: MessageTrace | undefined, i: number, q: QueueBackend): MessageTrace | undefined {
+  if (trace === undefined) return undefined;
+  const t = i === 0 ? trace : copyTrace(trace, q.name);
+  t.queue = q.name;
+  stamp(t, Stage.routed, traceNowMs());
+  return t;
+}
+
+function countRouting(ch: Channel, m: BasicPublish, routed: boolean): void {
+  const c = ch.ctx.counters;
+  if (routed) c.messagesRouted++;
+  else if (m.mandatory) c.messagesUnroutableReturned++;
+  else c.messagesUnroutableDropped++;
 }
 
 // ---- consumers -------------------------------------------------------------------------------
@@ -268,11 +320,19 @@ function deliver(ch: Channel, c: Consumer, d: Delivery): void {
       ch.globalUnacked++;
     }
   }
-  const tag = ch.unacked.assign(c.noAck ? null : { queue: c.queue, msgId: d.msgId, consumerTag: c.tag, global: c.global });
+  const trace = d.trace;
+  const tag = ch.unacked.assign(c.noAck ? null : { queue: c.queue, msgId: d.msgId, consumerTag: c.tag, global: c.global, trace });
   ch.sendContent({
     name: 'basic.deliver', consumerTag: c.tag, deliveryTag: tag, redelivered: d.redelivered,
     exchange: d.message.exchange, routingKey: d.message.routingKey,
   }, withDeliveryCount(d.message, d.deliveryCount));
+  const counters = ch.ctx.counters;
+  if (c.noAck) counters.deliveredConsumeAutoAck++;
+  else counters.deliveredConsumeManualAck++;
+  if (d.redelivered) counters.messagesRedelivered++;
+  if (trace === undefined) return;
+  stamp(trace, Stage.delivered, traceNowMs());
+  if (c.noAck) ch.ctx.tracer.consumed(trace);
 }
 
 function topUpNoAck(ch: Channel, c: Consumer): void {
@@ -373,9 +433,16 @@ export async function get(ch: Channel, m: MethodOf<'basic.get'>): Promise<void |
   } catch (e) {
     return whenQueueGone(e, ch.vhost, queueName);
   }
-  if (r === null) return ch.reply({ name: 'basic.get-empty', clusterId: '' });
+  const counters = ch.ctx.counters;
+  if (r === null) {
+    counters.getEmpty++;
+    return ch.reply({ name: 'basic.get-empty', clusterId: '' });
+  }
+  if (m.noAck) counters.deliveredGetAutoAck++;
+  else counters.deliveredGetManualAck++;
+  if (r.redelivered) counters.messagesRedelivered++;
   if (ch.state !== 'open') return;
-  const tag = ch.unacked.assign(m.noAck ? null : { queue, msgId: r.msgId, consumerTag: null, global: false });
+  const tag = ch.unacked.assign(m.noAck ? null : { queue, msgId: r.msgId, consumerTag: null, global: false, trace: undefined });
   ch.sendContent({
     name: 'basic.get-ok', deliveryTag: tag, redelivered: r.redelivered, exchange: r.message.exchange,
     routingKey: r.message.routingKey, messageCount: r.messageCount,
@@ -404,7 +471,23 @@ function take(ch: Channel, tag: number, multiple: boolean): UnackedEntry[] | Pro
 export function ack(ch: Channel, tag: number, multiple: boolean): void | ProtocolError {
   const entries = take(ch, tag, multiple);
   if (!Array.isArray(entries)) return entries;
-  for (const [q, ids] of byQueue(entries)) ch.background(q.settle(ch.ownerId, ids), 'ack', q);
+  ch.ctx.counters.messagesAcknowledged += entries.length;
+  let traced = false;
+  for (const e of entries) traced ||= e.trace !== undefined;
+  for (const [q, ids] of byQueue(entries)) {
+    const settled = q.settle(ch.ownerId, ids);
+    ch.background(settled, 'ack', q);
+    if (traced) for (const e of entries) if (e.trace !== undefined && e.queue === q) traceSettle(ch, e.trace, settled);
+  }
+}
+
+/** A traced message was acked now; its settle is committed when `settled` resolves. */
+function traceSettle(ch: Channel, trace: MessageTrace, settled: Promise<void>): void {
+  stamp(trace, Stage.acked, traceNowMs());
+  settled.then(() => {
+    stamp(trace, Stage.settled, traceNowMs());
+    ch.ctx.tracer.consumed(trace);
+  }, () => undefined);
 }
 
 export function reject(ch: Channel, tag: number, multiple: boolean, requeue: boolean): void | ProtocolError {
@@ -437,7 +520,7 @@ export function recover(ch: Channel, requeue: boolean, sync: boolean): void | Pr
 
 export function confirmSelect(ch: Channel, nowait: boolean): void | ProtocolError {
   if (ch.tx !== null) return amqpError(406, 'cannot switch from tx to confirm mode');
-  ch.confirms ??= new ConfirmTracker();
+  ch.confirms ??= new ConfirmTracker(ch.ctx.counters);
   if (!nowait) ch.reply({ name: 'confirm.select-ok' });
 }
 

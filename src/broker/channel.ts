@@ -12,6 +12,8 @@ import { amqpError, amqpErrorText, isProtocolError, type ProtocolError } from '.
 import type { NodeContext } from './node-context.js';
 import type { QueueBackend, StoredMessage } from './queue-backend.js';
 import type { Transaction } from './transaction.js';
+import { stamp, Stage, type MessageTrace } from '../lib/trace.js';
+import { traceNowMs } from '../cluster/trace-clock.js';
 import { UnackedTags } from './unacked.js';
 import {
   decodeContentHeader, decodeMethod, encodeBasicProperties, encodeContentFrames, FrameType, isProtocolError as isFault,
@@ -54,11 +56,15 @@ export class Channel {
   lastQueue = '';
   replyName: string | null = null;
   replyConsumerTag: string | null = null;
+  /** Traced publishes whose enqueue was answered: their confirm goes out with the next flush. */
+  readonly confirmTraces: MessageTrace[] = [];
+  private counted = true;
 
   constructor(readonly conn: Connection, readonly number: number) {
     this.ctx = conn.ctx;
     this.ownerId = `${conn.ctx.nodeId}/${conn.id}/${number}`;
     this.ctx.queues.channels.set(this.ownerId, this);
+    this.ctx.counters.channelsOpened++;
   }
 
   get owner(): { node: string; connection: string; channel: string } {
@@ -214,11 +220,19 @@ export class Channel {
 
   flushConfirms(): void {
     if (this.confirms === null || this.state !== 'open') return;
-    for (const f of this.confirms.flush()) {
+    for (const f of this.confirms.flush(performance.now())) {
       this.conn.sendMethod(this.number, f.kind === 'ack'
         ? { name: 'basic.ack', deliveryTag: f.deliveryTag, multiple: f.multiple }
         : { name: 'basic.nack', deliveryTag: f.deliveryTag, multiple: f.multiple, requeue: false });
     }
+    if (this.confirmTraces.length === 0) return;
+    // Answered before this flush, so covered by the frames just queued.
+    const nowMs = traceNowMs();
+    for (const t of this.confirmTraces) {
+      stamp(t, Stage.confirmSent, nowMs);
+      this.ctx.tracer.published(t);
+    }
+    this.confirmTraces.length = 0;
   }
 
   newConsumerTag(): string {
@@ -251,6 +265,8 @@ export class Channel {
   teardown(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    if (this.counted) this.ctx.counters.channelsClosed++;
+    this.counted = false;
     this.ctx.queues.channels.delete(this.ownerId);
     if (this.creditSweep !== null) clearInterval(this.creditSweep);
     this.creditSweep = null;

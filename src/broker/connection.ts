@@ -97,6 +97,13 @@ export class Connection {
     return v !== undefined && v.tag === 't' && v.value;
   }
 
+  /** Consumers on this connection's channels (for the node's consumers gauge). */
+  consumerCount(): number {
+    let n = 0;
+    for (const ch of this.channels.values()) n += ch.consumers.size;
+    return n;
+  }
+
   // ---- input ---------------------------------------------------------------------------------
 
   private onData(chunk: Buffer): void {

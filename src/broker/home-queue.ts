@@ -9,6 +9,7 @@ import type { ForwardedCommand, HostedCaller, HostedQueue } from '../cluster/que
 import type { RemoteConsumer } from '../cluster/replicated-queue.js';
 import type { LocalQueue } from './local-queue.js';
 import type { DownScope, Owner, QueueStats } from './queue-backend.js';
+import type { MessageTrace } from '../lib/trace.js';
 
 const tagKey = (channel: string, tag: string): string => `${channel}\u0000${tag}`;
 
@@ -41,10 +42,10 @@ export class HomeQueue implements HostedQueue {
     });
   }
 
-  async run(c: ForwardedCommand, caller: HostedCaller): Promise<CallResult> {
+  async run(c: ForwardedCommand, caller: HostedCaller, trace?: MessageTrace): Promise<CallResult> {
     const holderNode = `${caller.node}#${caller.incarnation}`;
     switch (c.type) {
-      case 'enqueue': return { kind: 'enqueue', outcome: await this.queue.enqueue(c.message, c.dedup) };
+      case 'enqueue': return { kind: 'enqueue', outcome: await this.queue.enqueue(c.message, trace, c.dedup) };
       case 'register': {
         const key = tagKey(c.owner.channel, c.tag);
         // A retry of a register that arrived before (its answer was lost): registered already.

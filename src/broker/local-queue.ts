@@ -7,10 +7,15 @@
 import { assert } from '../lib/assert.js';
 import type { Clock } from '../lib/random.js';
 import { deadLetter, type FieldValues } from '../queue/dead-letter.js';
-import { answerCaller, apply, counters, createQueueState, type Command, type ConsumerKey, type DeadLetterReason, type Effect, type EnqueueIdentity, type MsgId, type QueueConfig, type QueueState } from '../queue/index.js';
+import { answerCaller, apply, counters, createQueueState, type Command, type ConsumerKey, type DeadLetterReason, type Effect, type EnqueueIdentity, type MsgId, type QueueConfig, type QueueState, type QueueTotals } from '../queue/index.js';
 import { durationMsMax, idsPerCommandMax } from '../queue/limits.js';
 import { parseExpiration } from '../queue/expiration.js';
 import { realTimers, type QueueTimers } from '../cluster/queue-timers.js';
+import { traceNowMs } from '../cluster/trace-clock.js';
+import { stamp, Stage, type MessageTrace } from '../lib/trace.js';
+
+/** Traced messages waiting for their first delivery; the oldest is forgotten past it. */
+const tracedWaitingMax = 256;
 import {
   statsFromCounters,
   type ConsumeRequest, type DeadLetterSink, type DeliverySink, type DownScope, type EnqueueOutcome,
@@ -53,6 +58,8 @@ export class LocalQueue implements QueueBackend {
   private readonly state: QueueState;
   private readonly bodies = new Map<MsgId, StoredMessage>();
   private readonly consumers = new Map<ConsumerKey, ConsumerEntry>();
+  /** Sampled messages not delivered yet, by id: their trace goes with the delivery. */
+  private readonly traced = new Map<MsgId, MessageTrace>();
   private readonly keyByTag = new Map<string, ConsumerKey>();
   private readonly listeners = new Set<(event: QueueEvent) => void>();
   private readonly timers: Timers;
@@ -79,16 +86,20 @@ export class LocalQueue implements QueueBackend {
    * `dedup`: the caller's identity of this enqueue (a channel on another node, whose call may be
    * retried); a repeat of one already stored stores nothing and answers 'ok' again.
    */
-  enqueue(message: StoredMessage, dedup?: EnqueueIdentity): Promise<EnqueueOutcome> {
+  enqueue(message: StoredMessage, trace?: MessageTrace, dedup?: EnqueueIdentity): Promise<EnqueueOutcome> {
     return this.call((outcome) => {
       const id = this.seq + 1;
       this.bodies.set(id, message);
+      if (trace !== undefined) this.traceUntilDelivered(id, trace);
       const ttlMs = parseExpiration(message.properties.expiration);
       const priority = typeof message.properties.priority === 'number' ? message.properties.priority : 0;
       const sizeBytes = message.body.length;
       this.run(dedup === undefined ? { type: 'enqueue', sizeBytes, priority, ttlMs } : { type: 'enqueue', sizeBytes, priority, ttlMs, dedup }, outcome);
       // Refused (after reject-publish-dlx dead-lettered it, which needs the body): nothing is kept.
-      if (outcome.enqueue === 'rejected') this.bodies.delete(id);
+      if (outcome.enqueue === 'rejected') {
+        this.bodies.delete(id);
+        this.traced.delete(id);
+      }
       return outcome.enqueue;
     });
   }
@@ -197,6 +208,13 @@ export class LocalQueue implements QueueBackend {
     return { config: this.state.config, deadLetterExchange: this.deadLetterExchange, deadLetterRoutingKey: this.deadLetterRoutingKey };
   }
 
+  /** Applied now (stamped before the machine runs: a delivery is the next stage); kept for the first delivery. */
+  private traceUntilDelivered(id: MsgId, trace: MessageTrace): void {
+    stamp(trace, Stage.applied, traceNowMs());
+    if (this.traced.size >= tracedWaitingMax) this.traced.delete(this.traced.keys().next().value!);
+    this.traced.set(id, trace);
+  }
+
   /** Bodies held in memory (ready + unacked); the rest were released. For metrics and tests. */
   get bodiesHeld(): number {
     return this.bodies.size;
@@ -204,6 +222,11 @@ export class LocalQueue implements QueueBackend {
 
   stats(): QueueStats {
     return statsFromCounters(counters(this.state));
+  }
+
+  /** What went through the queue since it was created (for metrics). */
+  totals(): Readonly<QueueTotals> {
+    return this.state.totals;
   }
 
   onEvent(listener: (event: QueueEvent) => void): () => void {
@@ -269,7 +292,9 @@ export class LocalQueue implements QueueBackend {
     const message = this.bodies.get(msgId);
     assert(consumer !== undefined, 'deliveries go to registered consumers');
     assert(message !== undefined, 'a message handed out has its body');
-    consumer.sink({ consumerTag: consumer.tag, msgId, message, redelivered, deliveryCount });
+    const trace = this.traced.size === 0 ? undefined : this.traced.get(msgId);
+    if (trace !== undefined) this.traced.delete(msgId);
+    consumer.sink({ consumerTag: consumer.tag, msgId, message, redelivered, deliveryCount, trace });
   }
 
   private deadLetter(msgIds: readonly MsgId[], reason: DeadLetterReason): void {

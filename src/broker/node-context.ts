@@ -1,6 +1,6 @@
 // Everything one node's connections share: configuration, logger, clock, the metadata client,
-// the live queues, the direct reply-to registry, the resource alarms (memory, disk) and the
-// node's group host.
+// the live queues, the direct reply-to registry, the resource alarms (memory, disk), the
+// node's group host, and the counters and trace hook the metrics layer reads.
 
 import type { GroupHost } from '../cluster/index.js';
 import { withPlacement } from '../cluster/placement.js';
@@ -13,6 +13,7 @@ import type { Clock } from '../lib/random.js';
 import { createMetadataState } from '../model/index.js';
 import { hashPassword } from './auth.js';
 import type { BrokerConfig } from './config.js';
+import { createBrokerCounters, noTracing, type BrokerCounters, type TraceRecorder } from './counters.js';
 import { DirectReplyRegistry } from './direct-reply-to.js';
 import { LocalMetadataClient, type MetadataClient } from './metadata-client.js';
 import { deadLetterSinkFor } from './publish.js';
@@ -39,6 +40,10 @@ export interface NodeContext {
   connectionCount: () => number;
   /** Connections past connection.open (what --max-connections bounds). */
   openConnections: number;
+  /** Plain counters for /metrics (counters.ts). */
+  readonly counters: BrokerCounters;
+  /** Where 1 in N publishes' stage traces go (no-op without the metrics layer). */
+  readonly tracer: TraceRecorder;
   shutdown(): void;
 }
 
@@ -72,7 +77,7 @@ function meshOf(cluster: NodeCluster, logger: Logger, replies: DirectReplyRegist
 }
 
 /** Without `cluster` (broker unit tests), metadata lives in memory and there is no group host. */
-export function createNodeContext(config: BrokerConfig, logger: Logger, clock: Clock, cluster?: NodeCluster): NodeContext {
+export function createNodeContext(config: BrokerConfig, logger: Logger, clock: Clock, cluster?: NodeCluster, tracer: TraceRecorder = noTracing): NodeContext {
   // Queues record their home node by this id, so it must be the cluster id when there is a cluster.
   const nodeId = cluster?.groupHost.nodeId ?? config.nodeName;
   const replies = new DirectReplyRegistry(nodeId);
@@ -101,6 +106,8 @@ export function createNodeContext(config: BrokerConfig, logger: Logger, clock: C
     diskAlarm: false,
     connectionCount: () => 0,
     openConnections: 0,
+    counters: createBrokerCounters(),
+    tracer,
     shutdown: () => queues.closeAll(),
   };
   const recovered = queues.recoverReplicated();

@@ -6,6 +6,7 @@
 // applied for a replicated one. Deliveries reach the consumer's sink in the queue's order and
 // may arrive before the promise of the call that caused them resolves.
 
+import type { MessageTrace } from '../lib/trace.js';
 import type { DownScope, MsgId, Owner, QueueCounters } from '../queue/types.js';
 
 export type { DownScope, MsgId, Owner } from '../queue/types.js';
@@ -46,6 +47,8 @@ export interface Delivery {
   readonly redelivered: boolean;
   /** Failed deliveries so far (x-delivery-count on redelivery; 0 on first delivery). */
   readonly deliveryCount: number;
+  /** A sampled message's stage trace, on its first delivery (src/lib/trace.ts). */
+  readonly trace?: MessageTrace | undefined;
 }
 
 /** Receives deliveries for one consumer, synchronously, in queue order. Must not throw. */
@@ -93,8 +96,11 @@ export type QueueEvent =
 export interface QueueBackend {
   readonly name: string;
 
-  /** Store a message. 'rejected' = refused by x-overflow reject-publish(-dlx): nack a confirm. */
-  enqueue(message: StoredMessage): Promise<EnqueueOutcome>;
+  /**
+   * Store a message. 'rejected' = refused by x-overflow reject-publish(-dlx): nack a confirm.
+   * `trace`: a sampled message's stage trace, stamped on its way (forwarded, proposed, ... applied).
+   */
+  enqueue(message: StoredMessage, trace?: MessageTrace): Promise<EnqueueOutcome>;
 
   /** Register a consumer; deliveries go to `sink`. Resolves once registered. */
   consume(request: ConsumeRequest, sink: DeliverySink): Promise<void>;

@@ -43,6 +43,14 @@ export function isReplicated(record: QueueRecord): boolean {
   return record.durable && !record.autoDelete && record.exclusiveOwner === null;
 }
 
+/** A queue run on this node (QueueRegistry.running). */
+export interface RunningQueue {
+  readonly vhost: string;
+  readonly name: string;
+  readonly queue: LocalQueue | ReplicatedQueue;
+  readonly leader: boolean;
+}
+
 /** What a channel exposes so queue events can reach it. */
 export interface CancelTarget {
   serverCancel(consumerTag: string): void;
@@ -428,6 +436,18 @@ export class QueueRegistry {
     for (const r of records) messages += this.drop(this.key(r.vhost, r.name));
     if (this.mesh !== null) this.reconcileSoon();
     return messages;
+  }
+
+  /**
+   * Every queue this node runs, for metrics: its local queues and the replicas of replicated queues
+   * hosted here (`leader`: this node leads it now; a queue's counts are reported by its leader).
+   */
+  *running(): Generator<RunningQueue> {
+    for (const [key, q] of this.queues) {
+      if (q instanceof LocalQueue) yield { vhost: this.vhostOf(key), name: q.name, queue: q, leader: true };
+      else if (q instanceof ReplicatedQueue && !this.replicas.has(key)) yield { vhost: this.vhostOf(key), name: q.name, queue: q, leader: q.leader };
+    }
+    for (const [key, q] of this.replicas) yield { vhost: this.vhostOf(key), name: q.name, queue: q, leader: q.leader };
   }
 
   /** Deletes a queue's backend here: its consumers here (and, at its home, everywhere) are cancelled. Answers its ready count. */

@@ -11,6 +11,7 @@ import { limits } from './limits.js';
 import { freeBytesOf, startDiskAlarm, type DiskAlarm } from './disk-alarm.js';
 import { collectGarbage, liveMemoryBytes, startMemoryAlarm, type MemoryAlarm } from './memory-alarm.js';
 import { createNodeContext, type NodeCluster, type NodeContext } from './node-context.js';
+import type { TraceRecorder } from './counters.js';
 
 export interface BrokerDeps {
   logger: Logger;
@@ -23,6 +24,8 @@ export interface BrokerDeps {
   diskCheckIntervalMs?: number;
   /** The node's group host and replicated metadata; without them metadata lives in memory. */
   cluster?: NodeCluster;
+  /** Where sampled publishes' stage traces go (the metrics layer); none by default. */
+  tracer?: TraceRecorder;
 }
 
 /** The broker settings a running node can change (the rest need a restart). */
@@ -37,6 +40,8 @@ export interface BrokerServer {
   readonly port: number;
   readonly context: NodeContext;
   connectionCount(): number;
+  /** Consumers of every channel of every connection (the consumers gauge). */
+  consumerCount(): number;
   /**
    * Changes settings of the running broker (a reload): limits proposed to or checked on new
    * connections and messages take effect at once; the memory and disk alarms are re-armed with
@@ -52,13 +57,16 @@ export interface BrokerServer {
 export async function startBroker(given: BrokerConfig, deps: BrokerDeps): Promise<BrokerServer> {
   const logger = deps.logger.child('broker');
   // The context keeps its own copy: a reload changes it in place, and every connection reads it.
-  const context = createNodeContext({ ...given, loopbackUsers: [...given.loopbackUsers] }, logger, deps.clock, deps.cluster);
+  const context = createNodeContext({ ...given, loopbackUsers: [...given.loopbackUsers] }, logger, deps.clock, deps.cluster, deps.tracer);
   const connections = new Set<Connection>();
   let connectionSeq = 0;
   const server: Server = createServer({ noDelay: true, pauseOnConnect: false }, (socket: Socket) => {
     connectionSeq++;
-    const conn = new Connection(socket, `c${connectionSeq}`, context, () => connections.delete(conn));
+    const conn = new Connection(socket, `c${connectionSeq}`, context, () => {
+      if (connections.delete(conn)) context.counters.connectionsClosed++;
+    });
     connections.add(conn);
+    context.counters.connectionsOpened++;
   });
   context.connectionCount = () => connections.size;
   const config = context.config;
@@ -92,6 +100,11 @@ export async function startBroker(given: BrokerConfig, deps: BrokerDeps): Promis
     port,
     context,
     connectionCount: () => connections.size,
+    consumerCount: () => {
+      let n = 0;
+      for (const c of connections) n += c.consumerCount();
+      return n;
+    },
     reconfigure: (changes) => {
       Object.assign(config, changes);
       // A re-armed alarm starts cleared; its first check raises it again if it still holds.

@@ -2,6 +2,7 @@
 // the queue and message id each tag stands for, so ack/nack/reject (single or multiple) find
 // what to settle. Tags are kept in increasing order (Map insertion order).
 
+import type { MessageTrace } from '../lib/trace.js';
 import type { MsgId, QueueBackend } from './queue-backend.js';
 
 export interface UnackedEntry {
@@ -11,6 +12,8 @@ export interface UnackedEntry {
   readonly consumerTag: string | null;
   /** Counted against the channel-wide (global) prefetch. */
   readonly global: boolean;
+  /** A sampled message's stage trace, waiting for its ack and settle. */
+  readonly trace: MessageTrace | undefined;
 }
 
 export class UnackedTags {

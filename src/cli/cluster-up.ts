@@ -1,6 +1,6 @@
 // `espresso cluster up --nodes N`: a local cluster on loopback for development. Starts n1..nN as
-// child `espresso server` processes from one --seeds list (AMQP base+i-1, cluster port base+10000+i-1,
-// data dir <data-dir>/nK, log in <data-dir>/nK.log), prints the URLs once every node is ready,
+// child `espresso server` processes from one --seeds list (AMQP base+i-1, HTTP base+10000+i-1, cluster
+// port base+20000+i-1, data dir <data-dir>/nK, log in <data-dir>/nK.log), prints the URLs once every node is ready,
 // keeps the others running when one dies (cluster restart NODE starts it again: cluster-supervisor.ts),
 // and stops them all (SIGTERM, then SIGKILL after a grace period) on Ctrl-C or SIGTERM.
 
@@ -8,7 +8,8 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError, ExitCode } from './config-loader.js';
 import { clusterSecretOf } from './node-cluster.js';
-import { defaultClusterSettings } from './options.js';
+import { defaultClusterSettings, defaultObserveSettings } from './options.js';
+import { clusterPortOffset, httpPortOffset } from './ports.js';
 import { defaultBrokerConfig } from '../broker/config.js';
 import { intFlag, parseSmallFlags } from './small-flags.js';
 import { LocalCluster, requestRestart, serveRestarts, serverCommandOf, type LocalNode } from './cluster-supervisor.js';
@@ -16,11 +17,11 @@ import { LocalCluster, requestRestart, serveRestarts, serverCommandOf, type Loca
 export const clusterUpHelp = `Usage: espresso cluster up [flags]
        espresso cluster restart NODE [--data-dir <dir>]
 
-cluster up starts a local cluster of N nodes on 127.0.0.1 (node K: AMQP port base+K-1, cluster
-port base+10000+K-1, data in <data-dir>/nK, log in <data-dir>/nK.log), prints the AMQP URLs when
-all are ready, and stops every node on Ctrl-C. A node that dies is reported with the commands that
-start it again; the others keep running. cluster restart starts such a node again (as a node of
-the running 'cluster up', so Ctrl-C stops it too).
+cluster up starts a local cluster of N nodes on 127.0.0.1 (node K: AMQP port base+K-1, HTTP
+(/metrics) base+10000+K-1, cluster port base+20000+K-1, data in <data-dir>/nK, log in
+<data-dir>/nK.log), prints the URLs when all are ready, and stops every node on Ctrl-C. A node
+that dies is reported with the commands that start it again; the others keep running. cluster
+restart starts such a node again (as a node of the running 'cluster up', so Ctrl-C stops it too).
 
 Flags:
   --nodes <int>            how many nodes [3]
@@ -38,19 +39,19 @@ export async function runClusterUp(argv: readonly string[], env: Record<string, 
   }
   if (args.words.length > 0) throw new ConfigError(`unexpected argument '${args.words[0]!}' for 'espresso cluster up'`, ExitCode.Usage);
   const n = intFlag(args, '--nodes', 3, 1, 50);
-  const base = intFlag(args, '--base-port', 5672, 1, 65535 - 10_000 - 50);
+  const base = intFlag(args, '--base-port', 5672, 1, 65535 - clusterPortOffset - 50);
   const dataDir = args.flags.get('--data-dir') ?? './data';
   mkdirSync(dataDir, { recursive: true });
   const secret = clusterSecretOf({
-    ...defaultBrokerConfig, ...defaultClusterSettings, dataDir, clusterSecret: args.flags.get('--cluster-secret') ?? env['ESPRESSO_CLUSTER_SECRET'] ?? '',
+    ...defaultBrokerConfig, ...defaultClusterSettings, ...defaultObserveSettings, dataDir, clusterSecret: args.flags.get('--cluster-secret') ?? env['ESPRESSO_CLUSTER_SECRET'] ?? '',
   });
   const names = Array.from({ length: n }, (_, i) => `n${i + 1}`);
-  const seeds = names.map((name, i) => `${name}@127.0.0.1:${base + 10_000 + i}`).join(',');
+  const seeds = names.map((name, i) => `${name}@127.0.0.1:${base + clusterPortOffset + i}`).join(',');
   const nodes: LocalNode[] = names.map((name, i) => ({
-    name, amqpPort: base + i, clusterPort: base + 10_000 + i,
+    name, amqpPort: base + i, clusterPort: base + clusterPortOffset + i,
     serverArgs: [
       '--node-id', name, '--node-name', `espresso@${name}`, '--port', String(base + i),
-      '--cluster-port', String(base + 10_000 + i), '--data-dir', join(dataDir, name), '--seeds', seeds,
+      '--cluster-port', String(base + clusterPortOffset + i), '--data-dir', join(dataDir, name), '--seeds', seeds,
     ],
   }));
   // The secret goes by environment, not argv (ps shows argv to every user); each node keeps it
@@ -85,7 +86,9 @@ export async function runClusterUp(argv: readonly string[], env: Record<string, 
     up = true;
     const stopServing = await serveRestarts(cluster, dataDir);
     process.stdout.write(`espresso cluster of ${n} nodes is up (data in ${resolve(dataDir)}):\n`);
-    nodes.forEach((node) => process.stdout.write(`  ${node.name}  amqp://guest:guest@127.0.0.1:${node.amqpPort}  (cluster port ${node.clusterPort})\n`));
+    nodes.forEach((node) => process.stdout.write(
+      `  ${node.name}  amqp://guest:guest@127.0.0.1:${node.amqpPort}  http://127.0.0.1:${node.amqpPort + httpPortOffset}/metrics  (cluster port ${node.clusterPort})\n`,
+    ));
     process.stdout.write(`status: npx espresso ctl --cluster-address 127.0.0.1:${nodes[0]!.clusterPort} --data-dir ${join(dataDir, nodes[0]!.name)} cluster-status\nCtrl-C stops all nodes.\n`);
     await signalled;
     stopServing();

@@ -3,7 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { defaultBrokerConfig } from '../broker/config.js';
-import { defaultClusterSettings, serverOptions, type OptionSpec, type ServerConfig } from './options.js';
+import { defaultClusterSettings, defaultObserveSettings, serverOptions, type OptionSpec, type ServerConfig } from './options.js';
 
 export const ExitCode = {
   Ok: 0,
@@ -53,6 +53,10 @@ export function parseValue(spec: OptionSpec, raw: unknown, source: string): unkn
       }
       return n;
     }
+    case 'bool':
+      if (raw === true || raw === 'true' || raw === '1' || raw === 'yes') return true;
+      if (raw === false || raw === 'false' || raw === '0' || raw === 'no') return false;
+      throw new ConfigError(`${source}: expected true or false, got ${JSON.stringify(raw)}`, ExitCode.Config);
     case 'list':
       if (Array.isArray(raw) && raw.every((x) => typeof x === 'string')) return raw;
       if (typeof raw === 'string') return raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
@@ -104,7 +108,7 @@ export interface ConfigSources {
 }
 
 export function loadConfig(sources: ConfigSources): ServerConfig {
-  const config: Mutable = { ...defaultBrokerConfig, ...defaultClusterSettings };
+  const config: Mutable = { ...defaultBrokerConfig, ...defaultClusterSettings, ...defaultObserveSettings };
   if (sources.configFile !== undefined) {
     const file = readConfigFile(sources.configFile);
     const known = new Map(serverOptions.map((o) => [o.key as string, o]));

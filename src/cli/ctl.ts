@@ -14,6 +14,7 @@ import { ConfigError, ExitCode } from './config-loader.js';
 import { clusterTlsOf, parseNodeAddress } from './node-cluster.js';
 import { readinessMethods, type DrainAnswer, type Readiness } from '../cluster/node-readiness.js';
 import { intFlag, parseSmallFlags, type SmallArgs } from './small-flags.js';
+import { isObserveCommand, observeCtlHelp, runObserveCtl } from './ctl-observe.js';
 
 export const ctlHelp = `Usage: espresso ctl [flags] <command> [argument]
 
@@ -45,9 +46,9 @@ Commands:
   drain [NODE]                NODE (default: the node asked) hands every queue and the metadata
                               group it leads to another node, before it is stopped for an upgrade
                               (exit 1 if it still leads some after --drain-timeout ms [60000])
-
+${observeCtlHelp}
 Flags:
-  --cluster-address <[id@]host:port>  cluster port of any node [127.0.0.1:15672]
+  --cluster-address <[id@]host:port>  cluster port of any node [127.0.0.1:25672]
   --cluster-secret <secret>       the cluster secret [ESPRESSO_CLUSTER_SECRET]
   --data-dir <dir>                read the secret from <dir>/cluster-secret instead
   --cluster-tls-cert/-key/-ca <file>  mutual TLS files, when the cluster port uses TLS [ESPRESSO_CLUSTER_TLS_*]
@@ -58,6 +59,7 @@ Exit codes: 0 ok, 1 refused by the cluster, 64 bad command line, 69 node unreach
 `;
 
 export async function runCtl(argv: readonly string[], env: Record<string, string | undefined>): Promise<number> {
+  if (!argv.includes('--help') && !argv.includes('-h') && isObserveCommand(argv)) return runObserveCtl(argv, env, ctlSecret);
   const args = parseSmallFlags('ctl', argv, ['--cluster-address', '--cluster-secret', '--data-dir', '--timeout', '--cluster-tls-cert', '--cluster-tls-key', '--cluster-tls-ca', ...policyFlags, ...membershipFlags, '--drain-timeout'], ['--json']);
   if (args.help) {
     process.stdout.write(ctlHelp);
@@ -67,7 +69,7 @@ export async function runCtl(argv: readonly string[], env: Record<string, string
   const policy = command === undefined ? undefined : policyRequest(command, args);
   if (command === undefined || (policy === undefined && extra.length > 0)) throw new ConfigError(`espresso ctl: give one command; see 'espresso ctl --help'`, ExitCode.Usage);
   const request = policy ?? membershipRequest(command, arg, args) ?? readinessRequest(command, arg, args) ?? ctlRequest(command, arg);
-  const target = parseNodeAddress(args.flags.get('--cluster-address') ?? '127.0.0.1:15672', '--cluster-address');
+  const target = parseNodeAddress(args.flags.get('--cluster-address') ?? '127.0.0.1:25672', '--cluster-address');
   const secret = ctlSecret(args.flags.get('--cluster-secret') ?? env['ESPRESSO_CLUSTER_SECRET'], args.flags.get('--data-dir'));
   const timeoutMs = intFlag(args, '--timeout', 5_000, 100, 600_000);
   const json = args.flags.get('--json') === 'true';

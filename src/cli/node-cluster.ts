@@ -22,12 +22,12 @@ import type { TlsFiles } from '../transport/index.js';
 import { bracketed, hostOf, hostPort, nodeAddresses, refuseLoopbackAmong, type NodeAddresses } from './addresses.js';
 import { ConfigError, ExitCode } from './config-loader.js';
 import type { ServerConfig } from './options.js';
+import { clusterPortOffset, portFromAmqp } from './ports.js';
 import { discoverPeers } from './peer-discovery.js';
 
 const secretFile = 'cluster-secret';
 /** What a node of a cluster keeps (bootstrap voters, peers), to host the metadata group again after a restart. */
 const membershipFile = 'cluster.json';
-const clusterPortOffset = 10_000;
 /** Largest message body on a cluster of several nodes: fits one transport payload with headers. */
 const clusterMessageSizeMax = 24 * 1024 * 1024;
 export const espressoVersion = '0.1.0';
@@ -64,15 +64,9 @@ interface SavedMembership {
   peers: SeedAddress[];
 }
 
-/** -1 = the AMQP port + 10000 (any free port when AMQP's is 0 too). */
+/** -1 = the AMQP port + 20000, RabbitMQ's inter-node port (any free port when AMQP's is 0 too). */
 export function clusterPortOf(config: ServerConfig): number {
-  if (config.clusterPort !== -1) return config.clusterPort;
-  if (config.port === 0) return 0;
-  const port = config.port + clusterPortOffset;
-  if (port > 65535) {
-    throw new ConfigError(`cluster port ${port} (AMQP port + ${clusterPortOffset}) is above 65535; set one with --cluster-port`, ExitCode.Config);
-  }
-  return port;
+  return portFromAmqp(config.clusterPort, config.port, clusterPortOffset, 'cluster port', '--cluster-port');
 }
 
 /**

@@ -5,7 +5,7 @@ import type { BrokerConfig } from '../broker/config.js';
 
 /** The node's cluster settings (the group host), next to the broker's own. */
 export interface ClusterSettings {
-  /** Port of the Raft transport; -1 = the AMQP port + 10000, 0 = any free port. */
+  /** Port of the Raft transport; -1 = the AMQP port + 20000, 0 = any free port. */
   clusterPort: number;
   /** Address the cluster port listens on; '' = the AMQP --bind. */
   clusterBind: string;
@@ -39,10 +39,22 @@ export const defaultClusterSettings: ClusterSettings = {
   clusterPort: -1, clusterBind: '', advertise: '', discoverDns: '', discoverNodes: 3, dnsServer: '', nodeId: '', clusterSecret: '', seeds: [], join: '', clusterTlsCert: '', clusterTlsKey: '', clusterTlsCa: '',
 };
 
-/** Everything `espresso server` is configured with. */
-export type ServerConfig = BrokerConfig & ClusterSettings;
+/** The node's HTTP listener (/metrics, later the management API) and what it observes. */
+export interface ObserveSettings {
+  /** HTTP port, bound on `bind` like AMQP; -1 = the AMQP port + 10000, 0 = any free port. */
+  httpPort: number;
+  /** /metrics asks for HTTP Basic credentials of a user with a management tag (RabbitMQ: prometheus.authentication.enabled). */
+  metricsAuth: boolean;
+  /** One publish in this many carries a per-stage trace (0 = none). */
+  traceSample: number;
+}
 
-export type OptionKind = 'int' | 'string' | 'level' | 'list' | 'bytes';
+export const defaultObserveSettings: ObserveSettings = { httpPort: -1, metricsAuth: false, traceSample: 100 };
+
+/** Everything `espresso server` is configured with. */
+export type ServerConfig = BrokerConfig & ClusterSettings & ObserveSettings;
+
+export type OptionKind = 'int' | 'string' | 'level' | 'list' | 'bytes' | 'bool';
 
 export interface OptionSpec {
   key: keyof ServerConfig;
@@ -72,7 +84,7 @@ export const serverOptions: readonly OptionSpec[] = [
   { key: 'diskFreeLimitBytes', flag: '--disk-free-limit', env: 'ESPRESSO_DISK_FREE_LIMIT', kind: 'bytes', min: 0, max: Number.MAX_SAFE_INTEGER, help: 'free disk space below which publishers are blocked, e.g. 50MB, 2GB, 1GiB (0 = off; default 50MB)' },
   { key: 'defaultUser', flag: '--default-user', env: 'ESPRESSO_DEFAULT_USER', kind: 'string', help: 'user created on start' },
   { key: 'defaultPass', flag: '--default-pass', env: 'ESPRESSO_DEFAULT_PASS', kind: 'string', help: 'password of the default user' },
-  { key: 'clusterPort', flag: '--cluster-port', env: 'ESPRESSO_CLUSTER_PORT', kind: 'int', min: -1, max: 65535, help: 'Raft transport port (-1 = AMQP port + 10000, 0 = any free port)' },
+  { key: 'clusterPort', flag: '--cluster-port', env: 'ESPRESSO_CLUSTER_PORT', kind: 'int', min: -1, max: 65535, help: 'Raft transport port (-1 = AMQP port + 20000, 0 = any free port)' },
   { key: 'clusterBind', flag: '--cluster-bind', env: 'ESPRESSO_CLUSTER_BIND', kind: 'string', help: 'address the cluster port listens on (default: --bind)' },
   { key: 'advertise', flag: '--advertise', env: 'ESPRESSO_ADVERTISE', kind: 'string', help: 'address or DNS name other nodes and clients reach this node at (default: the bind address; its first non-loopback address when bound to 0.0.0.0 or ::)' },
   { key: 'discoverDns', flag: '--discover-dns', env: 'ESPRESSO_DISCOVER_DNS', kind: 'string', help: "DNS name resolving to every node's address (e.g. a Kubernetes headless Service): find the peers there instead of --seeds" },
@@ -86,4 +98,7 @@ export const serverOptions: readonly OptionSpec[] = [
   { key: 'clusterTlsKey', flag: '--cluster-tls-key', env: 'ESPRESSO_CLUSTER_TLS_KEY', kind: 'string', help: 'PEM private key of that certificate' },
   { key: 'clusterTlsCa', flag: '--cluster-tls-ca', env: 'ESPRESSO_CLUSTER_TLS_CA', kind: 'string', help: "PEM CA that signs every node's certificate" },
   { key: 'loopbackUsers', flag: '--loopback-users', env: 'ESPRESSO_LOOPBACK_USERS', kind: 'list', help: 'comma-separated users allowed only from loopback' },
+  { key: 'httpPort', flag: '--http-port', env: 'ESPRESSO_HTTP_PORT', kind: 'int', min: -1, max: 65535, help: 'HTTP port for /metrics (-1 = AMQP port + 10000, 0 = any free port)' },
+  { key: 'metricsAuth', flag: '--metrics-auth', env: 'ESPRESSO_METRICS_AUTH', kind: 'bool', help: '/metrics needs HTTP Basic auth of a user tagged administrator, monitoring, policymaker or management (true|false)' },
+  { key: 'traceSample', flag: '--trace-sample', env: 'ESPRESSO_TRACE_SAMPLE', kind: 'int', min: 0, max: 1_000_000_000, help: 'trace the stages of 1 publish in N (0 = off)' },
 ];

@@ -1,6 +1,7 @@
 // `espresso server`: builds the configuration, creates the data directory, the real clock and the
-// stdout logger, starts the node's group host and the broker on it, and stops both cleanly on
-// SIGINT/SIGTERM; SIGHUP reloads the settings a running node can change (reload.ts).
+// stdout logger, starts the node's group host, the broker on it and the HTTP listener (/metrics),
+// and stops them cleanly on SIGINT/SIGTERM; SIGHUP reloads the settings a running node can change
+// (reload.ts).
 
 import { lookup } from 'node:dns/promises';
 import { createServer } from 'node:net';
@@ -16,6 +17,8 @@ import { serverOptions, type ServerConfig } from './options.js';
 import { espressoVersion, startNodeCluster, type StartedCluster } from './node-cluster.js';
 import { inUse, lockDataDir, lockHolder, prepareDataDir } from './data-dir.js';
 import { planReload } from './reload.js';
+import { stageRecorderFor, startObserve, type StartedObserve } from './node-observe.js';
+import type { TraceRecorder } from '../broker/counters.js';
 import { startTasks } from './node-tasks.js';
 
 const realClock = { nowMs: () => Date.now() };
@@ -60,9 +63,9 @@ function listenError(e: unknown, config: BrokerConfig): unknown {
   return e;
 }
 
-async function listen(config: BrokerConfig, cluster: NodeCluster, logger: Logger): Promise<BrokerServer> {
+async function listen(config: BrokerConfig, cluster: NodeCluster, logger: Logger, tracer: TraceRecorder): Promise<BrokerServer> {
   try {
-    return await startBroker(config, { logger, clock: realClock, cluster });
+    return await startBroker(config, { logger, clock: realClock, cluster, tracer });
   } catch (e) {
     throw listenError(e, config);
   }
@@ -108,24 +111,33 @@ async function runNode(config: ServerConfig, configAgain: () => ServerConfig | '
     running = reload(configAgain, running, broker, levelRef, logger);
   });
   const cluster = await startCluster(config, logger);
+  const stages = stageRecorderFor(config);
   try {
-    broker = await listen(cluster.brokerConfig, cluster, logger);
+    broker = await listen(cluster.brokerConfig, cluster, logger, stages);
   } catch (e) {
     await cluster.close();
     throw e;
   }
-  // Port 0: the registry learned "port 0" from the start entry; tell it the one the OS picked.
   const started = broker;
-  const tasks = startTasks(cluster, started, logger);
+  let observe: StartedObserve;
+  try {
+    observe = await startObserve(config, cluster, started, stages, logger);
+  } catch (e) {
+    await started.close();
+    await cluster.close();
+    throw e;
+  }
+  const tasks = startTasks(cluster, started, observe.http, logger);
+  // Port 0: the registry learned "port 0" from the start entry; tell it the one the OS picked.
   if (config.port === 0) cluster.advertiseAmqpPort(started.port);
   logger.info('node started', {
-    version: espressoVersion, nodeId: cluster.nodeId, pid: process.pid, bind: config.bind, port: started.port, clusterPort: cluster.groupHost.port,
-    dataDir: config.dataDir, members: cluster.metadata.nodes().map((n) => n.id).join(','),
+    version: espressoVersion, nodeId: cluster.nodeId, pid: process.pid, bind: config.bind, port: started.port, httpPort: observe.httpPort,
+    clusterPort: cluster.groupHost.port, dataDir: config.dataDir, members: cluster.metadata.nodes().map((n) => n.id).join(','),
   });
   await new Promise<void>((done) => {
     const stop = (signal: string): void => {
       logger.info('stopping', { signal });
-      void tasks.close().then(() => stopNode(started, cluster)).then(done);
+      void tasks.close().then(() => stopNode(started, observe, cluster)).then(done);
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
@@ -169,8 +181,9 @@ function reload(
   return { ...running, ...plan.apply };
 }
 
-/** The broker first (no client waits on a closed group), then the metadata group and the group host. */
-async function stopNode(broker: BrokerServer, cluster: StartedCluster): Promise<void> {
+/** The broker first (no client waits on a closed group), then HTTP, the metadata group and the group host. */
+async function stopNode(broker: BrokerServer, observe: StartedObserve, cluster: StartedCluster): Promise<void> {
   await broker.close();
+  await observe.close();
   await cluster.close();
 }

@@ -31,6 +31,10 @@ import { defaultGroupHostLimits, hostRaftTiming, raftBatchBytesMax, validateGrou
 import { raftHardState, raftReader, walHardState } from './log-adapter.js';
 import { decodeRaftBatch, encodeMembershipBlob, encodeRaftBatch } from './raft-wire.js';
 import { RepairMarks } from './repair-marks.js';
+import { BucketHistogram, latencyBucketsSeconds } from '../lib/histogram.js';
+import { stamp, Stage, type MessageTrace } from '../lib/trace.js';
+import type { FsyncHistograms } from '../storage/index.js';
+import { traceNowMs } from './trace-clock.js';
 
 export interface AppliedEntry {
   readonly index: LogIndex;
@@ -78,7 +82,19 @@ interface Pending {
   term: Term;
   resolve: (r: { index: LogIndex; term: Term }) => void;
   reject: (e: Error) => void;
+  /** A sampled message's trace: the host stamps persisted, committed and applied. */
+  trace?: MessageTrace;
 }
+
+/** A traced proposal not applied yet. */
+interface TracedProposal {
+  readonly group: GroupId;
+  readonly index: number;
+  readonly trace: MessageTrace;
+}
+
+/** Traced proposals in flight at once; more are proposed untraced. */
+const tracedProposalsMax = 1024;
 
 interface HostedGroup {
   readonly id: GroupId;
@@ -124,6 +140,9 @@ export class GroupHost {
   private fatal: Error | undefined;
   private readonly storageAlarmListeners = new Set<(failure: OperatingError | null) => void>();
   private readonly counters: GroupHostStats = { cycles: 0, entriesPersisted: 0, entriesApplied: 0, batchesSent: 0, decodeErrors: 0 };
+  /** Each Ready cycle from ready() to advance(), fdatasync included (seconds). */
+  readonly cycleSeconds = new BucketHistogram(latencyBucketsSeconds);
+  private readonly traced: TracedProposal[] = [];
 
   private constructor(
     readonly nodeId: NodeId,
@@ -352,9 +371,9 @@ export class GroupHost {
    * OperatingError NotLeader (details.leader: the known leader or '') if this node does not lead
    * the group or the entry was lost to a new leader, Overloaded if the group is backed up.
    */
-  propose(id: GroupId, data: Uint8Array): Promise<{ index: LogIndex; term: Term }> {
+  propose(id: GroupId, data: Uint8Array, trace?: MessageTrace): Promise<{ index: LogIndex; term: Term }> {
     assert(data.length > 0, 'an empty proposal would look like a leader no-op');
-    return this.submit(id, () => this.raft.propose(id, data));
+    return this.submit(id, () => this.raft.propose(id, data), trace);
   }
 
   /**
@@ -379,7 +398,7 @@ export class GroupHost {
     if (!r.ok) throw refusal(id, r);
   }
 
-  private submit(id: GroupId, f: () => ProposeResult): Promise<{ index: LogIndex; term: Term }> {
+  private submit(id: GroupId, f: () => ProposeResult, trace?: MessageTrace): Promise<{ index: LogIndex; term: Term }> {
     if (this.fatal !== undefined) return Promise.reject(this.fatal);
     if (this.closed) return Promise.reject(new OperatingError(OperatingErrorCode.Closed, 'group host closed'));
     const g = this.groups.get(id);
@@ -397,6 +416,10 @@ export class GroupHost {
     // A proposal of an earlier term at this index was truncated away by our own new term's log.
     if (older !== undefined) older.reject(notLeader(id, this.nodeId));
     this.schedule();
+    if (trace !== undefined && this.traced.length < tracedProposalsMax) {
+      this.traced.push({ group: id, index: r.index, trace });
+      return new Promise((resolve, reject) => g.pending.set(r.index, { term: r.term, resolve, reject, trace }));
+    }
     return new Promise((resolve, reject) => g.pending.set(r.index, { term: r.term, resolve, reject }));
   }
 
@@ -536,6 +559,16 @@ export class GroupHost {
     return { ...this.counters, wal: this.wal.stats() };
   }
 
+  /** Per fdatasync of the node's log: latency, entries and bytes (live histograms, for metrics). */
+  fsyncHistograms(): FsyncHistograms {
+    return this.wal.fsyncHistograms();
+  }
+
+  /** Raft groups hosted here (metadata and queues). */
+  groupCount(): number {
+    return this.groups.size;
+  }
+
   /** Stops ticking, finishes the cycle in flight, fails pending proposals, closes transport and WAL. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -580,6 +613,7 @@ export class GroupHost {
 
   private async cycle(r: Ready): Promise<void> {
     this.counters.cycles++;
+    const startedMs = performance.now();
     // What each state machine restores from: the snapshot without the kept entries that rode with it.
     const installed = new Map<GroupId, Uint8Array>();
     for (const gr of r.groups) {
@@ -591,10 +625,36 @@ export class GroupHost {
     if (durable) this.writeDeferredCommits();
     this.send(r.messages);
     await this.wal.flush();
+    if (this.traced.length > 0) this.stampTraces(true);
     this.send(r.messagesAfterPersist);
     for (const gr of r.groups) this.applyGroup(gr, installed.get(gr.group));
     if (this.repairs.size > 0) this.finishRepairs();
     this.raft.advance(r);
+    if (this.traced.length > 0) this.stampTraces();
+    this.cycleSeconds.record((performance.now() - startedMs) / 1000);
+  }
+
+  /**
+   * Traced proposals whose entry is committed, or (right after a flush: `flushed`) durable here,
+   * get those stamps (each once); ones no longer pending (lost to a new leader, a snapshot) are
+   * dropped, compacting in place.
+   */
+  private stampTraces(flushed = false): void {
+    const nowMs = traceNowMs();
+    let kept = 0;
+    for (const t of this.traced) {
+      if (this.groups.get(t.group)?.pending.get(t.index)?.trace !== t.trace) continue;
+      const at = t.trace.at;
+      if (flushed && Number.isNaN(at[Stage.persisted]!) && this.wal.hasGroup(t.group) && this.wal.lastIndex(t.group) >= t.index) stamp(t.trace, Stage.persisted, nowMs);
+      if (Number.isNaN(at[Stage.committed]!) && this.raft.commitIndex(t.group) >= t.index) stamp(t.trace, Stage.committed, nowMs);
+      this.traced[kept++] = t;
+    }
+    this.traced.length = kept;
+  }
+
+  private untrace(group: GroupId, index: number): void {
+    const at = this.traced.findIndex((t) => t.group === group && t.index === index);
+    if (at >= 0) this.traced.splice(at, 1);
   }
 
   private async installSnapshot(gr: GroupReady): Promise<Uint8Array> {
@@ -650,11 +710,18 @@ export class GroupHost {
       }
     }
     for (const e of gr.committedEntries) {
+      const p = g.pending.get(e.index);
+      if (p?.trace !== undefined) {
+        const nowMs = traceNowMs();
+        stamp(p.trace, Stage.committed, nowMs);
+        // Stamped before the state machine runs: its deliveries are the next stage.
+        stamp(p.trace, Stage.applied, nowMs);
+        this.untrace(g.id, e.index);
+      }
       if (e.type === EntryType.Normal && e.data.length > 0) {
         g.handlers.apply({ index: e.index, term: e.term, data: e.data });
         this.counters.entriesApplied++;
       }
-      const p = g.pending.get(e.index);
       if (p === undefined) continue;
       g.pending.delete(e.index);
       if (p.term === e.term) p.resolve({ index: e.index, term: e.term });
@@ -717,6 +784,7 @@ export class GroupHost {
       return;
     }
     for (const m of messages) this.raft.step(m);
+    if (this.traced.length > 0) this.stampTraces();
     this.schedule();
   }
 
@@ -737,6 +805,7 @@ export class GroupHost {
   private failPending(g: HostedGroup, err: Error): void {
     for (const p of g.pending.values()) p.reject(err);
     g.pending.clear();
+    if (this.traced.length > 0) this.stampTraces(); // drops the group's traces: none pending now
   }
 
   private checkOpen(): void {

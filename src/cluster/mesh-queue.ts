@@ -9,6 +9,7 @@ import type {
   ConsumeRequest, DeliverySink, DownScope, EnqueueOutcome, GetResponse, MsgId, Owner, QueueBackend, QueueEvent, QueueStats, StoredMessage,
 } from '../broker/queue-backend.js';
 import type { NodeId } from '../lib/ids.js';
+import type { MessageTrace } from '../lib/trace.js';
 import { parseExpiration, queueLimits } from '../queue/index.js';
 import type { CallResult } from './queue-wire.js';
 import type { ForwardedCommand, QueueMesh } from './queue-service.js';
@@ -46,7 +47,7 @@ export class MeshQueue implements QueueBackend {
     private readonly replicas: () => readonly NodeId[],
   ) {}
 
-  enqueue(message: StoredMessage): Promise<EnqueueOutcome> {
+  enqueue(message: StoredMessage, trace?: MessageTrace): Promise<EnqueueOutcome> {
     const p = message.properties;
     const priority = typeof p.priority === 'number' ? Math.max(0, Math.min(255, Math.floor(p.priority))) : 0;
     const seq = ++this.enqueueSeq;
@@ -54,7 +55,7 @@ export class MeshQueue implements QueueBackend {
     const floor = this.enqueuesInFlight.values().next().value ?? seq;
     const dedup = { origin: this.origin, seq, floor };
     const done = (): void => void this.enqueuesInFlight.delete(seq);
-    return this.run({ type: 'enqueue', priority, ttlMs: parseExpiration(p.expiration), message, dedup }).then(
+    return this.run({ type: 'enqueue', priority, ttlMs: parseExpiration(p.expiration), message, dedup }, trace).then(
       (r) => {
         done();
         return r.kind === 'enqueue' ? r.outcome : 'ok';
@@ -205,11 +206,11 @@ export class MeshQueue implements QueueBackend {
     if (set?.size === 0) this.tags.delete(channel);
   }
 
-  private run(command: ForwardedCommand): Promise<CallResult> {
+  private run(command: ForwardedCommand, trace?: MessageTrace): Promise<CallResult> {
     // A deleted queue holds no consumers and no messages: what only releases them has nothing to do.
     if (releasing.has(command.type) && this.replicas().length === 0) return Promise.resolve({ kind: 'void' });
     if (this.acks.size > 0 && command.type !== 'settle') this.flushAcks();
-    return this.mesh.route(this.vhost, this.name, this.replicas, command).then((a) => {
+    return this.mesh.route(this.vhost, this.name, this.replicas, command, trace).then((a) => {
       this.lastStats = a.stats;
       return a.result;
     });

@@ -18,6 +18,8 @@
 import { OperatingError, OperatingErrorCode, isOperatingError } from '../lib/errors.js';
 import type { GroupId, NodeId } from '../lib/ids.js';
 import type { GroupStatus } from '../raft/index.js';
+import { mergeTrace, stamp, Stage, type MessageTrace } from '../lib/trace.js';
+import { traceNowMs } from './trace-clock.js';
 import { serveListing, serveRebalance } from './queue-listing.js';
 import { serveReadiness } from './node-readiness.js';
 import type { Logger } from '../lib/log.js';
@@ -48,7 +50,7 @@ export interface QueueMeshOptions {
  */
 export interface HostedQueue {
   /** Runs one command of a channel on `caller.node` (never this node: its channels use the queue itself). */
-  run(command: ForwardedCommand, caller: HostedCaller): Promise<CallResult>;
+  run(command: ForwardedCommand, caller: HostedCaller, trace?: MessageTrace): Promise<CallResult>;
   stats(): CallAnswer['stats'];
   /** Plain ids of the other nodes that hold consumers or unacked gets here. */
   holderNodes(): Set<string>;
@@ -240,7 +242,7 @@ export class QueueMesh {
       sink: (d) => {
         this.o.rpc.notify(peer, meshMethods.deliver, encodeDelivery({
           vhost, queue: name, incarnation, channel, consumerTag: d.consumerTag, msgId: d.msgId,
-          redelivered: d.redelivered, deliveryCount: d.deliveryCount, message: d.message,
+          redelivered: d.redelivered, deliveryCount: d.deliveryCount, message: d.message, trace: d.trace,
         }));
       },
       cancelled: (reason) => {
@@ -261,7 +263,7 @@ export class QueueMesh {
    * died is carried out again by the retry (at least once), except an enqueue: it carries its
    * caller's identity, so the queue stores it once however often it is retried.
    */
-  async route(vhost: string, name: string, replicas: () => readonly NodeId[], command: ForwardedCommand): Promise<CallAnswer> {
+  async route(vhost: string, name: string, replicas: () => readonly NodeId[], command: ForwardedCommand, trace?: MessageTrace): Promise<CallAnswer> {
     const key = queueKey(vhost, name);
     // While earlier calls of this queue are being retried, later ones wait behind them (call order).
     const gate = this.gates.get(key);
@@ -276,7 +278,7 @@ export class QueueMesh {
     try {
       for (let attempt = 0; ; attempt++) {
         try {
-          return await this.attempt(key, vhost, name, replicas, command, attempt, flight);
+          return await this.attempt(key, vhost, name, replicas, command, attempt, flight, trace);
         } catch (e) {
           if (!isOperatingError(e) || !retryable(e) || this.closed) throw e;
           if (Date.now() + delayMs > deadline) {
@@ -382,14 +384,15 @@ export class QueueMesh {
   }
 
   private attempt(
-    key: string, vhost: string, name: string, replicas: () => readonly NodeId[], command: ForwardedCommand, attempt: number, flight?: EnqueueFlight,
+    key: string, vhost: string, name: string, replicas: () => readonly NodeId[], command: ForwardedCommand, attempt: number,
+    flight?: EnqueueFlight, trace?: MessageTrace,
   ): Promise<CallAnswer> {
     const local = this.replicas.get(key);
     const leader = local !== undefined ? this.o.host.leader(local.groupId) : null;
     if (local !== undefined && leader === this.nodeId) {
       const earlier = flight === undefined ? [] : this.overtaken(key, flight, this.nodeId);
-      if (earlier.length > 0) return Promise.all(earlier).then(() => this.attempt(key, vhost, name, replicas, command, attempt, flight));
-      return this.flown(flight, this.nodeId, () => this.runLocal(local, command, this.incarnation).then((result) => ({ result, stats: local.stats() })));
+      if (earlier.length > 0) return Promise.all(earlier).then(() => this.attempt(key, vhost, name, replicas, command, attempt, flight, trace));
+      return this.flown(flight, this.nodeId, () => this.runLocal(local, command, this.incarnation, trace).then((result) => ({ result, stats: local.stats() })));
     }
     if (local !== undefined && leader === null) {
       // No leader known yet (an election, or no majority): back off and look again, within the route's bound.
@@ -405,15 +408,24 @@ export class QueueMesh {
     if (target === undefined || target === this.nodeId) {
       return Promise.reject(new OperatingError(OperatingErrorCode.NotLeader, `queue '${name}': no replica known`, { leader: '' }));
     }
-    const payload = encodeCall({ vhost, queue: name, incarnation: this.incarnation, command });
+    if (trace !== undefined) stamp(trace, Stage.forwarded, traceNowMs());
+    const payload = encodeCall({ vhost, queue: name, incarnation: this.incarnation, command, trace });
     const max = this.o.host.transport.limits.payloadBytesMax - forwardEnvelopeBytesMax;
     if (payload.length > max) {
       // Not retryable: no leader change makes it fit. (Deliveries of such bodies to other nodes would be dropped too.)
       return Promise.reject(new OperatingError(OperatingErrorCode.Overloaded, `queue '${name}': a ${payload.length}-byte call is above the ${max}-byte limit between nodes`));
     }
     const earlier = flight === undefined ? [] : this.overtaken(key, flight, target);
-    if (earlier.length > 0) return Promise.all(earlier).then(() => this.attempt(key, vhost, name, replicas, command, attempt, flight));
-    return this.flown(flight, target, () => this.o.rpc.call(target, meshMethods.call, payload, this.limits.callTimeoutMs).then(decodeAnswer));
+    if (earlier.length > 0) return Promise.all(earlier).then(() => this.attempt(key, vhost, name, replicas, command, attempt, flight, trace));
+    return this.flown(flight, target, () => {
+      const answered = this.o.rpc.call(target, meshMethods.call, payload, this.limits.callTimeoutMs).then(decodeAnswer);
+      if (trace === undefined) return answered;
+      return answered.then((a) => {
+        // The leader's stamps (proposed ... applied) come back on the answer.
+        if (a.trace !== undefined) mergeTrace(trace, a.trace);
+        return a;
+      });
+    });
   }
 
   /** Leader (or home) side of 'q.call'. */
@@ -431,8 +443,8 @@ export class QueueMesh {
     if (call.command.type === 'leaderStart' || call.command.type === 'tick') {
       throw new OperatingError(OperatingErrorCode.BadConfig, `queue command ${call.command.type} is not forwarded`);
     }
-    const result = await this.runLocal(local, call.command, call.incarnation);
-    return encodeAnswer({ result, stats: local.stats() });
+    const result = await this.runLocal(local, call.command, call.incarnation, call.trace);
+    return encodeAnswer({ result, stats: local.stats(), trace: call.trace });
   }
 
   /** Home side of 'q.call' for a non-replicated queue. */
@@ -443,15 +455,15 @@ export class QueueMesh {
       node: from, incarnation: call.incarnation,
       consumer: (channel, tag) => this.remoteConsumer(call.vhost, call.queue, from, call.incarnation, channel, tag),
     };
-    const result = await q.run(c, caller);
-    return encodeAnswer({ result, stats: q.stats() });
+    const result = await q.run(c, caller, call.trace);
+    return encodeAnswer({ result, stats: q.stats(), trace: call.trace });
   }
 
   /** One command on a replica here; consumers are always reached through resolveConsumer. */
-  private async runLocal(q: ReplicatedQueue, c: ForwardedCommand, incarnation: string): Promise<CallResult> {
+  private async runLocal(q: ReplicatedQueue, c: ForwardedCommand, incarnation: string, trace?: MessageTrace): Promise<CallResult> {
     switch (c.type) {
       // The caller's identity goes with it: a retry of an enqueue applied before is not stored again.
-      case 'enqueue': return { kind: 'enqueue', outcome: await q.enqueue(c.message, c.dedup) };
+      case 'enqueue': return { kind: 'enqueue', outcome: await q.enqueue(c.message, trace, c.dedup) };
       case 'register':
         await q.consume({ owner: c.owner, consumerTag: c.tag, noAck: c.noAck, creditMode: c.creditMode, prefetch: c.prefetch, priority: c.priority }, null, incarnation);
         return { kind: 'void' };
@@ -474,7 +486,7 @@ export class QueueMesh {
     // For an earlier life of this node, or a consumer gone already: its holder is downed, the message returns.
     if (d.incarnation !== this.incarnation) return;
     const s = this.sinks.get(sinkKey(d.vhost, d.queue, d.channel, d.consumerTag));
-    s?.sink({ consumerTag: d.consumerTag, msgId: d.msgId, message: d.message, redelivered: d.redelivered, deliveryCount: d.deliveryCount });
+    s?.sink({ consumerTag: d.consumerTag, msgId: d.msgId, message: d.message, redelivered: d.redelivered, deliveryCount: d.deliveryCount, trace: d.trace });
   }
 
   private onCancelled(c: MeshCancel): void {

@@ -4,9 +4,12 @@
 // direct reply-to replies for a requester channel on another node.
 //
 // Commands travel as replicated-queue log entries (the same codec, header unused), so a forwarded
-// call is exactly what the leader would log. Strings are u16 length + UTF-8, numbers f64.
+// call is exactly what the leader would log. Strings are u16 length + UTF-8, numbers f64. A sampled
+// message's stage trace (src/lib/trace.ts) rides at the end of a call, its answer and its delivery:
+// older decoders stop before it, newer ones read it when bytes are left.
 
 import { ByteReader as In, ByteWriter as Out } from '../lib/bytes.js';
+import { readTrace, writeTrace, type MessageTrace } from '../lib/trace.js';
 import type { GetResponse, QueueStats, StoredMessage } from '../broker/queue-backend.js';
 import { decodeEntry, encodeEntry, type LogCommand } from './replicated-queue-codec.js';
 
@@ -24,6 +27,8 @@ export interface QueueCall {
   /** The calling node's incarnation (consumers and gets are held under it). */
   readonly incarnation: string;
   readonly command: LogCommand;
+  /** A sampled enqueue's trace so far (received, routed, forwarded). */
+  readonly trace?: MessageTrace | undefined;
 }
 
 export type CallResult =
@@ -35,6 +40,8 @@ export type CallResult =
 export interface CallAnswer {
   readonly result: CallResult;
   readonly stats: QueueStats;
+  /** The call's trace with the leader's stamps (proposed ... applied). */
+  readonly trace?: MessageTrace | undefined;
 }
 
 export interface MeshDelivery {
@@ -48,6 +55,7 @@ export interface MeshDelivery {
   readonly redelivered: boolean;
   readonly deliveryCount: number;
   readonly message: StoredMessage;
+  readonly trace?: MessageTrace | undefined;
 }
 
 export interface MeshCancel {
@@ -91,9 +99,19 @@ function readMessage(i: In): StoredMessage {
   return command.message;
 }
 
+/** The optional trace section at the end of a payload. */
+function writeTraceSection(o: Out, t: MessageTrace | undefined): Out {
+  if (t !== undefined) writeTrace(o, t);
+  return o;
+}
+
+function readTraceSection(i: In): MessageTrace | undefined {
+  return i.remaining > 0 ? readTrace(i) : undefined;
+}
+
 export function encodeCall(c: QueueCall): Buffer {
   const cmd = encodeEntry(c.command, noHeader);
-  return writeBytes(new Out(cmd.length + 64).str(c.vhost).str(c.queue).str(c.incarnation), cmd).done();
+  return writeTraceSection(writeBytes(new Out(cmd.length + 64).str(c.vhost).str(c.queue).str(c.incarnation), cmd), c.trace).done();
 }
 
 export function decodeCall(data: Uint8Array): QueueCall {
@@ -101,7 +119,9 @@ export function decodeCall(data: Uint8Array): QueueCall {
   const vhost = i.str();
   const queue = i.str();
   const incarnation = i.str();
-  return { vhost, queue, incarnation, command: decodeEntry(readBytes(i)).command };
+  const command = decodeEntry(readBytes(i)).command;
+  const trace = readTraceSection(i);
+  return trace === undefined ? { vhost, queue, incarnation, command } : { vhost, queue, incarnation, command, trace };
 }
 
 export function encodeAnswer(a: CallAnswer): Buffer {
@@ -110,7 +130,7 @@ export function encodeAnswer(a: CallAnswer): Buffer {
   const r = a.result;
   switch (r.kind) {
     case 'void': return o.u8(0).done();
-    case 'enqueue': return o.u8(1).u8(r.outcome === 'ok' ? 1 : 0).done();
+    case 'enqueue': return writeTraceSection(o.u8(1).u8(r.outcome === 'ok' ? 1 : 0), a.trace).done();
     case 'count': return o.u8(2).f64(r.count).done();
     case 'get': {
       const g = r.response;
@@ -128,7 +148,11 @@ export function decodeAnswer(data: Uint8Array): CallAnswer {
   const kind = i.u8();
   switch (kind) {
     case 0: return { stats, result: { kind: 'void' } };
-    case 1: return { stats, result: { kind: 'enqueue', outcome: i.u8() === 1 ? 'ok' : 'rejected' } };
+    case 1: {
+      const result = { kind: 'enqueue', outcome: i.u8() === 1 ? 'ok' : 'rejected' } as const;
+      const trace = readTraceSection(i);
+      return trace === undefined ? { stats, result } : { stats, result, trace };
+    }
     case 2: return { stats, result: { kind: 'count', count: i.f64() } };
     case 3: return { stats, result: { kind: 'get', response: null } };
     case 4: {
@@ -147,15 +171,17 @@ export function encodeDelivery(d: MeshDelivery): Buffer {
   o.str(d.vhost).str(d.queue).str(d.incarnation).str(d.channel).str(d.consumerTag);
   o.f64(d.msgId).u8(d.redelivered ? 1 : 0).f64(d.deliveryCount);
   writeMessage(o, d.message);
-  return o.done();
+  return writeTraceSection(o, d.trace).done();
 }
 
 export function decodeDelivery(data: Uint8Array): MeshDelivery {
   const i = new In(data, truncatedPayload);
-  return {
+  const d = {
     vhost: i.str(), queue: i.str(), incarnation: i.str(), channel: i.str(), consumerTag: i.str(),
     msgId: i.f64(), redelivered: i.u8() === 1, deliveryCount: i.f64(), message: readMessage(i),
   };
+  const trace = readTraceSection(i);
+  return trace === undefined ? d : { ...d, trace };
 }
 
 export function encodeCancel(c: MeshCancel): Buffer {

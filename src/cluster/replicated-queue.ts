@@ -11,7 +11,7 @@ import { assert } from '../lib/assert.js';
 import { OperatingError, OperatingErrorCode } from '../lib/errors.js';
 import { logIndex, type GroupId, type NodeId } from '../lib/ids.js';
 import type { Clock } from '../lib/random.js';
-import { answerCaller, apply, counters, createQueueState, restore, snapshot, deadLetter, type Command, type ConsumerKey, type DeadLetterReason, type EnqueueIdentity, type Effect, type FieldValues, type MsgId, type Owner, type QueueConfig, type QueueSnapshot, type QueueState, queueLimits, parseExpiration } from '../queue/index.js';
+import { answerCaller, apply, counters, createQueueState, restore, snapshot, deadLetter, type Command, type ConsumerKey, type DeadLetterReason, type EnqueueIdentity, type Effect, type FieldValues, type MsgId, type Owner, type QueueConfig, type QueueSnapshot, type QueueState, type QueueTotals, queueLimits, parseExpiration } from '../queue/index.js';
 import type { ConsumeRequest, DeadLetterSink, DeliverySink, DownScope, EnqueueOutcome, GetResponse, QueueBackend, QueueEvent, QueueStats, StoredMessage } from '../broker/queue-backend.js';
 import type { AppliedEntry, GroupHost } from './group-host.js';
 import { decodeEnqueuedMessage, decodeLogEntry, decodeSnapshot, encodeEntry, encodeSnapshot, liveIdsOf, type ConfigCommand, type EntryCommand, type LogCommand } from './replicated-queue-codec.js';
@@ -19,6 +19,11 @@ import { BodyStore, sharedBodyBudget, type BodyBudget } from './body-store.js';
 import { snapshotEveryEntriesMin, waitingCallsMax } from './replicated-queue-limits.js';
 import { preferredCampaignIntervalMs, preferredCampaignsMax } from './mesh-limits.js';
 import { realTimers, type QueueTimers } from './queue-timers.js';
+import { stamp, Stage, type MessageTrace } from '../lib/trace.js';
+import { traceNowMs } from './trace-clock.js';
+
+/** Traced messages waiting for their first delivery, per queue; the oldest is forgotten past it. */
+const tracedWaitingMax = 256;
 
 export interface ReplicatedQueueOptions {
   readonly name: string;
@@ -67,6 +72,8 @@ interface Waiter {
   get: GetResponse | null;
   count: number;
   readonly consumer?: LocalConsumer;
+  /** A sampled enqueue's stage trace. */
+  readonly trace?: MessageTrace;
 }
 
 const tagKey = (channel: string, tag: string): string => `${channel}\u0000${tag}`;
@@ -100,6 +107,8 @@ export class ReplicatedQueue implements QueueBackend {
   /** Consumers connected to this node, with their sinks. */
   private readonly consumers = new Map<ConsumerKey, LocalConsumer>();
   private readonly waiters = new Map<number, Waiter>();
+  /** Sampled messages applied here and not delivered yet, by id: their trace goes with the delivery. */
+  private readonly traced = new Map<MsgId, MessageTrace>();
   private readonly waiting: Array<() => void> = [];
   private readonly listeners = new Set<(event: QueueEvent) => void>();
   private readonly timers: QueueTimers;
@@ -190,12 +199,12 @@ export class ReplicatedQueue implements QueueBackend {
    * `dedup`: the caller's identity of this enqueue (mesh calls, which are retried across leader
    * changes); a repeat of one already applied stores nothing and answers 'ok' again.
    */
-  enqueue(message: StoredMessage, dedup?: EnqueueIdentity): Promise<EnqueueOutcome> {
+  enqueue(message: StoredMessage, trace?: MessageTrace, dedup?: EnqueueIdentity): Promise<EnqueueOutcome> {
     const p = message.properties;
     const priority = typeof p.priority === 'number' ? Math.max(0, Math.min(255, Math.floor(p.priority))) : 0;
     const ttlMs = parseExpiration(p.expiration);
     const command: LogCommand = dedup === undefined ? { type: 'enqueue', priority, ttlMs, message } : { type: 'enqueue', priority, ttlMs, message, dedup };
-    return this.call(command, (w) => w.enqueue);
+    return this.call(command, (w) => w.enqueue, undefined, trace);
   }
 
   /**
@@ -346,6 +355,11 @@ export class ReplicatedQueue implements QueueBackend {
     return { messagesReady: c.ready, messagesUnacked: c.unacked, bytesReady: c.readyBytes, bytesUnacked: c.unackedBytes, consumers: c.consumers };
   }
 
+  /** What went through the queue since this replica started or restored a snapshot (every replica counts the same). */
+  totals(): Readonly<QueueTotals> {
+    return this.state.totals;
+  }
+
   /** Live bodies (ready + unacked), in memory or in the log. For metrics and tests. */
   get bodiesHeld(): number {
     return this.bodies.size;
@@ -383,14 +397,15 @@ export class ReplicatedQueue implements QueueBackend {
    * Proposes at once when our leaderStart is in the log (calls pipeline: the host batches a turn's
    * proposals into one fdatasync), else waits for leadership in call order.
    */
-  private call<T>(command: EntryCommand, result: (w: Waiter) => T, consumer?: LocalConsumer): Promise<T> {
+  private call<T>(command: EntryCommand, result: (w: Waiter) => T, consumer?: LocalConsumer, trace?: MessageTrace): Promise<T> {
     if (this.closed) return Promise.reject(new OperatingError(OperatingErrorCode.Closed, `queue '${this.name}' closed on this node`));
     return new Promise<T>((resolve, reject) => {
       const run = (): void => {
         if (this.closed) return reject(new OperatingError(OperatingErrorCode.Closed, `queue '${this.name}' closed on this node`));
         if (!this.started) return reject(this.notLeader(this.options.host.leader(this.options.groupId)));
         const seq = (this.seq = (this.seq + 1) >>> 0);
-        const waiter: Waiter = consumer === undefined ? { enqueue: 'ok', get: null, count: 0 } : { enqueue: 'ok', get: null, count: 0, consumer };
+        const waiter: Waiter = consumer !== undefined ? { enqueue: 'ok', get: null, count: 0, consumer }
+          : trace !== undefined ? { enqueue: 'ok', get: null, count: 0, trace } : { enqueue: 'ok', get: null, count: 0 };
         this.waiters.set(seq, waiter);
         let data: Uint8Array;
         try {
@@ -400,7 +415,8 @@ export class ReplicatedQueue implements QueueBackend {
           this.waiters.delete(seq);
           return reject(e instanceof Error ? e : new Error(String(e)));
         }
-        this.options.host.propose(this.options.groupId, data).then(
+        if (trace !== undefined) stamp(trace, Stage.proposed, traceNowMs());
+        this.options.host.propose(this.options.groupId, data, trace).then(
           () => {
             this.waiters.delete(seq);
             resolve(result(waiter));
@@ -482,6 +498,7 @@ export class ReplicatedQueue implements QueueBackend {
         return { type: 'config', config: command.config };
       case 'enqueue':
         this.bodies.set(index, command.message);
+        if (waiter?.trace !== undefined) this.traceUntilDelivered(index, waiter.trace);
         if (command.dedup !== undefined) {
           return { type: 'enqueue', sizeBytes: command.message.body.length, priority: command.priority, ttlMs: command.ttlMs, dedup: command.dedup };
         }
@@ -580,7 +597,15 @@ export class ReplicatedQueue implements QueueBackend {
     if (consumer === undefined) return;
     const message = this.bodies.get(msgId);
     assert(message !== undefined, 'a message handed out has its body');
-    consumer.sink({ consumerTag: consumer.tag, msgId, message, redelivered, deliveryCount });
+    const trace = this.traced.size === 0 ? undefined : this.traced.get(msgId);
+    if (trace !== undefined) this.traced.delete(msgId);
+    consumer.sink({ consumerTag: consumer.tag, msgId, message, redelivered, deliveryCount, trace });
+  }
+
+  /** Keeps a sampled message's trace for its first delivery (bounded: the oldest goes). */
+  private traceUntilDelivered(id: MsgId, trace: MessageTrace): void {
+    if (this.traced.size >= tracedWaitingMax) this.traced.delete(this.traced.keys().next().value!);
+    this.traced.set(id, trace);
   }
 
   /** Every replica releases the bodies; the leader republishes them (at least once across failover). */

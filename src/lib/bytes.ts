@@ -72,6 +72,11 @@ export class ByteReader {
     this.pos += n;
     return b;
   }
+  /** Bytes not read yet (an optional trailing section a newer peer may add). */
+  get remaining(): number {
+    return this.buf.length - this.pos;
+  }
+
   /** Moves the cursor to `pos` (a field known to sit at a fixed offset). */
   seek(pos: number): void {
     assert(pos >= 0 && pos <= this.buf.length, 'seek within the input');

@@ -92,7 +92,10 @@ function enqueue(state: QueueState, out: Out, cmd: EnqueueCommand, id: number): 
   const full = state.ready + state.unacked >= messagesMax;
   if (full || (state.config.overflow !== 'drop-head' && wouldOverflow(state, cmd.sizeBytes))) {
     out.effects.push({ type: 'enqueueResult', msgId: id, outcome: 'rejected' });
-    if (!full && state.config.overflow === 'reject-publish-dlx' && state.config.deadLetter) out.deadLetter(id, 'maxlen');
+    if (!full && state.config.overflow === 'reject-publish-dlx' && state.config.deadLetter) {
+      out.deadLetter(id, 'maxlen');
+      state.totals.deadLettered++;
+    }
     return;
   }
   const msg: MsgRef = {
@@ -109,6 +112,7 @@ function enqueue(state: QueueState, out: Out, cmd: EnqueueCommand, id: number): 
   // Only accepted ones: a retry of a rejected enqueue is judged again (it stored nothing).
   if (cmd.dedup !== undefined) recordApplied(state.dedup, cmd.dedup);
   out.effects.push({ type: 'enqueueResult', msgId: id, outcome: 'accepted' });
+  state.totals.published++;
   dropHeads(state, out);
 }
 

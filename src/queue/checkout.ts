@@ -37,8 +37,9 @@ export class Out {
 
 /** A message leaves the queue for good: dead-lettered if the queue has a DLX, else dropped. */
 export function discardMsg(state: QueueState, out: Out, msg: MsgRef, reason: DeadLetterReason): void {
-  if (state.config.deadLetter) out.deadLetter(msg.id, reason);
-  else out.dropped.push(msg.id);
+  if (!state.config.deadLetter) return void out.dropped.push(msg.id);
+  out.deadLetter(msg.id, reason);
+  state.totals.deadLettered++;
 }
 
 function isExpired(state: QueueState, msg: MsgRef): boolean {
@@ -146,6 +147,8 @@ function nextConsumer(state: QueueState): Holder | undefined {
 export function handOut(state: QueueState, out: Out, holder: Holder, msg: MsgRef): { redelivered: boolean } {
   const redelivered = msg.acquiredCount > 0;
   msg.acquiredCount++;
+  state.totals.delivered++;
+  if (redelivered) state.totals.redelivered++;
   if (holder.noAck) {
     out.dropped.push(msg.id);
   } else {

@@ -132,7 +132,10 @@ export function takeBack(state: QueueState, out: Out, channel: string, ids: read
     const taken = release(state, channel, id);
     if (taken === undefined) continue;
     touched.add(taken.holder);
-    if (how === 'settle') out.dropped.push(id);
+    if (how === 'settle') {
+      out.dropped.push(id);
+      state.totals.acked++;
+    }
     else if (how === 'return') returnMsg(state, out, taken.msg);
     else discardMsg(state, out, taken.msg, 'rejected');
   }

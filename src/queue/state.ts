@@ -6,7 +6,7 @@ import { assert } from '../lib/assert.js';
 import { createDedupTable, type DedupTable } from './dedup.js';
 import { Fifo } from './fifo.js';
 import { priorityLevelsMax } from './limits.js';
-import type { ConsumerKey, CreditMode, MsgId, Owner, QueueConfig, QueueCounters } from './types.js';
+import type { ConsumerKey, CreditMode, MsgId, Owner, QueueConfig, QueueCounters, QueueTotals } from './types.js';
 
 /** A message reference: a few numbers (~40 bytes). `expiresAtMs` -1 = never expires. */
 export interface MsgRef {
@@ -81,6 +81,8 @@ export interface QueueState {
   unacked: number;
   unackedBytes: number;
   consumers: number;
+  /** Cumulative counts for metrics (not in snapshots). */
+  readonly totals: QueueTotals;
 }
 
 export function levelCount(config: QueueConfig): number {
@@ -110,6 +112,7 @@ export function createQueueState(config: QueueConfig, createdAtMs = 0): QueueSta
     unacked: 0,
     unackedBytes: 0,
     consumers: 0,
+    totals: { published: 0, delivered: 0, redelivered: 0, acked: 0, deadLettered: 0 },
   };
 }
 

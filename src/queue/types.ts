@@ -154,6 +154,21 @@ export type Effect =
 
 export type EffectType = Effect['type'];
 
+/**
+ * What went through the queue since this state was created or restored (a snapshot restarts them:
+ * Prometheus reads that as a counter reset). Every replica counts the same, from the same log.
+ */
+export interface QueueTotals {
+  /** Enqueues accepted (duplicates of a retried enqueue and rejected ones not counted). */
+  published: number;
+  /** Handed to a consumer or a basic.get, first time or again. */
+  delivered: number;
+  redelivered: number;
+  /** Settled by an ack (no-ack deliveries are not). */
+  acked: number;
+  deadLettered: number;
+}
+
 export interface QueueCounters {
   readonly ready: number;
   readonly readyBytes: number;

@@ -217,6 +217,11 @@ export class MultiRaft {
     };
   }
 
+  /** The group's commit index as this node knows it (0 when not hosted): cheap, no status object. */
+  commitIndex(id: GroupId): number {
+    return this.groups.get(id)?.log.committed ?? 0;
+  }
+
   /** Term of one entry as this node sees it (durable or not); undefined outside its log. */
   entryTerm(id: GroupId, index: number): Term | undefined {
     return this.groups.get(id)?.log.term(index);

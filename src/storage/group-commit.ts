@@ -7,6 +7,7 @@ import { closeSync, openSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { assert } from '../lib/assert.js';
 import { OperatingError } from '../lib/errors.js';
+import { BucketHistogram, batchBytesBuckets, batchSizeBuckets, latencyBucketsSeconds } from '../lib/histogram.js';
 import type { Logger } from '../lib/log.js';
 import { fsyncDir, segmentFileName } from './files.js';
 import { fsError } from './fs-errors.js';
@@ -22,6 +23,13 @@ export interface WriterHooks {
   io: WalIo;
   /** The write alarm changed: the failure being retried, or undefined once a retry succeeded. */
   onAlarm(failure: OperatingError | undefined): void;
+}
+
+/** What each fdatasync of the log cost and carried (read by the metrics layer). */
+export interface FsyncHistograms {
+  readonly seconds: BucketHistogram;
+  readonly records: BucketHistogram;
+  readonly bytes: BucketHistogram;
 }
 
 export class GroupCommit implements LiveAccounting {
@@ -44,6 +52,10 @@ export class GroupCommit implements LiveAccounting {
   /** The next segment could not be created: the head keeps growing until it can. */
   private rollFailing = false;
   private counters = { batches: 0, fsyncs: 0, recordsWritten: 0, bytesWritten: 0 };
+  /** Per fdatasync of the log: how long it took (seconds), and the records and bytes it made durable. */
+  readonly perFsync: FsyncHistograms = {
+    seconds: new BucketHistogram(latencyBucketsSeconds), records: new BucketHistogram(batchSizeBuckets), bytes: new BucketHistogram(batchBytesBuckets),
+  };
 
   constructor(
     private readonly dir: string,
@@ -299,8 +311,12 @@ export class GroupCommit implements LiveAccounting {
     await this.withRetries(s.path, () => this.tryWrite(b, groups));
     try {
       if (s.fresh) { fsyncDir(this.dir); s.fresh = false; }
+      const syncStartMs = performance.now();
       await this.hooks.io.datasync(s.fd);
       this.counters.fsyncs++;
+      this.perFsync.seconds.record((performance.now() - syncStartMs) / 1000);
+      this.perFsync.records.record(b.records);
+      this.perFsync.bytes.record(b.used);
     } catch (e) {
       // Not retried (the fsyncgate lesson): after a failed fdatasync the kernel may have dropped
       // the dirty pages and marked them clean, so a second fdatasync could succeed with the data

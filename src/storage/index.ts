@@ -16,7 +16,7 @@
 //     snapshotChunk streams the snapshot file, then a trailer of the entries the log still keeps at
 //     or below it (setLive's `keep`: a queue's live bodies; see snapshot-trailer.ts); installSnapshot
 //     takes that stream, keeps those entries in its own log and returns the snapshot's own bytes.
-//   wal.corruptedGroups() (must not vote or serve), wal.failure() (writes stopped), wal.stats(), await wal.close()
+//   wal.corruptedGroups() (must not vote or serve), wal.failure() (writes stopped), wal.stats(), wal.fsyncHistograms(), await wal.close()
 //   wal.writeAlarm(): a failed write being retried with backoff (disk full, permission denied, EIO):
 //     the batch was cut off the segment, flush() waits, options.onWriteAlarm tells the node to
 //     block publishers; a failed fdatasync is never retried (the log stops: wal.failure()).
@@ -36,3 +36,4 @@ export type { HardState } from './group-log.js';
 export { defaultStorageLimits, validateStorageLimits, type StorageLimits } from './limits.js';
 export { crc32c } from './crc32c.js';
 export { nodeWalIo, type WalIo } from './wal-io.js';
+export type { FsyncHistograms } from './group-commit.js';

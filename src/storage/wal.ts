@@ -11,7 +11,7 @@ import { silentLogger, type Logger } from '../lib/log.js';
 import { BodyCache } from './body-cache.js';
 import { listSegmentIds, removeQuietly, segmentFileName, writeFileDurably } from './files.js';
 import { fsError } from './fs-errors.js';
-import { GroupCommit } from './group-commit.js';
+import { GroupCommit, type FsyncHistograms } from './group-commit.js';
 import { GroupLog, type HardState, type Location } from './group-log.js';
 import { defaultStorageLimits, validateStorageLimits, type StorageLimits } from './limits.js';
 import { metaKey, MetaStore, type MetaContents, type MetaOp, type PersistedSnapshot } from './meta-store.js';
@@ -459,6 +459,11 @@ export class WriteAheadLog {
    * fails (what the failing batch holds was never acknowledged). close() does this itself. */
   stopRetrying(): void {
     this.writer.stopRetrying();
+  }
+
+  /** Per fdatasync: latency, records and bytes (live histograms, read at scrape time). */
+  fsyncHistograms(): FsyncHistograms {
+    return this.writer.perFsync;
   }
 
   stats(): WalStats {

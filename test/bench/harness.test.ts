@@ -9,6 +9,7 @@ import {
   parseProcStatTicks, parseStatusBytes, summarize, tally,
 } from '../../bench/stats.js';
 import { formatMarkdown, formatSvg, formatTable, ratio, type BrokerResult, type ScenarioReport } from '../../bench/report.js';
+import type { StageBreakdown, StageLine } from '../../src/observe/stage-summary.js';
 
 describe('bench arguments', () => {
   it('takes scenario names, expands all, and reads numeric options', () => {
@@ -159,5 +160,21 @@ describe('report', () => {
     expect(svg.startsWith('<svg')).toBe(true);
     expect(svg.trim().endsWith('</svg>')).toBe(true);
     expect(svg.match(/<rect /g)?.length).toBeGreaterThan(10);
+  });
+  it('adds espresso\'s stage breakdown and each node\'s CPU profile summary from the profiled phase', () => {
+    const line = (stage: string, meanMs: number): StageLine => ({ stage, count: 80, meanMs, p50Ms: meanMs, p99Ms: 3 * meanMs });
+    const stages: StageBreakdown = {
+      queue: null, fromMs: 0, toMs: 8000, published: 80, consumed: 79, pathMeanMs: 10,
+      stages: [line('routed', 0.5), line('persisted', 6), line('committed', 2), line('applied', 0.5), line('confirm_sent', 1), line('delivered', 1)],
+      endToEnd: line('end_to_end', 10),
+    };
+    const cpu = { durationMs: 8000, busyMs: 6000, gcPercent: 4.2, top: [{ name: 'writev', where: '', selfMs: 600, percent: 10 }, { name: 'crc32c', where: 'crc32c.js:24', selfMs: 300, percent: 5 }] };
+    const observed = { seconds: 8, stages, cpu: [{ node: 'bench1', summary: cpu }] };
+    const md = formatMarkdown({ dateIso: 'd', machine: 'm', commit: 'c', command: 'x' }, [{ ...report, results: [{ ...result('espresso', 3000), observed }, result('rabbitmq', 6000)] }]);
+    expect(md).toContain('80 publishes and 79 deliveries traced');
+    expect(md).toContain('| persisted | 80 | 6.00 | 6.00 | 18.00 |');
+    expect(md).toContain('Largest stage on the path to delivery: persisted, 60% of 10.0 ms.');
+    expect(md).toContain('CPU profile of bench1: 6.0 s busy of 8.0 s, GC 4.2%; top self time: writev 10.0%, crc32c 5.0%');
+    expect(parseBenchArgs(['1kib-1p1c', '--profile-seconds', '0'], scenarioNames)).toMatchObject({ ok: true, args: { profileSeconds: 0 } });
   });
 });

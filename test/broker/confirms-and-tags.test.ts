@@ -1,7 +1,8 @@
-// Unit tests of the channel's bookkeeping: publisher confirm coalescing and delivery tags.
+// Unit tests of the channel's bookkeeping: publisher confirm coalescing (and what it counts for metrics) and delivery tags.
 
 import { describe, expect, it } from 'vitest';
 import { ConfirmTracker } from '../../src/broker/confirms.js';
+import { createBrokerCounters } from '../../src/broker/counters.js';
 import { UnackedTags } from '../../src/broker/unacked.js';
 import type { QueueBackend } from '../../src/broker/queue-backend.js';
 
@@ -38,9 +39,27 @@ describe('publisher confirms', () => {
   });
 });
 
+describe('confirm counters', () => {
+  it('counts each confirmed and nacked message once, however coalesced, and times each ack from its publish', () => {
+    const counters = createBrokerCounters();
+    const t = new ConfirmTracker(counters);
+    const seqs = [t.publish(1, 100), t.publish(1, 110), t.publish(1, 120), t.publish(0, 130)];
+    t.settle(seqs[0]!, true);
+    t.settle(seqs[1]!, true);
+    t.settle(seqs[2]!, false);
+    const frames = t.flush(150);
+    expect(frames).toEqual([{ kind: 'nack', deliveryTag: 3, multiple: false }, { kind: 'ack', deliveryTag: 4, multiple: true }]);
+    expect([counters.messagesConfirmed, counters.messagesNacked]).toEqual([3, 1]);
+    expect(counters.confirmSeconds.count).toBe(3);
+    expect(counters.confirmSeconds.sum).toBeCloseTo((50 + 40 + 20) / 1000);
+    expect(t.flush(200)).toEqual([]);
+    expect(counters.messagesConfirmed).toBe(3);
+  });
+});
+
 describe('delivery tags', () => {
   const q = { name: 'q' } as QueueBackend;
-  const entry = (msgId: number) => ({ queue: q, msgId, consumerTag: 'c', global: false });
+  const entry = (msgId: number) => ({ queue: q, msgId, consumerTag: 'c', global: false, trace: undefined });
 
   it('numbers deliveries from 1, no-ack ones included, and takes single and multiple tags', () => {
     const t = new UnackedTags();

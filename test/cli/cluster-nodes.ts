@@ -1,5 +1,6 @@
 // Real `espresso server` processes for cluster tests: free loopback ports, start with --seeds or
 // --join, wait for "node started", ask a node's status through its cluster port, stop or kill.
+// HTTP (/metrics) listens on any free port unless the spec names one; httpPort() reads it back.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -32,6 +33,8 @@ export interface NodeSpec {
   join?: string;
   /** More server flags (e.g. TLS files). */
   extraArgs?: readonly string[];
+  /** HTTP port; any free one by default. */
+  httpPort?: number;
   /** Where clients and ctl reach it (default 127.0.0.1). */
   host?: string;
   /** Run the built server as `npm start` does (node dist/src/cli/main.js) instead of the sources through tsx. */
@@ -44,6 +47,8 @@ export interface NodeProc {
   output(): string;
   exited: Promise<number | null>;
   ready: Promise<void>;
+  /** The HTTP port of this start (from its "node started" line; throws before it). */
+  httpPort(): number;
 }
 
 const running = new Set<ChildProcess>();
@@ -57,7 +62,7 @@ export { freePorts };
 export function startNode(spec: NodeSpec, readyTimeoutMs = 30_000): NodeProc {
   const args = [
     ...(spec.built === true ? [builtMain] : ['--import', tsxLoader, main]), 'server', '--node-id', spec.name, '--port', String(spec.amqpPort),
-    '--cluster-port', String(spec.clusterPort), '--data-dir', spec.dataDir,
+    '--cluster-port', String(spec.clusterPort), '--http-port', String(spec.httpPort ?? 0), '--data-dir', spec.dataDir,
   ];
   // A node given a config file takes its log level from there (a flag would win over the file).
   if (!(spec.extraArgs ?? []).includes('--config')) args.push('--log-level', 'info');
@@ -92,7 +97,12 @@ export function startNode(spec: NodeSpec, readyTimeoutMs = 30_000): NodeProc {
     });
   });
   ready.catch(() => undefined);
-  return { spec, child, output: () => log, exited, ready };
+  const httpPort = (): number => {
+    const m = [...log.matchAll(/"node started".*?"httpPort":(\d+)/g)].pop();
+    if (m === undefined) throw new Error(`${spec.name} has not logged its HTTP port yet`);
+    return Number(m[1]);
+  };
+  return { spec, child, output: () => log, exited, ready, httpPort };
 }
 
 export function amqpUrl(n: NodeProc): string {

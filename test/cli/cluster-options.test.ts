@@ -1,5 +1,6 @@
 // The server's cluster settings as an operator meets them: --cluster-port (default AMQP port +
-// 10000), --node-id, the cluster secret from flag/env or kept in the data dir, and their errors.
+// 20000), --http-port (default AMQP port + 10000), --node-id, the cluster secret from flag/env or
+// kept in the data dir, and their errors.
 
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -10,6 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, ExitCode } from '../../src/cli/config-loader.js';
 import { clusterPortOf, clusterSecretOf } from '../../src/cli/node-cluster.js';
+import { httpPortOf } from '../../src/cli/node-observe.js';
 import { buildServerConfig } from '../../src/cli/server-command.js';
 import type { ServerConfig } from '../../src/cli/options.js';
 
@@ -25,8 +27,9 @@ function config(argv: string[], env: Record<string, string> = {}): ServerConfig 
 }
 
 describe('cluster options', () => {
-  it('puts the cluster port at the AMQP port + 10000 unless told, and any free port with --port 0', () => {
-    expect(clusterPortOf(config(['--port', '5673']))).toBe(15673);
+  it('puts the cluster port at the AMQP port + 20000 unless told, and any free port with --port 0', () => {
+    expect(clusterPortOf(config([]))).toBe(25672);
+    expect(clusterPortOf(config(['--port', '5673']))).toBe(25673);
     expect(clusterPortOf(config(['--port', '5673', '--cluster-port', '7000']))).toBe(7000);
     expect(clusterPortOf(config(['--port', '0']))).toBe(0);
     expect(clusterPortOf(config(['--port', '5673'], { ESPRESSO_CLUSTER_PORT: '0' }))).toBe(0);
@@ -38,6 +41,20 @@ describe('cluster options', () => {
     }
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as ConfigError).message).toContain('--cluster-port');
+  });
+
+  it('puts the HTTP port at the AMQP port + 10000 (RabbitMQ\'s 15672) unless told, any free one with --port 0', () => {
+    expect(httpPortOf(config([]))).toBe(15672);
+    expect(httpPortOf(config(['--port', '5673']))).toBe(15673);
+    expect(httpPortOf(config(['--port', '5673', '--http-port', '8080']))).toBe(8080);
+    expect(httpPortOf(config(['--port', '5673'], { ESPRESSO_HTTP_PORT: '0' }))).toBe(0);
+    expect(httpPortOf(config(['--port', '0']))).toBe(0);
+    expect(() => httpPortOf(config(['--port', '60000']))).toThrow(/HTTP port 70000 .*--http-port/);
+    expect(() => config(['--http-port', 'x'])).toThrow(/--http-port: expected an integer/);
+    expect(() => config(['--metrics-auth', 'maybe'])).toThrow(/--metrics-auth: expected true or false/);
+    expect(config(['--metrics-auth', 'true']).metricsAuth).toBe(true);
+    expect(config([]).metricsAuth).toBe(false);
+    expect(config([]).traceSample).toBe(100);
   });
 
   it('keeps the secret a data directory was created with, given or generated, and refuses another', () => {
@@ -71,7 +88,7 @@ describe('cluster options', () => {
   it('shows the new flags in the help', () => {
     const r = spawnSync(process.execPath, ['--import', tsxLoader, join(root, 'src/cli/main.ts'), 'server', '--help'], { cwd: tmp, encoding: 'utf8', timeout: 30_000 });
     expect(r.status).toBe(0);
-    for (const flag of ['--cluster-port', '--node-id', '--cluster-secret', 'ESPRESSO_CLUSTER_SECRET']) expect(r.stdout).toContain(flag);
+    for (const flag of ['--cluster-port', '--node-id', '--cluster-secret', 'ESPRESSO_CLUSTER_SECRET', '--http-port', '--metrics-auth', '--trace-sample']) expect(r.stdout).toContain(flag);
   });
 
   it('reports a cluster port in use with exit 69 and names the flag to change', async () => {
@@ -88,5 +105,18 @@ describe('cluster options', () => {
     // Only our sentence: grpc's own "E No address added out of total 1 resolved" stays out of stderr.
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(`${r.stdout}${r.stderr}`).not.toMatch(/^E No address added/m);
+  });
+
+  it('reports an HTTP port in use with exit 69 and names the flag to change', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve()));
+    const port = (blocker.address() as { port: number }).port;
+    const r = spawnSync(process.execPath, [
+      '--import', tsxLoader, join(root, 'src/cli/main.ts'), 'server', '--port', '0', '--http-port', String(port), '--data-dir', join(tmp, 'busy-http'),
+    ], { cwd: tmp, encoding: 'utf8', timeout: 30_000 });
+    blocker.close();
+    expect(r.status).toBe(ExitCode.Unavailable);
+    expect(r.stderr).toContain(`HTTP port ${port} on 127.0.0.1 is already in use`);
+    expect(r.stderr).toContain('--http-port');
   });
 });

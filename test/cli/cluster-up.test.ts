@@ -1,7 +1,8 @@
-// `espresso cluster up --nodes 3`: three nodes on consecutive ports, the URLs printed once all are
-// ready, one cluster behind them, and Ctrl-C (SIGINT) stops every node before the command exits;
-// a node killed with -9 is reported with the commands that start it again while the others carry
-// on, and both commands work (`cluster restart`, and the node's own command line, secret-less).
+// `espresso cluster up --nodes 3`: three nodes on consecutive ports (AMQP base+k, HTTP base+10000+k,
+// cluster base+20000+k), the URLs printed once all are ready, one cluster behind them, and Ctrl-C
+// (SIGINT) stops every node before the command exits; a node killed with -9 is reported with the
+// commands that start it again while the others carry on, and both commands work (`cluster
+// restart`, and the node's own command line, secret-less).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -30,11 +31,11 @@ function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** A base port whose 3 AMQP and 3 cluster ports are free now. */
+/** A base port whose 3 AMQP, 3 HTTP and 3 cluster ports are free now. */
 async function freeBase(): Promise<number> {
   for (let i = 0; i < 50; i++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
-    const ports = [0, 1, 2].flatMap((k) => [base + k, base + 10_000 + k]);
+    const base = 10_000 + Math.floor(Math.random() * 25_000);
+    const ports = [0, 1, 2].flatMap((k) => [base + k, base + 10_000 + k, base + 20_000 + k]);
     if ((await Promise.all(ports.map(portFree))).every(Boolean)) return base;
   }
   throw new Error('no free base port found');
@@ -60,13 +61,15 @@ describe('espresso cluster up', () => {
     child.stderr.on('data', (c: Buffer) => { out += c.toString('utf8'); });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     await eventually('cluster up prints the URLs and the status hint', () => Promise.resolve(out.includes('cluster-status')), 60_000);
-    for (let k = 0; k < 3; k++) expect(out).toContain(`n${k + 1}  amqp://guest:guest@127.0.0.1:${base + k}`);
+    for (let k = 0; k < 3; k++) expect(out).toContain(`n${k + 1}  amqp://guest:guest@127.0.0.1:${base + k}  http://127.0.0.1:${base + 10_000 + k}/metrics`);
+    const metrics = await (await fetch(`http://127.0.0.1:${base + 10_000 + 1}/metrics`)).text();
+    expect(metrics).toContain('espresso_identity_info{espresso_node="n2"} 1');
     const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${base + 2}`);
     const ch = await conn.createChannel();
     await ch.assertExchange('made-on-n3', 'fanout', { durable: true });
     await conn.close();
     const secret = readFileSync(join(tmp, 'cluster-secret'), 'utf8').trim();
-    const status = decodeJson<ClusterStatus>(await withRemoteNode({ address: `127.0.0.1:${base + 10_000}`, secret },
+    const status = decodeJson<ClusterStatus>(await withRemoteNode({ address: `127.0.0.1:${base + 20_000}`, secret },
       (call) => call(CtlMethod.status, encodeJson({}))));
     expect(status.voters).toEqual(['n1', 'n2', 'n3']);
     child.kill('SIGINT');
@@ -107,7 +110,7 @@ describe('a node of cluster up that dies', () => {
     up.stderr.on('data', (c: Buffer) => { err += c.toString('utf8'); });
     const exited = new Promise<number | null>((resolve) => up.once('exit', (code) => resolve(code)));
     await eventually('cluster up prints the URLs and the status hint', () => Promise.resolve(out.includes('cluster-status')), 60_000);
-    expect(out).toContain(`status: npx espresso ctl --cluster-address 127.0.0.1:${base + 10_000} --data-dir ${join(dir, 'n1')} cluster-status`);
+    expect(out).toContain(`status: npx espresso ctl --cluster-address 127.0.0.1:${base + 20_000} --data-dir ${join(dir, 'n1')} cluster-status`);
 
     process.kill(pidOf(join(dir, 'n2.log')), 'SIGKILL');
     await eventually('cluster up reports n2', () => Promise.resolve(err.includes('n2 exited (signal SIGKILL); n1, n3 keep running')), 20_000);
@@ -133,7 +136,7 @@ describe('a node of cluster up that dies', () => {
     try {
       await eventually('n3 started by hand', () => Promise.resolve(handOut.includes('"node started"')), 60_000);
       expect(await declares(base + 2, 'after-n3-by-hand')).toBe(true);
-      const status = await runCtl(['--cluster-address', `127.0.0.1:${base + 10_000}`, '--data-dir', join(dir, 'n1'), 'cluster-status']);
+      const status = await runCtl(['--cluster-address', `127.0.0.1:${base + 20_000}`, '--data-dir', join(dir, 'n1'), 'cluster-status']);
       expect(status.code).toBe(0);
       expect(status.stdout.match(/\balive\b/g)).toHaveLength(3);
       expect(handOut).not.toContain('wrong cluster secret');

@@ -99,5 +99,5 @@ describe('ctl ready and ctl drain', () => {
     expect(unknown.stderr).toContain('nobody');
     const bad = await runCtl(['--cluster-address', clusterAddress(live), '--cluster-secret', secret, 'ready', 'n1']);
     expect(bad.code).toBe(64);
-  }, 30_000);
+  }, 90_000);
 });

@@ -51,7 +51,8 @@ describe('espresso command line', () => {
     // Each flag shows its default, as `cluster up --help` does.
     expect(server.stdout).toMatch(/--port <int> .*\[5672; ESPRESSO_PORT\]/);
     expect(server.stdout).toMatch(/--data-dir <string> .*\[\.\/data; ESPRESSO_DATA_DIR\]/);
-    expect(server.stdout).toMatch(/--cluster-port <int> .*\[AMQP port \+ 10000; ESPRESSO_CLUSTER_PORT\]/);
+    expect(server.stdout).toMatch(/--cluster-port <int> .*\[AMQP port \+ 20000; ESPRESSO_CLUSTER_PORT\]/);
+    expect(server.stdout).toMatch(/--http-port <int> .*\[AMQP port \+ 10000; ESPRESSO_HTTP_PORT\]/);
   });
 
   it('rejects an unknown command and an unknown flag with exit 64 and a hint', () => {
@@ -79,7 +80,7 @@ describe('espresso command line', () => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve()));
     const port = (blocker.address() as { port: number }).port;
-    // Any free cluster port: the default (AMQP port + 10000) is out of range for high ephemeral ports.
+    // Any free cluster port: the default (AMQP port + 20000) is out of range for high ephemeral ports.
     const r = espresso(['server', '--port', String(port), '--cluster-port', '0', '--data-dir', join(tmp, 'd69')]);
     blocker.close();
     expect(r.code).toBe(ExitCode.Unavailable);
@@ -201,5 +202,6 @@ describe('espresso command line', () => {
       bind: '127.0.0.1', dataDir: join(tmp, 'data'), members: 'espresso@localhost',
     });
     expect(lines[0]!['clusterPort']).toEqual(expect.any(Number));
+    expect(lines[0]!['httpPort']).toEqual(expect.any(Number));
   });
 });

@@ -7,6 +7,7 @@ import {
   MeshWireError, decodeAnswer, decodeCall, decodeCancel, decodeDelivery, decodeHello, encodeAnswer, encodeCall,
   encodeCancel, encodeDelivery, encodeHello,
 } from '../../src/cluster/queue-wire.js';
+import { newTrace, stamp, Stage } from '../../src/lib/trace.js';
 
 const message: StoredMessage = {
   exchange: 'orders', routingKey: 'eu.new', properties: { contentType: 'application/json', deliveryMode: 2, correlationId: 'é-1' },
@@ -56,5 +57,24 @@ describe('mesh wire', () => {
     const bytes = encodeDelivery(d);
     expect(() => decodeDelivery(bytes.subarray(0, 20))).toThrow(MeshWireError);
     expect(() => decodeAnswer(encodeAnswer({ result: { kind: 'void' }, stats }).subarray(0, 10))).toThrow(MeshWireError);
+  });
+
+  it('carries a sampled message\'s trace on its call, answer and delivery, after the fields older nodes read', () => {
+    const trace = newTrace(1_700_000_000_000.25);
+    trace.queue = 'q';
+    stamp(trace, Stage.forwarded, 1_700_000_000_001.5);
+    const call = { vhost: '/', queue: 'q', incarnation: 'i', command: { type: 'enqueue' as const, priority: 0, ttlMs: null, message } };
+    const traced = encodeCall({ ...call, trace });
+    expect([...decodeCall(traced).trace!.at]).toEqual([...trace.at]);
+    expect(decodeCall(encodeCall(call)).trace).toBeUndefined();
+    // What a node without traces reads first is byte for byte what it reads from an untraced call.
+    expect(traced.subarray(0, encodeCall(call).length)).toEqual(encodeCall(call));
+    stamp(trace, Stage.applied, 1_700_000_000_009);
+    const answer = decodeAnswer(encodeAnswer({ result: { kind: 'enqueue', outcome: 'ok' }, stats, trace }));
+    expect(answer.result).toEqual({ kind: 'enqueue', outcome: 'ok' });
+    expect(answer.trace?.at[Stage.applied]).toBe(1_700_000_000_009);
+    const d = { vhost: '/', queue: 'q', incarnation: 'inc', channel: 'n2/c1/1', consumerTag: 't', msgId: 9, redelivered: false, deliveryCount: 0, message };
+    expect(decodeDelivery(encodeDelivery({ ...d, trace })).trace?.queue).toBe('q');
+    expect(decodeDelivery(encodeDelivery(d)).trace).toBeUndefined();
   });
 });

@@ -76,6 +76,10 @@ describe.skipIf(!support.ok)('a cluster across hosts (one network namespace per 
     expect(s.nodes.map((n) => [n.id, n.clusterAddress, n.amqpAddress])).toEqual(
       ['n1', 'n2', 'n3'].map((id) => [id, `${h.addressOf(id)}:25672`, `${h.addressOf(id)}:5672`]));
     expect(new Set(['n1', 'n2', 'n3'].map((id) => h.addressOf(id))).size).toBe(3);
+    // HTTP listens where AMQP does, at its default port (AMQP + 10000): /metrics from another host.
+    for (const id of ['n1', 'n2', 'n3']) {
+      expect(await (await fetch(`http://${h.addressOf(id)}:15672/metrics`)).text()).toContain(`espresso_identity_info{espresso_node="${id}"} 1`);
+    }
   }, 60_000);
 
   it('takes a fourth host in with --join through any member, bound to 0.0.0.0: it advertises its host\'s address, becomes a voter and serves the cluster\'s queues', async () => {
@@ -92,6 +96,7 @@ describe.skipIf(!support.ok)('a cluster across hosts (one network namespace per 
     }, 30_000);
     const seen = (await statusOf(h, 'n1')).nodes.find((n) => n.id === 'n4')!;
     expect([seen.clusterAddress, seen.amqpAddress]).toEqual([`${h.addressOf('n4')}:25672`, `${h.addressOf('n4')}:5672`]);
+    expect(await (await fetch(`http://${h.addressOf('n4')}:15672/metrics`)).text()).toContain('espresso_identity_info{espresso_node="n4"} 1');
     const d = await open(h, 'n4');
     const got = await d.ch.get('before-join', { noAck: true });
     expect(got !== false && got.content.toString()).toBe('was here first');

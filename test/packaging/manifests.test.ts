@@ -126,6 +126,15 @@ describe('Kubernetes manifests (packaging/kubernetes/espresso.yaml)', () => {
     expect(config.logLevel).toBe('info');
     expect(c.ports.find((p) => p.name === 'cluster')?.containerPort).toBe(config.clusterPort);
     expect(c.ports.find((p) => p.name === 'amqp')?.containerPort).toBe(config.port);
+    // HTTP (/metrics) on RabbitMQ's ports: AMQP + 10000, cluster AMQP + 20000; the headless Service
+    // reaches every pod's, and the pod asks Prometheus to scrape it there.
+    expect(config.httpPort).toBe(15672);
+    expect(config.clusterPort).toBe(config.port + 20000);
+    expect(c.ports.find((p) => p.name === 'http')?.containerPort).toBe(config.httpPort);
+    const headless = byKind(docs, 'Service', sts.spec['serviceName']) as unknown as { spec: { ports: Array<{ name: string; port: number }> } };
+    expect(headless.spec.ports.map((p) => p.name).sort()).toEqual(['amqp', 'cluster', 'http']);
+    const annotations = (sts.spec as unknown as { template: { metadata: { annotations: Record<string, string> } } }).template.metadata.annotations;
+    expect(Number(annotations['prometheus.io/port'])).toBe(config.httpPort);
     expect(c.livenessProbe.tcpSocket.port).toBe('cluster');
     // Every ESPRESSO_* variable it sets is one the server knows.
     const known = new Set(serverOptions.map((o) => o.env));
@@ -186,7 +195,8 @@ describe('container image (packaging/container/Dockerfile)', () => {
     expect(config.bind).toBe('0.0.0.0');
     expect(config.dataDir).toBe('/var/lib/espresso');
     expect(config.clusterPort).toBe(25672);
-    expect(text).toMatch(new RegExp(`^EXPOSE ${config.port} ${config.clusterPort}$`, 'm'));
+    expect(config.httpPort).toBe(15672);
+    expect(text).toMatch(new RegExp(`^EXPOSE ${config.port} ${config.httpPort} ${config.clusterPort}$`, 'm'));
     for (const m of text.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
       for (const f of m[1]!.split(' ')) expect(existsSync(join(root, f)), f).toBe(true);
     }
@@ -230,6 +240,7 @@ describe('systemd unit (packaging/systemd)', () => {
     expect(config.dataDir).toBe('/var/lib/espresso');
     expect(config.seeds.length).toBe(3);
     expect(config.seeds.some((s) => s.startsWith(`${config.nodeId}@${config.advertise}:${config.clusterPort}`))).toBe(true);
+    expect([config.httpPort, config.clusterPort]).toEqual([config.port + 10000, config.port + 20000]);
     // Drain before stop talks to this node's cluster port.
     expect(one('ExecStop')).toContain(`127.0.0.1:${config.clusterPort}`);
     expect(one('ExecStop').split(' ').at(-1)).toBe('drain');

@@ -32,8 +32,8 @@ describe('npm pack', () => {
     execFileSync('mkdir', ['-p', app]);
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'espresso-pack-check', version: '1.0.0', private: true }));
     execFileSync('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', join(tmp, tarball!)], { cwd: app, stdio: 'ignore', timeout: 300_000 });
-    const [port, clusterPort] = await freePorts(2);
-    server = spawn('npx', ['--no-install', 'espresso', 'server', '--port', String(port), '--cluster-port', String(clusterPort), '--data-dir', join(app, 'data')], {
+    const [port, httpPort, clusterPort] = await freePorts(3);
+    server = spawn('npx', ['--no-install', 'espresso', 'server', '--port', String(port), '--http-port', String(httpPort), '--cluster-port', String(clusterPort), '--data-dir', join(app, 'data')], {
       cwd: app, stdio: ['ignore', 'pipe', 'pipe'],
     });
     let log = '';
@@ -48,6 +48,9 @@ describe('npm pack', () => {
     const got = await ch.get('from-the-tarball', { noAck: true });
     expect(got !== false && got.content.toString()).toBe('installed');
     await conn.close();
+    // Its production dependencies serve /metrics too (prom-client).
+    const metrics = await (await fetch(`http://127.0.0.1:${httpPort!}/metrics`)).text();
+    expect(metrics).toMatch(/^espresso_queue_messages_published_total 1$/m);
     const help = execFileSync('npx', ['--no-install', 'espresso', '--help'], { cwd: app, encoding: 'utf8', timeout: 30_000 });
     expect(help).toContain('espresso - a quorum-replicated AMQP 0-9-1 message broker');
   }, 600_000);

@@ -1,5 +1,5 @@
-// Durable tasks on a 3-node cluster of real processes: a task submitted on n1 is worked by a
-// worker process on n3 and read on n2; a worker killed with kill -9 in the middle of a task is
+// Durable tasks on a 3-node cluster of real processes: a task submitted on n1 (over AMQP and over
+// REST) is worked by a worker process on n3 and read (and watched) on n2; a worker killed with kill -9 in the middle of a task is
 // replaced by another on n1 that resumes after the last finished step (no finished step runs
 // twice, both owners recorded); bad submissions get the status that names the problem.
 
@@ -89,6 +89,35 @@ describe('durable tasks on three nodes', () => {
     expect(done.attempts).toHaveLength(1);
     expect(done.attempts[0]!.node).toBe('n3');
     expect(done.createdAt).toBeLessThanOrEqual(done.updatedAt);
+    w.child.kill('SIGTERM');
+  });
+
+  it('over REST: submitted on n1, worked on n3, read and watched (server-sent events) on n2', async () => {
+    const http = (i: number): string => `http://127.0.0.1:${cluster.nodes[i]!.httpPort()}`;
+    const auth = { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` };
+    const post = await fetch(`${http(0)}/api/tasks`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ type: 'build', input: { n: 3 } }) });
+    expect(post.status).toBe(201);
+    const { id } = (await post.json()) as { id: string };
+    const events = await fetch(`${http(1)}/api/tasks/${id}/events`, { headers: auth });
+    expect(events.status).toBe(200);
+    const log = join(dir, 'rest.log');
+    writeFileSync(log, '');
+    const w = startWorker(2, 'wr', log);
+    await w.ready;
+    let text = '';
+    const decoder = new TextDecoder();
+    for await (const chunk of events.body as unknown as AsyncIterable<Uint8Array>) text += decoder.decode(chunk, { stream: true });
+    const seen = text.split('\n\n').filter((e) => e.startsWith('event: task')).map((e) => JSON.parse(e.slice(e.indexOf('data: ') + 6)) as TaskView);
+    expect(seen[0]!.status).toBe('queued');
+    expect(seen[seen.length - 1]!.status).toBe('succeeded');
+    const got = await fetch(`${http(1)}/api/tasks/${id}`, { headers: auth });
+    const record = (await got.json()) as TaskView;
+    expect(record).toMatchObject({ id, status: 'succeeded', result: { artifact: 7 } });
+    expect(record.attempts.map((a) => a.node)).toEqual(['n3']);
+    const wrong = await fetch(`${http(1)}/api/tasks/${id}`, { headers: { authorization: `Basic ${Buffer.from('guest:nope').toString('base64')}` } });
+    expect(wrong.status).toBe(401);
+    const bad = await fetch(`${http(1)}/api/tasks`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{"type":' });
+    expect(bad.status).toBe(400);
     w.child.kill('SIGTERM');
   });
 

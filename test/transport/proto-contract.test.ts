@@ -14,6 +14,8 @@ import { MembershipMethod } from '../../src/cluster/queue-membership.js';
 import { meshMethods } from '../../src/cluster/queue-wire.js';
 import { replyMethods } from '../../src/cluster/reply-relay.js';
 import { TaskMethod } from '../../src/tasks/task-group.js';
+import { ObserveMethod } from '../../src/observe/observe-service.js';
+import { peerPingMethod } from '../../src/observe/peer-probe.js';
 import { loadProtoRoot, protoDir } from './proto-codegen.js';
 
 interface Row { method: string; lane: string; payload: string; answer: string }
@@ -31,7 +33,7 @@ function table(): Row[] {
   return rows;
 }
 
-const served = [CtlMethod, RepairMethod, MetaMethod, readinessMethods, listingMethods, MembershipMethod, meshMethods, replyMethods, TaskMethod]
+const served = [CtlMethod, RepairMethod, MetaMethod, readinessMethods, listingMethods, MembershipMethod, meshMethods, replyMethods, ObserveMethod, { peerPingMethod }, TaskMethod]
   .flatMap((o) => Object.values(o) as string[]);
 
 describe('proto/cluster.proto declares every rpc method', () => {
