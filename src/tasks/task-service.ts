@@ -79,11 +79,13 @@ export class TaskService {
     this.log = logger.child('tasks');
   }
 
-  /** Serves espresso.tasks, hosts the groups, declares the exchange in the default vhost. */
+  /**
+   * Serves espresso.tasks and hosts the groups. The exchange is declared in a vhost when a type is
+   * first defined there (and by the SDK), so a node without tasks lists no exchange of its own.
+   */
   start(): void {
     this.ctx.publishHooks.set(tasksExchange, (p) => this.onPublish(p));
     this.store.start((task, d) => this.enqueue(task, d));
-    void this.declareExchange('/');
   }
 
   close(): Promise<void> {
