@@ -134,3 +134,70 @@ describe('task input schema', () => {
     expect(checkSchema({ type: 'object', oneOf: [] })).toEqual([{ path: 'schema.oneOf', message: "keyword 'oneOf' is not supported" }]);
   });
 });
+
+describe('task state machine under random interleavings (simulation)', () => {
+  // Workers, lease expiries, redeliveries, cancels and prunes in a seeded random order: whatever
+  // happens, a committed step's result never changes, only the current attempt's reports count,
+  // attempts stay within max, a finished task never changes again, and pruning takes only
+  // finished tasks whose retention ran out.
+  it('keeps its invariants on 300 seeds', () => {
+    for (let seed = 1; seed <= 300; seed++) simulate(seed);
+  });
+});
+
+function simulate(seed: number): void {
+  let x = seed;
+  const rand = (n: number): number => {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    return (x >>> 8) % n;
+  };
+  const s = createTaskState();
+  const maxAttempts = 1 + rand(4);
+  const retentionMs = 500 + rand(2000);
+  run(s, 0, { k: 'submit', id: 't', type: 'x', vhost: '/', input: null, user: '', maxAttempts, retentionMs, leaseMs: 300 });
+  const steps = ['a', 'b', 'c'];
+  // What each simulated worker believes: the dispatch it holds and its attempt.
+  const workers = [0, 1, 2].map(() => ({ dispatch: 0, attempt: 0, next: 0 }));
+  const committed = new Map<string, unknown>();
+  let finishedSnapshot: string | null = null;
+  let now = 0;
+  for (let i = 0; i < 120; i++) {
+    now += rand(120);
+    const t = s.tasks.get('t');
+    if (t === undefined) {
+      expect(finishedSnapshot, `seed ${seed}: pruned before it finished`).not.toBeNull();
+      break;
+    }
+    if (finishedSnapshot !== null) expect(JSON.stringify(t), `seed ${seed}: a finished task changed`).toBe(finishedSnapshot);
+    const w = workers[rand(workers.length)]!;
+    const r = rand(10);
+    const before = JSON.stringify(t);
+    if (r === 0) run(s, now, { k: 'dispatch', id: 't', redispatchMs: 1000 });
+    else if (r === 1) {
+      // This worker gets the current dispatch's message (a delivery or a redelivery).
+      const c = run(s, now, { k: 'claim', id: 't', dispatch: t.dispatch, worker: 'w', node: 'n' });
+      if (c.ok) Object.assign(w, { dispatch: t.dispatch, attempt: t.attempts.length, next: 0 });
+    } else if (r === 2) run(s, now, { k: 'claim', id: 't', dispatch: Math.max(0, t.dispatch - 1), worker: 'w', node: 'n' });
+    else if (r <= 6 && w.attempt > 0) {
+      const name = steps[w.next % steps.length]!;
+      const result = `${name}@${w.attempt}:${i}`;
+      const current = t.status === 'running' && w.attempt === t.attempts.length;
+      const d = run(s, now, { k: 'stepDone', id: 't', attempt: w.attempt, name, result });
+      expect(d.ok, `seed ${seed}: a report of attempt ${w.attempt} (current: ${current})`).toBe(current);
+      if (!d.ok) expect(JSON.stringify(s.tasks.get('t')), `seed ${seed}: a refused report changed the task`).toBe(before);
+      if (d.ok && !committed.has(name)) committed.set(name, result);
+      w.next++;
+    } else if (r === 7 && w.attempt > 0) run(s, now, { k: rand(2) === 0 ? 'complete' : 'fail', id: 't', attempt: w.attempt, result: 1, message: 'boom' } as never);
+    else if (r === 8 && rand(8) === 0) run(s, now, { k: 'cancel', id: 't', user: 'u' });
+    else run(s, now, { k: 'prune' });
+    const after = s.tasks.get('t');
+    if (after === undefined) {
+      expect(t.finishedAt, `seed ${seed}: pruned an unfinished task`).not.toBeNull();
+      expect(now - t.finishedAt!).toBeGreaterThanOrEqual(retentionMs);
+      break;
+    }
+    for (const st of after.steps) if (st.status === 'succeeded') expect(st.result, `seed ${seed}: step ${st.name} result changed`).toBe(committed.get(st.name));
+    expect(after.attempts.length, `seed ${seed}`).toBeLessThanOrEqual(maxAttempts);
+    if (['succeeded', 'failed', 'cancelled'].includes(after.status) && finishedSnapshot === null) finishedSnapshot = JSON.stringify(after);
+  }
+}
