@@ -23,6 +23,8 @@ export interface BenchArgs {
   build: boolean;
   list: boolean;
   help: boolean;
+  /** Plugin modules the espresso nodes load (--plugin), e.g. to measure an interceptor's cost. */
+  espressoPlugins?: string[];
 }
 
 export type ParseResult = { ok: true; args: BenchArgs } | { ok: false; error: string };
@@ -61,6 +63,10 @@ export function parseBenchArgs(argv: readonly string[], known: readonly string[]
       if (raw === 'both') args.brokers = ['espresso', 'rabbitmq'];
       else if (raw === 'espresso' || raw === 'rabbitmq') args.brokers = [raw];
       else return { ok: false, error: `--broker takes espresso, rabbitmq or both, got '${raw}'` };
+    } else if (a === '--espresso-plugin') {
+      const raw = argv[++i];
+      if (raw === undefined || raw === '') return { ok: false, error: '--espresso-plugin needs a path or a shipped plugin name' };
+      args.espressoPlugins = [...(args.espressoPlugins ?? []), raw];
     } else if (a === '--cluster') args.cluster = true;
     else if (a === '--no-results') args.results = false;
     else if (a === '--build') args.build = true;
@@ -98,6 +104,7 @@ SCENARIO is a name from --list, or 'all'.
   --size BYTES                      message body size (overrides the scenario's)
   --window N                        unconfirmed publishes per publisher (default 256)
   --prefetch N                      unacked deliveries per consumer (default 256)
+  --espresso-plugin PATH            a plugin the espresso nodes load (repeatable), e.g. bench/plugins/pass-through.mjs
   --build                           rebuild espresso (tsc) before running it
   --no-results                      do not append to bench/RESULTS.md or write charts
   --list                            list the scenarios

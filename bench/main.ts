@@ -4,7 +4,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { benchHelp, parseBenchArgs, type BenchArgs, type BrokerName } from './args.js';
 import { isInterrupted, stopAll, type BrokerHandle } from './broker-process.js';
@@ -57,7 +57,7 @@ async function startBroker(broker: BrokerName, args: BenchArgs, workDir: string)
       const why = await clusterUnsupported();
       if (why !== undefined) return why;
     }
-    return await startEspresso(topology, workDir, log);
+    return await startEspresso(topology, workDir, log, { extraArgs: (args.espressoPlugins ?? []).flatMap((p) => ['--plugin', p]) });
   } catch (e) {
     await stopAll();
     return `could not start: ${e instanceof Error ? e.message : String(e)}`;
@@ -127,7 +127,7 @@ default; espresso runs with RabbitMQ's memory watermark (0.4 of RAM).
 
 `;
 
-function writeResults(reports: readonly ScenarioReport[], argv: readonly string[], commit: string): void {
+function writeResults(reports: readonly ScenarioReport[], argv: readonly string[], commit: string, loadBefore: readonly number[]): void {
   const chartsDir = join(benchDir, 'charts');
   mkdirSync(chartsDir, { recursive: true });
   for (const r of reports) writeFileSync(join(chartsDir, chartFileName(r)), formatSvg(r));
@@ -135,8 +135,10 @@ function writeResults(reports: readonly ScenarioReport[], argv: readonly string[
   if (!existsSync(file) || readFileSync(file, 'utf8').trim() === '') {
     writeFileSync(file, resultsPreamble);
   }
-  const info = { dateIso: new Date().toISOString(), machine: machine(), commit, command: `npm run bench -- ${argv.join(' ')}` };
-  appendFileSync(file, formatMarkdown(info, reports));
+  const info = { dateIso: new Date().toISOString(), machine: machine(), commit, command: `npm run bench -- ${argv.join(' ')}`, load: { before: loadBefore, after: loadavg() } };
+  // A blank line before the heading, whatever the previous entry (another script's) ended with.
+  const before = readFileSync(file, 'utf8');
+  appendFileSync(file, `${before.endsWith('\n\n') ? '' : before.endsWith('\n') ? '\n' : '\n\n'}${formatMarkdown(info, reports)}`);
   log(`appended to ${file}; charts in ${chartsDir}`);
 }
 
@@ -157,6 +159,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const list = args.scenarios.map((n) => findScenario(n)).filter((s): s is Scenario => s !== undefined);
   const commit = gitCommit(); // at the start: the code that ran, whatever is committed meanwhile
+  const loadBefore = loadavg();
   const workDir = mkdtempSync(join(tmpdir(), 'espresso-bench-'));
   workDirs.push(workDir);
   log(`machine: ${machine()}; work dir ${workDir}`);
@@ -174,7 +177,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }));
   process.stdout.write('\n');
   for (const r of reports) process.stdout.write(formatTable(r) + '\n');
-  if (args.results) writeResults(reports, argv, commit);
+  if (args.results) writeResults(reports, argv, commit, loadBefore);
   const lost = reports.flatMap((r) => r.results).reduce((a, r) => a + r.lost, 0);
   if (lost > 0) process.stderr.write(`bench: ${lost} confirmed message(s) LOST\n`);
   return lost > 0 ? 1 : 0;

@@ -22,7 +22,7 @@ export async function ensureRabbitInstalled(log: (line: string) => void): Promis
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const update = await run('apt-get', ['update'], { env, timeoutMs: 300_000 });
   if (update.code !== 0) throw new Error(`apt-get update failed: ${update.stderr.slice(-500)}`);
-  const install = await run('apt-get', ['install', '-y', 'rabbitmq-server'], { env, timeoutMs: 600_000 });
+  const install = await run('apt-get', ['-o', 'DPkg::Lock::Timeout=300', 'install', '-y', 'rabbitmq-server'], { env, timeoutMs: 600_000 });
   if (install.code !== 0 || !existsSync(join(binDir, 'rabbitmq-server'))) {
     throw new Error(`apt-get install rabbitmq-server failed: ${install.stderr.slice(-500)}`);
   }
@@ -79,14 +79,27 @@ async function epmdRunning(): Promise<boolean> {
   return portOpen(4369);
 }
 
-/** Starts RabbitMQ: one node, or three joined into a cluster. Every wait is bounded. */
-export async function startRabbit(topology: 'single' | 'cluster', workDir: string, log: (line: string) => void): Promise<BrokerHandle> {
+/** rabbitmqctl against the single node `name` started under `workDir` (tests: users, vhosts, export_definitions); its stdout. */
+export async function rabbitCtl(workDir: string, args: string[], name = 'espbench-single', timeoutMs = 60_000): Promise<string> {
+  const base = join(workDir, 'rabbitmq-single');
+  const r = await run(ctl, ['-n', `${name}@localhost`, ...args], { env: baseEnv(base), timeoutMs });
+  if (r.code !== 0) throw new Error(`rabbitmqctl ${args.join(' ')} failed: ${(r.stderr || r.stdout).slice(-600)}`);
+  return r.stdout;
+}
+
+/**
+ * Starts RabbitMQ: one node, or three joined into a cluster. Every wait is bounded. `singleAt`: the
+ * single node's ports and Erlang node name (tests pick free ports and a name of their own: two nodes
+ * of one name on a host cannot both register with epmd, and the second never boots).
+ */
+export async function startRabbit(topology: 'single' | 'cluster', workDir: string, log: (line: string) => void,
+  singleAt: { amqp: number; dist: number; name?: string } = singlePorts): Promise<BrokerHandle> {
   const base = join(workDir, `rabbitmq-${topology}`);
   rmSync(base, { recursive: true, force: true });
   prepareBase(base);
   const hadEpmd = await epmdRunning();
   const specs = topology === 'single'
-    ? [{ name: 'espbench-single', amqp: singlePorts.amqp, dist: singlePorts.dist }]
+    ? [{ name: singleAt.name ?? 'espbench-single', amqp: singleAt.amqp, dist: singleAt.dist }]
     : clusterPorts.map((p, i) => ({ name: `espbench${i + 1}`, amqp: p, dist: 20000 + p }));
   for (const s of specs) {
     if (await portOpen(s.amqp)) throw new Error(`port ${s.amqp} is already in use; is another broker running there?`);

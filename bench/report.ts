@@ -144,11 +144,18 @@ export interface RunInfo {
   machine: string;
   commit: string;
   command: string;
+  /** Load average (1, 5, 15 min) when the run started and when it ended: the machine may be shared. */
+  load?: { before: readonly number[]; after: readonly number[] };
 }
 
 /** The markdown appended to bench/RESULTS.md for one run (all its scenarios). */
 export function formatMarkdown(info: RunInfo, reports: readonly ScenarioReport[]): string {
-  const out = [`## ${info.dateIso}`, '', `- machine: ${info.machine}`, `- commit: \`${info.commit}\``, `- command: \`${info.command}\``, ''];
+  const out = [`## ${info.dateIso}`, '', `- machine: ${info.machine}`, `- commit: \`${info.commit}\``, `- command: \`${info.command}\``];
+  if (info.load !== undefined) {
+    const avg = (l: readonly number[]): string => l.map((x) => x.toFixed(2)).join(' ');
+    out.push(`- load average (1, 5, 15 min) before: ${avg(info.load.before)}; after: ${avg(info.load.after)} (on ${info.machine.split(' ')[0]} CPUs: above that, other work shared the machine and the figures are noisy)`);
+  }
+  out.push('');
   for (const report of reports) {
     out.push(`### ${report.scenario} (${report.topology}): ${report.title}`, '');
     out.push(`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`);

@@ -2,13 +2,14 @@
 // confirms, CC/BCC, direct reply-to), consume with per-consumer and global prefetch, get,
 // ack/nack/reject, recover, and transactions.
 
-import { checkPublish, checkQueueAccess, extraRoutingKeys, isModelError, lookupQueue, readInt, typeNameOf } from '../model/index.js';
+import { checkPublish, checkPublishTopics, checkQueueAccess, extraRoutingKeys, isModelError, lookupQueue, readInt, RouteFailure, typeNameOf, type ExchangeRecord } from '../model/index.js';
+import { authorizePublish } from './plugin-authz.js';
 import type { Channel, MethodResult } from './channel.js';
 import { ConfirmTracker } from './confirms.js';
 import { distributeGlobalCredit, type Consumer } from './consumer.js';
 import { isReplyToName, replyToQueue } from './direct-reply-to.js';
 import { withDeliveryCount } from './delivery-headers.js';
-import { amqpError, fromModel, whenQueueGone, type ProtocolError } from './errors.js';
+import { amqpError, amqpErrorText, fromModel, whenQueueGone, type ProtocolError } from './errors.js';
 import type { NodeContext } from './node-context.js';
 import { targetQueues } from './publish.js';
 import type { PublishHook, PublishHookAnswer } from './publish-hooks.js';
@@ -24,14 +25,23 @@ import type { AmqpMethod, BasicProperties, BasicPublish, ContentHeader, FieldTab
 
 // ---- publish ---------------------------------------------------------------------------------
 
-function checkProperties(ch: Channel, p: BasicProperties): ProtocolError | null {
+/**
+ * The publish checks after the exchange's, in RabbitMQ's order: expiration (406), the CC and BCC
+ * headers' type (406), topic write permission on every routing key (403), user-id (406). Returns
+ * the extra routing keys (CC, BCC) when all pass.
+ */
+function checkMessage(ch: Channel, m: BasicPublish, x: ExchangeRecord, p: BasicProperties): ProtocolError | { extra: string[] | null } {
   if (p.expiration !== undefined && !/^\d+$/.test(p.expiration)) {
     return amqpError(406, `invalid expiration '${p.expiration}' for message: must be a non-negative integer string`);
   }
+  const extra = extraRoutingKeys(p.headers ?? null);
+  if (isModelError(extra)) return fromModel(extra);
+  const topicDenied = checkPublishTopics(ch.ctx.metadata.state, ch.actor, ch.vhost, x, extra === null ? [m.routingKey] : [m.routingKey, ...extra]);
+  if (topicDenied !== null) return fromModel(topicDenied);
   if (p.userId !== undefined && p.userId !== ch.user) {
     return amqpError(406, `user_id property set to '${p.userId}' but authenticated user was '${ch.user}'`);
   }
-  return null;
+  return { extra };
 }
 
 /** Builds the stored message, editing properties only when the broker must (BCC, reply-to). */
@@ -62,8 +72,11 @@ export function publish(
     countReceived(ch);
     if (ch.confirms !== null) receivedMs = performance.now();
     trace = ch.ctx.tracer.sample();
+    // A plugin auth backend that authorizes this connection is asked first (plugin-authz.ts).
+    const gate = authorizePublish(ch, m.exchange, m.routingKey);
+    if (gate !== null) return gate.then((refused) => refused ?? publish(ch, m, header, body, true, receivedMs, trace));
   }
-  const x = checkPublish(ch.ctx.metadata.state, ch.user, ch.vhost, m.exchange);
+  const x = checkPublish(ch.ctx.metadata.state, ch.actor, ch.vhost, m.exchange);
   // Not found here may be declared elsewhere a moment ago: catch up with the cluster, look again.
   if (isModelError(x) && x.replyCode === 404 && !synced) return ch.ctx.metadata.sync().then(() => publish(ch, m, header, body, true, receivedMs, trace));
   if (isModelError(x)) return fromModel(x);
@@ -72,18 +85,31 @@ export function publish(
   if (!synced && m.exchange === '' && !isReplyToName(m.routingKey) && lookupQueue(ch.ctx.metadata.state, ch.vhost, m.routingKey) === undefined) {
     return ch.ctx.metadata.sync().then(() => publish(ch, m, header, body, true, receivedMs, trace));
   }
-  const bad = checkProperties(ch, header.properties);
-  if (bad !== null) return bad;
-  const extra = extraRoutingKeys(header.properties.headers ?? null);
-  if (isModelError(extra)) return fromModel(extra);
-  const message = storedMessage(ch, m, header, body);
-  if ('protocolError' in message) return message;
-  const run = (): void => route(ch, m, message, header.properties.headers ?? null, extra, receivedMs, trace);
+  const checked = checkMessage(ch, m, x, header.properties);
+  if ('protocolError' in checked) return checked;
+  const extra = checked.extra;
+  const stored = storedMessage(ch, m, header, body);
+  if ('protocolError' in stored) return stored;
+  const plugins = ch.ctx.plugins;
+  const message = plugins === null || !plugins.hasPublishHooks ? stored : plugins.interceptPublish(stored);
+  if ('refuse' in message) return refusePublish(ch, amqpError(message.refuse.code, message.refuse.text));
+  const headers = message === stored ? header.properties.headers ?? null : (message.properties.headers ?? null) as FieldTable | null;
+  const run = (): void => route(ch, m, message, headers, extra, receivedMs, trace);
   if (ch.tx !== null) {
     if (!ch.tx.add(run)) return amqpError(406, 'too many operations in one transaction');
     return;
   }
   run();
+}
+
+/**
+ * A publish a plugin refused or failed to route: a basic.nack under confirms (as RabbitMQ answers a
+ * rejected publish), a channel error otherwise.
+ */
+function refusePublish(ch: Channel, error: ProtocolError): MethodResult {
+  if (ch.confirms === null) return error.scope === 'channel' ? error : amqpErrorText(error.replyCode, error.replyText, 'channel');
+  ch.confirms.settle(ch.confirms.publish(1), false);
+  ch.conn.requestFlush();
 }
 
 function countReceived(ch: Channel): void {
@@ -98,7 +124,15 @@ function route(
   if (m.exchange === '' && isReplyToName(m.routingKey)) return routeReply(ch, m, message);
   const hook = ch.ctx.publishHooks.get(m.exchange);
   if (hook !== undefined) return hooked(ch, m, message, hook);
-  const queues = targetQueues(ch.ctx, ch.vhost, m.exchange, m.routingKey, headers, extra);
+  let queues: QueueBackend[];
+  try {
+    queues = targetQueues(ch.ctx, ch.vhost, m.exchange, m.routingKey, headers, extra, message);
+  } catch (e) {
+    if (!(e instanceof RouteFailure)) throw e;
+    const refused = refusePublish(ch, amqpErrorText(541, `INTERNAL_ERROR - ${e.message}`, 'channel'));
+    if (refused !== undefined) ch.fail(refused as ProtocolError, m);
+    return;
+  }
   countRouting(ch, m, queues.length > 0);
   if (m.mandatory && queues.length === 0) returnUnroutable(ch, m, message);
   const confirms = ch.confirms;
@@ -250,10 +284,10 @@ function consumerPriority(args: FieldTable, queue: string, vhost: string): numbe
 
 /** The queue a consume/get reads; one that is not found here is looked up again after a sync. */
 async function queueToRead(ch: Channel, queueName: string): Promise<ReturnType<typeof checkQueueAccess>> {
-  const record = checkQueueAccess(ch.ctx.metadata.state, ch.user, ch.vhost, queueName, ch.connectionRef, 'read');
+  const record = checkQueueAccess(ch.ctx.metadata.state, ch.actor, ch.vhost, queueName, ch.connectionRef, 'read');
   if (!isModelError(record) || record.replyCode !== 404) return record;
   await ch.ctx.metadata.sync();
-  return checkQueueAccess(ch.ctx.metadata.state, ch.user, ch.vhost, queueName, ch.connectionRef, 'read');
+  return checkQueueAccess(ch.ctx.metadata.state, ch.actor, ch.vhost, queueName, ch.connectionRef, 'read');
 }
 
 export async function consume(ch: Channel, m: MethodOf<'basic.consume'>): Promise<void | ProtocolError> {
@@ -325,7 +359,7 @@ function deliver(ch: Channel, c: Consumer, d: Delivery): void {
   ch.sendContent({
     name: 'basic.deliver', consumerTag: c.tag, deliveryTag: tag, redelivered: d.redelivered,
     exchange: d.message.exchange, routingKey: d.message.routingKey,
-  }, withDeliveryCount(d.message, d.deliveryCount));
+  }, outgoing(ch, d.message, d.deliveryCount, c.queueName, d.redelivered));
   const counters = ch.ctx.counters;
   if (c.noAck) counters.deliveredConsumeAutoAck++;
   else counters.deliveredConsumeManualAck++;
@@ -333,6 +367,13 @@ function deliver(ch: Channel, c: Consumer, d: Delivery): void {
   if (trace === undefined) return;
   stamp(trace, Stage.delivered, traceNowMs());
   if (c.noAck) ch.ctx.tracer.consumed(trace);
+}
+
+/** The message as it leaves for a client: x-delivery-count set, then the plugins' deliver hooks. */
+function outgoing(ch: Channel, stored: StoredMessage, deliveryCount: number, queue: string, redelivered: boolean): StoredMessage {
+  const message = withDeliveryCount(stored, deliveryCount);
+  const plugins = ch.ctx.plugins;
+  return plugins === null || !plugins.hasDeliverHooks ? message : plugins.interceptDeliver(message, queue, redelivered);
 }
 
 function topUpNoAck(ch: Channel, c: Consumer): void {
@@ -446,7 +487,7 @@ export async function get(ch: Channel, m: MethodOf<'basic.get'>): Promise<void |
   ch.sendContent({
     name: 'basic.get-ok', deliveryTag: tag, redelivered: r.redelivered, exchange: r.message.exchange,
     routingKey: r.message.routingKey, messageCount: r.messageCount,
-  }, withDeliveryCount(r.message, r.deliveryCount));
+  }, outgoing(ch, r.message, r.deliveryCount, queueName, r.redelivered));
 }
 
 // ---- acknowledgements ------------------------------------------------------------------------

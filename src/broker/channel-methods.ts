@@ -7,11 +7,19 @@ import { lookupQueue, type MetadataOk } from '../model/index.js';
 import type { Channel, MethodResult } from './channel.js';
 import * as basic from './channel-basic.js';
 import { replyToPrefix, replyToQueue } from './direct-reply-to.js';
-import { amqpError, fromModel, whenQueueGone, type ProtocolError } from './errors.js';
+import { amqpError, amqpErrorText, fromModel, whenQueueGone, type ProtocolError } from './errors.js';
+import { vhostAdmin } from './plugin-admin.js';
 import type { QueueBackend, QueueStats } from './queue-backend.js';
 import type { AmqpMethod, MethodOf } from '../amqp/index.js';
+import { authorizeMethod } from './plugin-authz.js';
 
 export function dispatchMethod(ch: Channel, m: AmqpMethod): MethodResult {
+  const gate = authorizeMethod(ch, m);
+  if (gate !== null) return gate.then((refused) => refused ?? runMethod(ch, m));
+  return runMethod(ch, m);
+}
+
+function runMethod(ch: Channel, m: AmqpMethod): MethodResult {
   switch (m.name) {
     case 'channel.open': return amqpError(504, `second 'channel.open' seen on channel ${ch.number}`);
     case 'channel.close': return ch.clientClose();
@@ -22,10 +30,10 @@ export function dispatchMethod(ch: Channel, m: AmqpMethod): MethodResult {
     case 'access.request': return ch.reply({ name: 'access.request-ok', ticket: 1 });
     case 'exchange.declare': return exchangeDeclare(ch, m);
     case 'exchange.delete': return simple(ch, m.nowait, { name: 'exchange.delete-ok' },
-      { kind: 'deleteExchange', vhost: ch.vhost, name: m.exchange, ifUnused: m.ifUnused, user: ch.user });
+      { kind: 'deleteExchange', vhost: ch.vhost, name: m.exchange, ifUnused: m.ifUnused, user: ch.actor });
     case 'exchange.bind':
     case 'exchange.unbind': return simple(ch, m.nowait, { name: m.name === 'exchange.bind' ? 'exchange.bind-ok' : 'exchange.unbind-ok' },
-      { kind: m.name === 'exchange.bind' ? 'bindExchange' : 'unbindExchange', vhost: ch.vhost, source: m.source, destination: m.destination, routingKey: m.routingKey, arguments: m.arguments, user: ch.user });
+      { kind: m.name === 'exchange.bind' ? 'bindExchange' : 'unbindExchange', vhost: ch.vhost, source: m.source, destination: m.destination, routingKey: m.routingKey, arguments: m.arguments, user: ch.actor });
     case 'queue.declare': return queueDeclare(ch, m);
     case 'queue.bind':
     case 'queue.unbind': return queueBind(ch, m);
@@ -55,18 +63,30 @@ async function simple(ch: Channel, nowait: boolean, ok: AmqpMethod, command: Com
   const r = await ch.ctx.metadata.apply(command);
   if (!r.ok) return fromModel(r);
   afterDeletes(ch, r);
+  // A plugin exchange type cleans up what it kept for a deleted exchange (plugin-admin.ts).
+  const failed = r.deletedExchanges.length === 0 || ch.ctx.plugins === null ? null : await ch.ctx.plugins.exchangesDeleted(r.deletedExchanges, vhostAdmin(ch.ctx, ch.vhost));
+  if (failed !== null) return amqpErrorText(541, `INTERNAL_ERROR - ${failed}`, 'channel');
   if (!nowait) ch.reply(ok);
 }
 
 function afterDeletes(ch: Channel, r: MetadataOk): void {
-  if (r.deletedQueues.length > 0) ch.ctx.queues.dropDeleted(r.deletedQueues);
+  if (r.deletedQueues.length === 0) return;
+  ch.ctx.queues.dropDeleted(r.deletedQueues);
+  for (const q of r.deletedQueues) ch.ctx.plugins?.emit('queue.deleted', { vhost: q.vhost, name: q.name });
 }
 
-function exchangeDeclare(ch: Channel, m: MethodOf<'exchange.declare'>): MethodResult {
-  return simple(ch, m.nowait, { name: 'exchange.declare-ok' }, {
+async function exchangeDeclare(ch: Channel, m: MethodOf<'exchange.declare'>): Promise<void | ProtocolError> {
+  const r = await ch.ctx.metadata.apply({
     kind: 'declareExchange', vhost: ch.vhost, name: m.exchange, type: m.type, passive: m.passive,
-    durable: m.durable, autoDelete: m.autoDelete, internal: m.internal, arguments: m.arguments, user: ch.user,
+    durable: m.durable, autoDelete: m.autoDelete, internal: m.internal, arguments: m.arguments, user: ch.actor,
   });
+  if (!r.ok) return fromModel(r);
+  // A plugin exchange type may keep queues of its own: made before declare-ok (plugin-admin.ts).
+  if (!m.passive && r.exchange !== undefined && ch.ctx.plugins !== null) {
+    const failed = await ch.ctx.plugins.exchangeDeclared(r.exchange, vhostAdmin(ch.ctx, ch.vhost));
+    if (failed !== null) return amqpErrorText(541, `INTERNAL_ERROR - ${failed}`, 'channel');
+  }
+  if (!m.nowait) ch.reply({ name: 'exchange.declare-ok' });
 }
 
 function resolveQueueName(ch: Channel, name: string, method: AmqpMethod): string | ProtocolError {
@@ -82,12 +102,13 @@ async function queueDeclare(ch: Channel, m: MethodOf<'queue.declare'>): Promise<
   const name = serverNamed ? 'amq.gen-' + randomBytes(16).toString('base64url').slice(0, 22) : m.queue;
   const r = await ch.ctx.metadata.apply({
     kind: 'declareQueue', vhost: ch.vhost, name, serverNamed, passive: m.passive, durable: m.durable,
-    exclusive: m.exclusive, autoDelete: m.autoDelete, arguments: m.arguments, connection: ch.connectionRef, user: ch.user,
+    exclusive: m.exclusive, autoDelete: m.autoDelete, arguments: m.arguments, connection: ch.connectionRef, user: ch.actor,
   });
   if (!r.ok) return fromModel(r);
   const record = r.queue ?? lookupQueue(ch.ctx.metadata.state, ch.vhost, name);
   if (record === undefined) return amqpError(404, `no queue '${name}' in vhost '${ch.vhost}'`);
   const queue = ch.ctx.queues.ensure(record);
+  if (r.created) ch.ctx.plugins?.emit('queue.declared', { vhost: record.vhost, name: record.name, durable: record.durable, arguments: record.arguments });
   let stats = queue.stats();
   if (!r.created) {
     // An existing queue counts as used (x-expires); one that lives on another node is asked for its counts.
@@ -135,14 +156,14 @@ function queueBind(ch: Channel, m: MethodOf<'queue.bind'> | MethodOf<'queue.unbi
   const bind = m.name === 'queue.bind';
   return simple(ch, bind ? m.nowait : false, { name: bind ? 'queue.bind-ok' : 'queue.unbind-ok' }, {
     kind: bind ? 'bindQueue' : 'unbindQueue', vhost: ch.vhost, queue, exchange: m.exchange, routingKey,
-    arguments: m.arguments, connection: ch.connectionRef, user: ch.user,
+    arguments: m.arguments, connection: ch.connectionRef, user: ch.actor,
   });
 }
 
 async function queuePurge(ch: Channel, m: MethodOf<'queue.purge'>): Promise<void | ProtocolError> {
   const name = resolveQueueName(ch, m.queue, m);
   if (typeof name !== 'string') return name;
-  const r = await ch.ctx.metadata.apply({ kind: 'purgeQueue', vhost: ch.vhost, name, connection: ch.connectionRef, user: ch.user });
+  const r = await ch.ctx.metadata.apply({ kind: 'purgeQueue', vhost: ch.vhost, name, connection: ch.connectionRef, user: ch.actor });
   if (!r.ok) return fromModel(r);
   const record = r.queue ?? lookupQueue(ch.ctx.metadata.state, ch.vhost, name);
   let count = 0;
@@ -163,9 +184,10 @@ async function queueDelete(ch: Channel, m: MethodOf<'queue.delete'>): Promise<vo
   const stats = backend?.refresh === undefined ? backend?.stats() : await backend.refresh().catch(() => backend.stats());
   const r = await ch.ctx.metadata.apply({
     kind: 'deleteQueue', vhost: ch.vhost, name, ifUnused: m.ifUnused, ifEmpty: m.ifEmpty,
-    consumerCount: stats?.consumers ?? 0, messageCount: stats?.messagesReady ?? 0, connection: ch.connectionRef, user: ch.user,
+    consumerCount: stats?.consumers ?? 0, messageCount: stats?.messagesReady ?? 0, connection: ch.connectionRef, user: ch.actor,
   });
   if (!r.ok) return fromModel(r);
   const count = ch.ctx.queues.dropDeleted(r.deletedQueues);
+  for (const q of r.deletedQueues) ch.ctx.plugins?.emit('queue.deleted', { vhost: q.vhost, name: q.name });
   if (!m.nowait) ch.reply({ name: 'queue.delete-ok', messageCount: count });
 }

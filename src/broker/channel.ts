@@ -79,6 +79,11 @@ export class Channel {
     return this.conn.user;
   }
 
+  /** Whom the model checks permissions for: none (trusted) when a plugin backend authorizes (plugin-authz.ts). */
+  get actor(): string | undefined {
+    return this.conn.admission?.backend.authorize !== undefined ? undefined : this.conn.user;
+  }
+
   get vhost(): string {
     return this.conn.vhost;
   }

@@ -30,6 +30,23 @@ export interface BrokerConfig {
   defaultPass: string;
   /** Users who may only log in from a loopback address (RabbitMQ's loopback_users). */
   loopbackUsers: string[];
+  /** AMQPS port (tls.ts): -1 = 5671 when a certificate is given, 0 = any free port. */
+  tlsPort: number;
+  /** PEM certificate, key and client CA of the AMQPS listener ('' = no TLS for clients). */
+  tlsCert: string;
+  tlsKey: string;
+  tlsCa: string;
+  /** Client certificates: none | peer (verified when presented) | require (tls.ts). */
+  tlsVerify: string;
+  /** No plain AMQP port: clients connect only over TLS. */
+  tlsOnly: boolean;
+  /** A failed login is answered after this long (login-throttle.ts). */
+  loginFailureDelayMs: number;
+  /** Failed logins of one user from one address within loginLockoutMs that lock the pair out for loginLockoutMs (0 = no lockout). */
+  loginFailuresMax: number;
+  loginLockoutMs: number;
+  /** Connections accepted per second by the node; more are refused at connection.open (0 = no limit). */
+  maxConnectionRate: number;
 }
 
 export const defaultBrokerConfig: BrokerConfig = {
@@ -49,4 +66,14 @@ export const defaultBrokerConfig: BrokerConfig = {
   defaultUser: 'guest',
   defaultPass: 'guest',
   loopbackUsers: ['guest'],
+  tlsPort: -1,
+  tlsCert: '',
+  tlsKey: '',
+  tlsCa: '',
+  tlsVerify: 'none',
+  tlsOnly: false,
+  loginFailureDelayMs: limits.loginFailureDelayMs,
+  loginFailuresMax: limits.loginFailuresMax,
+  loginLockoutMs: limits.loginLockoutMs,
+  maxConnectionRate: 0,
 };

@@ -5,12 +5,17 @@
 
 import type { Socket } from 'node:net';
 import type { Logger } from '../lib/log.js';
-import { checkVhostAccess, findUser } from '../model/index.js';
+import {
+  checkUserChannelLimit, checkUserConnectionLimit, checkVhostAccess, checkVhostConnectionLimit, findUser,
+} from '../model/index.js';
 import { checkPassword, isLoopback, parseAmqPlain, parsePlain, saslMechanisms } from './auth.js';
+import { authorizeVhost } from './plugin-authz.js';
+import type { Admission } from './plugin-host.js';
 import { Channel } from './channel.js';
 import { blockedReason } from './disk-alarm.js';
 import { amqpError, amqpErrorText, fromModel, type ProtocolError } from './errors.js';
 import { limits } from './limits.js';
+import { channelInfo, connectionName, plainProperties, type ConnectionInfo } from './connection-info.js';
 import type { NodeContext } from './node-context.js';
 import { CreditFlow } from './credit-flow.js';
 import {
@@ -19,7 +24,8 @@ import {
   type AmqpMethod, type AmqpMethodName, type FieldTable, type Frame,
 } from '../amqp/index.js';
 
-type State = 'header' | 'start-ok' | 'tune-ok' | 'open' | 'opened' | 'closing' | 'closed';
+// 'login': start-ok received, a refusal waiting out the failed-login delay (no second start-ok).
+type State = 'header' | 'start-ok' | 'login' | 'tune-ok' | 'open' | 'opened' | 'closing' | 'closed';
 
 const capabilities = ['publisher_confirms', 'exchange_exchange_bindings', 'basic.nack', 'consumer_cancel_notify',
   'connection.blocked', 'consumer_priorities', 'authentication_failure_close', 'per_consumer_qos', 'direct_reply_to'];
@@ -57,6 +63,8 @@ export class Connection {
   private readAtMs = 0;
   private wroteSinceTick = false;
   private clientCaps: FieldTable = {};
+  private clientProperties: FieldTable = {};
+  private heartbeatSec = 0;
   private blockedSent = false;
   private publishedSinceAlarm = false;
   private pausedFor = new Set<string>();
@@ -71,8 +79,17 @@ export class Connection {
   user = '';
   vhost = '/';
   readonly remote: string;
+  /** The plugin auth backend that admitted this connection (null: an internal user). */
+  admission: Admission | null = null;
+  /** Positive answers of that backend's authorize, by question (plugin-authz.ts). */
+  readonly authzAllowed = new Set<string>();
 
-  constructor(private readonly socket: Socket, readonly id: string, readonly ctx: NodeContext, private readonly onGone: () => void) {
+  /**
+   * `secure`: the socket is TLS; peerUser is the CN of a verified client certificate (tls.ts),
+   * the user SASL EXTERNAL logs in as (offered only then).
+   */
+  constructor(private readonly socket: Socket, readonly id: string, readonly ctx: NodeContext, private readonly onGone: () => void,
+    private readonly secure?: { readonly peerUser: string | undefined }) {
     this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
     this.logger = ctx.logger.child('connection');
     this.readAtMs = ctx.clock.nowMs();
@@ -90,6 +107,23 @@ export class Connection {
 
   get ownerNode(): string {
     return this.ctx.nodeId;
+  }
+
+  /** Past connection.open-ok and not closing: what the management API lists. */
+  get opened(): boolean {
+    return this.state === 'opened';
+  }
+
+  /** This connection and its channels as the management API lists them. */
+  describe(): ConnectionInfo {
+    const s = this.socket;
+    return {
+      name: connectionName(s.remoteAddress ?? '?', s.remotePort ?? 0, s.localAddress ?? '?', s.localPort ?? 0),
+      id: this.id, node: this.ctx.nodeId, user: this.user, vhost: this.vhost, host: s.localAddress ?? '', port: s.localPort ?? 0,
+      peerHost: s.remoteAddress ?? '', peerPort: s.remotePort ?? 0, state: this.flowState, connectedAtMs: this.openedAtMs,
+      frameMax: this.frameMaxBytes, channelMax: this.channelMax, heartbeatSec: this.heartbeatSec,
+      clientProperties: plainProperties(this.clientProperties), channels: [...this.channels.values()].map(channelInfo),
+    };
   }
 
   hasCapability(name: string): boolean {
@@ -124,7 +158,7 @@ export class Connection {
       this.state = 'start-ok';
       this.sendMethod(0, {
         name: 'connection.start', versionMajor: 0, versionMinor: 9, serverProperties: serverProperties(this.ctx),
-        mechanisms: Buffer.from(saslMechanisms), locales: Buffer.from('en_US'),
+        mechanisms: Buffer.from(this.mechanisms()), locales: Buffer.from('en_US'),
       });
       if (chunk.length === 0) return;
     }
@@ -216,14 +250,17 @@ export class Connection {
       this.fail(amqpError(530, `number of channels opened (${this.channels.size}) has reached the negotiated channel_max (${this.channelMax})`), 20, 10);
       return;
     }
+    const overUser = checkUserChannelLimit(this.ctx.metadata.state, this.user, this.ctx.tracking.channelsOf(this.user));
+    if (overUser !== null) return this.fail(fromModel(overUser), 0, 0);
     const channel = new Channel(this, frame.channel);
     this.channels.set(frame.channel, channel);
+    this.ctx.tracking.channelOpened(this.user);
     this.sendMethod(frame.channel, { name: 'channel.open-ok', channelId: Buffer.alloc(0) });
   }
 
   /** Called by a channel once its close handshake finished: the id may be reused. */
   channelClosed(number: number): void {
-    this.channels.delete(number);
+    if (this.channels.delete(number)) this.ctx.tracking.channelClosed(this.user);
   }
 
   private handleWhileClosing(frame: Frame): void {
@@ -281,31 +318,97 @@ export class Connection {
     }
   }
 
+  /** PLAIN and AMQPLAIN; EXTERNAL too on TLS with a verified client certificate (never on plain TCP: py-amqp would pick it). */
+  private mechanisms(): string {
+    return this.secure?.peerUser !== undefined ? `${saslMechanisms} EXTERNAL` : saslMechanisms;
+  }
+
   private onStartOk(m: Extract<AmqpMethod, { name: 'connection.start-ok' }>): void {
+    this.clientProperties = m.clientProperties;
     const caps = m.clientProperties['capabilities'];
     if (caps !== undefined && caps.tag === 'F') this.clientCaps = caps.value;
-    if (m.mechanism !== 'PLAIN' && m.mechanism !== 'AMQPLAIN') {
-      this.fail(amqpError(503, `unknown authentication mechanism '${m.mechanism}'; offered: ${saslMechanisms}`), 10, 11);
+    if (!this.mechanisms().split(' ').includes(m.mechanism)) {
+      this.fail(amqpError(503, `unknown authentication mechanism '${m.mechanism}'; offered: ${this.mechanisms()}`), 10, 11);
       return;
     }
-    const creds = m.mechanism === 'PLAIN' ? parsePlain(m.response) : parseAmqPlain(m.response);
-    if (creds === null) {
-      this.fail(amqpError(502, `malformed ${m.mechanism} response`), 10, 11);
+    if (m.mechanism !== 'EXTERNAL' && this.ctx.plugins?.hasAuthBackends === true) return void this.loginThroughPlugins(m.mechanism, m.response);
+    const login = this.authenticate(m.mechanism, m.response);
+    if (login !== null) this.loggedIn(login);
+  }
+
+  /** The plugins' auth backends first (plugin-host.ts), then the internal users (authenticate). */
+  private async loginThroughPlugins(mechanism: string, response: Buffer): Promise<void> {
+    const creds = mechanism === 'PLAIN' ? parsePlain(response) : parseAmqPlain(response);
+    const info = { remoteAddress: this.socket.remoteAddress ?? '', remotePort: this.socket.remotePort ?? 0, mechanism, node: this.ctx.nodeId };
+    const admitted = creds === null ? null : await this.ctx.plugins!.authenticate(creds.user, creds.pass, info);
+    if (this.state !== 'start-ok') return;
+    if (admitted === null || creds === null) {
+      const login = this.authenticate(mechanism, response);
+      if (login !== null) this.loggedIn(login);
       return;
+    }
+    this.admission = admitted;
+    this.loggedIn(creds.user);
+  }
+
+  private loggedIn(login: string): void {
+    if (this.ctx.config.loopbackUsers.includes(login) && !isLoopback(this.socket.remoteAddress)) {
+      this.refuseLogin(`User '${login}' can only connect via localhost`);
+      return;
+    }
+    this.user = login;
+    this.state = 'tune-ok';
+    this.sendMethod(0, { name: 'connection.tune', channelMax: this.ctx.config.channelMax, frameMax: this.ctx.config.frameMaxBytes, heartbeat: this.ctx.config.heartbeatSec });
+  }
+
+  /**
+   * The user the SASL response proves, or null after refusing it. EXTERNAL: the verified client
+   * certificate's CN names an existing user, no password (RabbitMQ ignores the response).
+   */
+  private authenticate(mechanism: string, response: Buffer): string | null {
+    const refused = `Login was refused using authentication mechanism ${mechanism}. For details see the broker logfile.`;
+    if (mechanism === 'EXTERNAL') {
+      const name = this.secure?.peerUser ?? '';
+      if (findUser(this.ctx.metadata.state, name) !== undefined) return name;
+      this.logger.warn('login refused: no user named by the client certificate', { connection: this.id, user: name, remote: this.remote });
+      this.refuseLogin(refused);
+      return null;
+    }
+    const creds = mechanism === 'PLAIN' ? parsePlain(response) : parseAmqPlain(response);
+    if (creds === null) {
+      this.fail(amqpError(502, `malformed ${mechanism} response`), 10, 11);
+      return null;
+    }
+    const address = this.socket.remoteAddress ?? '?';
+    const throttle = this.ctx.loginThrottle;
+    const nowMs = this.ctx.clock.nowMs();
+    if (throttle.check(address, creds.user, nowMs).kind === 'locked') {
+      // Logged once when the lockout began; each refused try only at debug.
+      this.logger.debug('login refused: locked out after failed logins', { connection: this.id, user: creds.user, remote: this.remote });
+      this.refuseLoginLater(refused);
+      return null;
     }
     const user = findUser(this.ctx.metadata.state, creds.user);
     if (user === undefined || !checkPassword(creds.pass, user.passwordHash)) {
       this.logger.warn('login refused', { connection: this.id, user: creds.user, remote: this.remote });
-      this.refuseLogin(`Login was refused using authentication mechanism ${m.mechanism}. For details see the broker logfile.`);
-      return;
+      const lockedUntilMs = throttle.failed(address, creds.user, nowMs);
+      if (lockedUntilMs !== null) {
+        this.logger.warn('login locked out: too many failed logins of this user from this address; every login of it from there is refused for a while', {
+          user: creds.user, address, failures: this.ctx.config.loginFailuresMax, lockoutMs: lockedUntilMs - nowMs,
+        });
+      }
+      this.refuseLoginLater(refused);
+      return null;
     }
-    if (this.ctx.config.loopbackUsers.includes(creds.user) && !isLoopback(this.socket.remoteAddress)) {
-      this.refuseLogin(`User '${creds.user}' can only connect via localhost`);
-      return;
-    }
-    this.user = creds.user;
-    this.state = 'tune-ok';
-    this.sendMethod(0, { name: 'connection.tune', channelMax: this.ctx.config.channelMax, frameMax: this.ctx.config.frameMaxBytes, heartbeat: this.ctx.config.heartbeatSec });
+    throttle.succeeded(address, creds.user);
+    return creds.user;
+  }
+
+  /** A refused password login is answered after the failed-login delay: a guessing client waits per try. */
+  private refuseLoginLater(text: string): void {
+    this.state = 'login';
+    this.pause('login');
+    this.timers.push(setTimeout(() => this.refuseLogin(text), this.ctx.config.loginFailureDelayMs));
   }
 
   private refuseLogin(text: string): void {
@@ -330,26 +433,51 @@ export class Connection {
     this.frameMaxBytes = m.frameMax;
     this.decoder.setFrameMax(m.frameMax);
     this.channelMax = m.channelMax;
+    this.heartbeatSec = m.heartbeat;
     if (m.heartbeat > 0) this.startHeartbeats(m.heartbeat);
     this.state = 'open';
   }
 
+  /** connection.open: RabbitMQ's order of checks: node limits, vhost and user limits, vhost access. */
   private onOpen(vhost: string): void {
-    const denied = checkVhostAccess(this.ctx.metadata.state, this.user, vhost);
-    if (denied !== null) return this.fail(fromModel(denied), 10, 40);
+    const { state } = this.ctx.metadata;
+    const { tracking, config } = this.ctx;
     // Only opened connections count: sockets still in their handshake are not connections yet,
     // so a burst of N above the limit accepts exactly the limit.
-    if (this.ctx.openConnections >= this.ctx.config.maxConnections) {
-      return this.fail(amqpError(530, `connection refused: node connection limit (${this.ctx.config.maxConnections}) is reached`), 10, 40);
+    if (this.ctx.openConnections >= config.maxConnections) {
+      return this.fail(amqpError(530, `connection refused: node connection limit (${config.maxConnections}) is reached`), 10, 40);
     }
+    if (!tracking.admitOpen(this.ctx.clock.nowMs(), config.maxConnectionRate)) {
+      return this.fail(amqpError(530, `connection refused: node connection rate limit (${config.maxConnectionRate} per second) is reached`), 10, 40);
+    }
+    const denied = checkVhostConnectionLimit(state, this.user, vhost, tracking.connectionsIn(vhost))
+      ?? checkUserConnectionLimit(state, this.user, tracking.connectionsOf(this.user))
+      ?? (this.admission?.backend.authorize !== undefined ? null : checkVhostAccess(state, this.user, vhost));
+    if (denied !== null) return this.fail(fromModel(denied), 10, 40);
+    // A plugin auth backend that authorizes decides vhost access (plugin-authz.ts).
+    if (this.admission?.backend.authorize !== undefined) {
+      void authorizeVhost(this, vhost).then((refused) => {
+        if (this.state !== 'open') return;
+        if (refused !== null) return this.fail(refused, 10, 40);
+        this.open(vhost);
+      });
+      return;
+    }
+    this.open(vhost);
+  }
+
+  private open(vhost: string): void {
+    const { tracking } = this.ctx;
     this.vhost = vhost;
     this.state = 'opened';
     this.ctx.openConnections++;
+    tracking.connectionOpened(vhost, this.user);
     this.counted = true;
     this.openedAtMs = this.ctx.clock.nowMs();
     this.sendMethod(0, { name: 'connection.open-ok', knownHosts: '' });
     if (this.ctx.memoryAlarm || this.ctx.diskAlarm) this.alarmsChanged();
     this.logger.info('connection opened', { connection: this.id, user: this.user, vhost, remote: this.remote });
+    this.ctx.plugins?.emit('connection.opened', { id: this.id, user: this.user, vhost, remote: this.remote });
   }
 
   private startHeartbeats(sec: number): void {
@@ -514,11 +642,15 @@ export class Connection {
 
   private teardown(): void {
     this.state = 'closed';
-    if (this.counted) this.ctx.openConnections--;
+    if (this.counted) {
+      this.ctx.openConnections--;
+      this.ctx.tracking.connectionClosed(this.vhost, this.user);
+    }
     this.counted = false;
     for (const t of this.timers) clearTimeout(t);
     this.timers = [];
     const channels = [...this.channels.values()];
+    for (let i = 0; i < this.channels.size; i++) this.ctx.tracking.channelClosed(this.user);
     this.channels.clear();
     for (const ch of channels) ch.teardown();
     this.onGone();
@@ -532,6 +664,7 @@ export class Connection {
       reason: this.closeReason ?? 'client closed the TCP connection without connection.close',
       ...(this.openedAtMs > 0 ? { openMs: this.ctx.clock.nowMs() - this.openedAtMs } : {}),
     };
+    if (this.openedAtMs > 0) this.ctx.plugins?.emit('connection.closed', { id: this.id, user: this.user, vhost: this.vhost, remote: this.remote });
     if (this.openedAtMs > 0) this.logger.info('connection closed', fields);
     else this.logger.debug('connection closed', fields);
   }

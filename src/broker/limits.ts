@@ -59,6 +59,14 @@ export const limits = {
   unconfirmedPerChannelMax: 1_000_000,
   /** Publishes and acks buffered in one transaction before 406. */
   txBufferedMax: 100_000,
+  /** A failed login is answered after this delay (a guessing client waits per try). */
+  loginFailureDelayMs: 1000,
+  /** Failed logins of one user from one address that lock the pair out... */
+  loginFailuresMax: 5,
+  /** ...when they fall within this long, and for this long. */
+  loginLockoutMs: 60_000,
+  /** Address and user pairs the login throttle remembers (the oldest is forgotten first). */
+  loginThrottleEntriesMax: 10_000,
   /** Length limit of AMQP short strings (reply texts are cut to it). */
   shortStrMaxBytes: 255,
 } as const;

@@ -15,10 +15,20 @@ import { hashPassword } from './auth.js';
 import type { BrokerConfig } from './config.js';
 import { createBrokerCounters, noTracing, type BrokerCounters, type TraceRecorder } from './counters.js';
 import { DirectReplyRegistry } from './direct-reply-to.js';
+import { ConnectionTracking } from './connection-tracking.js';
+import { limits } from './limits.js';
+import { LoginThrottle } from './login-throttle.js';
 import { LocalMetadataClient, type MetadataClient } from './metadata-client.js';
 import { deadLetterSinkFor } from './publish.js';
 import { PublishHooks } from './publish-hooks.js';
 import { incarnation, QueueRegistry } from './queue-registry.js';
+import type { PluginHost } from './plugin-host.js';
+
+/** Peers coming and going and Raft leaders changing, as the plugins' lifecycle events. */
+function clusterEventsTo(plugins: PluginHost, host: GroupHost): void {
+  host.transport.onPeerState((peer, state) => plugins.emit(state === 'up' ? 'node.up' : 'node.down', { node: peer }));
+  host.onLeaderChange((group, leader) => plugins.emit('leader.changed', { group, leader }));
+}
 
 export interface NodeContext {
   readonly config: BrokerConfig;
@@ -28,6 +38,8 @@ export interface NodeContext {
   readonly metadata: MetadataClient;
   readonly queues: QueueRegistry;
   readonly replies: DirectReplyRegistry;
+  /** The node's plugins (null: none loaded). */
+  readonly plugins: PluginHost | null;
   /** The node's Raft groups (null when the broker runs without a cluster, as in broker unit tests). */
   readonly groupHost: GroupHost | null;
   /** Exchanges a higher layer serves (espresso.tasks). */
@@ -40,6 +52,10 @@ export interface NodeContext {
   connectionCount: () => number;
   /** Connections past connection.open (what --max-connections bounds). */
   openConnections: number;
+  /** Failed logins per source address and user (login-throttle.ts). */
+  readonly loginThrottle: LoginThrottle;
+  /** Open connections per vhost and user, channels per user, the connection rate (connection-tracking.ts). */
+  readonly tracking: ConnectionTracking;
   /** Plain counters for /metrics (counters.ts). */
   readonly counters: BrokerCounters;
   /** Where 1 in N publishes' stage traces go (no-op without the metrics layer). */
@@ -77,7 +93,9 @@ function meshOf(cluster: NodeCluster, logger: Logger, replies: DirectReplyRegist
 }
 
 /** Without `cluster` (broker unit tests), metadata lives in memory and there is no group host. */
-export function createNodeContext(config: BrokerConfig, logger: Logger, clock: Clock, cluster?: NodeCluster, tracer: TraceRecorder = noTracing): NodeContext {
+export function createNodeContext(
+  config: BrokerConfig, logger: Logger, clock: Clock, cluster?: NodeCluster, tracer: TraceRecorder = noTracing, plugins?: PluginHost,
+): NodeContext {
   // Queues record their home node by this id, so it must be the cluster id when there is a cluster.
   const nodeId = cluster?.groupHost.nodeId ?? config.nodeName;
   const replies = new DirectReplyRegistry(nodeId);
@@ -100,16 +118,20 @@ export function createNodeContext(config: BrokerConfig, logger: Logger, clock: C
     metadata,
     queues,
     replies,
+    plugins: plugins ?? null,
     groupHost: cluster?.groupHost ?? null,
     publishHooks: new PublishHooks(),
     memoryAlarm: false,
     diskAlarm: false,
     connectionCount: () => 0,
     openConnections: 0,
+    tracking: new ConnectionTracking(),
+    loginThrottle: new LoginThrottle(() => ({ failuresMax: config.loginFailuresMax, lockoutMs: config.loginLockoutMs, entriesMax: limits.loginThrottleEntriesMax })),
     counters: createBrokerCounters(),
     tracer,
     shutdown: () => queues.closeAll(),
   };
+  if (plugins !== undefined && cluster !== undefined) clusterEventsTo(plugins, cluster.groupHost);
   const recovered = queues.recoverReplicated();
   if (recovered > 0) logger.debug('replicated queues recovering', { queues: recovered });
   return context;

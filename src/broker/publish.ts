@@ -1,7 +1,7 @@
 // Where a published or dead-lettered message goes: routing through the metadata (exchanges,
 // bindings, alternate exchanges, CC/BCC), then one enqueue per target queue.
 
-import { lookupQueue, route } from '../model/index.js';
+import { lookupQueue, route, RouteFailure, type RoutedMessage } from '../model/index.js';
 import { isDeadLetterCycle } from '../queue/dead-letter.js';
 import type { NodeContext } from './node-context.js';
 import type { DeadLetterSink, QueueBackend } from './queue-backend.js';
@@ -10,8 +10,8 @@ import type { FieldTable } from '../amqp/index.js';
 
 /** Backends of the queues a message reaches (each once). */
 export function targetQueues(ctx: NodeContext, vhost: string, exchange: string, routingKey: string,
-  headers: FieldTable | null, extraKeys: readonly string[] | null): QueueBackend[] {
-  const names = route(ctx.metadata.state, vhost, exchange, routingKey, headers, extraKeys);
+  headers: FieldTable | null, extraKeys: readonly string[] | null, message: RoutedMessage | null = null): QueueBackend[] {
+  const names = route(ctx.metadata.state, vhost, exchange, routingKey, headers, extraKeys, message);
   const out: QueueBackend[] = [];
   for (const name of names) {
     const q = ctx.queues.get(vhost, name) ?? ensureFromMetadata(ctx, vhost, name);
@@ -35,7 +35,15 @@ export function deadLetterSinkFor(ctx: () => NodeContext, vhost: string): DeadLe
     const headers = (dl.message.properties.headers ?? null) as FieldTable | null;
     const seen = new Set<QueueBackend>();
     for (const key of dl.routingKeys) {
-      for (const q of targetQueues(c, vhost, dl.exchange, key, headers, null)) {
+      let targets: QueueBackend[];
+      try {
+        targets = targetQueues(c, vhost, dl.exchange, key, headers, null, dl.message);
+      } catch (e) {
+        // A plugin exchange type failed (counted and logged by the plugin host): dropped, as unroutable.
+        if (e instanceof RouteFailure) continue;
+        throw e;
+      }
+      for (const q of targets) {
         if (seen.has(q)) continue;
         seen.add(q);
         if (isDeadLetterCycle(dl.message.properties.headers, q.name, wireFieldValues)) continue;

@@ -101,6 +101,11 @@ export class QueueRegistry {
     this.groupHost = host;
   }
 
+  /** The queue mesh once attached (the management API reads its replicas' Raft status). */
+  get attachedMesh(): QueueMesh | null {
+    return this.mesh;
+  }
+
   /** Replicated queues are reached through the mesh from now on (call before any queue is used). */
   attachMesh(mesh: QueueMesh): void {
     this.mesh = mesh;

@@ -2,6 +2,7 @@
 // and disk alarms (connection.blocked/unblocked) and closes everything on shutdown.
 
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { OperatingError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import type { Clock } from '../lib/random.js';
@@ -11,6 +12,9 @@ import { limits } from './limits.js';
 import { freeBytesOf, startDiskAlarm, type DiskAlarm } from './disk-alarm.js';
 import { collectGarbage, liveMemoryBytes, startMemoryAlarm, type MemoryAlarm } from './memory-alarm.js';
 import { createNodeContext, type NodeCluster, type NodeContext } from './node-context.js';
+import { defaultTlsPort, describeCertificate, readTlsFiles, refusedPeer, tlsServerOptions, verifiedPeerUser } from './tls.js';
+import { closeOnVhostDeleted, type ConnectionInfo } from './connection-info.js';
+import type { PluginHost } from './plugin-host.js';
 import type { TraceRecorder } from './counters.js';
 
 export interface BrokerDeps {
@@ -24,6 +28,8 @@ export interface BrokerDeps {
   diskCheckIntervalMs?: number;
   /** The node's group host and replicated metadata; without them metadata lives in memory. */
   cluster?: NodeCluster;
+  /** The node's loaded plugins (cli/plugins.ts). */
+  plugins?: PluginHost;
   /** Where sampled publishes' stage traces go (the metrics layer); none by default. */
   tracer?: TraceRecorder;
 }
@@ -31,13 +37,16 @@ export interface BrokerDeps {
 /** The broker settings a running node can change (the rest need a restart). */
 export const reloadableBrokerKeys = [
   'logLevel', 'heartbeatSec', 'frameMaxBytes', 'channelMax', 'maxMessageSizeBytes', 'maxConnections',
-  'memoryHighWatermarkBytes', 'diskFreeLimitBytes', 'loopbackUsers',
+  'memoryHighWatermarkBytes', 'diskFreeLimitBytes', 'loopbackUsers', 'tlsCert', 'tlsKey', 'tlsCa',
+  'loginFailureDelayMs', 'loginFailuresMax', 'loginLockoutMs', 'maxConnectionRate',
 ] as const;
 export type ReloadableBrokerKey = (typeof reloadableBrokerKeys)[number];
 
 export interface BrokerServer {
-  /** The bound port (useful with port 0). */
+  /** The bound plain AMQP port (useful with port 0); the TLS port with --tls-only. */
   readonly port: number;
+  /** The bound AMQPS port; undefined without a certificate. */
+  readonly tlsPort: number | undefined;
   readonly context: NodeContext;
   connectionCount(): number;
   /** Consumers of every channel of every connection (the consumers gauge). */
@@ -48,8 +57,18 @@ export interface BrokerServer {
    * their new thresholds.
    */
   reconfigure(changes: Partial<Pick<BrokerConfig, ReloadableBrokerKey>>): void;
+  /**
+   * Reads the TLS certificate, key and CA files again (their paths as configured now): connections
+   * accepted from then on get them. An error (unreadable or invalid file) is returned and logged,
+   * and the certificate in use stays. null without TLS or on success.
+   */
+  reloadTls(): string | null;
   /** Each connection's flow state (running, flow: held by credit flow, blocked: by an alarm) and unfinished enqueues. */
   connectionFlow(): Array<{ id: string; state: 'running' | 'flow' | 'blocked'; inFlight: number; holds: number }>;
+  /** The open connections with their channels and consumers (the management API's lists). */
+  connections(): ConnectionInfo[];
+  /** Closes the connection of that name (RabbitMQ's "peer -> local") with 320 and `reason`; false when none. */
+  closeConnection(name: string, reason: string): boolean;
   /** Closes every connection with 320 CONNECTION_FORCED and stops listening. */
   close(): Promise<void>;
 }
@@ -57,18 +76,20 @@ export interface BrokerServer {
 export async function startBroker(given: BrokerConfig, deps: BrokerDeps): Promise<BrokerServer> {
   const logger = deps.logger.child('broker');
   // The context keeps its own copy: a reload changes it in place, and every connection reads it.
-  const context = createNodeContext({ ...given, loopbackUsers: [...given.loopbackUsers] }, logger, deps.clock, deps.cluster, deps.tracer);
+  const context = createNodeContext({ ...given, loopbackUsers: [...given.loopbackUsers] }, logger, deps.clock, deps.cluster, deps.tracer, deps.plugins);
   const connections = new Set<Connection>();
   let connectionSeq = 0;
-  const server: Server = createServer({ noDelay: true, pauseOnConnect: false }, (socket: Socket) => {
+  const accept = (socket: Socket, secure?: { peerUser: string | undefined }): void => {
     connectionSeq++;
     const conn = new Connection(socket, `c${connectionSeq}`, context, () => {
       if (connections.delete(conn)) context.counters.connectionsClosed++;
-    });
+    }, secure);
     connections.add(conn);
     context.counters.connectionsOpened++;
-  });
+  };
+  const server: Server | null = given.tlsOnly ? null : createServer({ noDelay: true, pauseOnConnect: false }, (socket: Socket) => accept(socket));
   context.connectionCount = () => connections.size;
+  const stopVhostWatch = closeOnVhostDeleted(deps.cluster?.metadata, context, () => connections);
   const config = context.config;
   const memoryAlarm = (): MemoryAlarm => startMemoryAlarm(
     config.memoryHighWatermarkBytes,
@@ -85,19 +106,35 @@ export async function startBroker(given: BrokerConfig, deps: BrokerDeps): Promis
   const diskAlarm = (): { stop(): void } => watchDisk(config, deps, logger, context, () => { for (const c of connections) c.alarmsChanged(); });
   let alarm = memoryAlarm();
   let disk = diskAlarm();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.bind, () => {
-      server.off('error', reject);
-      resolve();
-    });
+  const tls = config.tlsCert === '' ? null : createTlsServer(tlsServerOptions(config, limits.handshakeTimeoutMs), (socket: TLSSocket) => {
+    const refused = refusedPeer(socket, config.tlsVerify);
+    if (refused !== null) {
+      logger.warn('TLS client refused', { remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, reason: refused });
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    accept(socket, { peerUser: verifiedPeerUser(socket) });
   });
-  server.on('error', (e) => logger.error('server socket error', { error: e.message }));
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : config.port;
-  logger.debug('listening', { bind: config.bind, port });
+  tls?.on('tlsClientError', (e, socket) => logger.debug('TLS handshake failed', { remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, error: e.message }));
+  let port: number | undefined;
+  let tlsPort: number | undefined;
+  try {
+    port = server === null ? undefined : await listenOn(server, config.port, config.bind, logger);
+    tlsPort = tls === null ? undefined : await listenOn(tls, config.tlsPort === -1 ? defaultTlsPort : config.tlsPort, config.bind, logger);
+  } catch (e) {
+    // One port bound and the other not: nothing of the node stays up.
+    alarm.stop();
+    disk.stop();
+    server?.close();
+    tls?.close();
+    context.shutdown();
+    throw e;
+  }
+  if (tls !== null) logger.info('TLS for clients', { port: tlsPort, verify: config.tlsVerify, ...describeCertificate(readTlsFiles(config).cert as Buffer) });
   return {
-    port,
+    port: port ?? tlsPort ?? 0,
+    tlsPort,
     context,
     connectionCount: () => connections.size,
     consumerCount: () => {
@@ -124,16 +161,52 @@ export async function startBroker(given: BrokerConfig, deps: BrokerDeps): Promis
         disk = diskAlarm();
       }
     },
+    reloadTls: () => {
+      if (tls === null) return null;
+      try {
+        const files = readTlsFiles(config);
+        tls.setSecureContext(files);
+        logger.info('TLS certificate reloaded: new connections get it', describeCertificate(files.cert as Buffer));
+        return null;
+      } catch (e) {
+        const error = e instanceof Error ? e.message : String(e);
+        logger.error('TLS reload failed: the certificate in use stays', { error });
+        return error;
+      }
+    },
     connectionFlow: () => [...connections].map((c) => ({ id: c.id, state: c.flowState, inFlight: c.creditStats.inFlight, holds: c.creditStats.holds })),
+    connections: () => [...connections].filter((c) => c.opened).map((c) => c.describe()),
+    closeConnection: (name, reason) => {
+      const c = [...connections].find((x) => x.opened && x.describe().name === name);
+      c?.forceClose(`CONNECTION_FORCED - ${reason}`);
+      return c !== undefined;
+    },
     close: async () => {
+      stopVhostWatch();
       alarm.stop();
       disk.stop();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = [server, tls].map((s) => new Promise<void>((resolve) => (s === null ? resolve() : s.close(() => resolve()))));
       for (const c of [...connections]) c.forceClose('CONNECTION_FORCED - broker forced connection closure with reason \'shutdown\'');
-      await closed;
+      await Promise.all(closed);
       context.shutdown();
     },
   };
+}
+
+/** Listens on port (0 = any free one) and returns the bound port. */
+async function listenOn(server: Server | TlsServer, port: number, bind: string, logger: Logger): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, bind, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (e) => logger.error('server socket error', { error: e.message }));
+  const address = server.address();
+  const bound = typeof address === 'object' && address !== null ? address.port : port;
+  logger.debug('listening', { bind, port: bound });
+  return bound;
 }
 
 /**

@@ -28,6 +28,12 @@ export function parseArgs(command: string, argv: readonly string[], options: rea
     if (name !== '--config' && !byFlag.has(name)) {
       throw new ConfigError(`unknown flag '${name}' for 'espresso ${command}'; see 'espresso ${command} --help'`, ExitCode.Usage);
     }
+    const spec = byFlag.get(name);
+    if (value === undefined && spec?.kind === 'bool') {
+      // A switch alone (last, or before another flag) means true; `--tls-only false` reads its value.
+      const next = argv[i + 1];
+      value = next !== undefined && !next.startsWith('--') ? (i++, next) : 'true';
+    }
     if (value === undefined) {
       const next = argv[i + 1];
       if (next === undefined || next.startsWith('--')) {
@@ -37,7 +43,11 @@ export function parseArgs(command: string, argv: readonly string[], options: rea
       i++;
     }
     if (name === '--config') out.configFile = value;
-    else out.flags[byFlag.get(name)!.key] = value;
+    else {
+      // A list flag given again adds to the list (--plugin a --plugin b).
+      const had = out.flags[spec!.key];
+      out.flags[spec!.key] = spec!.kind === 'list' && had !== undefined ? `${had},${value}` : value;
+    }
   }
   return out;
 }

@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError, ExitCode } from './config-loader.js';
 import { clusterSecretOf } from './node-cluster.js';
-import { defaultClusterSettings, defaultObserveSettings } from './options.js';
+import { defaultClusterSettings, defaultObserveSettings, defaultPluginSettings } from './options.js';
 import { clusterPortOffset, httpPortOffset } from './ports.js';
 import { defaultBrokerConfig } from '../broker/config.js';
 import { intFlag, parseSmallFlags } from './small-flags.js';
@@ -43,7 +43,7 @@ export async function runClusterUp(argv: readonly string[], env: Record<string, 
   const dataDir = args.flags.get('--data-dir') ?? './data';
   mkdirSync(dataDir, { recursive: true });
   const secret = clusterSecretOf({
-    ...defaultBrokerConfig, ...defaultClusterSettings, ...defaultObserveSettings, dataDir, clusterSecret: args.flags.get('--cluster-secret') ?? env['ESPRESSO_CLUSTER_SECRET'] ?? '',
+    ...defaultBrokerConfig, ...defaultClusterSettings, ...defaultObserveSettings, ...defaultPluginSettings, dataDir, clusterSecret: args.flags.get('--cluster-secret') ?? env['ESPRESSO_CLUSTER_SECRET'] ?? '',
   });
   const names = Array.from({ length: n }, (_, i) => `n${i + 1}`);
   const seeds = names.map((name, i) => `${name}@127.0.0.1:${base + clusterPortOffset + i}`).join(',');

@@ -3,7 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { defaultBrokerConfig } from '../broker/config.js';
-import { defaultClusterSettings, defaultObserveSettings, serverOptions, type OptionSpec, type ServerConfig } from './options.js';
+import { defaultClusterSettings, defaultObserveSettings, defaultPluginSettings, serverOptions, type OptionSpec, type ServerConfig } from './options.js';
 
 export const ExitCode = {
   Ok: 0,
@@ -52,6 +52,18 @@ export function parseValue(spec: OptionSpec, raw: unknown, source: string): unkn
         throw new ConfigError(`${source}: ${n} bytes is out of range ${spec.min ?? '-inf'}..${spec.max ?? 'inf'}`, ExitCode.Config);
       }
       return n;
+    }
+    case 'json': {
+      let v: unknown = raw;
+      if (typeof raw === 'string') {
+        try {
+          v = JSON.parse(raw);
+        } catch (e) {
+          throw new ConfigError(`${source}: not valid JSON: ${(e as Error).message}`, ExitCode.Config);
+        }
+      }
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError(`${source}: expected a JSON object`, ExitCode.Config);
+      return v;
     }
     case 'bool':
       if (raw === true || raw === 'true' || raw === '1' || raw === 'yes') return true;
@@ -108,7 +120,7 @@ export interface ConfigSources {
 }
 
 export function loadConfig(sources: ConfigSources): ServerConfig {
-  const config: Mutable = { ...defaultBrokerConfig, ...defaultClusterSettings, ...defaultObserveSettings };
+  const config: Mutable = { ...defaultBrokerConfig, ...defaultClusterSettings, ...defaultObserveSettings, ...defaultPluginSettings };
   if (sources.configFile !== undefined) {
     const file = readConfigFile(sources.configFile);
     const known = new Map(serverOptions.map((o) => [o.key as string, o]));

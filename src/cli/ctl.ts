@@ -14,6 +14,10 @@ import { ConfigError, ExitCode } from './config-loader.js';
 import { clusterTlsOf, parseNodeAddress } from './node-cluster.js';
 import { readinessMethods, type DrainAnswer, type Readiness } from '../cluster/node-readiness.js';
 import { intFlag, parseSmallFlags, type SmallArgs } from './small-flags.js';
+import { accessFlags, accessHelp, accessRequest, formatAccess } from './ctl-access.js';
+import { AccessMethod } from '../cluster/access-service.js';
+import { definitionsFlags, definitionsHelp, definitionsRequest, printDefinitions } from './ctl-definitions.js';
+import { DefinitionsMethod } from '../http/api-definitions.js';
 import { isObserveCommand, observeCtlHelp, runObserveCtl } from './ctl-observe.js';
 
 export const ctlHelp = `Usage: espresso ctl [flags] <command> [argument]
@@ -28,6 +32,12 @@ Commands:
                               commit index and each follower's lag
   rebalance                   hand every queue back to its preferred leader (placement's first
                               replica) where that node is up
+  set-vhost-limits DEFINITION   a vhost's limits, replacing all of them (JSON: max-connections,
+                              max-queues; negative = none; '{}' clears) [--vhost /]
+  set-user-limits USER DEFINITION  a user's limits, replacing all of them (JSON: max-connections,
+                              max-channels); in force on every node when answered
+  reload-tls                  the node asked re-reads its client TLS certificate, key and CA
+                              files (as SIGHUP does): new connections get them
   set-policy NAME PATTERN DEFINITION   set a policy (DEFINITION: JSON, e.g. '{"max-length":5}'; keys
                               message-ttl, expires, max-length, max-length-bytes, overflow,
                               dead-letter-exchange, dead-letter-routing-key, delivery-limit,
@@ -43,7 +53,7 @@ Commands:
   ready                       is the node asked ready: metadata and each of its queues has a leader,
                               its follower replicas hold the leader's commits (exit 0; 1 with the
                               reasons when not: a readiness probe)
-  drain [NODE]                NODE (default: the node asked) hands every queue and the metadata
+${accessHelp}${definitionsHelp}  drain [NODE]                NODE (default: the node asked) hands every queue and the metadata
                               group it leads to another node, before it is stopped for an upgrade
                               (exit 1 if it still leads some after --drain-timeout ms [60000])
 ${observeCtlHelp}
@@ -60,15 +70,16 @@ Exit codes: 0 ok, 1 refused by the cluster, 64 bad command line, 69 node unreach
 
 export async function runCtl(argv: readonly string[], env: Record<string, string | undefined>): Promise<number> {
   if (!argv.includes('--help') && !argv.includes('-h') && isObserveCommand(argv)) return runObserveCtl(argv, env, ctlSecret);
-  const args = parseSmallFlags('ctl', argv, ['--cluster-address', '--cluster-secret', '--data-dir', '--timeout', '--cluster-tls-cert', '--cluster-tls-key', '--cluster-tls-ca', ...policyFlags, ...membershipFlags, '--drain-timeout'], ['--json']);
+  const args = parseSmallFlags('ctl', argv, ['--cluster-address', '--cluster-secret', '--data-dir', '--timeout', '--cluster-tls-cert', '--cluster-tls-key', '--cluster-tls-ca', ...policyFlags, ...membershipFlags, ...accessFlags, '--drain-timeout'], ['--json', ...definitionsFlags]);
   if (args.help) {
     process.stdout.write(ctlHelp);
     return ExitCode.Ok;
   }
   const [command, arg, ...extra] = args.words;
-  const policy = command === undefined ? undefined : policyRequest(command, args);
-  if (command === undefined || (policy === undefined && extra.length > 0)) throw new ConfigError(`espresso ctl: give one command; see 'espresso ctl --help'`, ExitCode.Usage);
-  const request = policy ?? membershipRequest(command, arg, args) ?? readinessRequest(command, arg, args) ?? ctlRequest(command, arg);
+  const defs = command === undefined ? undefined : definitionsRequest(command, args);
+  const policy = command === undefined ? undefined : defs ?? policyRequest(command, args) ?? accessRequest(command, args);
+  if (command === undefined || (policy === undefined && !command.endsWith('-limits') && extra.length > 0)) throw new ConfigError(`espresso ctl: give one command; see 'espresso ctl --help'`, ExitCode.Usage);
+  const request = policy ?? limitsRequest(command, args) ?? membershipRequest(command, arg, args) ?? readinessRequest(command, arg, args) ?? ctlRequest(command, arg);
   const target = parseNodeAddress(args.flags.get('--cluster-address') ?? '127.0.0.1:25672', '--cluster-address');
   const secret = ctlSecret(args.flags.get('--cluster-secret') ?? env['ESPRESSO_CLUSTER_SECRET'], args.flags.get('--data-dir'));
   const timeoutMs = intFlag(args, '--timeout', 5_000, 100, 600_000);
@@ -83,7 +94,7 @@ export async function runCtl(argv: readonly string[], env: Record<string, string
     const known = { ...(target.id !== undefined ? { nodeId: target.id } : {}), ...(tls !== undefined ? { tls } : {}) };
     // grow/shrink answer when every queue is done (each bounded on the node): the call waits that
     // long, after a quick status call found the node (the long bound covers finding it too).
-    const long = request.method === MembershipMethod.grow || request.method === MembershipMethod.shrink || request.method === readinessMethods.drain;
+    const long = request.method === MembershipMethod.grow || request.method === MembershipMethod.shrink || request.method === readinessMethods.drain || request.method === DefinitionsMethod.apply;
     if (long) await withRemoteNode({ address: target.address, secret, timeoutMs, ...known }, (call) => call(CtlMethod.status, encodeJson({})));
     const callMs = request.method === readinessMethods.drain ? (request.payload as { timeoutMs: number }).timeoutMs + 15_000 : long ? Math.max(timeoutMs, membershipCallMs) : timeoutMs;
     answer = await withRemoteNode({ address: target.address, secret, timeoutMs: callMs, ...known }, (call) => call(request.method, encodeJson(request.payload)));
@@ -94,15 +105,19 @@ export async function runCtl(argv: readonly string[], env: Record<string, string
     return reach ? ExitCode.Unavailable : ExitCode.Failure;
   }
   const value = decodeJson<unknown>(answer);
+  if (defs !== undefined) return printDefinitions(defs, value, command, json);
   if (request.method === MembershipMethod.grow || request.method === MembershipMethod.shrink) {
     const report = value as MembershipReport;
     process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatMembership(report));
     return report.failed > 0 ? ExitCode.Failure : ExitCode.Ok;
   }
   if (request.method === readinessMethods.ready || request.method === readinessMethods.drain) return printReadiness(request.method, value, json);
-  if (json || request.method === CtlMethod.rebalance) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  if (!json && (request.method === AccessMethod.change || request.method === AccessMethod.list)) process.stdout.write(formatAccess(request as Parameters<typeof formatAccess>[0], value, formatTable));
+  else if (json || request.method === CtlMethod.rebalance) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   else if (request.method === CtlMethod.listQueues) process.stdout.write(formatQueues(value as QueueListing[]));
   else if (request.method === CtlMethod.listPolicies) process.stdout.write(formatPolicies(value as PolicyRecord[]));
+  else if (request.method === CtlMethod.setVhostLimits || request.method === CtlMethod.setUserLimits) process.stdout.write('ok: in force on every node\n');
+  else if (request.method === CtlMethod.reloadTls) process.stdout.write(`ok: new connections get ${(value as { subject: string }).subject} (sha256 ${(value as { fingerprint256: string }).fingerprint256}), valid to ${(value as { validTo: string }).validTo}\n`);
   else if (request.method === CtlMethod.setPolicy || request.method === CtlMethod.clearPolicy) process.stdout.write(formatPolicyChange(value as PolicyChangeAnswer));
   else process.stdout.write(formatStatus(value as ClusterStatus));
   return ExitCode.Ok;
@@ -117,6 +132,7 @@ function ctlRequest(command: string, arg: string | undefined): { method: string;
     case 'cluster-status': return { method: CtlMethod.status, payload: {} };
     case 'list-queues': return { method: CtlMethod.listQueues, payload: {} };
     case 'rebalance': return { method: CtlMethod.rebalance, payload: {} };
+    case 'reload-tls': return { method: CtlMethod.reloadTls, payload: {} };
     case 'forget-node': return { method: CtlMethod.forgetNode, payload: { id: need('a node id') } };
     case 'add-node': {
       const a = parseNodeAddress(need('ID@HOST:PORT'), 'add-node');
@@ -223,15 +239,45 @@ function policyRequest(command: string, args: SmallArgs): { method: string; payl
   }
 }
 
-function policyDefinition(text: string): Record<string, unknown> {
+const limitKeys = {
+  vhost: { 'max-connections': 'maxConnections', 'max-queues': 'maxQueues' },
+  user: { 'max-connections': 'maxConnections', 'max-channels': 'maxChannels' },
+} as const;
+
+/**
+ * set-vhost-limits DEFINITION [--vhost /], set-user-limits USER DEFINITION, as rabbitmqctl: the
+ * definition (a JSON object of integers, negative = no limit) replaces all of the vhost's or the
+ * user's limits; '{}' clears them. Undefined for other commands.
+ */
+function limitsRequest(command: string, args: SmallArgs): { method: string; payload: unknown } | undefined {
+  if (command !== 'set-vhost-limits' && command !== 'set-user-limits') return undefined;
+  const of = command === 'set-vhost-limits' ? 'vhost' : 'user';
+  const words = args.words.slice(1);
+  if (words.length !== (of === 'vhost' ? 1 : 2)) {
+    throw new ConfigError(`espresso ctl ${command} needs ${of === 'vhost' ? "DEFINITION (e.g. '{\"max-connections\":100}') [--vhost /]" : "USER DEFINITION (e.g. '{\"max-channels\":50}')"}`, ExitCode.Usage);
+  }
+  const definition = policyDefinition(words[words.length - 1]!, command);
+  const keys: Record<string, string> = limitKeys[of];
+  const payload: Record<string, unknown> = Object.fromEntries(Object.values(keys).map((k) => [k, null]));
+  for (const [key, value] of Object.entries(definition)) {
+    const field = keys[key];
+    if (field === undefined) throw new ConfigError(`espresso ctl ${command}: '${key}' is not a ${of} limit; known: ${Object.keys(keys).join(', ')}`, ExitCode.Failure);
+    if (!Number.isSafeInteger(value)) throw new ConfigError(`espresso ctl ${command}: '${key}' must be an integer, got ${JSON.stringify(value)}`, ExitCode.Failure);
+    payload[field] = (value as number) < 0 ? null : value;
+  }
+  if (of === 'vhost') return { method: CtlMethod.setVhostLimits, payload: { vhost: args.flags.get('--vhost') ?? '/', ...payload } };
+  return { method: CtlMethod.setUserLimits, payload: { user: words[0]!, ...payload } };
+}
+
+function policyDefinition(text: string, command = 'set-policy'): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new ConfigError(`espresso ctl set-policy: the definition is not valid JSON (${(e as Error).message}): ${text}`, ExitCode.Failure);
+    throw new ConfigError(`espresso ctl ${command}: the definition is not valid JSON (${(e as Error).message}): ${text}`, ExitCode.Failure);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ConfigError(`espresso ctl set-policy: the definition must be a JSON object such as '{"max-length":5}', got ${text}`, ExitCode.Failure);
+    throw new ConfigError(`espresso ctl ${command}: the definition must be a JSON object such as '{"max-length":5}', got ${text}`, ExitCode.Failure);
   }
   return value as Record<string, unknown>;
 }

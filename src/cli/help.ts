@@ -24,7 +24,7 @@ Commands:
   cluster restart NODE  start a node of the running 'cluster up' again after it died
   ctl         ask a running node: cluster-status, list-queues, rebalance, grow, shrink,
               add-node, forget-node, set-policy, clear-policy, list-policies, ready, drain,
-              profile cpu|heap|stages, top
+              set-vhost-limits, set-user-limits, reload-tls, profile cpu|heap|stages, top
   rpc         try Task-RPC: call NAME JSON, serve-echo, bench
   tasks       durable tasks over a node's REST API: define, submit, status, watch, list, cancel
   help        show this help

@@ -11,7 +11,7 @@ import { GroupHost } from '../cluster/index.js';
 import { withRemoteNode } from '../cluster/control-client.js';
 import { reportLoad, serveControl, type ControlDeps } from '../cluster/control-service.js';
 import { decodeJson, encodeJson, MetaMethod, type JoinAnswer } from '../cluster/metadata-entries.js';
-import { ReplicatedMetadataClient, metadataGroupDefaults, type ClusterNode } from '../cluster/metadata-group.js';
+import { exchangePluginDifference, ReplicatedMetadataClient, metadataGroupDefaults, type ClusterNode } from '../cluster/metadata-group.js';
 import { GroupRepairDriver, serveGroupRepair } from '../cluster/group-repair.js';
 import { ClusterRpc } from '../cluster/rpc.js';
 import { isOperatingError, OperatingErrorCode } from '../lib/errors.js';
@@ -138,7 +138,8 @@ export function seedVoters(seeds: readonly SeedAddress[]): NodeId[] {
   return seeds.map((s) => s.id).sort().slice(0, metadataGroupDefaults.votersMax);
 }
 
-export async function startNodeCluster(config: ServerConfig, logger: Logger): Promise<StartedCluster> {
+/** `exchangePlugins`: name@version of the loaded plugins that add exchange types (checked at join). */
+export async function startNodeCluster(config: ServerConfig, logger: Logger, exchangePlugins: readonly string[] = []): Promise<StartedCluster> {
   const nodeId = toNodeId(config.nodeId !== '' ? config.nodeId : config.nodeName);
   const seeds = parseSeeds(config.seeds);
   if (seeds.length > 0 && !seeds.some((s) => s.id === nodeId)) {
@@ -158,7 +159,7 @@ export async function startNodeCluster(config: ServerConfig, logger: Logger): Pr
   const secret = clusterSecretOf(config);
   const groupHost = await startGroupHost(config, addresses, nodeId, secret, logger);
   try {
-    return await formCluster(config, addresses, nodeId, seeds, secret, groupHost, logger);
+    return await formCluster(config, addresses, nodeId, seeds, secret, groupHost, logger, exchangePlugins);
   } catch (e) {
     await groupHost.close();
     throw e;
@@ -202,13 +203,14 @@ async function startGroupHost(config: ServerConfig, addresses: NodeAddresses, no
 
 async function formCluster(
   given: ServerConfig, addresses: NodeAddresses, nodeId: NodeId, givenSeeds: readonly SeedAddress[], secret: string, groupHost: GroupHost, logger: Logger,
+  exchangePlugins: readonly string[],
 ): Promise<StartedCluster> {
   const rpc = new ClusterRpc(groupHost.transport, logger.child('rpc'));
   const advertised = (port: number): string => hostPort(addresses.amqpAdvertise, port);
-  const self: ClusterNode = { id: nodeId, clusterAddress: hostPort(addresses.advertise, groupHost.port), amqpAddress: advertised(given.port), version: espressoVersion };
+  const self: ClusterNode = { id: nodeId, clusterAddress: hostPort(addresses.advertise, groupHost.port), amqpAddress: advertised(given.port), version: espressoVersion, ...(exchangePlugins.length > 0 ? { exchangePlugins } : {}) };
   // ctl is answered while the node still waits for its metadata group (status says so), and while
   // it looks for its peers by DNS (they ask it who it is and whether it is part of a cluster yet).
-  const deps: ControlDeps = { metadata: undefined, groupHost, gossip: undefined, self };
+  const deps: ControlDeps = { metadata: undefined, groupHost, gossip: undefined, self, audit: logger.child('audit') };
   serveControl(rpc, deps);
   let found: Awaited<ReturnType<typeof discovered>>;
   try {
@@ -237,6 +239,7 @@ async function formCluster(
     peers: () => [...pinned.keys(), ...(deps.metadata?.nodes().map((n) => n.id) ?? [])],
   });
   const stopLoad = gossip === undefined ? () => {} : reportLoad(gossip, deps, meta);
+  const warnPluginMismatch = pluginMismatchWarner(self, logger);
   let metadata: ReplicatedMetadataClient;
   try {
     metadata = await ReplicatedMetadataClient.start({
@@ -244,7 +247,10 @@ async function formCluster(
       // One node elects itself at once; a cluster's node waits for a quorum of voters to come up.
       startTimeoutMs: members.length === 1 && members[0] === nodeId ? metadataGroupDefaults.startTimeoutMs : clusterStartTimeoutMs,
       defaultUser: { name: config.defaultUser, passwordHash: hashPassword(config.defaultPass), tags: ['administrator'] },
-      onApplied: (c) => link(c.nodes()),
+      onApplied: (c) => {
+        link(c.nodes());
+        warnPluginMismatch(c.nodes());
+      },
     });
   } catch (e) {
     stopLoad();
@@ -271,6 +277,25 @@ async function formCluster(
       await metadata.close();
       await groupHost.close();
     },
+  };
+}
+
+/**
+ * Nodes that formed the cluster together (--seeds) are not compared at join: a member whose
+ * exchange-type plugins differ from this node's is logged, once per member.
+ */
+function pluginMismatchWarner(self: ClusterNode, logger: Logger): (nodes: readonly ClusterNode[]) => void {
+  const warned = new Set<string>();
+  return (nodes) => {
+    for (const n of nodes) {
+      if (n.id === self.id || warned.has(n.id)) continue;
+      const differs = exchangePluginDifference(self.exchangePlugins ?? [], n.exchangePlugins ?? [], 'this node', n.id);
+      if (differs === null) continue;
+      warned.add(n.id);
+      logger.error('a member loads other exchange-type plugins than this node: exchanges of the types that differ will not route alike', {
+        member: n.id, difference: differs,
+      });
+    }
   };
 }
 

@@ -3,7 +3,9 @@
 // services for profiles, stages and top, the peer RTT probe, and the node's HTTP listener on
 // --bind:--http-port serving /metrics and the profile routes.
 
+import type { SecureContextOptions } from 'node:tls';
 import type { BrokerServer } from '../broker/server.js';
+import { readTlsFiles } from '../broker/tls.js';
 import { brokerAuthenticator } from '../http/basic-auth.js';
 import { serveMetrics } from '../http/metrics-routes.js';
 import { serveProfiles } from '../http/profile-routes.js';
@@ -17,12 +19,15 @@ import { ConfigError, ExitCode } from './config-loader.js';
 import { espressoVersion, type StartedCluster } from './node-cluster.js';
 import type { ServerConfig } from './options.js';
 import { httpPortOffset, portFromAmqp } from './ports.js';
+import { serveNodeManagement } from './node-management.js';
 
 export interface StartedObserve {
   readonly httpPort: number;
   /** The node's one HTTP listener: other layers (tasks) register their routes on it. */
   readonly http: HttpListener;
   readonly metrics: NodeMetrics;
+  /** HTTPS: new connections get these files (a TLS reload); no-op on plain HTTP. */
+  reloadTls(files: SecureContextOptions): void;
   close(): Promise<void>;
 }
 
@@ -50,7 +55,7 @@ export async function startObserve(
   const service = new ObserveService(node, cluster.rpc, cluster.groupHost.transport, logger.child('observe'));
   let http: HttpListener;
   try {
-    http = await HttpListener.start({ host: config.bind, port, logger });
+    http = await HttpListener.start({ host: config.bind, port, logger, ...(config.tlsCert !== '' ? { tls: readTlsFiles(config) } : {}) });
   } catch (e) {
     peers.stop();
     service.stop();
@@ -61,9 +66,11 @@ export async function startObserve(
   }
   serveMetrics(http, metrics, config.metricsAuth ? brokerAuthenticator(broker.context) : null);
   serveProfiles(http, service, brokerAuthenticator(broker.context, ['administrator']));
+  serveNodeManagement(http, cluster, broker);
   return {
     httpPort: http.port,
     http,
+    reloadTls: (files: SecureContextOptions) => http.setSecureContext(files),
     metrics,
     close: async () => {
       peers.stop();

@@ -51,10 +51,20 @@ export interface ObserveSettings {
 
 export const defaultObserveSettings: ObserveSettings = { httpPort: -1, metricsAuth: false, traceSample: 100 };
 
-/** Everything `espresso server` is configured with. */
-export type ServerConfig = BrokerConfig & ClusterSettings & ObserveSettings;
+/** Plugins the node loads at start (cli/plugins.ts) and their own settings. */
+export interface PluginSettings {
+  /** Paths of ES modules (or names of shipped plugins), loaded in this order. */
+  plugins: readonly string[];
+  /** Each plugin's settings by plugin name: what its api.config holds. */
+  pluginConfig: { readonly [plugin: string]: { readonly [key: string]: unknown } };
+}
 
-export type OptionKind = 'int' | 'string' | 'level' | 'list' | 'bytes' | 'bool';
+export const defaultPluginSettings: PluginSettings = { plugins: [], pluginConfig: {} };
+
+/** Everything `espresso server` is configured with. */
+export type ServerConfig = BrokerConfig & ClusterSettings & ObserveSettings & PluginSettings;
+
+export type OptionKind = 'int' | 'string' | 'level' | 'list' | 'bytes' | 'bool' | 'json';
 
 export interface OptionSpec {
   key: keyof ServerConfig;
@@ -97,6 +107,18 @@ export const serverOptions: readonly OptionSpec[] = [
   { key: 'clusterTlsCert', flag: '--cluster-tls-cert', env: 'ESPRESSO_CLUSTER_TLS_CERT', kind: 'string', help: "PEM certificate of this node for mutual TLS on the cluster port" },
   { key: 'clusterTlsKey', flag: '--cluster-tls-key', env: 'ESPRESSO_CLUSTER_TLS_KEY', kind: 'string', help: 'PEM private key of that certificate' },
   { key: 'clusterTlsCa', flag: '--cluster-tls-ca', env: 'ESPRESSO_CLUSTER_TLS_CA', kind: 'string', help: "PEM CA that signs every node's certificate" },
+  { key: 'tlsPort', flag: '--tls-port', env: 'ESPRESSO_TLS_PORT', kind: 'int', min: -1, max: 65535, help: 'AMQPS port for clients (-1 = 5671 when --tls-cert is given, 0 = any free port)' },
+  { key: 'tlsCert', flag: '--tls-cert', env: 'ESPRESSO_TLS_CERT', kind: 'string', help: 'PEM certificate (chain) for AMQP over TLS; re-read on SIGHUP' },
+  { key: 'tlsKey', flag: '--tls-key', env: 'ESPRESSO_TLS_KEY', kind: 'string', help: 'PEM private key of --tls-cert; re-read on SIGHUP' },
+  { key: 'tlsCa', flag: '--tls-ca', env: 'ESPRESSO_TLS_CA', kind: 'string', help: 'PEM CA that client certificates are verified against; re-read on SIGHUP' },
+  { key: 'tlsVerify', flag: '--tls-verify', env: 'ESPRESSO_TLS_VERIFY', kind: 'string', help: 'client certificates: none | peer (verified when sent; enables SASL EXTERNAL) | require' },
+  { key: 'tlsOnly', flag: '--tls-only', env: 'ESPRESSO_TLS_ONLY', kind: 'bool', help: 'no plain AMQP port: clients connect only over TLS' },
+  { key: 'loginFailureDelayMs', flag: '--login-failure-delay', env: 'ESPRESSO_LOGIN_FAILURE_DELAY_MS', kind: 'int', min: 0, max: 9000, help: 'milliseconds before a failed login is answered' },
+  { key: 'loginFailuresMax', flag: '--login-failures-max', env: 'ESPRESSO_LOGIN_FAILURES_MAX', kind: 'int', min: 0, max: 1_000_000, help: 'failed logins of one user from one address that lock the pair out for --login-lockout (0 = never)' },
+  { key: 'loginLockoutMs', flag: '--login-lockout', env: 'ESPRESSO_LOGIN_LOCKOUT_MS', kind: 'int', min: 1, max: 86_400_000, help: 'milliseconds the failures are counted over, and the lockout lasts' },
+  { key: 'maxConnectionRate', flag: '--max-connection-rate', env: 'ESPRESSO_MAX_CONNECTION_RATE', kind: 'int', min: 0, max: 1_000_000, help: 'connections opened per second by the node; more get 530 (0 = no limit)' },
+  { key: 'plugins', flag: '--plugin', env: 'ESPRESSO_PLUGINS', kind: 'list', help: 'plugin to load: a path to an ES module, or consistent-hash, delayed-message, auth-http (repeatable; comma-separated in the environment)' },
+  { key: 'pluginConfig', flag: '--plugin-config', env: 'ESPRESSO_PLUGIN_CONFIG', kind: 'json', help: 'JSON object of each plugin\'s settings by plugin name, e.g. {"auth-http":{"user_path":"http://127.0.0.1:8000/auth/user"}}' },
   { key: 'loopbackUsers', flag: '--loopback-users', env: 'ESPRESSO_LOOPBACK_USERS', kind: 'list', help: 'comma-separated users allowed only from loopback' },
   { key: 'httpPort', flag: '--http-port', env: 'ESPRESSO_HTTP_PORT', kind: 'int', min: -1, max: 65535, help: 'HTTP port for /metrics (-1 = AMQP port + 10000, 0 = any free port)' },
   { key: 'metricsAuth', flag: '--metrics-auth', env: 'ESPRESSO_METRICS_AUTH', kind: 'bool', help: '/metrics needs HTTP Basic auth of a user tagged administrator, monitoring, policymaker or management (true|false)' },

@@ -5,7 +5,12 @@
 // - logLevel, for every log line from then on;
 // - heartbeat, frame-max, channel-max (proposed to connections opened from then on), max message
 //   size (checked on publishes from then on), max connections, loopback users (checked at login);
-// - the memory high watermark and the disk free limit (the alarms are re-armed).
+// - the memory high watermark and the disk free limit (the alarms are re-armed);
+// - failed-login throttling (delay, failures, lockout) and the node connection rate, for the next
+//   login or connection;
+// - the client TLS certificate, key and CA: read again on every reload, even under the same paths
+//   (renewed in place), for connections accepted from then on; files that fail to load leave the
+//   ones in use (logged). --tls-port, --tls-verify and --tls-only need a restart.
 // Every other setting (ports, addresses, data directory, node id, cluster settings, the default
 // user, which is only created in a new data directory) needs a restart: a changed one is logged
 // as such and the running value is kept. A file that fails to load is logged and changes nothing.

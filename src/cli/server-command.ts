@@ -17,9 +17,16 @@ import { serverOptions, type ServerConfig } from './options.js';
 import { espressoVersion, startNodeCluster, type StartedCluster } from './node-cluster.js';
 import { inUse, lockDataDir, lockHolder, prepareDataDir } from './data-dir.js';
 import { planReload } from './reload.js';
+import { defaultTlsPort, describeCertificate, readTlsFiles, tlsSettingsProblem } from '../broker/tls.js';
+import { audited, caller } from '../cluster/audit.js';
+import { CtlMethod } from '../cluster/control-service.js';
+import { encodeJson } from '../cluster/metadata-entries.js';
+import { OperatingError, OperatingErrorCode } from '../lib/errors.js';
 import { stageRecorderFor, startObserve, type StartedObserve } from './node-observe.js';
 import type { TraceRecorder } from '../broker/counters.js';
 import { startTasks } from './node-tasks.js';
+import { loadPlugins } from './plugins.js';
+import type { PluginHost } from '../broker/plugin-host.js';
 
 const realClock = { nowMs: () => Date.now() };
 
@@ -44,28 +51,44 @@ async function checkBind(bind: string): Promise<void> {
  * --port), the message names it rather than the cluster port derived from it, also taken.
  */
 async function checkAmqpPort(config: BrokerConfig): Promise<void> {
-  if (config.port === 0) return;
-  await new Promise<void>((done, fail) => {
-    const probe = createServer();
-    probe.once('error', (e) => fail(listenError(e, config)));
-    probe.listen(config.port, config.bind, () => probe.close(() => done()));
-  });
+  const tlsPort = config.tlsPort === -1 ? defaultTlsPort : config.tlsPort;
+  const ports = [...(config.tlsOnly ? [] : [{ port: config.port, flag: '--port' }]), ...(config.tlsCert !== '' ? [{ port: tlsPort, flag: '--tls-port' }] : [])];
+  for (const { port, flag } of ports) {
+    if (port === 0) continue;
+    await new Promise<void>((done, fail) => {
+      const probe = createServer();
+      probe.once('error', (e) => fail(listenError(e, config, port, flag)));
+      probe.listen(port, config.bind, () => probe.close(() => done()));
+    });
+  }
 }
 
-function listenError(e: unknown, config: BrokerConfig): unknown {
+function listenError(e: unknown, config: BrokerConfig, port = config.port, flag = '--port'): unknown {
   const code = (e as NodeJS.ErrnoException).code;
   if (code === 'EADDRINUSE') {
-    return new ConfigError(`AMQP port ${config.port} on ${config.bind} is already in use (another espresso node?); stop the other process or pick another with --port`, ExitCode.Unavailable);
+    return new ConfigError(`AMQP${flag === '--tls-port' ? 'S' : ''} port ${port} on ${config.bind} is already in use (another espresso node?); stop the other process or pick another with ${flag}`, ExitCode.Unavailable);
   }
   if (code === 'EADDRNOTAVAIL' || code === 'EACCES') {
-    return new ConfigError(`cannot listen on ${config.bind}:${config.port} (${code}); check --bind and --port`, ExitCode.Unavailable);
+    return new ConfigError(`cannot listen on ${config.bind}:${port} (${code}); check --bind and ${flag}`, ExitCode.Unavailable);
   }
   return e;
 }
 
-async function listen(config: BrokerConfig, cluster: NodeCluster, logger: Logger, tracer: TraceRecorder): Promise<BrokerServer> {
+/** TLS settings that fit together and certificate files that load, before anything starts. */
+function checkTls(config: BrokerConfig): void {
+  const problem = tlsSettingsProblem(config);
+  if (problem !== null) throw new ConfigError(problem, ExitCode.Usage);
+  if (config.tlsCert === '') return;
   try {
-    return await startBroker(config, { logger, clock: realClock, cluster, tracer });
+    readTlsFiles(config);
+  } catch (e) {
+    throw new ConfigError(e instanceof Error ? e.message : String(e), ExitCode.NoInput);
+  }
+}
+
+async function listen(config: BrokerConfig, cluster: NodeCluster, logger: Logger, tracer: TraceRecorder, plugins: PluginHost): Promise<BrokerServer> {
+  try {
+    return await startBroker(config, { logger, clock: realClock, cluster, tracer, plugins });
   } catch (e) {
     throw listenError(e, config);
   }
@@ -81,6 +104,7 @@ export async function runServer(argv: readonly string[], env: Record<string, str
   const config = { ...given, dataDir: resolve(given.dataDir) };
   prepareDataDir(config.dataDir);
   await checkBind(config.bind);
+  checkTls(config);
   await checkAmqpPort(config);
   const release = lockDataDir(config.dataDir);
   try {
@@ -109,35 +133,55 @@ async function runNode(config: ServerConfig, configAgain: () => ServerConfig | '
       return;
     }
     running = reload(configAgain, running, broker, levelRef, logger);
+    reloadClientTls();
   });
-  const cluster = await startCluster(config, logger);
+  // Client TLS files read again: the AMQPS listener's, then (when it loaded) the HTTPS listener's.
+  let https: ((files: ReturnType<typeof readTlsFiles>) => void) | undefined;
+  const reloadClientTls = (): string | null => {
+    const error = broker?.reloadTls() ?? null;
+    if (error === null && https !== undefined && running.tlsCert !== '') https(readTlsFiles(running));
+    return error;
+  };
+  // Plugins first: one that fails stops the node before it joins anything, and the cluster is told
+  // which exchange types this node has.
+  const plugins = await loadPlugins(config, config.nodeId !== '' ? config.nodeId : config.nodeName, logger);
+  const cluster = await startCluster(config, logger, plugins.exchangePlugins()).catch((e: unknown) => {
+    plugins.close();
+    throw e;
+  });
   const stages = stageRecorderFor(config);
   try {
-    broker = await listen(cluster.brokerConfig, cluster, logger, stages);
+    broker = await listen(cluster.brokerConfig, cluster, logger, stages, plugins);
   } catch (e) {
     await cluster.close();
+    plugins.close();
     throw e;
   }
   const started = broker;
+  serveReloadTls(cluster, started, reloadClientTls, () => running, logger);
   let observe: StartedObserve;
   try {
     observe = await startObserve(config, cluster, started, stages, logger);
   } catch (e) {
     await started.close();
     await cluster.close();
+    plugins.close();
     throw e;
   }
   const tasks = startTasks(cluster, started, observe.http, logger);
+  https = (files) => observe.reloadTls(files);
   // Port 0: the registry learned "port 0" from the start entry; tell it the one the OS picked.
   if (config.port === 0) cluster.advertiseAmqpPort(started.port);
   logger.info('node started', {
     version: espressoVersion, nodeId: cluster.nodeId, pid: process.pid, bind: config.bind, port: started.port, httpPort: observe.httpPort,
+    ...(started.tlsPort !== undefined ? { tlsPort: started.tlsPort } : {}),
     clusterPort: cluster.groupHost.port, dataDir: config.dataDir, members: cluster.metadata.nodes().map((n) => n.id).join(','),
+    plugins: plugins.plugins().map((p) => `${p.name}@${p.version}`).join(','),
   });
   await new Promise<void>((done) => {
     const stop = (signal: string): void => {
       logger.info('stopping', { signal });
-      void tasks.close().then(() => stopNode(started, observe, cluster)).then(done);
+      void tasks.close().then(() => stopNode(started, observe, cluster)).then(() => plugins.close()).then(done);
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
@@ -147,9 +191,9 @@ async function runNode(config: ServerConfig, configAgain: () => ServerConfig | '
 }
 
 /** The cluster side; its store's own lock refusing us means another node holds the directory. */
-async function startCluster(config: ServerConfig, logger: Logger): Promise<StartedCluster> {
+async function startCluster(config: ServerConfig, logger: Logger, exchangePlugins: readonly string[]): Promise<StartedCluster> {
   try {
-    return await startNodeCluster(config, logger);
+    return await startNodeCluster(config, logger, exchangePlugins);
   } catch (e) {
     if (/LEVEL_LOCKED|lock held by this process/i.test(`${String((e as { code?: unknown }).code ?? '')} ${e instanceof Error ? e.message : ''}`)) {
       throw inUse(config.dataDir, lockHolder(config.dataDir));
@@ -179,6 +223,20 @@ function reload(
   }
   logger.info('configuration reloaded', { changed: Object.keys(plan.apply).join(',') || '(none)' });
   return { ...running, ...plan.apply };
+}
+
+/**
+ * `ctl reload-tls`: the broker re-reads its client TLS files (as on SIGHUP, without the rest of the
+ * configuration); answers with the certificate now in use, or refuses with the file's problem.
+ */
+function serveReloadTls(cluster: StartedCluster, broker: BrokerServer, reloadClientTls: () => string | null, config: () => ServerConfig, logger: Logger): void {
+  const auditLog = logger.child('audit');
+  cluster.rpc.handle(CtlMethod.reloadTls, (from) => audited(auditLog, caller(cluster, from, 'reload-tls', {}), () => {
+    if (broker.tlsPort === undefined) return Promise.reject(new OperatingError(OperatingErrorCode.BadConfig, 'this node has no client TLS: start it with --tls-cert and --tls-key'));
+    const error = reloadClientTls();
+    if (error !== null) return Promise.reject(new OperatingError(OperatingErrorCode.BadConfig, `${error}; the certificate in use stays`));
+    return Promise.resolve(encodeJson(describeCertificate(readTlsFiles(config()).cert as Buffer)));
+  }));
 }
 
 /** The broker first (no client waits on a closed group), then HTTP, the metadata group and the group host. */

@@ -2,6 +2,8 @@
 // spreads through gossip so that any node can tell how many groups each node leads.
 
 import { OperatingError, OperatingErrorCode } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
+import { audited, caller } from './audit.js';
 import { nodeId, type NodeId } from '../lib/ids.js';
 import type { GossipService, MemberMeta, MemberStatus } from '../membership/index.js';
 import type { GroupHost } from './group-host.js';
@@ -9,6 +11,7 @@ import { decodeJson, encodeJson } from './metadata-entries.js';
 import { metadataGroupId, type ClusterNode, type MetadataGroupStats, type ReplicatedMetadataClient } from './metadata-group.js';
 import type { ClusterRpc } from './rpc.js';
 import { serveReadyCheck } from './node-readiness.js';
+import { serveAccess } from './access-service.js';
 import { listPolicies, listVhosts, type MetadataCommand, type MetadataOk, type PolicyApplyTo, type PolicyRecord } from '../model/index.js';
 
 export const CtlMethod = {
@@ -22,6 +25,10 @@ export const CtlMethod = {
   setPolicy: 'ctl.set-policy',
   clearPolicy: 'ctl.clear-policy',
   listPolicies: 'ctl.list-policies',
+  /** Served by the composition root (cli/server-command.ts): the broker re-reads its client TLS files. */
+  reloadTls: 'ctl.reload-tls',
+  setVhostLimits: 'ctl.set-vhost-limits',
+  setUserLimits: 'ctl.set-user-limits',
 } as const;
 
 /** ctl set-policy's request, as rabbitmqctl set_policy takes it. */
@@ -73,27 +80,56 @@ export interface ControlDeps {
   /** Undefined on a one-node cluster, and until the node knows its peers. */
   gossip: GossipService | undefined;
   readonly self: ClusterNode;
+  /** Where the audit lines of ctl's changes go (audit.ts); none: not written. */
+  readonly audit?: Logger;
 }
 
 /** Served from the moment the transport listens; `d.metadata` is filled in once it started. */
 export function serveControl(rpc: ClusterRpc, d: ControlDeps): void {
   rpc.handle(CtlMethod.status, () => encodeJson(clusterStatus(d)));
   serveReadyCheck(rpc, d.self.id);
-  rpc.handle(CtlMethod.addNode, async (_from, p) => {
+  rpc.handle(CtlMethod.addNode, async (from, p) => {
     const { id, clusterAddress } = decodeJson<{ id: string; clusterAddress: string }>(p);
-    if (!/^[^@\s]+$/.test(id) || !/^(?:\[[0-9a-fA-F:.]+\]|[^:\s[\]]+):\d+$/.test(clusterAddress)) {
-      throw new OperatingError(OperatingErrorCode.BadConfig, `add-node wants ID@HOST:PORT, got '${id}@${clusterAddress}'`);
-    }
-    const metadata = started(d);
-    await metadata.addNode({ id: nodeId(id), clusterAddress, amqpAddress: '', version: '' });
-    await metadata.sync(); // the status answered shows it
-    return encodeJson(clusterStatus(d));
+    return audited(d.audit, caller(d, from, 'add-node', { id, clusterAddress }), async () => {
+      if (!/^[^@\s]+$/.test(id) || !/^(?:\[[0-9a-fA-F:.]+\]|[^:\s[\]]+):\d+$/.test(clusterAddress)) {
+        throw new OperatingError(OperatingErrorCode.BadConfig, `add-node wants ID@HOST:PORT, got '${id}@${clusterAddress}'`);
+      }
+      const metadata = started(d);
+      await metadata.addNode({ id: nodeId(id), clusterAddress, amqpAddress: '', version: '' });
+      await metadata.sync(); // the status answered shows it
+      return encodeJson(clusterStatus(d));
+    });
   });
-  rpc.handle(CtlMethod.forgetNode, async (_from, p) => {
-    await started(d).forgetNode(nodeId(decodeJson<{ id: string }>(p).id));
-    return encodeJson(clusterStatus(d));
+  rpc.handle(CtlMethod.forgetNode, async (from, p) => {
+    const { id } = decodeJson<{ id: string }>(p);
+    return audited(d.audit, caller(d, from, 'forget-node', { id }), async () => {
+      await started(d).forgetNode(nodeId(id));
+      return encodeJson(clusterStatus(d));
+    });
   });
   servePolicies(rpc, d);
+  serveAccess(rpc, () => d.metadata);
+  serveLimits(rpc, d);
+}
+
+/**
+ * Vhost and user limits (rabbitmqctl set_vhost_limits / set_user_limits): the request replaces all
+ * of the vhost's or user's limits, null for none; in force on every node when answered.
+ */
+function serveLimits(rpc: ClusterRpc, d: ControlDeps): void {
+  const change = async (c: MetadataCommand): Promise<Uint8Array> => {
+    const r = await started(d).apply(c);
+    if (!r.ok) throw new OperatingError(OperatingErrorCode.BadConfig, r.replyText, { replyCode: r.replyCode });
+    return encodeJson({});
+  };
+  rpc.handle(CtlMethod.setVhostLimits, async (from, p) => {
+    const r = decodeJson<{ vhost: string; maxConnections: number | null; maxQueues: number | null }>(p);
+    return audited(d.audit, caller(d, from, 'set-vhost-limits', { ...r }), () => change({ kind: 'setVhostLimits', ...r }));
+  });
+  rpc.handle(CtlMethod.setUserLimits, async (from, p) => {
+    const r = decodeJson<{ user: string; maxConnections: number | null; maxChannels: number | null }>(p);
+    return audited(d.audit, caller(d, from, 'set-user-limits', { ...r }), () => change({ kind: 'setUserLimits', ...r }));
+  });
 }
 
 /**
@@ -101,15 +137,16 @@ export function serveControl(rpc: ClusterRpc, d: ControlDeps): void {
  * meta leader; once applied, every node's queue registry gives its queues the new settings.
  */
 function servePolicies(rpc: ClusterRpc, d: ControlDeps): void {
-  rpc.handle(CtlMethod.setPolicy, async (_from, p) => {
+  rpc.handle(CtlMethod.setPolicy, async (from, p) => {
     const r = decodeJson<SetPolicyRequest>(p);
-    return encodeJson(await changePolicy(d, {
+    return audited(d.audit, caller(d, from, 'set-policy', { ...r }), async () => encodeJson(await changePolicy(d, {
       kind: 'setPolicy', vhost: r.vhost, name: r.name, pattern: r.pattern, applyTo: r.applyTo, priority: r.priority, definition: r.definition,
-    }));
+    })));
   });
-  rpc.handle(CtlMethod.clearPolicy, async (_from, p) => {
+  rpc.handle(CtlMethod.clearPolicy, async (from, p) => {
     const r = decodeJson<{ vhost: string; name: string }>(p);
-    return encodeJson(await changePolicy(d, { kind: 'clearPolicy', vhost: r.vhost, name: r.name }));
+    return audited(d.audit, caller(d, from, 'clear-policy', { ...r }),
+      async () => encodeJson(await changePolicy(d, { kind: 'clearPolicy', vhost: r.vhost, name: r.name })));
   });
   rpc.handle(CtlMethod.listPolicies, async (_from, p) => {
     const { vhost } = decodeJson<{ vhost?: string }>(p);

@@ -139,6 +139,7 @@ export class GroupHost {
   private idleCompactedBytes = -1;
   private fatal: Error | undefined;
   private readonly storageAlarmListeners = new Set<(failure: OperatingError | null) => void>();
+  private readonly leaderListeners = new Set<(group: GroupId, leader: NodeId | null) => void>();
   private readonly counters: GroupHostStats = { cycles: 0, entriesPersisted: 0, entriesApplied: 0, batchesSent: 0, decodeErrors: 0 };
   /** Each Ready cycle from ready() to advance(), fdatasync included (seconds). */
   readonly cycleSeconds = new BucketHistogram(latencyBucketsSeconds);
@@ -211,6 +212,12 @@ export class GroupHost {
   }
 
   /** Calls `listener` whenever the storage alarm is raised (the failure) or cleared (null). */
+  /** Called after a group's handlers heard of a new leader (null: none known), for every group. */
+  onLeaderChange(listener: (group: GroupId, leader: NodeId | null) => void): () => void {
+    this.leaderListeners.add(listener);
+    return () => this.leaderListeners.delete(listener);
+  }
+
   onStorageAlarm(listener: (failure: OperatingError | null) => void): () => void {
     this.storageAlarmListeners.add(listener);
     return () => this.storageAlarmListeners.delete(listener);
@@ -730,6 +737,7 @@ export class GroupHost {
     if (gr.softState !== null && gr.softState.leader !== g.leader) {
       g.leader = gr.softState.leader;
       g.handlers.leaderChange?.(g.leader, gr.softState.term);
+      for (const l of this.leaderListeners) l(g.id, g.leader);
     }
   }
 

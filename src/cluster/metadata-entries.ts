@@ -13,6 +13,8 @@ export interface ClusterNode {
   /** host:port of its AMQP listener. */
   readonly amqpAddress: string;
   readonly version: string;
+  /** name@version of each plugin that adds exchange types (sorted); every member must load the same. */
+  readonly exchangePlugins?: readonly string[];
 }
 
 export interface DefaultUser {
@@ -43,6 +45,7 @@ export const MetaMethod = {
   commit: 'meta.commit',
   join: 'meta.join',
   forget: 'meta.forget',
+  applied: 'meta.applied',
 } as const;
 
 export interface ApplyAnswer { i: number; r: MetadataResult }

@@ -256,6 +256,7 @@ export class ReplicatedMetadataClient implements MetadataClient {
     try {
       const a = await this.onLeader<ApplyAnswer>(MetaMethod.apply, { c: sc }, () => this.applyAsLeader(sc), this.forwardTimeoutMs);
       await this.waitApplied(a.i, this.forwardTimeoutMs);
+      if (a.r.ok && accessChanges.has(command.kind)) await this.appliedEverywhere(a.i);
       return this.localized(a.r);
     } catch (e) {
       if (!isOperatingError(e)) throw e;
@@ -346,6 +347,10 @@ export class ReplicatedMetadataClient implements MetadataClient {
       this.requireLeader();
       return encodeJson(this.commitAsLeader());
     });
+    rpc.handle(MetaMethod.applied, async (_from, p) => {
+      await this.waitApplied(decodeJson<{ i: number }>(p).i, this.forwardTimeoutMs);
+      return encodeJson({});
+    });
     rpc.handle(MetaMethod.join, async (_from, p) => encodeJson(await this.addNode(decodeJson<ClusterNode>(p))));
     rpc.handle(MetaMethod.forget, async (_from, p) => {
       const { node, via } = decodeJson<{ node: NodeId; via: NodeId }>(p);
@@ -380,6 +385,9 @@ export class ReplicatedMetadataClient implements MetadataClient {
   }
 
   private async joinAsLeader(info: ClusterNode): Promise<JoinAnswer> {
+    // Only a node that speaks for itself says which plugins it loads (ctl add-node registers an address).
+    const differs = info.version === '' ? null : exchangePluginDifference(this.registry.get(this.host.nodeId)?.exchangePlugins ?? [], info.exchangePlugins ?? []);
+    if (differs !== null) throw new OperatingError(OperatingErrorCode.BadConfig, `node ${info.id} is refused: ${differs} (every node must load the same exchange-type plugins)`, { node: info.id });
     const known = this.registry.get(info.id);
     const fresh = info.amqpAddress !== '' || known === undefined;
     if (fresh && !sameNode(known, info)) await this.proposeAsLeader({ t: 'join', info });
@@ -570,6 +578,22 @@ export class ReplicatedMetadataClient implements MetadataClient {
     return Math.max(this.appliedIndex, this.host.status(metadataGroupId)?.applied ?? 0);
   }
 
+  /**
+   * A change to who may do what is in force on every member that is up when apply returns: each is
+   * asked to answer once it applied `index`. Without this, a channel on a node a heartbeat behind
+   * could use a revoked permission after the revoke was confirmed. A member that does not answer
+   * in time is logged and not waited for (it applies the change when it catches up, as always).
+   */
+  private async appliedEverywhere(index: number): Promise<void> {
+    const { voters, learners } = this.membership();
+    const others = [...voters, ...learners].filter((n) => n !== this.host.nodeId && this.host.transport.isUp(n));
+    if (this.rpc === undefined || others.length === 0) return;
+    const rpc = this.rpc;
+    await Promise.all(others.map((n) => rpc.call(n, MetaMethod.applied, encodeJson({ i: index }), this.forwardTimeoutMs).catch((e: unknown) => {
+      this.logger.warn('an access change is not yet applied on a member; it will be when the member catches up', { member: n, index, error: e instanceof Error ? e.message : String(e) });
+    })));
+  }
+
   /** Resolves once this node applied `index` (leader no-ops and config entries count via the host). */
   private waitApplied(index: number, timeoutMs: number): Promise<void> {
     if (this.appliedAt() >= index) return Promise.resolve();
@@ -691,12 +715,31 @@ export class ReplicatedMetadataClient implements MetadataClient {
   }
 }
 
+/** Commands that change who may do what: apply returns once every live member applied them. */
+const accessChanges = new Set<MetadataCommand['kind']>([
+  'addUser', 'deleteUser', 'setPermissions', 'clearPermissions', 'setTopicPermissions', 'clearTopicPermissions',
+  'deleteVhost', 'setVhostLimits', 'setUserLimits',
+]);
+
 function isReadOnly(c: MetadataCommand): boolean {
   return (c.kind === 'declareQueue' || c.kind === 'declareExchange') && c.passive;
 }
 
 function unavailable(why: string): MetadataResult {
   return modelError(ReplyCode.InternalError, why);
+}
+
+/** Which exchange-type plugin differs between the cluster's (ours) and a joining node's; null when none. */
+export function exchangePluginDifference(ours: readonly string[], theirs: readonly string[], we = 'the cluster', they = 'the joining node'): string | null {
+  const name = (p: string): string => p.slice(0, p.lastIndexOf('@') > 0 ? p.lastIndexOf('@') : p.length);
+  for (const p of ours) {
+    if (theirs.includes(p)) continue;
+    const other = theirs.find((t) => name(t) === name(p));
+    return other === undefined ? `plugin '${p}' is loaded in ${we} but not on ${they}`
+      : `plugin '${name(p)}' differs: ${we} loads ${p}, ${they} ${other}`;
+  }
+  const extra = theirs.find((t) => !ours.includes(t));
+  return extra === undefined ? null : `plugin '${extra}' is loaded on ${they} but not in ${we}`;
 }
 
 function sameNode(a: ClusterNode | undefined, b: ClusterNode): boolean {

@@ -88,12 +88,15 @@ export function mergeRows(rows: readonly ReplicaRow[]): QueueListing[] {
 /** Registers 'q.rows' (this node's replicas) and 'ctl.list-queues' (the whole cluster, merged). */
 export function serveListing(mesh: QueueMesh, rpc: ClusterRpc, transport: Transport): void {
   rpc.handle(listingMethods.rows, () => encoder.encode(JSON.stringify(localRows(mesh))));
-  rpc.handle(listingMethods.list, async () => {
-    const peers = [...transport.stats()].filter(([, s]) => s.up).map(([id]) => id as NodeId);
-    const remote = await Promise.all(peers.map((p) => rpc.call(p, listingMethods.rows, new Uint8Array(0), rowsTimeoutMs)
-      .then((b) => JSON.parse(decoder.decode(b)) as ReplicaRow[], () => [] as ReplicaRow[])));
-    return encoder.encode(JSON.stringify(mergeRows([...localRows(mesh), ...remote.flat()])));
-  });
+  rpc.handle(listingMethods.list, async () => encoder.encode(JSON.stringify(await clusterListing(mesh, rpc, transport))));
+}
+
+/** Every connected node's replica rows merged (a node that does not answer in time is left out). */
+export async function clusterListing(mesh: QueueMesh, rpc: ClusterRpc, transport: Transport): Promise<QueueListing[]> {
+  const peers = [...transport.stats()].filter(([, s]) => s.up).map(([id]) => id as NodeId);
+  const remote = await Promise.all(peers.map((p) => rpc.call(p, listingMethods.rows, new Uint8Array(0), rowsTimeoutMs)
+    .then((b) => JSON.parse(decoder.decode(b)) as ReplicaRow[], () => [] as ReplicaRow[])));
+  return mergeRows([...localRows(mesh), ...remote.flat()]);
 }
 
 /** Leadership transfers started here: queues led by this node whose preferred leader is another node that is up. */

@@ -18,6 +18,7 @@ import { nodeId } from '../lib/ids.js';
 import type { Logger } from '../lib/log.js';
 import { listQueues, listVhosts, type QueueRecord } from '../model/index.js';
 import { ConfChangeKind, type ConfChange, type GroupStatus, type Membership } from '../raft/index.js';
+import { audited, caller } from './audit.js';
 import type { GroupHost } from './group-host.js';
 import { decodeJson, encodeJson } from './metadata-entries.js';
 import type { QueueMesh } from './queue-service.js';
@@ -103,10 +104,13 @@ export function serveQueueMembership(d: QueueMembershipDeps): void {
   d.rpc.handle(MembershipMethod.add, async (_from, p) => encodeJson(await addAsLeader(d, limits, decodeJson<MemberCall>(p), Date.now())));
   d.rpc.handle(MembershipMethod.remove, async (_from, p) => encodeJson(await removeAsLeader(d, limits, decodeJson<MemberCall>(p), Date.now())));
   for (const action of ['grow', 'shrink'] as const) {
-    d.rpc.handle(MembershipMethod[action], async (_from, p) => {
-      const report = await changeEveryQueue(d, limits, action, decodeJson<MembershipRequest>(p));
-      log.info(`ctl ${action} done`, { node: report.node, summary: report.summary });
-      return encodeJson(report);
+    d.rpc.handle(MembershipMethod[action], async (from, p) => {
+      const request = decodeJson<MembershipRequest>(p);
+      return audited(d.logger.child('audit'), caller(d, from, action, { ...request }), async () => {
+        const report = await changeEveryQueue(d, limits, action, request);
+        log.info(`ctl ${action} done`, { node: report.node, summary: report.summary });
+        return encodeJson(report);
+      });
     });
   }
 }

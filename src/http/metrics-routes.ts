@@ -1,5 +1,6 @@
 // GET /metrics (every family summed over this node's queues: constant size) and
-// GET /metrics/per-object (one sample per queue and Raft group), in Prometheus' text format,
+// GET /metrics/per-object (one sample per queue and Raft group; ?vhost=V, repeatable, keeps the
+// queues of those vhosts only, as RabbitMQ's /metrics/detailed), in Prometheus' text format,
 // gzipped when the scraper accepts it. Open by default, as RabbitMQ's Prometheus plugin; with
 // --metrics-auth a user with a management tag must send HTTP Basic credentials.
 
@@ -15,7 +16,10 @@ const gzipAboveBytes = 4096;
 
 export function serveMetrics(http: HttpListener, metrics: NodeMetrics, authenticate: Authenticate | null): void {
   http.route('GET', '/metrics', (req) => scrape(req, metrics.aggregated, metrics.contentType, authenticate));
-  http.route('GET', '/metrics/per-object', (req) => scrape(req, metrics.perObject, metrics.contentType, authenticate));
+  http.route('GET', '/metrics/per-object', (req) => {
+    const vhosts = req.query.getAll('vhost');
+    return scrape(req, () => metrics.perObject(vhosts.length > 0 ? { vhosts: new Set(vhosts) } : {}), metrics.contentType, authenticate);
+  });
 }
 
 async function scrape(req: HttpRequest, render: MetricsText, contentType: string, authenticate: Authenticate | null): Promise<HttpResponse> {

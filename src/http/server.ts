@@ -1,10 +1,12 @@
 // The node's one HTTP listener (RabbitMQ's management port: AMQP + 10000 by default), bound like
 // AMQP. It owns no routes: the parts that serve HTTP (/metrics now; the management API, the task
 // API and the dashboard later) register a method and a path pattern each. Answers as RabbitMQ's
-// web dispatch: unknown path 404, known path with another method 405, JSON error bodies
+// web dispatch; HTTPS with the node's client TLS files when it has them. Unknown path 404, known path with another method 405, JSON error bodies
 // {"error", "reason"}; a handler that throws is a 500 (logged), and the node carries on.
 
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { SecureContextOptions } from 'node:tls';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { Logger } from '../lib/log.js';
@@ -35,6 +37,8 @@ export interface HttpListenerOptions {
   /** 0 picks a free port (read `port`). */
   readonly port: number;
   readonly logger: Logger;
+  /** HTTPS with these files (the client TLS certificate and key); plain HTTP without. */
+  readonly tls?: SecureContextOptions;
 }
 
 interface Route {
@@ -71,15 +75,27 @@ export class HttpListener {
   private readonly routes: Route[] = [];
   private readonly sockets = new Set<Socket>();
 
-  private constructor(private readonly server: Server, readonly port: number, private readonly logger: Logger) {}
+  private constructor(private readonly server: Server | HttpsServer, readonly port: number, private readonly logger: Logger) {}
+
+  /** True when it serves HTTPS. */
+  get secure(): boolean {
+    return 'setSecureContext' in this.server;
+  }
+
+  /** HTTPS: the certificate for connections from now on (a reload); no-op on plain HTTP. */
+  setSecureContext(tls: SecureContextOptions): void {
+    if ('setSecureContext' in this.server) this.server.setSecureContext(tls);
+  }
 
   static async start(o: HttpListenerOptions): Promise<HttpListener> {
     const logger = o.logger.child('http');
     const holder: { l?: HttpListener } = {};
-    const server = createServer({ requestTimeout: httpLimits.requestTimeoutMs }, (req, res) => {
+    const serve = (req: IncomingMessage, res: ServerResponse): void => {
       if (holder.l === undefined) return void res.writeHead(503).end();
       void holder.l.dispatch(req, res);
-    });
+    };
+    const server = o.tls === undefined ? createServer({ requestTimeout: httpLimits.requestTimeoutMs }, serve)
+      : createHttpsServer({ ...o.tls, requestTimeout: httpLimits.requestTimeoutMs }, serve);
     server.maxConnections = httpLimits.connectionsMax;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -91,6 +107,7 @@ export class HttpListener {
     const address = server.address();
     const l = new HttpListener(server, typeof address === 'object' && address !== null ? address.port : o.port, logger);
     holder.l = l;
+    // HTTPS: 'connection' is the TCP socket before TLS; closing it closes the TLS one.
     server.on('connection', (s: Socket) => {
       l.sockets.add(s);
       s.once('close', () => l.sockets.delete(s));

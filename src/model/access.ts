@@ -9,7 +9,7 @@ import { createVhost } from './state.js';
 import type {
   AddUser, AddVhost, ClearPermissions, ClearTopicPermissions, DeleteUser, DeleteVhost,
   ExchangeRecord, MetadataOk, Permission, QueueRecord, SetPermissions, SetTopicPermissions,
-  SetVhostLimits,
+  SetUserLimits, SetVhostLimits,
   TopicPermissionRecord, UserRecord,
 } from './types.js';
 import { ok } from './results.js';
@@ -44,7 +44,21 @@ export function checkPermission(state: MetadataState, user: string | undefined, 
   const resource = kind === 'exchange' && name === '' ? 'amq.default' : name;
   const record = state.vhosts.get(vhost)?.permissions.get(user);
   if (record !== undefined && patternMatches(record[permission], resource)) return null;
-  return errors.accessRefused(kind, vhost, resource, user);
+  return errors.accessRefused(permission, kind, vhost, resource, user);
+}
+
+/**
+ * Passive declares need any one permission on the resource (RabbitMQ, rabbitmq-server#16085):
+ * read, write, then configure, so a refusal reads as a regular declare's.
+ */
+export function checkAnyPermission(state: MetadataState, user: string | undefined, vhost: string,
+  kind: ResourceKind, name: string): ModelError | null {
+  let denied: ModelError | null = null;
+  for (const permission of ['read', 'write', 'configure'] as const) {
+    denied = checkPermission(state, user, vhost, kind, name, permission);
+    if (denied === null) return null;
+  }
+  return denied;
 }
 
 /** connection.open: the vhost must exist and the user must have permissions in it (530). */
@@ -63,9 +77,13 @@ export function findUser(state: MetadataState, name: string): UserRecord | undef
 
 /** Creates the user or replaces its password hash and tags (idempotent for log replays). */
 export function addUser(state: MetadataState, c: AddUser): MetadataOk | ModelError {
-  const exists = state.users.has(c.name);
-  if (!exists && state.users.size >= limits.usersMax) return errors.limitReached('user', limits.usersMax);
-  state.users.set(c.name, { name: c.name, passwordHash: c.passwordHash, tags: [...c.tags] });
+  const existing = state.users.get(c.name);
+  if (existing === undefined && state.users.size >= limits.usersMax) return errors.limitReached('user', limits.usersMax);
+  // A new password or tags keep the user's limits.
+  state.users.set(c.name, {
+    name: c.name, passwordHash: c.passwordHash, tags: [...c.tags], ...(existing?.limits !== undefined ? { limits: existing.limits } : {}),
+  });
+  const exists = existing !== undefined;
   return ok({ created: !exists });
 }
 
@@ -148,6 +166,19 @@ function expandTopicPattern(pattern: string, user: string, vhost: string): strin
 }
 
 /**
+ * basic.publish on a topic exchange: write topic permission for every routing key the message
+ * carries (its key, then CC and BCC), as RabbitMQ checks mc:routing_keys.
+ */
+export function checkPublishTopics(state: MetadataState, user: string | undefined, vhost: string,
+  exchange: ExchangeRecord, routingKeys: readonly string[]): ModelError | null {
+  for (const key of routingKeys) {
+    const denied = checkTopicAccess(state, user, vhost, exchange, key, 'write');
+    if (denied !== null) return denied;
+  }
+  return null;
+}
+
+/**
  * Topic authorisation on a topic exchange: publish checks 'write' with the routing key, bind and
  * unbind check 'read' with the binding key. Other exchange types and unrestricted users pass.
  */
@@ -170,13 +201,44 @@ export function addVhost(state: MetadataState, c: AddVhost): MetadataOk | ModelE
   return ok({ created: true });
 }
 
+/** A limit as stored: null for none (null or negative given), NaN when it is not an integer. */
+function normLimit(n: number | null): number | null {
+  if (n === null || n < 0) return null;
+  return Number.isInteger(n) ? n : Number.NaN;
+}
+
+export function setUserLimits(state: MetadataState, c: SetUserLimits): MetadataOk | ModelError {
+  const user = state.users.get(c.user);
+  if (user === undefined) return errors.userNotFound(c.user);
+  const maxConnections = normLimit(c.maxConnections);
+  const maxChannels = normLimit(c.maxChannels);
+  if (Number.isNaN(maxConnections) || Number.isNaN(maxChannels)) {
+    return errors.invalidDefinition('user limits must be integers');
+  }
+  state.users.set(c.user, { ...user, limits: { maxConnections, maxChannels } });
+  return ok({});
+}
+
+/** connection.open of a user with `openConnections` open already: 530 at its max-connections. */
+export function checkUserConnectionLimit(state: MetadataState, user: string, openConnections: number): ModelError | null {
+  const max = state.users.get(user)?.limits?.maxConnections ?? null;
+  if (max === null || openConnections < max) return null;
+  return modelError(ReplyCode.NotAllowed,
+    `connection refused for user '${user}': user connection limit (${max}) is reached`);
+}
+
+/** channel.open of a user with `openChannels` open already: 530 at its max-channels. */
+export function checkUserChannelLimit(state: MetadataState, user: string, openChannels: number): ModelError | null {
+  const max = state.users.get(user)?.limits?.maxChannels ?? null;
+  if (max === null || openChannels < max) return null;
+  return modelError(ReplyCode.NotAllowed,
+    `number of channels opened for user '${user}' has reached the maximum allowed user limit of ${max}`);
+}
+
 export function setVhostLimits(state: MetadataState, c: SetVhostLimits): MetadataOk | ModelError {
   const vhost = state.vhosts.get(c.vhost);
   if (vhost === undefined) return errors.vhostNotFound(c.vhost);
-  const norm = (n: number | null): number | null => {
-    if (n === null || n < 0) return null;
-    return Number.isInteger(n) ? n : Number.NaN;
-  };
+  const norm = normLimit;
   const maxQueues = norm(c.maxQueues);
   const maxConnections = norm(c.maxConnections);
   if (Number.isNaN(maxQueues) || Number.isNaN(maxConnections)) {

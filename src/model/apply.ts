@@ -4,7 +4,7 @@
 import { unreachable } from '../lib/assert.js';
 import {
   addUser, addVhost, clearPermissions, clearTopicPermissions, deleteUser, deleteVhost,
-  setPermissions, setTopicPermissions, setVhostLimits,
+  setPermissions, setTopicPermissions, setUserLimits, setVhostLimits,
 } from './access.js';
 import { bindExchange, bindQueue } from './binding-commands.js';
 import { declareExchange, deleteExchange } from './exchanges.js';
@@ -36,6 +36,7 @@ export function applyMetadata(state: MetadataState, command: MetadataCommand): M
     case 'addVhost': return addVhost(state, command);
     case 'deleteVhost': return deleteVhost(state, command);
     case 'setVhostLimits': return setVhostLimits(state, command);
+    case 'setUserLimits': return setUserLimits(state, command);
     case 'setPolicy': return setPolicy(state, command);
     case 'clearPolicy': return clearPolicy(state, command);
     default: return unreachable(command, 'unknown metadata command');

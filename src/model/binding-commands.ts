@@ -3,6 +3,7 @@
 
 import { checkPermission, checkTopicAccess } from './access.js';
 import { addBinding, findBinding, removeBinding } from './bindings.js';
+import { validateCustomBinding } from './custom-exchanges.js';
 import { errors, type ModelError } from './errors.js';
 import { normalizeTable } from './field-values.js';
 import { validateHeadersBinding } from './headers.js';
@@ -81,7 +82,7 @@ function applyBinding(state: MetadataState, r: BindRequest): MetadataOk | ModelE
     return ok({ deletedExchanges: deleted });
   }
   const invalid = x.record.type === 'topic' ? validateTopicBindingKey(r.routingKey)
-    : x.record.type === 'headers' ? validateHeadersBinding(r.arguments) : null;
+    : x.record.type === 'headers' ? validateHeadersBinding(r.arguments) : validateCustomBinding(binding, x.record);
   if (invalid !== null) return invalid;
   if (findBinding(vhost, binding) !== undefined) return ok({});
   if (x.outgoing.size >= limits.bindingsPerExchangeMax) {

@@ -74,9 +74,10 @@ export const errors = {
   systemExchangeDeletion: (vhost: string, name: string): ModelError =>
     modelError(ReplyCode.AccessRefused,
       `deletion of system ${resourceName('exchange', vhost, name)} not allowed`),
-  accessRefused: (kind: ResourceKind, vhost: string, name: string, user: string): ModelError =>
+  // RabbitMQ names the permission: "configure access to queue 'q' in vhost '/' refused for user 'u'".
+  accessRefused: (permission: string, kind: ResourceKind, vhost: string, name: string, user: string): ModelError =>
     modelError(ReplyCode.AccessRefused,
-      `access to ${resourceName(kind, vhost, name)} refused for user '${user}'`),
+      `${permission} access to ${resourceName(kind, vhost, name)} refused for user '${user}'`),
   topicAccessRefused: (permission: string, key: string, vhost: string, exchange: string,
     user: string): ModelError =>
     modelError(ReplyCode.AccessRefused, `${permission} access to topic '${key}' in `

@@ -1,7 +1,8 @@
 // exchange.declare (passive too) and exchange.delete with RabbitMQ's checks in its order:
 // type, default exchange, permissions, reserved 'amq.' names, equivalence, alternate-exchange.
 
-import { checkPermission } from './access.js';
+import { checkAnyPermission, checkPermission } from './access.js';
+import { isKnownExchangeType, validateCustomDeclare } from './custom-exchanges.js';
 import { removeExchange } from './bindings.js';
 import { errors, type ModelError } from './errors.js';
 import type { ArgTable } from './field-values.js';
@@ -10,9 +11,7 @@ import { limits } from './limits.js';
 import { ok } from './results.js';
 import type { ExchangeState, MetadataState } from './state.js';
 import { isReservedName, putExchange, stripCrLf } from './state.js';
-import type { DeclareExchange, DeleteExchange, ExchangeRecord, ExchangeType, MetadataOk } from './types.js';
-
-const exchangeTypes: readonly string[] = ['direct', 'fanout', 'topic', 'headers'];
+import type { DeclareExchange, DeleteExchange, ExchangeRecord, MetadataOk } from './types.js';
 
 /** Exchange arguments RabbitMQ compares on redeclare. */
 const equivalenceArgs = ['alternate-exchange'];
@@ -23,11 +22,13 @@ export function declareExchange(state: MetadataState, c: DeclareExchange): Metad
   const name = stripCrLf(c.name);
   if (c.passive) {
     if (name === '') return errors.defaultExchange();
+    const refused = checkAnyPermission(state, c.user, c.vhost, 'exchange', name);
+    if (refused !== null) return refused;
     const found = vhost.exchanges.get(name);
     return found === undefined ? errors.notFound('exchange', c.vhost, name)
       : ok({ exchange: found.record });
   }
-  if (!exchangeTypes.includes(c.type)) return errors.invalidExchangeType(c.type);
+  if (!isKnownExchangeType(c.type)) return errors.invalidExchangeType(c.type);
   if (name === '') return errors.defaultExchange();
   const denied = checkPermission(state, c.user, c.vhost, 'exchange', name, 'configure');
   if (denied !== null) return denied;
@@ -43,9 +44,11 @@ export function declareExchange(state: MetadataState, c: DeclareExchange): Metad
     return errors.limitReached(`exchange count in vhost '${c.vhost}'`, limits.exchangesPerVhostMax);
   }
   const record: ExchangeRecord = {
-    vhost: c.vhost, name, type: c.type as ExchangeType, durable: c.durable,
+    vhost: c.vhost, name, type: c.type, durable: c.durable,
     autoDelete: c.autoDelete, internal: c.internal, arguments: normalizeTable(c.arguments),
   };
+  const refused = validateCustomDeclare(record);
+  if (refused !== null) return refused;
   putExchange(vhost, record);
   return ok({ created: true, exchange: record });
 }

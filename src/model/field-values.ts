@@ -87,7 +87,8 @@ export function normalize(v: unknown): ArgValue {
   switch (typeof inner) {
     case 'undefined': return null;
     case 'boolean': case 'string': return inner;
-    case 'number': return inner;
+    // -0 as 0: the metadata log's JSON writes -0 as 0, and every replica must hold what the proposer held.
+    case 'number': return inner === 0 ? 0 : inner;
     case 'bigint': return Number(inner);
     case 'object': {
       if (inner === null) return null;

@@ -25,8 +25,12 @@
 //   checkTopicAccess(state, user, vhost, exchangeRecord, routingKey, 'write'): null | 403
 //     (after the broker's expiration check, as RabbitMQ orders them)
 //   extraRoutingKeys(headers): string[] | null | ModelError                  (CC + BCC)
-//   route(state, vhost, exchange, routingKey, headers?, extraKeys?): string[] (queue names, once
-//     each; a set: the order may differ after a snapshot restore)
+//   route(state, vhost, exchange, routingKey, headers?, extraKeys?, message?): string[] (queue names,
+//     once each; a set: the order may differ after a snapshot restore)
+//
+// Custom exchange types (plugins): registerExchangeType(name, CustomExchangeType) before the
+//   metadata is created; declares and binds are validated by the type (406), routing asks it and
+//   throws RouteFailure when it fails. Process-wide; every node must register the same types.
 //
 // Queries
 //   lookupExchange, lookupQueue, queueSettings (effective: x-args + policy), checkQueueAccess
@@ -59,22 +63,31 @@ export type { ModelError, ErrorScope, ResourceKind } from './errors.js';
 export {
   normalize, normalizeTable, readInt, readString, readBool, untag, typeNameOf, argEquals,
 } from './field-values.js';
-export { createMetadataState, defaultVhost } from './state.js';
+export { createMetadataState, defaultVhost, createRouter } from './state.js';
 export type { MetadataState, MetadataInit } from './state.js';
 export { applyMetadata } from './apply.js';
 export { route, checkPublish, extraRoutingKeys } from './route.js';
 export {
-  checkPermission, checkTopicAccess, checkVhostAccess, checkVhostConnectionLimit, findUser,
+  checkPermission, checkPublishTopics, checkTopicAccess, checkVhostAccess, checkVhostConnectionLimit, findUser,
+  checkUserChannelLimit, checkUserConnectionLimit,
 } from './access.js';
 export {
   lookupExchange, lookupQueue, queueSettings, checkQueueAccess, listVhosts, listExchanges,
   listQueues, listBindings, listPolicies, bindingsOfQueue,
 } from './queries.js';
 export type { QueueSettings, Overflow } from './policies.js';
-export { queueArgSettings } from './policies.js';
+export { queueArgSettings, policyFor } from './policies.js';
 export { isReplyToName, replyToPrefix } from './binding-commands.js';
 export { requestedReplicaCount } from './queue-args.js';
 export { serializableCommand } from './wire.js';
 export { snapshotMetadata, restoreMetadata, snapshotVersion } from './snapshot.js';
 export type { MetadataSnapshot, VhostSnapshot } from './snapshot.js';
 export { limits as modelLimits } from './limits.js';
+export { exportDefinitions, planDefinitions, parseTags, isSha256Hash, sha256Algorithm, definitionsFormatVersion } from './definitions.js';
+export type { Definitions, Plan, PlanStep, PlanOptions } from './definitions.js';
+export {
+  registerExchangeType, unregisterExchangeType, isKnownExchangeType, customExchangeType, RouteFailure,
+  builtinExchangeTypes,
+} from './custom-exchanges.js';
+export type { CustomExchangeType } from './custom-exchanges.js';
+export type { RoutedMessage, ExchangeRouter, RouteSink } from './router.js';

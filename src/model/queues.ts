@@ -3,7 +3,7 @@
 
 import { assert } from '../lib/assert.js';
 import type { NodeId } from '../lib/ids.js';
-import { checkPermission } from './access.js';
+import { checkAnyPermission, checkPermission } from './access.js';
 import { removeQueue } from './bindings.js';
 import { errors, type ModelError } from './errors.js';
 import { hasKey, normalizeTable, readString, typeNameOf } from './field-values.js';
@@ -36,6 +36,8 @@ export function declareQueue(state: MetadataState, c: DeclareQueue): MetadataOk 
   const name = stripCrLf(c.name);
   const existing = vhost.queues.get(name);
   if (c.passive) {
+    const refused = checkAnyPermission(state, c.user, c.vhost, 'queue', name);
+    if (refused !== null) return refused;
     if (existing === undefined) return errors.notFound('queue', c.vhost, name);
     return checkExclusiveAccess(existing.record, c.connection) ?? ok({ queue: existing.record });
   }

@@ -8,7 +8,7 @@ import type { FieldTable } from './field-values.js';
 import { hasKey, readString, typeNameOf, untag } from './field-values.js';
 import { limits } from './limits.js';
 import { alternateExchangeOf } from './policies.js';
-import type { RouteSink } from './router.js';
+import type { RouteSink, RoutedMessage } from './router.js';
 import type { MetadataState, VhostState } from './state.js';
 import type { BindingRecord, ExchangeRecord } from './types.js';
 
@@ -29,8 +29,11 @@ class Collector implements RouteSink {
   private readonly queueStamp = new Map<string, number>();
   private readonly exchangeStamp = new Map<string, number>();
 
-  begin(out: string[]): void {
+  vhost: VhostState | null = null;
+
+  begin(out: string[], vhost: VhostState): void {
     this.out = out;
+    this.vhost = vhost;
     this.workLength = 0;
     this.hits = 0;
     this.outStamped = false;
@@ -44,6 +47,10 @@ class Collector implements RouteSink {
     this.hits++;
     if (b.destinationKind === 'queue') this.addQueue(b.destination);
     else this.visit(b.destination);
+  }
+
+  queue(name: string): void {
+    if (this.vhost?.queues.has(name) === true) this.addQueue(name);
   }
 
   addQueue(name: string): void {
@@ -87,15 +94,17 @@ const collector = new Collector();
  * its order is deterministic for a given history of commands, but a state restored from a
  * snapshot may list the same queues in another order. `extraKeys` are the CC/BCC routing keys (see extraRoutingKeys). A missing vhost or exchange
  * routes nowhere (check with checkPublish first). Direct reply-to names are not queues here:
- * the broker handles them before routing.
+ * the broker handles them before routing. `message` (properties and body) is what custom exchange
+ * types see besides key and headers; one of them failing throws RouteFailure.
  */
 export function route(state: MetadataState, vhost: string, exchange: string, routingKey: string,
-  headers: FieldTable | null = null, extraKeys: readonly string[] | null = null): string[] {
+  headers: FieldTable | null = null, extraKeys: readonly string[] | null = null,
+  message: RoutedMessage | null = null): string[] {
   const out: string[] = [];
   const v = state.vhosts.get(vhost);
   if (v === undefined) return out;
   const c = collector;
-  c.begin(out);
+  c.begin(out, v);
   if (exchange === '') {
     routeDefault(v, routingKey, c);
     if (extraKeys !== null) for (const k of extraKeys) routeDefault(v, k, c);
@@ -106,8 +115,8 @@ export function route(state: MetadataState, vhost: string, exchange: string, rou
     const x = v.exchanges.get(c.work[i] as string);
     if (x === undefined) continue;
     const before = c.hits;
-    x.router.route(routingKey, headers, c);
-    if (extraKeys !== null) for (const k of extraKeys) x.router.route(k, headers, c);
+    x.router.route(routingKey, headers, c, message);
+    if (extraKeys !== null) for (const k of extraKeys) x.router.route(k, headers, c, message);
     if (c.hits === before) {
       const ae = alternateExchangeOf(v, x.record);
       if (ae !== null && v.exchanges.has(ae)) c.visit(ae);

@@ -7,6 +7,14 @@ import type { BindingRecord } from './types.js';
 /** Receives matching bindings while routing; a destination may be reported more than once. */
 export interface RouteSink {
   hit(binding: BindingRecord): void;
+  /** A queue of the vhost named by a custom exchange type (skipped when it does not exist). */
+  queue(name: string): void;
+}
+
+/** What the publish path knows of a message beyond its routing key and headers (custom types read it). */
+export interface RoutedMessage {
+  readonly properties: Readonly<Record<string, unknown>>;
+  readonly body: Uint8Array;
 }
 
 export interface ExchangeRouter {
@@ -15,7 +23,7 @@ export interface ExchangeRouter {
   add(binding: BindingRecord): void;
   /** Removes exactly this binding object (bindings are unique objects in the model). */
   remove(binding: BindingRecord): void;
-  route(routingKey: string, headers: FieldTable | null, sink: RouteSink): void;
+  route(routingKey: string, headers: FieldTable | null, sink: RouteSink, message?: RoutedMessage | null): void;
 }
 
 /** Removes one element by identity, keeping order (iteration order stays deterministic). */

@@ -3,6 +3,7 @@
 // apply.ts; everything else only reads it.
 
 import { assert } from '../lib/assert.js';
+import { CustomRouter } from './custom-exchanges.js';
 import { DirectRouter } from './direct.js';
 import { FanoutRouter } from './fanout.js';
 import { HeadersRouter } from './headers.js';
@@ -102,19 +103,20 @@ export function createVhost(name: string): VhostState {
   return vhost;
 }
 
-export function createRouter(type: ExchangeType): ExchangeRouter {
-  switch (type) {
+export function createRouter(record: ExchangeRecord): ExchangeRouter {
+  switch (record.type) {
     case 'direct': return new DirectRouter();
     case 'fanout': return new FanoutRouter();
     case 'topic': return new TopicRouter();
     case 'headers': return new HeadersRouter();
+    default: return new CustomRouter(record);
   }
 }
 
 export function putExchange(vhost: VhostState, record: ExchangeRecord): ExchangeState {
   assert(!vhost.exchanges.has(record.name), 'exchange already present');
   const x: ExchangeState = {
-    record, router: createRouter(record.type), outgoing: new Set(), incoming: new Set(),
+    record, router: createRouter(record), outgoing: new Set(), incoming: new Set(),
   };
   vhost.exchanges.set(record.name, x);
   return x;

@@ -7,7 +7,8 @@ import type { ArgTable, FieldTable } from './field-values.js';
 
 export type { ArgValue, ArgTable, FieldTable } from './field-values.js';
 
-export type ExchangeType = 'direct' | 'fanout' | 'topic' | 'headers';
+/** A built-in type, or one a plugin registered (custom-exchanges.ts). */
+export type ExchangeType = 'direct' | 'fanout' | 'topic' | 'headers' | (string & {});
 
 /** A connection that owns exclusive queues: unique per node; the node says where it lives. */
 export interface ConnectionRef {
@@ -64,6 +65,14 @@ export interface UserRecord {
   /** Opaque salted hash made by the edge; the model only compares what it is given. */
   readonly passwordHash: string;
   readonly tags: readonly string[];
+  /** RabbitMQ user limits; absent = none. */
+  readonly limits?: UserLimits;
+}
+
+/** RabbitMQ user limits; null (or a negative number in the command) = no limit. */
+export interface UserLimits {
+  readonly maxConnections: number | null;
+  readonly maxChannels: number | null;
 }
 
 /** Regexes over resource names, as in RabbitMQ ('' permits nothing, '.*' everything). */
@@ -270,6 +279,13 @@ export interface SetVhostLimits {
   readonly maxConnections: number | null;
 }
 
+export interface SetUserLimits {
+  readonly kind: 'setUserLimits';
+  readonly user: string;
+  readonly maxConnections: number | null;
+  readonly maxChannels: number | null;
+}
+
 export interface DeleteVhost {
   readonly kind: 'deleteVhost';
   readonly name: string;
@@ -311,6 +327,7 @@ export type MetadataCommand =
   | AddVhost
   | DeleteVhost
   | SetVhostLimits
+  | SetUserLimits
   | SetPolicy
   | ClearPolicy;
 

@@ -7,7 +7,9 @@
 
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { statfsSync } from 'node:fs';
+import { liveMemoryBytes } from '../broker/memory-alarm.js';
 import type { NodeContext } from '../broker/node-context.js';
+import type { BrokerServer } from '../broker/server.js';
 import type { GroupHost } from '../cluster/index.js';
 import { stageNames, Stage, stageCount } from '../lib/trace.js';
 import type { GossipService } from '../membership/index.js';
@@ -22,7 +24,7 @@ export interface ObservedNode {
   readonly version: string;
   readonly context: NodeContext;
   /** The AMQP listener's live counts. */
-  readonly broker: { connectionCount(): number; consumerCount(): number };
+  readonly broker: Pick<BrokerServer, 'connectionCount' | 'consumerCount' | 'connectionFlow'>;
   readonly groupHost: GroupHost;
   readonly gossip: GossipService | undefined;
   readonly peers: PeerProbe;
@@ -32,11 +34,16 @@ export interface ObservedNode {
 /** A scrape's body in Prometheus' text format. */
 export type MetricsText = () => Promise<string>;
 
+/** What a per-object scrape asks for: the queues of these vhosts only (all when absent). */
+export interface PerObjectFilter {
+  readonly vhosts?: ReadonlySet<string>;
+}
+
 export interface NodeMetrics {
   /** /metrics: node families plus queue families summed over the queues this node reports. */
   readonly aggregated: MetricsText;
-  /** /metrics/per-object: node families plus one sample per queue and Raft group. */
-  readonly perObject: MetricsText;
+  /** /metrics/per-object: node families plus one sample per queue and Raft group (of the vhosts asked for). */
+  readonly perObject: (filter?: PerObjectFilter) => Promise<string>;
   readonly contentType: string;
 }
 
@@ -55,15 +62,15 @@ export function createNodeMetrics(node: ObservedNode): NodeMetrics {
     name: 'espresso_metrics_render_seconds', help: 'time this node took to build the previous answer of each metrics path', type: 'gauge',
     read: () => [{ labels: { path: '/metrics' }, value: renderMs.aggregated / 1000 }, { labels: { path: '/metrics/per-object' }, value: renderMs.perObject / 1000 }],
   }]);
-  const timed = (which: keyof typeof renderMs, render: () => Promise<string>) => async (): Promise<string> => {
+  const timed = <A extends unknown[]>(which: keyof typeof renderMs, render: (...a: A) => Promise<string>) => async (...a: A): Promise<string> => {
     const startedMs = performance.now();
-    const text = await render();
+    const text = await render(...a);
     renderMs[which] = performance.now() - startedMs;
     return text;
   };
   return {
     aggregated: timed('aggregated', async () => `${await nodeOnly.metrics()}\n${await queues.metrics()}`),
-    perObject: timed('perObject', async () => `${await nodeOnly.metrics()}\n${perObjectQueueText(node)}`),
+    perObject: timed('perObject', async (filter?: PerObjectFilter) => `${await nodeOnly.metrics()}\n${perObjectQueueText(node, filter?.vhosts)}`),
     contentType: nodeOnly.contentType,
   };
 }
@@ -107,6 +114,24 @@ function brokerFamilies(node: ObservedNode): ReadMetricSpec[] {
     counter(`${g}redelivered_total`, 'deliveries with redelivered=true', () => c.messagesRedelivered, amqp),
     counter(`${g}acknowledged_total`, 'messages acknowledged by consumers', () => c.messagesAcknowledged, amqp),
     counter(`${g}get_empty_total`, 'basic.get answered get-empty', () => c.getEmpty, amqp),
+    {
+      name: 'espresso_connections_state', help: 'AMQP connections by flow state: running, flow (held by credit flow), blocked (by an alarm)', type: 'gauge',
+      read: () => {
+        const n = { running: 0, flow: 0, blocked: 0 };
+        for (const f of node.broker.connectionFlow()) n[f.state]++;
+        return Object.entries(n).map(([state, value]) => ({ labels: { state }, value }));
+      },
+    },
+    {
+      name: 'espresso_direct_reply_to_replies_total', help: 'direct reply-to replies published or received here, by what became of them', type: 'counter',
+      read: () => {
+        const r = node.context.replies.stats;
+        return [
+          { labels: { outcome: 'delivered' }, value: r.delivered }, { labels: { outcome: 'forwarded' }, value: r.forwarded },
+          { labels: { outcome: 'dropped' }, value: r.dropped }, { labels: { outcome: 'returned' }, value: r.returned },
+        ];
+      },
+    },
     {
       name: 'espresso_message_confirm_latency_seconds', help: 'publish received to basic.ack sent, every confirmed message', type: 'histogram',
       read: () => histogramSamples('espresso_message_confirm_latency_seconds', c.confirmSeconds),
@@ -165,7 +190,8 @@ function peerFamilies(node: ObservedNode): ReadMetricSpec[] {
 function alarmFamilies(node: ObservedNode): ReadMetricSpec[] {
   const ctx = node.context;
   return [
-    gauge('espresso_alarms_memory_used_watermark', '1 while RSS is above the memory high watermark', () => (ctx.memoryAlarm ? 1 : 0)),
+    gauge('espresso_alarms_memory_used_watermark', '1 while memory in use is above the memory high watermark', () => (ctx.memoryAlarm ? 1 : 0)),
+    gauge('espresso_memory_used_bytes', 'memory in use as the memory alarm measures it: V8 heap in use plus buffers (not RSS)', liveMemoryBytes),
     gauge('espresso_alarms_free_disk_space_watermark', '1 while free disk is below the limit or the log cannot write', () => (ctx.diskAlarm ? 1 : 0)),
     gauge('espresso_resident_memory_limit_bytes', 'memory high watermark (0 = off)', () => ctx.config.memoryHighWatermarkBytes),
     gauge('espresso_disk_space_available_limit_bytes', 'free disk limit (0 = off)', () => ctx.config.diskFreeLimitBytes),

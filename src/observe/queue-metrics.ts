@@ -48,12 +48,13 @@ export function escapeLabel(s: string): string {
   return /[\\"\n]/.test(s) ? s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : s;
 }
 
-/** Every queue this node runs (or only those it reports), with its counts and its Raft group's indexes (one pass). */
-export function scanQueues(node: ObservedNode, reportedOnly = false): QueueRow[] {
+/** Every queue this node runs (or only those it reports; or only those of `vhosts`), with its counts and its Raft group's indexes (one pass). */
+export function scanQueues(node: ObservedNode, reportedOnly = false, vhosts?: ReadonlySet<string>): QueueRow[] {
   const out: QueueRow[] = [];
   const host = node.groupHost;
   for (const h of node.context.queues.running()) {
     if (reportedOnly && !h.leader) continue;
+    if (vhosts !== undefined && !vhosts.has(h.vhost)) continue;
     const s = h.queue.stats();
     const status = 'groupId' in h.queue ? host.status(h.queue.groupId) : null;
     const lags: Array<{ follower: string; lag: number }> = [];
@@ -134,9 +135,12 @@ function summaryFamilies(): Array<{ name: string; help: string; type: 'gauge'; v
   ];
 }
 
-/** /metrics/per-object's queue part, in Prometheus' text format: one sample per queue (or replica, or follower). */
-export function perObjectQueueText(node: ObservedNode): string {
-  const rows = scanQueues(node);
+/**
+ * /metrics/per-object's queue part, in Prometheus' text format: one sample per queue (or replica, or
+ * follower); only the queues of `vhosts` when given (RabbitMQ's /metrics/detailed?vhost=...).
+ */
+export function perObjectQueueText(node: ObservedNode, vhosts?: ReadonlySet<string>): string {
+  const rows = scanQueues(node, false, vhosts);
   const out: string[] = [];
   const head = (name: string, help: string, type: string): void => void out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
   for (const f of summaryFamilies()) {

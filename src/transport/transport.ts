@@ -221,6 +221,11 @@ export class Transport {
     return this.peerMap.get(peerId)?.up ?? false;
   }
 
+  /** The host:port a peer's authenticated inbound stream comes from, for audit lines. */
+  remoteAddressOf(peerId: NodeId): string | undefined {
+    return this.peerMap.get(peerId)?.inbound?.getPeer();
+  }
+
   /** Counters per peer (a snapshot copy). */
   stats(): Map<NodeId, PeerStats & { up: boolean; queuedItems: number; queuedBytes: number }> {
     const out = new Map<NodeId, PeerStats & { up: boolean; queuedItems: number; queuedBytes: number }>();

@@ -152,8 +152,11 @@ describe('report', () => {
     expect(table).toMatch(/publish msg\/s\s+-\s+6,000\s+-/);
   });
   it('writes markdown with machine, commit, command and a chart link, and a well-formed SVG', () => {
-    const md = formatMarkdown({ dateIso: '2026-11-23T10:00:00Z', machine: '2 cores', commit: 'abc', command: 'npm run bench -- 1kib-1p1c' }, [report]);
+    const md = formatMarkdown({
+      dateIso: '2026-11-23T10:00:00Z', machine: '2 CPUs (Xeon)', commit: 'abc', command: 'npm run bench -- 1kib-1p1c', load: { before: [3.5, 2, 1], after: [11.25, 6, 2] },
+    }, [report]);
     expect(md).toContain('- commit: `abc`');
+    expect(md).toContain('- load average (1, 5, 15 min) before: 3.50 2.00 1.00; after: 11.25 6.00 2.00 (on 2 CPUs');
     expect(md).toContain('| publish msg/s | 3,000 | 6,000 | 0.50x |');
     expect(md).toContain('charts/1kib-1p1c-single.svg');
     const svg = formatSvg(report);

@@ -39,9 +39,9 @@ describe('resource permissions', () => {
     const s = withUser('^mine-', '.*', '.*');
     expectOk(declareQueue(s, 'mine-1', { user: 'bob' }));
     expectError(declareQueue(s, 'other', { user: 'bob' }), 403,
-      "ACCESS_REFUSED - access to queue 'other' in vhost '/' refused for user 'bob'");
+      "ACCESS_REFUSED - configure access to queue 'other' in vhost '/' refused for user 'bob'");
     expectError(declareExchange(s, 'other-x', 'direct', { user: 'bob' }), 403,
-      "ACCESS_REFUSED - access to exchange 'other-x' in vhost '/' refused for user 'bob'");
+      "ACCESS_REFUSED - configure access to exchange 'other-x' in vhost '/' refused for user 'bob'");
     expect(lookupQueue(s, '/', 'other')).toBeUndefined();
   });
 
@@ -51,9 +51,9 @@ describe('resource permissions', () => {
     expectOk(declareQueue(s, 'r'));
     expectOk(bindQueue(s, 'q', 'amq.direct', 'k', {}, { user: 'bob' }));
     expectError(bindQueue(s, 'r', 'amq.direct', 'k', {}, { user: 'bob' }), 403,
-      "ACCESS_REFUSED - access to queue 'r' in vhost '/' refused for user 'bob'");
+      "ACCESS_REFUSED - write access to queue 'r' in vhost '/' refused for user 'bob'");
     expectError(bindQueue(s, 'q', 'amq.fanout', 'k', {}, { user: 'bob' }), 403,
-      "ACCESS_REFUSED - access to exchange 'amq.fanout' in vhost '/' refused for user 'bob'");
+      "ACCESS_REFUSED - read access to exchange 'amq.fanout' in vhost '/' refused for user 'bob'");
   });
 
   it('purge and consume need read; the checks come before existence', () => {
@@ -73,7 +73,7 @@ describe('resource permissions', () => {
     expectOk(declareQueue(s, 'q'));
     expectError(bindQueue(s, 'q', 'amq.direct', 'k', {}, { user: 'bob' }), 403);
     expectError(checkPublish(s, 'bob', '/', ''), 403,
-      "ACCESS_REFUSED - access to exchange 'amq.default' in vhost '/' refused for user 'bob'");
+      "ACCESS_REFUSED - write access to exchange 'amq.default' in vhost '/' refused for user 'bob'");
     const s2 = withUser('.*', '^amq\\.default$', '.*');
     expect(checkPublish(s2, 'bob', '/', '')).toMatchObject({ name: '' });
     expectError(checkPublish(s2, 'bob', '/', 'amq.direct'), 403);

@@ -89,6 +89,12 @@ describe('a live cluster under traffic', () => {
     expect(valueOf(perObject[1]!, 'espresso_queue_messages_ready', labels)).toBeUndefined(); // a follower's counts are not reported
     expect(perObject.map((s) => s.find((x) => x.name === 'espresso_queue_info' && x.labels['queue'] === queue)?.labels['membership'])).toEqual(['leader', 'follower', 'follower']);
     expect(perObject.every((s) => (valueOf(s, 'espresso_raft_commit_index', labels) ?? 0) >= 300)).toBe(true);
+    // Only the vhosts asked for (RabbitMQ's /metrics/detailed?vhost=): a scraper bounds what it gets.
+    const rootOnly = await scrape(L.httpPort(), '/metrics/per-object?vhost=%2F');
+    expect(valueOf(rootOnly, 'espresso_queue_messages_ready', labels)).toBe(300);
+    const elsewhere = await scrape(L.httpPort(), '/metrics/per-object?vhost=elsewhere');
+    expect(elsewhere.filter((x) => x.labels['queue'] !== undefined)).toEqual([]);
+    expect(valueOf(elsewhere, 'espresso_identity_info', { espresso_node: L.spec.name })).toBe(1);
     expect(perObject[0]!.filter((x) => x.name === 'espresso_raft_follower_lag' && x.labels['queue'] === queue).map((x) => x.labels['follower']).sort())
       .toEqual([P.spec.name, C.spec.name].sort());
 
@@ -207,6 +213,34 @@ describe('a live cluster under traffic', () => {
     for (const n of nodes) expect(top.stdout).toMatch(new RegExp(`^${n.spec.name}\\s+up`, 'm'));
     expect(top.stdout).toMatch(new RegExp(`^/\\s+${queue}\\s+${L.spec.name}`, 'm'));
   }, 60_000);
+
+  it('counts direct reply-to replies where they went, connections by flow state, and the memory the alarm measures', async () => {
+    const outcome = (samples: Sample[], o: string): number => valueOf(samples, 'espresso_direct_reply_to_replies_total', { outcome: o }) ?? -1;
+    const [p0, c0] = await Promise.all([scrape(P.httpPort()), scrape(C.httpPort())]);
+    // A caller on P, a worker on C: the reply crosses from C to the caller's channel on P.
+    const caller = await (await connect(P)).createChannel();
+    const replies: string[] = [];
+    await caller.consume('amq.rabbitmq.reply-to', (m) => void (m !== null && replies.push(m.content.toString())), { noAck: true });
+    await caller.assertQueue('observe-rpc', { durable: false, autoDelete: true });
+    const worker = await (await connect(C)).createChannel();
+    caller.sendToQueue('observe-rpc', Buffer.from('ping'), { replyTo: 'amq.rabbitmq.reply-to' });
+    let request: amqp.GetMessage | false = false;
+    await eventually('the request reaches the worker on C', async () => (request = await worker.get('observe-rpc', { noAck: true })) !== false);
+    worker.sendToQueue((request as unknown as amqp.GetMessage).properties.replyTo as string, Buffer.from('pong'));
+    await eventually('the reply reaches the caller on P', () => Promise.resolve(replies.length === 1));
+    const [p1, c1] = await Promise.all([scrape(P.httpPort()), scrape(C.httpPort())]);
+    expect(outcome(c1, 'forwarded') - outcome(c0, 'forwarded')).toBe(1);
+    expect(outcome(p1, 'delivered') - outcome(p0, 'delivered')).toBe(1);
+    expect(outcome(p1, 'dropped')).toBe(outcome(p0, 'dropped'));
+    // Nothing holds these clients back: every connection of P is running, none held or blocked.
+    const states = ['running', 'flow', 'blocked'].map((state) => valueOf(p1, 'espresso_connections_state', { state }));
+    expect(states).toEqual([valueOf(p1, 'espresso_connections'), 0, 0]);
+    expect(states[0]).toBeGreaterThanOrEqual(1);
+    // What the memory alarm compares with its watermark: heap in use plus buffers, below RSS.
+    const used = valueOf(p1, 'espresso_memory_used_bytes')!;
+    expect(used).toBeGreaterThan(1024 * 1024);
+    expect(used).toBeLessThan(valueOf(p1, 'espresso_process_resident_memory_bytes')!);
+  });
 
   it('serves every metric the Grafana dashboard queries, on the paths the Prometheus config scrapes', async () => {
     const dashboard = JSON.parse(readFileSync(join(root, 'cluster/monitoring/grafana-dashboard.json'), 'utf8')) as { panels: Array<{ targets?: Array<{ expr: string }> }> };

@@ -1,6 +1,6 @@
 // `npm pack` gives an installable package: the tarball, installed into a fresh directory with npm
 // (its dependencies from the registry, or npm's cache when it has them), runs `npx espresso server`
-// and an AMQP client publishes and gets a message through it.
+// (with a shipped plugin by name) and an AMQP client publishes and gets a message through it.
 
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,6 +26,7 @@ describe('npm pack', () => {
     expect(tarball).toMatch(/^espresso-\d+\.\d+\.\d+\.tgz$/);
     const listing = execFileSync('tar', ['-tzf', join(tmp, tarball!)], { encoding: 'utf8' }).split('\n');
     expect(listing).toContain('package/dist/src/cli/main.js');
+    expect(listing).toContain('package/dist/plugins/consistent-hash.js');
     expect(listing).toContain('package/packaging/systemd/espresso.service');
     expect(listing.some((f) => f.startsWith('package/test/') || f.startsWith('package/src/'))).toBe(false);
     const app = join(tmp, 'app');
@@ -33,7 +34,7 @@ describe('npm pack', () => {
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'espresso-pack-check', version: '1.0.0', private: true }));
     execFileSync('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', join(tmp, tarball!)], { cwd: app, stdio: 'ignore', timeout: 300_000 });
     const [port, httpPort, clusterPort] = await freePorts(3);
-    server = spawn('npx', ['--no-install', 'espresso', 'server', '--port', String(port), '--http-port', String(httpPort), '--cluster-port', String(clusterPort), '--data-dir', join(app, 'data')], {
+    server = spawn('npx', ['--no-install', 'espresso', 'server', '--port', String(port), '--http-port', String(httpPort), '--cluster-port', String(clusterPort), '--data-dir', join(app, 'data'), '--plugin', 'consistent-hash'], {
       cwd: app, stdio: ['ignore', 'pipe', 'pipe'],
     });
     let log = '';
@@ -47,6 +48,8 @@ describe('npm pack', () => {
     await ch.waitForConfirms();
     const got = await ch.get('from-the-tarball', { noAck: true });
     expect(got !== false && got.content.toString()).toBe('installed');
+    // A shipped plugin loads by name from the installed package.
+    await ch.assertExchange('ring', 'x-consistent-hash');
     await conn.close();
     // Its production dependencies serve /metrics too (prom-client).
     const metrics = await (await fetch(`http://127.0.0.1:${httpPort!}/metrics`)).text();

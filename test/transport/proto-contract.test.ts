@@ -5,7 +5,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { AccessMethod } from '../../src/cluster/access-service.js';
 import { CtlMethod } from '../../src/cluster/control-service.js';
+import { managementMethods } from '../../src/http/api-cluster.js';
+import { DefinitionsMethod } from '../../src/http/api-definitions.js';
 import { RepairMethod } from '../../src/cluster/group-repair.js';
 import { MetaMethod } from '../../src/cluster/metadata-entries.js';
 import { readinessMethods } from '../../src/cluster/node-readiness.js';
@@ -33,7 +36,7 @@ function table(): Row[] {
   return rows;
 }
 
-const served = [CtlMethod, RepairMethod, MetaMethod, readinessMethods, listingMethods, MembershipMethod, meshMethods, replyMethods, ObserveMethod, { peerPingMethod }, TaskMethod]
+const served = [AccessMethod, DefinitionsMethod, managementMethods, CtlMethod, RepairMethod, MetaMethod, readinessMethods, listingMethods, MembershipMethod, meshMethods, replyMethods, ObserveMethod, { peerPingMethod }, TaskMethod]
   .flatMap((o) => Object.values(o) as string[]);
 
 describe('proto/cluster.proto declares every rpc method', () => {
