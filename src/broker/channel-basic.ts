@@ -12,6 +12,7 @@ import { withDeliveryCount } from './delivery-headers.js';
 import { amqpError, amqpErrorText, fromModel, whenQueueGone, type ProtocolError } from './errors.js';
 import type { NodeContext } from './node-context.js';
 import { targetQueues } from './publish.js';
+import type { PublishHook, PublishHookAnswer } from './publish-hooks.js';
 import type { Delivery, QueueBackend, StoredMessage } from './queue-backend.js';
 import { limits } from './limits.js';
 import { Transaction } from './transaction.js';
@@ -121,6 +122,8 @@ function route(
   ch: Channel, m: BasicPublish, message: StoredMessage, headers: FieldTable | null, extra: string[] | null, receivedMs: number, sampled: MessageTrace | undefined,
 ): void {
   if (m.exchange === '' && isReplyToName(m.routingKey)) return routeReply(ch, m, message);
+  const hook = ch.ctx.publishHooks.get(m.exchange);
+  if (hook !== undefined) return hooked(ch, m, message, hook);
   let queues: QueueBackend[];
   try {
     queues = targetQueues(ch.ctx, ch.vhost, m.exchange, m.routingKey, headers, extra, message);
@@ -165,6 +168,40 @@ function route(
       },
     );
   }
+}
+
+/** A publish to an exchange a higher layer serves (publish-hooks.ts): confirmed once the hook answers. */
+function hooked(ch: Channel, m: BasicPublish, message: StoredMessage, hook: PublishHook): void {
+  const confirms = ch.confirms;
+  const seq = confirms?.publish(1);
+  const p = { vhost: ch.vhost, user: ch.user, exchange: m.exchange, routingKey: m.routingKey, properties: message.properties, body: message.body };
+  const settle = (ok: boolean): void => {
+    if (confirms === null || seq === undefined) return;
+    confirms.settle(seq, ok);
+    ch.conn.requestFlush();
+  };
+  hook(p).then(
+    (a) => {
+      const replyTo = message.properties['replyTo'];
+      if (a.reply !== undefined && typeof replyTo === 'string' && replyTo !== '') sendHookReply(ch, replyTo, message, a.reply);
+      settle(a.ok);
+    },
+    (e: unknown) => {
+      ch.ctx.logger.warn('publish hook failed', { exchange: m.exchange, error: e instanceof Error ? e.message : String(e) });
+      settle(false);
+    },
+  );
+}
+
+function sendHookReply(ch: Channel, replyTo: string, request: StoredMessage, reply: NonNullable<PublishHookAnswer['reply']>): void {
+  const correlationId = request.properties['correlationId'];
+  const properties = { contentType: 'application/json', ...(typeof correlationId === 'string' ? { correlationId } : {}) };
+  const out: StoredMessage = { exchange: '', routingKey: replyTo, properties, body: reply.body };
+  if (isReplyToName(replyTo)) {
+    ch.ctx.replies.send(replyTo, out);
+    return;
+  }
+  for (const q of targetQueues(ch.ctx, ch.vhost, '', replyTo, null, null)) q.enqueue(out).catch(() => undefined);
 }
 
 function returnUnroutable(ch: Channel, m: BasicPublish, message: StoredMessage): void {

@@ -20,6 +20,7 @@ import { limits } from './limits.js';
 import { LoginThrottle } from './login-throttle.js';
 import { LocalMetadataClient, type MetadataClient } from './metadata-client.js';
 import { deadLetterSinkFor } from './publish.js';
+import { PublishHooks } from './publish-hooks.js';
 import { incarnation, QueueRegistry } from './queue-registry.js';
 import type { PluginHost } from './plugin-host.js';
 
@@ -41,6 +42,8 @@ export interface NodeContext {
   readonly plugins: PluginHost | null;
   /** The node's Raft groups (null when the broker runs without a cluster, as in broker unit tests). */
   readonly groupHost: GroupHost | null;
+  /** Exchanges a higher layer serves (espresso.tasks). */
+  readonly publishHooks: PublishHooks;
   /** True while RSS is above the watermark: publishers are blocked. */
   memoryAlarm: boolean;
   /** True while free disk space is below the limit or the WAL's writes fail: publishers are blocked. */
@@ -117,6 +120,7 @@ export function createNodeContext(
     replies,
     plugins: plugins ?? null,
     groupHost: cluster?.groupHost ?? null,
+    publishHooks: new PublishHooks(),
     memoryAlarm: false,
     diskAlarm: false,
     connectionCount: () => 0,

@@ -26,6 +26,7 @@ Commands:
               add-node, forget-node, set-policy, clear-policy, list-policies, ready, drain,
               set-vhost-limits, set-user-limits, reload-tls, profile cpu|heap|stages, top
   rpc         try Task-RPC: call NAME JSON, serve-echo, bench
+  tasks       durable tasks over a node's REST API: define, submit, status, watch, list, cancel
   help        show this help
 
 Run 'espresso <command> --help' for the flags of a command.

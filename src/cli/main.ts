@@ -8,6 +8,7 @@ import { clusterUpHelp, runClusterRestart, runClusterUp } from './cluster-up.js'
 import { runCtl } from './ctl.js';
 import { runRpc } from './rpc-command.js';
 import { runServer } from './server-command.js';
+import { runTasks } from './tasks-command.js';
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -22,6 +23,7 @@ async function main(argv: readonly string[]): Promise<number> {
   if (command === 'server') return runServer(rest, process.env);
   if (command === 'ctl') return runCtl(rest, process.env);
   if (command === 'rpc') return runRpc(rest, process.env);
+  if (command === 'tasks') return runTasks(rest, process.env);
   if (command === 'cluster') {
     if (rest[0] === 'up') return runClusterUp(rest.slice(1), process.env);
     if (rest[0] === 'restart') return runClusterRestart(rest.slice(1));

@@ -40,6 +40,8 @@ export interface StartedCluster {
   readonly nodeId: NodeId;
   readonly groupHost: GroupHost;
   readonly metadata: ReplicatedMetadataClient;
+  /** The metadata group's bootstrap voters (the same list on every node): other groups of the node's own (tasks) use it too. */
+  readonly members: readonly NodeId[];
   /** Calls between nodes over the group host's transport (one instance per node). */
   readonly rpc: ClusterRpc;
   /** Liveness of the other nodes; undefined on a one-node cluster. */
@@ -259,7 +261,7 @@ async function formCluster(
   }
   deps.metadata = metadata;
   return {
-    nodeId, groupHost, metadata, rpc, gossip, brokerConfig: { ...config },
+    nodeId, groupHost, metadata, members, rpc, gossip, brokerConfig: { ...config },
     advertiseAmqpPort: (port) => {
       meta.amqpAddress = advertised(port);
       gossip?.setMeta({ ...meta, load: groupHost.leaderCount() });

@@ -23,6 +23,8 @@ import { serveNodeManagement } from './node-management.js';
 
 export interface StartedObserve {
   readonly httpPort: number;
+  /** The node's one HTTP listener: other layers (tasks) register their routes on it. */
+  readonly http: HttpListener;
   readonly metrics: NodeMetrics;
   /** HTTPS: new connections get these files (a TLS reload); no-op on plain HTTP. */
   reloadTls(files: SecureContextOptions): void;
@@ -67,6 +69,7 @@ export async function startObserve(
   serveNodeManagement(http, cluster, broker);
   return {
     httpPort: http.port,
+    http,
     reloadTls: (files: SecureContextOptions) => http.setSecureContext(files),
     metrics,
     close: async () => {

@@ -24,6 +24,7 @@ import { encodeJson } from '../cluster/metadata-entries.js';
 import { OperatingError, OperatingErrorCode } from '../lib/errors.js';
 import { stageRecorderFor, startObserve, type StartedObserve } from './node-observe.js';
 import type { TraceRecorder } from '../broker/counters.js';
+import { startTasks } from './node-tasks.js';
 import { loadPlugins } from './plugins.js';
 import type { PluginHost } from '../broker/plugin-host.js';
 
@@ -167,6 +168,7 @@ async function runNode(config: ServerConfig, configAgain: () => ServerConfig | '
     plugins.close();
     throw e;
   }
+  const tasks = startTasks(cluster, started, observe.http, logger);
   https = (files) => observe.reloadTls(files);
   // Port 0: the registry learned "port 0" from the start entry; tell it the one the OS picked.
   if (config.port === 0) cluster.advertiseAmqpPort(started.port);
@@ -179,7 +181,7 @@ async function runNode(config: ServerConfig, configAgain: () => ServerConfig | '
   await new Promise<void>((done) => {
     const stop = (signal: string): void => {
       logger.info('stopping', { signal });
-      void stopNode(started, observe, cluster).then(() => plugins.close()).then(done);
+      void tasks.close().then(() => stopNode(started, observe, cluster)).then(() => plugins.close()).then(done);
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));

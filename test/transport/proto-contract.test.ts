@@ -16,6 +16,7 @@ import { listingMethods } from '../../src/cluster/queue-listing.js';
 import { MembershipMethod } from '../../src/cluster/queue-membership.js';
 import { meshMethods } from '../../src/cluster/queue-wire.js';
 import { replyMethods } from '../../src/cluster/reply-relay.js';
+import { TaskMethod } from '../../src/tasks/task-group.js';
 import { ObserveMethod } from '../../src/observe/observe-service.js';
 import { peerPingMethod } from '../../src/observe/peer-probe.js';
 import { loadProtoRoot, protoDir } from './proto-codegen.js';
@@ -35,7 +36,7 @@ function table(): Row[] {
   return rows;
 }
 
-const served = [AccessMethod, DefinitionsMethod, managementMethods, CtlMethod, RepairMethod, MetaMethod, readinessMethods, listingMethods, MembershipMethod, meshMethods, replyMethods, ObserveMethod, { peerPingMethod }]
+const served = [AccessMethod, DefinitionsMethod, managementMethods, CtlMethod, RepairMethod, MetaMethod, readinessMethods, listingMethods, MembershipMethod, meshMethods, replyMethods, ObserveMethod, { peerPingMethod }, TaskMethod]
   .flatMap((o) => Object.values(o) as string[]);
 
 describe('proto/cluster.proto declares every rpc method', () => {
