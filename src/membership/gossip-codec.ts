@@ -35,7 +35,8 @@ const statusByWire = new Map(Object.entries(statusWire).map(([k, v]) => [v, k as
 /** Leaders in key order, so that one state always gives the same bytes. */
 function sortedLeaders(leaders: Readonly<Record<string, string>>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const key of Object.keys(leaders).sort()) out[key] = leaders[key]!;
+  // defineProperty: a group named __proto__ stays an entry (assignment would swap the prototype and drop it).
+  for (const key of Object.keys(leaders).sort()) Object.defineProperty(out, key, { value: leaders[key]!, enumerable: true, writable: true, configurable: true });
   return out;
 }
 

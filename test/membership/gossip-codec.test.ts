@@ -28,6 +28,18 @@ describe('gossip codec', () => {
     }));
   });
 
+  it('keeps a queue group named __proto__ as a leader entry both ways (fast-check drew it once)', () => {
+    const leaders: Record<string, string> = {};
+    Object.defineProperty(leaders, '__proto__', { value: 'n1', enumerable: true, writable: true, configurable: true });
+    leaders['q'] = 'n2';
+    const m: GossipMessage = {
+      kind: 'ping', seq: 1, from: nodeId('a'), fromIncarnation: 0, target: undefined,
+      updates: [{ nodeId: nodeId('a'), status: 'alive', incarnation: 0, meta: { amqpAddress: 'x', clusterAddress: 'y', load: 0, version: 'v', leaders } }],
+    };
+    const back = decodeGossip(encodeGossip(m));
+    expect(Object.entries(back.updates[0]!.meta!.leaders).sort()).toEqual([['__proto__', 'n1'], ['q', 'n2']]);
+  });
+
   it('refuses a message without a sender or kind, and truncated input', () => {
     expect(() => decodeGossip(new Uint8Array([0x10, 0x05]))).toThrow(ProtoDecodeError);
     const good = encodeGossip({ kind: 'ping', seq: 3, from: nodeId('n1'), fromIncarnation: 2, target: undefined, updates: [] });
